@@ -1,1 +1,83 @@
-//! placeholder
+//! The vx86 CPU: architectural state, the MMU (segmentation, paging, soft TLB), exception and interrupt delivery,
+//! and the reference interpreter.
+//!
+//! The interpreter is the oracle every other engine is tested against. It decodes with iced-x86, caches decoded
+//! instructions per guest-physical page, and executes one instruction at a time against a [`Bus`].
+
+pub mod alu;
+pub mod bus;
+pub mod cpuid;
+pub mod descriptor;
+mod exec;
+pub mod fault;
+pub mod flags;
+pub mod interp;
+pub mod mmu;
+pub mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use bus::{Bus, PageBacking};
+pub use fault::Fault;
+pub use interp::{Exit, Trace};
+pub use state::{CpuState, SegReg};
+
+use interp::decode_cache::DecodeCache;
+use mmu::tlb::Tlb;
+use std::collections::BTreeMap;
+
+/// One virtual CPU: its architectural state plus the interpreter's caches and counters.
+#[derive(Clone)]
+pub struct Cpu {
+    /// Architectural registers.
+    pub state: CpuState,
+    /// Guest instructions retired since power-on.
+    pub instructions: u64,
+    /// Which traces to print on stderr.
+    pub trace: Trace,
+    /// Unimplemented instructions met, by mnemonic, with how often (the `-d unimp` report).
+    pub unimplemented: BTreeMap<String, u64>,
+    /// Physical-address mask: bit 20 is cleared while the A20 gate is closed.
+    pub(crate) a20_mask: u64,
+    pub(crate) tlb: Tlb,
+    pub(crate) decode_cache: DecodeCache,
+    /// Set by an instruction (port I/O) after which the engine must return to the machine.
+    pub(crate) stop: bool,
+    /// Vector of the exception being delivered, for the double- and triple-fault rules.
+    pub(crate) delivering: Option<fault::FaultClass>,
+    /// Model-specific registers that have no dedicated field.
+    pub(crate) msrs: BTreeMap<u32, u64>,
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu::new()
+    }
+}
+
+impl Cpu {
+    /// A CPU in its power-on state.
+    pub fn new() -> Cpu {
+        Cpu {
+            state: CpuState::reset(),
+            instructions: 0,
+            trace: Trace::default(),
+            unimplemented: BTreeMap::new(),
+            a20_mask: !0,
+            tlb: Tlb::default(),
+            decode_cache: DecodeCache::default(),
+            stop: false,
+            delivering: None,
+            msrs: BTreeMap::new(),
+        }
+    }
+
+    /// RESET: back to the power-on register state, caches dropped, counters kept.
+    pub fn reset(&mut self) {
+        self.state = CpuState::reset();
+        self.tlb.flush(false);
+        self.decode_cache.clear();
+        self.delivering = None;
+        self.msrs.clear();
+    }
+}

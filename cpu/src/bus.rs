@@ -1,0 +1,38 @@
+//! What a CPU needs from the world: memory, port I/O and interrupts.
+//!
+//! The board implements this trait; every engine runs against it, so the same devices serve every engine.
+
+/// How a guest-physical page is backed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageBacking {
+    /// Ordinary RAM at this byte offset into [`Bus::memory`].
+    Ram(usize),
+    /// Read-only memory at this byte offset into [`Bus::memory`]; writes are ignored.
+    Rom(usize),
+    /// Memory-mapped I/O or nothing at all: every access goes through [`Bus::mmio_read`]/[`Bus::mmio_write`].
+    Mmio,
+}
+
+/// The guest's view of the machine outside the CPU.
+pub trait Bus {
+    /// All guest memory that is backed by host memory, as one slice ([`PageBacking`] offsets index into it).
+    fn memory(&mut self) -> &mut [u8];
+    /// How the 4 KiB guest-physical page holding `paddr` is backed.
+    fn backing(&self, paddr: u64) -> PageBacking;
+    /// Reads `size` (1, 2, 4 or 8) bytes from an MMIO or unbacked address; open bus reads all ones.
+    fn mmio_read(&mut self, paddr: u64, size: u8) -> u64;
+    /// Writes `size` bytes to an MMIO or unbacked address; writes to nothing are dropped.
+    fn mmio_write(&mut self, paddr: u64, size: u8, value: u64);
+    /// Reads `size` (1, 2 or 4) bytes from an I/O port.
+    fn io_read(&mut self, port: u16, size: u8) -> u32;
+    /// Writes `size` (1, 2 or 4) bytes to an I/O port.
+    fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// Whether the interrupt controller asserts INTR.
+    fn interrupt_pending(&self) -> bool;
+    /// Runs an interrupt-acknowledge cycle and returns the vector.
+    fn acknowledge_interrupt(&mut self) -> u8;
+    /// Whether the A20 gate is open (address bit 20 passes through).
+    fn a20_enabled(&self) -> bool;
+    /// Whether a device asked the machine to stop (reset, power-off, debug exit) so the engine should return.
+    fn stop_requested(&self) -> bool;
+}

@@ -1,0 +1,331 @@
+//! Far control transfers: far JMP and CALL, RETF and IRET, in real, protected and virtual-8086 mode
+//! (SDM vol. 2 JMP/CALL/RET/IRET pseudo-code; vol. 3 5.8 privilege checks for control transfers).
+
+use crate::bus::Bus;
+use crate::descriptor::Descriptor;
+use crate::fault::{gp, Fault};
+use crate::flags::{AC, ID, IF, IOPL, NT, RF, VIF, VIP, VM};
+use crate::interp::operands::mask;
+use crate::state::{attr, SegReg, Segment};
+use crate::Cpu;
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
+
+impl Cpu {
+    pub(super) fn exec_far<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        match i.mnemonic() {
+            M::Jmp | M::Call => {
+                let (selector, offset, size) = self.far_operand(bus, i)?;
+                if i.mnemonic() == M::Jmp {
+                    self.far_jump(bus, selector, offset)
+                } else {
+                    self.far_call(bus, selector, offset, size)
+                }
+            }
+            M::Retf => {
+                let size = retf_size(i);
+                let extra = if i.op_count() == 1 { u64::from(i.immediate16()) } else { 0 };
+                self.far_return(bus, size, extra)
+            }
+            _ => {
+                let size = if i.mnemonic() == M::Iretd { 4 } else { 2 };
+                self.interrupt_return(bus, size)
+            }
+        }
+    }
+
+    /// Selector, offset and operand size of a far JMP/CALL operand.
+    fn far_operand<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(u16, u64, usize), Fault> {
+        match i.op0_kind() {
+            OpKind::FarBranch16 => Ok((i.far_branch_selector(), u64::from(i.far_branch16()), 2)),
+            OpKind::FarBranch32 => Ok((i.far_branch_selector(), u64::from(i.far_branch32()), 4)),
+            _ => {
+                let size = i.memory_size().size() - 2;
+                let ea = self.effective_address(i);
+                let seg = Self::memory_segment(i);
+                let offset = self.read_mem(bus, seg, ea, size)?;
+                let sel_at = ea.wrapping_add(size as u64) & mask(Self::address_size(i));
+                let selector = self.read_mem(bus, seg, sel_at, 2)? as u16;
+                Ok((selector, offset, size))
+            }
+        }
+    }
+
+    /// Reads and checks a code-segment descriptor for a direct far JMP/CALL at the current privilege level.
+    fn same_level_code_segment<B: Bus>(&mut self, bus: &mut B, selector: u16) -> Result<Option<Segment>, Fault> {
+        let cpl = self.state.cpl;
+        if selector & 0xFFFC == 0 {
+            return gp(0);
+        }
+        let desc = self.read_descriptor(bus, selector)?;
+        if !desc.is_code_or_data() {
+            // Call gates, task gates and TSS descriptors.
+            return Ok(None);
+        }
+        let code = selector & 0xFFFC;
+        if !desc.is_code() {
+            return gp(code);
+        }
+        let rpl = (selector & 3) as u8;
+        let allowed = if desc.is_conforming() { desc.dpl() <= cpl } else { rpl <= cpl && desc.dpl() == cpl };
+        if !allowed {
+            return gp(code);
+        }
+        if !desc.present() {
+            return Err(Fault::SegmentNotPresent(code));
+        }
+        self.mark_descriptor_accessed(bus, selector, desc)?;
+        Ok(Some(Descriptor(desc.0 | (1 << 40)).to_segment((selector & 0xFFFC) | u16::from(cpl))))
+    }
+
+    fn far_jump<B: Bus>(&mut self, bus: &mut B, selector: u16, offset: u64) -> Result<(), Fault> {
+        if !self.state.protected() || self.state.v86() {
+            self.load_real_cs(selector);
+            self.state.rip = offset & 0xFFFF_FFFF;
+            return Ok(());
+        }
+        match self.same_level_code_segment(bus, selector)? {
+            Some(cs) => self.commit_cs(cs, offset),
+            None => self.far_through_gate(bus, selector, None),
+        }
+    }
+
+    fn far_call<B: Bus>(&mut self, bus: &mut B, selector: u16, offset: u64, size: usize) -> Result<(), Fault> {
+        let old_cs = u64::from(self.state.seg(SegReg::Cs).selector);
+        let ret = self.state.rip;
+        if !self.state.protected() || self.state.v86() {
+            self.check_stack_room(bus, 2 * size)?;
+            self.push(bus, size, old_cs)?;
+            self.push(bus, size, ret)?;
+            self.load_real_cs(selector);
+            self.state.rip = offset & mask(size);
+            return Ok(());
+        }
+        match self.same_level_code_segment(bus, selector)? {
+            Some(cs) => {
+                if offset > u64::from(cs.limit) {
+                    return gp(0);
+                }
+                self.check_stack_room(bus, 2 * size)?;
+                self.push(bus, size, old_cs)?;
+                self.push(bus, size, ret)?;
+                self.commit_cs(cs, offset)
+            }
+            None => self.far_through_gate(bus, selector, Some(size)),
+        }
+    }
+
+    /// Loads CS with a checked segment and jumps to `offset` (#GP(0) past the limit).
+    fn commit_cs(&mut self, cs: Segment, offset: u64) -> Result<(), Fault> {
+        if offset > u64::from(cs.limit) {
+            return gp(0);
+        }
+        self.state.segs[SegReg::Cs as usize] = cs;
+        self.state.rip = offset;
+        Ok(())
+    }
+
+    /// Far JMP/CALL through a call gate or to a task: not yet modelled beyond a clean #GP and an unimp note.
+    fn far_through_gate<B: Bus>(&mut self, _bus: &mut B, selector: u16, _call: Option<usize>) -> Result<(), Fault> {
+        *self.unimplemented.entry("far transfer through gate".to_string()).or_insert(0) += 1;
+        gp(selector & 0xFFFC)
+    }
+
+    /// RETF: same privilege, or to an outer level (then SS:ESP is popped too and data segments the outer level may
+    /// not use are nulled).
+    fn far_return<B: Bus>(&mut self, bus: &mut B, size: usize, extra: u64) -> Result<(), Fault> {
+        let offset = self.peek_stack(bus, 0, size)?;
+        let selector = self.peek_stack(bus, size as u64, size)? as u16;
+        if !self.state.protected() || self.state.v86() {
+            self.adjust_sp(2 * size as u64 + extra);
+            self.load_real_cs(selector);
+            self.state.rip = offset;
+            return Ok(());
+        }
+        let cpl = self.state.cpl;
+        let rpl = (selector & 3) as u8;
+        let cs = self.checked_return_cs(bus, selector, rpl)?;
+        if rpl == cpl {
+            if offset > u64::from(cs.limit) {
+                return gp(0);
+            }
+            self.adjust_sp(2 * size as u64 + extra);
+            return self.commit_cs(cs, offset);
+        }
+        let sp_at = 2 * size as u64 + extra;
+        let new_sp = self.peek_stack(bus, sp_at, size)?;
+        let ss_sel = self.peek_stack(bus, sp_at + size as u64, size)? as u16;
+        self.return_to_outer_level(bus, cs, offset, ss_sel, new_sp, rpl, extra)
+    }
+
+    /// Checks the code segment named by a RETF/IRET return selector (RPL >= CPL, present, proper conforming rules).
+    fn checked_return_cs<B: Bus>(&mut self, bus: &mut B, selector: u16, rpl: u8) -> Result<Segment, Fault> {
+        let code = selector & 0xFFFC;
+        if code == 0 {
+            return gp(0);
+        }
+        let desc = self.read_descriptor(bus, selector)?;
+        if !desc.is_code() || rpl < self.state.cpl {
+            return gp(code);
+        }
+        if (desc.is_conforming() && desc.dpl() > rpl) || (!desc.is_conforming() && desc.dpl() != rpl) {
+            return gp(code);
+        }
+        if !desc.present() {
+            return Err(Fault::SegmentNotPresent(code));
+        }
+        self.mark_descriptor_accessed(bus, selector, desc)?;
+        Ok(Descriptor(desc.0 | (1 << 40)).to_segment(selector))
+    }
+
+    /// Completes a return to an outer privilege level: checks and loads SS, ESP, CS, EIP, CPL, and nulls data
+    /// segment registers the new level may not use.
+    #[allow(clippy::too_many_arguments)]
+    fn return_to_outer_level<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        cs: Segment,
+        offset: u64,
+        ss_sel: u16,
+        new_sp: u64,
+        rpl: u8,
+        extra: u64,
+    ) -> Result<(), Fault> {
+        let code = ss_sel & 0xFFFC;
+        if code == 0 {
+            return gp(0);
+        }
+        let ss_desc = self.read_descriptor(bus, ss_sel)?;
+        if (ss_sel & 3) as u8 != rpl || !ss_desc.is_writable_data() || ss_desc.dpl() != rpl {
+            return gp(code);
+        }
+        if !ss_desc.present() {
+            return Err(Fault::StackFault(code));
+        }
+        if offset > u64::from(cs.limit) {
+            return gp(0);
+        }
+        self.mark_descriptor_accessed(bus, ss_sel, ss_desc)?;
+        self.state.segs[SegReg::Cs as usize] = cs;
+        self.state.rip = offset;
+        self.state.cpl = rpl;
+        self.state.segs[SegReg::Ss as usize] = Descriptor(ss_desc.0 | (1 << 40)).to_segment(ss_sel);
+        let m = if self.state.stack_is_32() { 0xFFFF_FFFF } else { 0xFFFF };
+        self.state.gpr[4] = (self.state.gpr[4] & !m) | (new_sp.wrapping_add(extra) & m);
+        for s in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
+            let seg = self.state.seg(s);
+            let data_or_nonconforming = !seg.is_code() || seg.attrs & attr::DC == 0;
+            if seg.attrs & attr::P != 0 && data_or_nonconforming && seg.dpl() < rpl {
+                self.state.segs[s as usize] = Segment { selector: 0, ..Segment::default() };
+            }
+        }
+        Ok(())
+    }
+
+    /// IRET/IRETD in every mode (task return through NT is not modelled yet).
+    fn interrupt_return<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
+        if !self.state.protected() {
+            let ip = self.peek_stack(bus, 0, size)?;
+            let cs = self.peek_stack(bus, size as u64, size)? as u16;
+            let flags = self.peek_stack(bus, 2 * size as u64, size)?;
+            self.adjust_sp(3 * size as u64);
+            self.load_real_cs(cs);
+            self.state.rip = ip;
+            let writable = if size == 4 { 0x257FD5 } else { 0x7FD5 };
+            self.set_flags(flags, writable & !VM);
+            return Ok(());
+        }
+        if self.state.v86() {
+            return self.iret_from_v86(bus, size);
+        }
+        if self.state.rflags & NT != 0 {
+            *self.unimplemented.entry("iret task return".to_string()).or_insert(0) += 1;
+            return Err(Fault::InvalidTss(self.state.tr.selector & 0xFFFC));
+        }
+        let ip = self.peek_stack(bus, 0, size)?;
+        let selector = self.peek_stack(bus, size as u64, size)? as u16;
+        let flags = self.peek_stack(bus, 2 * size as u64, size)?;
+        let cpl = self.state.cpl;
+        if size == 4 && flags & VM != 0 && cpl == 0 {
+            return self.iret_to_v86(bus, ip, selector, flags);
+        }
+        let rpl = (selector & 3) as u8;
+        let cs = self.checked_return_cs(bus, selector, rpl)?;
+        let new_flags_mask = self.iret_flag_mask(size, cpl);
+        if rpl == cpl {
+            if ip > u64::from(cs.limit) {
+                return gp(0);
+            }
+            self.adjust_sp(3 * size as u64);
+            self.commit_cs(cs, ip)?;
+            self.set_flags(flags, new_flags_mask);
+            return Ok(());
+        }
+        let new_sp = self.peek_stack(bus, 3 * size as u64, size)?;
+        let ss_sel = self.peek_stack(bus, 4 * size as u64, size)? as u16;
+        self.return_to_outer_level(bus, cs, ip, ss_sel, new_sp, rpl, 0)?;
+        self.set_flags(flags, new_flags_mask);
+        Ok(())
+    }
+
+    /// Which EFLAGS bits IRET/POPF may change at this privilege level.
+    pub(crate) fn iret_flag_mask(&self, size: usize, cpl: u8) -> u64 {
+        let mut m: u64 = crate::flags::ARITH | crate::flags::TF | crate::flags::DF | NT;
+        if size == 4 {
+            m |= RF | AC | ID;
+            if cpl == 0 {
+                m |= VIF | VIP;
+            }
+        }
+        if cpl <= self.state.iopl() {
+            m |= IF;
+        }
+        if cpl == 0 {
+            m |= IOPL;
+        }
+        m
+    }
+
+    /// IRETD from ring 0 to a virtual-8086 task: pops EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS.
+    fn iret_to_v86<B: Bus>(&mut self, bus: &mut B, ip: u64, cs: u16, flags: u64) -> Result<(), Fault> {
+        let mut values = [0u64; 6];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = self.peek_stack(bus, 4 * (3 + k as u64), 4)?;
+        }
+        let [esp, ss, es, ds, fs, gs] = values;
+        self.state.rflags = (flags & crate::flags::IMPLEMENTED) | crate::flags::FLAGS_FIXED_ONE;
+        self.state.cpl = 3;
+        for (seg, sel) in [(SegReg::Es, es), (SegReg::Ds, ds), (SegReg::Fs, fs), (SegReg::Gs, gs), (SegReg::Ss, ss)] {
+            self.load_segment(bus, seg, sel as u16)?;
+        }
+        self.load_real_cs(cs);
+        self.state.gpr[4] = esp & 0xFFFF_FFFF;
+        self.state.rip = ip & 0xFFFF;
+        Ok(())
+    }
+
+    /// IRET inside virtual-8086 mode: allowed with IOPL 3 (the flags' IOPL is kept); otherwise #GP(0) to the
+    /// monitor.
+    fn iret_from_v86<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
+        if self.state.iopl() != 3 {
+            return gp(0);
+        }
+        let ip = self.peek_stack(bus, 0, size)?;
+        let cs = self.peek_stack(bus, size as u64, size)? as u16;
+        let flags = self.peek_stack(bus, 2 * size as u64, size)?;
+        self.adjust_sp(3 * size as u64);
+        self.load_real_cs(cs);
+        self.state.rip = ip & 0xFFFF;
+        let m = crate::flags::ARITH | crate::flags::TF | crate::flags::DF | NT | IF | if size == 4 { RF | AC | ID } else { 0 };
+        self.set_flags(flags, m);
+        Ok(())
+    }
+}
+
+/// Operand size of RETF in bytes.
+fn retf_size(i: &Instruction) -> usize {
+    match i.code() {
+        iced_x86::Code::Retfw | iced_x86::Code::Retfw_imm16 => 2,
+        iced_x86::Code::Retfq | iced_x86::Code::Retfq_imm16 => 8,
+        _ => 4,
+    }
+}

@@ -1,0 +1,420 @@
+//! System instructions: interrupt flag, HLT, port I/O with the IOPL/TSS-bitmap rules, PUSHF/POPF, descriptor
+//! tables, control and debug registers, TLB maintenance, CPUID, RDTSC and MSRs.
+
+use crate::bus::Bus;
+use crate::descriptor::system_type;
+use crate::fault::{gp, Fault};
+use crate::flags::{AC, ID, IF, IOPL, NT, RF, TF, VIF, VIP, VM};
+use crate::interp::operands::mask;
+use crate::state::{cr0, cr4};
+use crate::Cpu;
+use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
+
+impl Cpu {
+    pub(super) fn exec_system<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        match i.mnemonic() {
+            M::Cli | M::Sti => self.cli_sti(i.mnemonic() == M::Sti),
+            M::Hlt => {
+                self.require_cpl0()?;
+                self.state.halted = true;
+                Ok(())
+            }
+            M::In => {
+                let size = i.op0_register().size();
+                let port = self.port_operand(i, 1);
+                self.check_io_permission(bus, port, size)?;
+                let v = bus.io_read(port, size as u8);
+                self.set_reg(i.op0_register(), u64::from(v));
+                self.after_io(bus);
+                Ok(())
+            }
+            M::Out => {
+                let size = i.op1_register().size();
+                let port = self.port_operand(i, 0);
+                self.check_io_permission(bus, port, size)?;
+                let v = self.reg(i.op1_register()) as u32;
+                bus.io_write(port, size as u8, v);
+                self.after_io(bus);
+                Ok(())
+            }
+            M::Pushf | M::Pushfd => self.pushf(bus, if i.mnemonic() == M::Pushfd { 4 } else { 2 }),
+            M::Popf | M::Popfd => self.popf(bus, if i.mnemonic() == M::Popfd { 4 } else { 2 }),
+            M::Lgdt | M::Lidt => {
+                self.require_cpl0()?;
+                let ea = self.effective_address(i);
+                let seg = Self::memory_segment(i);
+                let limit = self.read_mem(bus, seg, ea, 2)? as u32;
+                let base = self.read_mem(bus, seg, ea.wrapping_add(2) & mask(Self::address_size(i)), 4)?;
+                // With a 16-bit operand size only 24 bits of the base are loaded.
+                let base = if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
+                    base & 0xFF_FFFF
+                } else {
+                    base
+                };
+                let table = crate::state::TableReg { base, limit };
+                if i.mnemonic() == M::Lgdt {
+                    self.state.gdtr = table;
+                } else {
+                    self.state.idtr = table;
+                }
+                Ok(())
+            }
+            M::Sgdt | M::Sidt => {
+                let table = if i.mnemonic() == M::Sgdt { self.state.gdtr } else { self.state.idtr };
+                let ea = self.effective_address(i);
+                let seg = Self::memory_segment(i);
+                self.write_mem(bus, seg, ea, 2, u64::from(table.limit & 0xFFFF))?;
+                self.write_mem(bus, seg, ea.wrapping_add(2) & mask(Self::address_size(i)), 4, table.base)
+            }
+            M::Lldt => self.lldt(bus, i),
+            M::Ltr => self.ltr(bus, i),
+            M::Sldt | M::Str => {
+                self.require_protected()?;
+                let sel = if i.mnemonic() == M::Sldt { self.state.ldtr.selector } else { self.state.tr.selector };
+                let size = if i.op0_kind() == OpKind::Register { i.op0_register().size() } else { 2 };
+                self.write_op(bus, i, 0, size, u64::from(sel))
+            }
+            M::Smsw => {
+                let size = if i.op0_kind() == OpKind::Register { i.op0_register().size() } else { 2 };
+                let v = self.state.cr0 & mask(size);
+                self.write_op(bus, i, 0, size, v)
+            }
+            M::Lmsw => {
+                self.require_cpl0()?;
+                let v = self.read_op(bus, i, 0, 2)?;
+                // LMSW can set PE but never clear it; it touches only PE, MP, EM, TS.
+                let new = (self.state.cr0 & !0xE) | (v & 0xF) | (self.state.cr0 & cr0::PE);
+                self.write_cr0(new)
+            }
+            M::Clts => {
+                self.require_cpl0()?;
+                self.state.cr0 &= !cr0::TS;
+                Ok(())
+            }
+            M::Invlpg => {
+                self.require_cpl0()?;
+                let ea = self.effective_address(i);
+                let linear = self.state.seg(Self::memory_segment(i)).base.wrapping_add(ea) & 0xFFFF_FFFF;
+                self.tlb.invalidate_page(linear);
+                Ok(())
+            }
+            M::Invd | M::Wbinvd => self.require_cpl0(),
+            M::Cpuid => {
+                let (a, b, c, d) = crate::cpuid::cpuid(self.state.gpr[0] as u32, self.state.gpr[1] as u32);
+                for (r, v) in [(Register::EAX, a), (Register::EBX, b), (Register::ECX, c), (Register::EDX, d)] {
+                    self.set_reg(r, u64::from(v));
+                }
+                Ok(())
+            }
+            M::Rdtsc => {
+                if self.state.cr4 & cr4::TSD != 0 && self.state.cpl != 0 && self.state.protected() {
+                    return gp(0);
+                }
+                let tsc = self.instructions.wrapping_add(self.state.tsc_offset);
+                self.set_reg(Register::EAX, tsc & 0xFFFF_FFFF);
+                self.set_reg(Register::EDX, tsc >> 32);
+                Ok(())
+            }
+            M::Rdmsr => {
+                self.require_cpl0()?;
+                let v = self.read_msr(self.state.gpr[1] as u32)?;
+                self.set_reg(Register::EAX, v & 0xFFFF_FFFF);
+                self.set_reg(Register::EDX, v >> 32);
+                Ok(())
+            }
+            M::Wrmsr => {
+                self.require_cpl0()?;
+                let v = (self.state.gpr[2] & 0xFFFF_FFFF) << 32 | (self.state.gpr[0] & 0xFFFF_FFFF);
+                self.write_msr(self.state.gpr[1] as u32, v)
+            }
+            M::Ud0 | M::Ud1 | M::Ud2 => Err(Fault::InvalidOpcode),
+            _ => Err(self.unimplemented(i)),
+        }
+    }
+
+    /// #GP(0) unless at CPL 0 (and not in virtual-8086 mode).
+    pub(crate) fn require_cpl0(&self) -> Result<(), Fault> {
+        if self.state.protected() && (self.state.cpl != 0 || self.state.v86()) {
+            return gp(0);
+        }
+        Ok(())
+    }
+
+    /// #UD outside protected mode (and in virtual-8086 mode), for LLDT, LTR, SLDT, STR, LAR, LSL, VERR, VERW.
+    pub(crate) fn require_protected(&self) -> Result<(), Fault> {
+        if !self.state.protected() || self.state.v86() {
+            return Err(Fault::InvalidOpcode);
+        }
+        Ok(())
+    }
+
+    fn port_operand(&self, i: &Instruction, n: u32) -> u16 {
+        if i.op_kind(n) == OpKind::Register {
+            self.reg(Register::DX) as u16
+        } else {
+            i.immediate8() as u16
+        }
+    }
+
+    /// After port I/O: pick up A20 changes and stop requests from devices.
+    pub(crate) fn after_io<B: Bus>(&mut self, bus: &mut B) {
+        self.sync_a20(bus);
+        if bus.stop_requested() {
+            self.stop = true;
+        }
+    }
+
+    /// Protected-mode I/O permission: allowed when CPL <= IOPL (outside virtual-8086 mode); otherwise every bit for
+    /// the accessed ports in the TSS I/O bitmap must be clear.
+    pub(crate) fn check_io_permission<B: Bus>(&mut self, bus: &mut B, port: u16, size: usize) -> Result<(), Fault> {
+        if !self.state.protected() || (!self.state.v86() && self.state.cpl <= self.state.iopl()) {
+            return Ok(());
+        }
+        let tr = self.state.tr;
+        let tss32 = tr.attrs & 0xF == u16::from(system_type::TSS32_BUSY) || tr.attrs & 0xF == u16::from(system_type::TSS32_AVAILABLE);
+        if !tss32 || tr.limit < 0x67 {
+            return gp(0);
+        }
+        let bitmap = self.read_linear(bus, tr.base.wrapping_add(0x66) & 0xFFFF_FFFF, 2, false)?;
+        let byte = bitmap + u64::from(port / 8);
+        if byte + 1 > u64::from(tr.limit) {
+            return gp(0);
+        }
+        let bits = self.read_linear(bus, tr.base.wrapping_add(byte) & 0xFFFF_FFFF, 2, false)?;
+        let wanted = ((1u64 << size) - 1) << (port % 8);
+        if bits & wanted != 0 {
+            return gp(0);
+        }
+        Ok(())
+    }
+
+    fn cli_sti(&mut self, set: bool) -> Result<(), Fault> {
+        let s = &self.state;
+        if !s.protected() || (!s.v86() && s.cpl <= s.iopl()) || (s.v86() && s.iopl() == 3) {
+            if set && self.state.rflags & IF == 0 {
+                self.state.interrupt_shadow = true;
+            }
+            self.state.rflags = if set { self.state.rflags | IF } else { self.state.rflags & !IF };
+            return Ok(());
+        }
+        // Virtual interrupt flag: VME in virtual-8086 mode, PVI at CPL 3.
+        let virtual_ok = (s.v86() && s.cr4 & cr4::VME != 0) || (!s.v86() && s.cpl == 3 && s.cr4 & cr4::PVI != 0);
+        if !virtual_ok {
+            return gp(0);
+        }
+        if set {
+            if self.state.rflags & VIP != 0 {
+                return gp(0);
+            }
+            self.state.rflags |= VIF;
+        } else {
+            self.state.rflags &= !VIF;
+        }
+        Ok(())
+    }
+
+    fn pushf<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
+        let mut flags = self.state.rflags & !(VM | RF);
+        if self.state.v86() && self.state.iopl() < 3 {
+            if self.state.cr4 & cr4::VME == 0 || size == 4 {
+                return gp(0);
+            }
+            // VME: the pushed IF is VIF and IOPL reads as 3.
+            flags = (flags & !IF) | if self.state.rflags & VIF != 0 { IF } else { 0 } | IOPL;
+        }
+        self.push(bus, size, flags & mask(size))
+    }
+
+    fn popf<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
+        let s = &self.state;
+        if s.v86() && s.iopl() < 3 {
+            if s.cr4 & cr4::VME == 0 || size == 4 {
+                return gp(0);
+            }
+            let v = self.peek_stack(bus, 0, size)?;
+            if v & TF != 0 || (v & IF != 0 && self.state.rflags & VIP != 0) {
+                return gp(0);
+            }
+            self.adjust_sp(size as u64);
+            let vif = if v & IF != 0 { VIF } else { 0 };
+            self.set_flags(v | vif, crate::flags::ARITH | TF | crate::flags::DF | NT | VIF);
+            return Ok(());
+        }
+        let v = self.peek_stack(bus, 0, size)?;
+        self.adjust_sp(size as u64);
+        let mut m = crate::flags::ARITH | TF | crate::flags::DF | NT;
+        if size == 4 {
+            m |= AC | ID;
+        }
+        let (cpl, iopl) = (self.state.cpl, self.state.iopl());
+        let protected = self.state.protected() && !self.state.v86();
+        if !protected || cpl <= iopl || self.state.v86() {
+            m |= IF;
+        }
+        if !protected || cpl == 0 {
+            m |= IOPL;
+        }
+        if self.state.v86() {
+            m &= !IOPL;
+        }
+        self.set_flags(v, m);
+        Ok(())
+    }
+
+    fn lldt<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        self.require_protected()?;
+        self.require_cpl0()?;
+        let selector = self.read_op(bus, i, 0, 2)? as u16;
+        if selector & 0xFFFC == 0 {
+            self.state.ldtr = crate::state::Segment { selector, ..Default::default() };
+            return Ok(());
+        }
+        if selector & 4 != 0 {
+            return gp(selector & 0xFFFC);
+        }
+        let desc = self.read_descriptor(bus, selector)?;
+        if desc.is_code_or_data() || desc.kind() != system_type::LDT {
+            return gp(selector & 0xFFFC);
+        }
+        if !desc.present() {
+            return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
+        }
+        self.state.ldtr = desc.to_segment(selector);
+        Ok(())
+    }
+
+    fn ltr<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        self.require_protected()?;
+        self.require_cpl0()?;
+        let selector = self.read_op(bus, i, 0, 2)? as u16;
+        if selector & 0xFFFC == 0 || selector & 4 != 0 {
+            return gp(selector & 0xFFFC);
+        }
+        let desc = self.read_descriptor(bus, selector)?;
+        let kind = desc.kind();
+        if desc.is_code_or_data() || !(kind == system_type::TSS16_AVAILABLE || kind == system_type::TSS32_AVAILABLE) {
+            return gp(selector & 0xFFFC);
+        }
+        if !desc.present() {
+            return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
+        }
+        // Mark the TSS busy in its descriptor.
+        let addr = self.state.gdtr.base.wrapping_add(u64::from(selector & 0xFFF8)) + 5;
+        let byte = ((desc.0 >> 40) as u8) | 2;
+        self.write_linear(bus, addr, 1, u64::from(byte), false)?;
+        let mut tr = desc.to_segment(selector);
+        tr.attrs |= 2;
+        self.state.tr = tr;
+        Ok(())
+    }
+
+    /// MOV to or from a control or debug register.
+    pub(super) fn mov_control<B: Bus>(&mut self, _bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        self.require_cpl0()?;
+        let (r0, r1) = (i.op0_register(), i.op1_register());
+        if r0.is_cr() || r0.is_dr() {
+            let v = self.reg(r1);
+            match r0 {
+                Register::CR0 => self.write_cr0(v),
+                Register::CR2 => {
+                    self.state.cr2 = v;
+                    Ok(())
+                }
+                Register::CR3 => {
+                    self.state.cr3 = v & 0xFFFF_FFFF;
+                    self.tlb.flush(self.state.cr4 & cr4::PGE != 0);
+                    Ok(())
+                }
+                Register::CR4 => self.write_cr4(v),
+                r if r.is_dr() => {
+                    let n = r.number();
+                    let n = if n == 4 || n == 5 { n + 2 } else { n };
+                    self.state.dr[n] = v;
+                    Ok(())
+                }
+                _ => Err(Fault::InvalidOpcode),
+            }
+        } else {
+            let v = match r1 {
+                Register::CR0 => self.state.cr0,
+                Register::CR2 => self.state.cr2,
+                Register::CR3 => self.state.cr3,
+                Register::CR4 => self.state.cr4,
+                r if r.is_dr() => {
+                    let n = r.number();
+                    self.state.dr[if n == 4 || n == 5 { n + 2 } else { n }]
+                }
+                _ => return Err(Fault::InvalidOpcode),
+            };
+            self.set_reg(r0, v);
+            Ok(())
+        }
+    }
+
+    /// Writes CR0 with its consistency checks; paging or protection changes flush the TLB.
+    pub(crate) fn write_cr0(&mut self, value: u64) -> Result<(), Fault> {
+        let value = (value & 0xFFFF_FFFF) | cr0::ET;
+        if value & cr0::PG != 0 && value & cr0::PE == 0 {
+            return gp(0);
+        }
+        if value & cr0::NW != 0 && value & cr0::CD == 0 {
+            return gp(0);
+        }
+        let changed = self.state.cr0 ^ value;
+        self.state.cr0 = value;
+        if changed & (cr0::PG | cr0::PE | cr0::WP) != 0 {
+            self.tlb.flush(false);
+        }
+        if value & cr0::PE == 0 {
+            self.state.cpl = 0;
+        }
+        Ok(())
+    }
+
+    fn write_cr4(&mut self, value: u64) -> Result<(), Fault> {
+        let supported = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::PGE | cr4::PCE;
+        if value & !supported != 0 {
+            return gp(0);
+        }
+        let changed = self.state.cr4 ^ value;
+        self.state.cr4 = value;
+        if changed & (cr4::PAE | cr4::PSE | cr4::PGE) != 0 {
+            self.tlb.flush(false);
+        }
+        Ok(())
+    }
+
+    /// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set (there is no x87 state yet to check for errors).
+    pub(crate) fn fpu_wait(&mut self) -> Result<(), Fault> {
+        if self.state.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
+            return Err(Fault::DeviceNotAvailable);
+        }
+        Ok(())
+    }
+
+    /// Reads a model-specific register; unknown ones raise #GP(0) and show in the unimp trace.
+    pub(crate) fn read_msr(&mut self, index: u32) -> Result<u64, Fault> {
+        match crate::cpuid::msr_read(self, index) {
+            Some(v) => Ok(v),
+            None => Err(self.unknown_msr(index)),
+        }
+    }
+
+    /// Writes a model-specific register; unknown ones raise #GP(0) and show in the unimp trace.
+    pub(crate) fn write_msr(&mut self, index: u32, value: u64) -> Result<(), Fault> {
+        if crate::cpuid::msr_write(self, index, value) {
+            Ok(())
+        } else {
+            Err(self.unknown_msr(index))
+        }
+    }
+
+    fn unknown_msr(&mut self, index: u32) -> Fault {
+        let key = format!("msr {index:#x}");
+        if self.trace.unimplemented {
+            eprintln!("unimp: {key}");
+        }
+        *self.unimplemented.entry(key).or_insert(0) += 1;
+        Fault::GeneralProtection(0)
+    }
+}

@@ -1,0 +1,205 @@
+//! Memory management: segmentation checks, linear-to-physical translation through the soft TLB, and the guest
+//! memory accessors every instruction uses.
+//!
+//! An access goes offset → (segment checks) → linear → (TLB, or a page walk on a miss) → physical → RAM/ROM slice or
+//! MMIO. Faults are returned as values before anything is written, so instructions stay precise.
+
+pub mod paging;
+pub mod segment;
+pub mod tlb;
+
+use crate::bus::{Bus, PageBacking};
+use crate::fault::Fault;
+use crate::Cpu;
+
+/// The kind of memory access, for permission checks and page-fault error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Data read.
+    Read,
+    /// Data write.
+    Write,
+    /// Instruction fetch.
+    Fetch,
+}
+
+impl Cpu {
+    /// Translates a linear address to a physical one for `access`, at user privilege when `user`.
+    #[inline]
+    pub(crate) fn translate<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<u64, Fault> {
+        if let Some(e) = self.tlb.lookup(linear) {
+            let wp = self.state.cr0 & crate::state::cr0::WP != 0;
+            let dirty_ok = access != Access::Write || e.flags & tlb::DIRTY != 0;
+            if dirty_ok && paging::rights_allow(e.flags, access, user, wp) {
+                return Ok(e.phys | (linear & 0xFFF));
+            }
+        }
+        self.translate_slow(bus, linear, access, user)
+    }
+
+    #[cold]
+    fn translate_slow<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<u64, Fault> {
+        let (phys_page, flags) = if self.state.paging() {
+            let t = self.walk(bus, linear, access, user)?;
+            (t.phys_page, t.flags)
+        } else {
+            (linear & 0xFFFF_FFFF & !0xFFF, tlb::USER | tlb::WRITABLE | tlb::DIRTY)
+        };
+        let phys_page = phys_page & self.a20_mask;
+        self.tlb.insert(linear, phys_page, flags);
+        Ok(phys_page | (linear & 0xFFF))
+    }
+
+    /// Translation for traces and debuggers that changes no guest state: no A/D bits, no TLB fill, no fault.
+    pub fn peek_translate<B: Bus>(&mut self, bus: &mut B, linear: u64) -> Option<u64> {
+        if !self.state.paging() {
+            return Some((linear & 0xFFFF_FFFF) & self.a20_mask);
+        }
+        let mut shadow = ShadowBus { inner: bus };
+        let t = self.walk(&mut shadow, linear, Access::Read, false).ok()?;
+        Some((t.phys_page | (linear & 0xFFF)) & self.a20_mask)
+    }
+
+    /// Reads `size` bytes (1..=8) at a linear address.
+    #[inline]
+    pub(crate) fn read_linear<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, user: bool) -> Result<u64, Fault> {
+        if (linear & 0xFFF) as usize + size <= 0x1000 {
+            let phys = self.translate(bus, linear, Access::Read, user)?;
+            return Ok(self.phys_read(bus, phys, size));
+        }
+        let mut value = 0u64;
+        let first = 0x1000 - (linear & 0xFFF) as usize;
+        let p0 = self.translate(bus, linear, Access::Read, user)?;
+        let p1 = self.translate(bus, linear + first as u64, Access::Read, user)?;
+        for i in 0..size {
+            let p = if i < first { p0 + i as u64 } else { p1 + (i - first) as u64 };
+            value |= self.phys_read(bus, p, 1) << (8 * i);
+        }
+        Ok(value)
+    }
+
+    /// Writes `size` bytes (1..=8) at a linear address; both pages are checked before any byte is written.
+    #[inline]
+    pub(crate) fn write_linear<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        size: usize,
+        value: u64,
+        user: bool,
+    ) -> Result<(), Fault> {
+        if (linear & 0xFFF) as usize + size <= 0x1000 {
+            let phys = self.translate(bus, linear, Access::Write, user)?;
+            self.phys_write(bus, phys, size, value);
+            return Ok(());
+        }
+        let first = 0x1000 - (linear & 0xFFF) as usize;
+        let p0 = self.translate(bus, linear, Access::Write, user)?;
+        let p1 = self.translate(bus, linear + first as u64, Access::Write, user)?;
+        for i in 0..size {
+            let p = if i < first { p0 + i as u64 } else { p1 + (i - first) as u64 };
+            self.phys_write(bus, p, 1, value >> (8 * i));
+        }
+        Ok(())
+    }
+
+    /// Checks that a linear range is writable without writing it (for instructions that write several places).
+    pub(crate) fn probe_write<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, user: bool) -> Result<(), Fault> {
+        self.translate(bus, linear, Access::Write, user)?;
+        let last = linear.wrapping_add(size as u64 - 1);
+        if last >> 12 != linear >> 12 {
+            self.translate(bus, last, Access::Write, user)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `size` bytes at a physical address (must not cross a page).
+    #[inline]
+    pub(crate) fn phys_read<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize) -> u64 {
+        match bus.backing(phys) {
+            PageBacking::Ram(off) | PageBacking::Rom(off) => {
+                let at = off + (phys & 0xFFF) as usize;
+                let mut bytes = [0u8; 8];
+                match bus.memory().get(at..at + size) {
+                    Some(src) => bytes[..size].copy_from_slice(src),
+                    None => return u64::MAX >> (64 - 8 * size),
+                }
+                u64::from_le_bytes(bytes)
+            }
+            PageBacking::Mmio => bus.mmio_read(phys, size as u8),
+        }
+    }
+
+    /// Writes `size` bytes at a physical address (must not cross a page), invalidating decoded code there.
+    #[inline]
+    pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize, value: u64) {
+        match bus.backing(phys) {
+            PageBacking::Ram(off) => {
+                self.decode_cache.note_write(phys);
+                let at = off + (phys & 0xFFF) as usize;
+                if let Some(dst) = bus.memory().get_mut(at..at + size) {
+                    dst.copy_from_slice(&value.to_le_bytes()[..size]);
+                }
+            }
+            PageBacking::Rom(_) => {}
+            PageBacking::Mmio => bus.mmio_write(phys, size as u8, value),
+        }
+    }
+
+    /// Reads a dword of guest-physical memory (page tables, descriptor tables in tests).
+    pub fn phys_read_u32<B: Bus>(&mut self, bus: &mut B, phys: u64) -> u32 {
+        self.phys_read(bus, phys & self.a20_mask, 4) as u32
+    }
+
+    /// Reads a qword of guest-physical memory.
+    pub fn phys_read_u64<B: Bus>(&mut self, bus: &mut B, phys: u64) -> u64 {
+        self.phys_read(bus, phys & self.a20_mask, 8)
+    }
+
+    /// Writes a dword of guest-physical memory.
+    pub fn phys_write_u32<B: Bus>(&mut self, bus: &mut B, phys: u64, value: u32) {
+        self.phys_write(bus, phys & self.a20_mask, 4, u64::from(value));
+    }
+
+    /// Flushes the TLB after a change of CR0, CR3, CR4, A20 or a mode switch.
+    pub fn flush_tlb(&mut self, keep_global: bool) {
+        self.tlb.flush(keep_global);
+    }
+}
+
+/// A bus wrapper whose writes go nowhere: lets a page walk run without setting A/D bits.
+struct ShadowBus<'a, B: Bus> {
+    inner: &'a mut B,
+}
+
+impl<B: Bus> Bus for ShadowBus<'_, B> {
+    fn memory(&mut self) -> &mut [u8] {
+        self.inner.memory()
+    }
+    fn backing(&self, paddr: u64) -> PageBacking {
+        match self.inner.backing(paddr) {
+            PageBacking::Ram(off) => PageBacking::Rom(off),
+            other => other,
+        }
+    }
+    fn mmio_read(&mut self, _paddr: u64, size: u8) -> u64 {
+        u64::MAX >> (64 - 8 * u32::from(size))
+    }
+    fn mmio_write(&mut self, _paddr: u64, _size: u8, _value: u64) {}
+    fn io_read(&mut self, _port: u16, _size: u8) -> u32 {
+        u32::MAX
+    }
+    fn io_write(&mut self, _port: u16, _size: u8, _value: u32) {}
+    fn interrupt_pending(&self) -> bool {
+        false
+    }
+    fn acknowledge_interrupt(&mut self) -> u8 {
+        0
+    }
+    fn a20_enabled(&self) -> bool {
+        self.inner.a20_enabled()
+    }
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}

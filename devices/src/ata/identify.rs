@@ -1,0 +1,84 @@
+//! The IDENTIFY DEVICE data block (ATA/ATAPI-7 layout, the subset hosts look at).
+
+/// Serial number reported in words 10-19.
+const SERIAL: &str = "VX86-0001";
+/// Firmware revision reported in words 23-26.
+const FIRMWARE: &str = "0.1";
+/// Model number reported in words 27-46.
+pub const MODEL: &str = "VX86 HARDDISK";
+/// Default logical heads (word 3).
+pub const DEFAULT_HEADS: u8 = 16;
+/// Default logical sectors per track (word 6).
+pub const DEFAULT_SECTORS_PER_TRACK: u8 = 63;
+/// Most cylinders CHS can express (word 1).
+const MAX_CYLINDERS: u64 = 16_383;
+/// Largest LBA28 capacity (words 60-61).
+const MAX_LBA28: u64 = 0x0FFF_FFFF;
+
+/// Writes `s` into `words` as an ATA string: space padded, two characters per word, the first in the high byte.
+fn put_string(words: &mut [u16], s: &str) {
+    let bytes = s.as_bytes();
+    for (i, w) in words.iter_mut().enumerate() {
+        let c = |j: usize| u16::from(*bytes.get(j).unwrap_or(&b' '));
+        *w = c(2 * i) << 8 | c(2 * i + 1);
+    }
+}
+
+/// The cylinder count of a disk of `sectors` with the given geometry, capped at 16383.
+pub fn cylinders(sectors: u64, heads: u8, spt: u8) -> u64 {
+    let per_cyl = u64::from(heads).max(1) * u64::from(spt).max(1);
+    (sectors / per_cyl).min(MAX_CYLINDERS)
+}
+
+/// The 512-byte IDENTIFY DEVICE block of a fixed disk of `sectors` sectors, with the current CHS translation
+/// `heads` x `spt` (as set by INITIALIZE DEVICE PARAMETERS).
+pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
+    let mut w = [0u16; 256];
+    let cyls = cylinders(sectors, DEFAULT_HEADS, DEFAULT_SECTORS_PER_TRACK);
+    w[0] = 0x0040; // fixed device, not removable
+    w[1] = cyls as u16;
+    w[3] = u16::from(DEFAULT_HEADS);
+    w[6] = u16::from(DEFAULT_SECTORS_PER_TRACK);
+    put_string(&mut w[10..20], SERIAL);
+    put_string(&mut w[23..27], FIRMWARE);
+    put_string(&mut w[27..47], MODEL);
+    w[47] = 0x8000; // READ/WRITE MULTIPLE not supported
+    w[49] = 0x0200; // LBA supported (no DMA)
+    w[50] = 0x4000;
+    w[51] = 0x0200; // PIO mode 2 timing
+    w[53] = 0x0003; // words 54-58 and 64-70 valid
+    let cur_cyls = cylinders(sectors, heads, spt);
+    w[54] = cur_cyls as u16;
+    w[55] = u16::from(heads);
+    w[56] = u16::from(spt);
+    let chs_capacity = (cur_cyls * u64::from(heads) * u64::from(spt)) as u32;
+    w[57] = chs_capacity as u16;
+    w[58] = (chs_capacity >> 16) as u16;
+    let lba28 = sectors.min(MAX_LBA28) as u32;
+    w[60] = lba28 as u16;
+    w[61] = (lba28 >> 16) as u16;
+    w[64] = 0x0003; // PIO modes 3 and 4
+    w[65] = 120;
+    w[66] = 120;
+    w[67] = 120;
+    w[68] = 120;
+    w[80] = 0x00F0; // ATA/ATAPI-4 to -7
+    w[82] = 0x4000; // NOP supported
+    w[83] = 0x7400; // FLUSH CACHE EXT, FLUSH CACHE, 48-bit address feature set
+    w[84] = 0x4000;
+    w[85] = 0x4000;
+    w[86] = 0x3400;
+    w[87] = 0x4000;
+    for (i, word) in w[100..104].iter_mut().enumerate() {
+        *word = (sectors >> (16 * i)) as u16;
+    }
+    let mut out = [0u8; 512];
+    for (i, word) in w.iter().enumerate() {
+        out[2 * i..2 * i + 2].copy_from_slice(&word.to_le_bytes());
+    }
+    // Word 255: integrity signature 0xA5 and a checksum making all 512 bytes sum to 0.
+    out[510] = 0xA5;
+    let sum = out[..511].iter().fold(0u8, |a, &b| a.wrapping_add(b));
+    out[511] = sum.wrapping_neg();
+    out
+}

@@ -1,0 +1,349 @@
+//! The PC board's legacy devices wired together: the single thing the machine talks to for port I/O, interrupts,
+//! timers and board requests.
+//!
+//! Interrupt lines are levels each device computes from its own state; after every port access and every
+//! [`PcDevices::poll`] the board copies them into the PIC (which does the edge detection), so a line a device raises
+//! during an access is visible to [`PcDevices::interrupt_pending`] as soon as the access returns. The PIT's OUT0 is
+//! the exception: it is pulsed once per period (or terminal count) when `poll` finds the clock past an edge.
+//!
+//! A20: the gate is the OR of the i8042 output port bit 1 and port 0x92 bit 1. At power-on the i8042 output port
+//! has A20 set (the 8042's port pins come out of reset high, and QEMU does the same), so [`PcDevices::a20_enabled`]
+//! starts true: the reset vector at 0xFFFFFFF0 has bit 20 set and a loader needs no A20 dance. Firmware that wants
+//! the 8086 wrap-around clears it through either port.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use crossbeam_channel::Receiver;
+
+use crate::ata::{Ata, Disk, ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ};
+use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
+use crate::clock::Clock;
+use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
+use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
+use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
+use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
+use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
+use crate::port92::{Port92, PORT92};
+use crate::post::{PostCode, POST_PORT};
+use crate::reset_control::{ResetControl, RESET_CONTROL};
+use crate::rtc::{Rtc, RTC_INDEX};
+use crate::uart::{Uart, COM1_BASE, COM1_IRQ};
+
+/// IRQ of the PIT's channel 0.
+pub const PIT_IRQ: u8 = 0;
+/// IRQ of the RTC.
+pub const RTC_IRQ: u8 = 8;
+/// With at least this much RAM, RAM below 4 GiB stops at [`LOW_RAM_SPLIT`] and the rest moves above 4 GiB.
+pub const LOW_RAM_LIMIT: u64 = 0xE000_0000;
+/// Top of RAM below 4 GiB when the RAM does not fit under [`LOW_RAM_LIMIT`] (QEMU's i440FX layout).
+pub const LOW_RAM_SPLIT: u64 = 0xC000_0000;
+
+/// RAM below 4 GiB and above 4 GiB for `ram_bytes` of guest RAM, as QEMU's i440FX board splits it around the PCI
+/// hole (the CMOS memory-size bytes are filled from this; the machine's memory map should agree).
+pub fn ram_split(ram_bytes: u64) -> (u64, u64) {
+    let below = if ram_bytes >= LOW_RAM_LIMIT {
+        LOW_RAM_SPLIT
+    } else {
+        ram_bytes
+    };
+    (below, ram_bytes - below)
+}
+
+/// What the board is built from.
+pub struct PcConfig {
+    /// The machine's clock; every timer reads it.
+    pub clock: Clock,
+    /// Guest RAM size in bytes (for the CMOS memory-size bytes).
+    pub ram_bytes: u64,
+    /// Where COM1 output goes (None: discarded).
+    pub serial_out: Option<Box<dyn Write + Send>>,
+    /// Where COM1 input comes from (None: none ever arrives).
+    pub serial_in: Option<Receiver<u8>>,
+    /// The primary IDE master (None: no ATA controller, its ports float).
+    pub disk: Option<Box<dyn Disk>>,
+    /// Print every POST code to stderr.
+    pub trace_post: bool,
+    /// Print every access to a port no device decodes to stderr.
+    pub trace_unassigned_ports: bool,
+}
+
+/// Which device owns a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dev {
+    Pic,
+    Pit,
+    Rtc,
+    Uart,
+    I8042,
+    Port92,
+    Post,
+    DebugExit,
+    Pm,
+    ResetControl,
+    Ata,
+}
+
+/// All PC legacy devices, their port map and their interrupt wiring.
+pub struct PcDevices {
+    /// Port ownership.
+    ports: PortMap<Dev>,
+    /// 8259A pair.
+    pic: PicPair,
+    /// 8254 and port 0x61.
+    pit: Pit,
+    /// MC146818 and CMOS.
+    rtc: Rtc,
+    /// COM1.
+    uart: Uart,
+    /// Keyboard controller.
+    i8042: I8042,
+    /// Fast A20 / reset.
+    port92: Port92,
+    /// POST code latch.
+    post: PostCode,
+    /// isa-debug-exit.
+    debug_exit: DebugExit,
+    /// ACPI PM1a block and PM timer.
+    pm: AcpiPm,
+    /// 0xCF9 reset control.
+    reset_control: ResetControl,
+    /// Primary IDE channel, if there is a disk.
+    ata: Option<Ata>,
+    /// Requests not yet taken by the machine.
+    requests: VecDeque<BoardRequest>,
+    /// Print unassigned port accesses.
+    trace_unassigned: bool,
+    /// Number of accesses to unassigned ports.
+    unassigned: u64,
+}
+
+impl std::fmt::Debug for PcDevices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcDevices")
+            .field("pic", &self.pic)
+            .field("post_code", &self.post.code())
+            .field("unassigned", &self.unassigned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PcDevices {
+    /// Builds the board's devices in power-on state.
+    pub fn new(config: PcConfig) -> Self {
+        let mut rtc = Rtc::new(config.clock.clone());
+        let (below, above) = ram_split(config.ram_bytes);
+        rtc.set_pc_config(below, above);
+        let has_disk = config.disk.is_some();
+        let mut ports = PortMap::new();
+        let mut map = |start: u16, len: u16, dev: Dev| {
+            let r = ports.register(start, len, dev);
+            debug_assert!(r.is_ok(), "{r:?}");
+        };
+        map(PIC_MASTER_CMD, 2, Dev::Pic);
+        map(PIC_SLAVE_CMD, 2, Dev::Pic);
+        map(ELCR_MASTER, 2, Dev::Pic);
+        map(PIT_CHANNEL0, 4, Dev::Pit);
+        map(SYSTEM_CONTROL_B, 1, Dev::Pit);
+        map(RTC_INDEX, 2, Dev::Rtc);
+        map(COM1_BASE, 8, Dev::Uart);
+        map(I8042_DATA, 1, Dev::I8042);
+        map(I8042_COMMAND, 1, Dev::I8042);
+        map(PORT92, 1, Dev::Port92);
+        map(POST_PORT, 1, Dev::Post);
+        map(DEBUG_EXIT_PORT, 1, Dev::DebugExit);
+        map(PM_BASE, PM_LEN, Dev::Pm);
+        map(RESET_CONTROL, 1, Dev::ResetControl);
+        if has_disk {
+            map(ATA_PRIMARY_BASE, 8, Dev::Ata);
+            map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
+        }
+        Self {
+            ports,
+            pic: PicPair::new(),
+            pit: Pit::new(config.clock.clone()),
+            rtc,
+            uart: Uart::new(config.serial_out, config.serial_in),
+            i8042: I8042::new(),
+            port92: Port92::new(),
+            post: PostCode::new(config.trace_post),
+            debug_exit: DebugExit::new(),
+            pm: AcpiPm::new(config.clock),
+            reset_control: ResetControl::new(),
+            ata: config.disk.map(Ata::new),
+            requests: VecDeque::new(),
+            trace_unassigned: config.trace_unassigned_ports,
+            unassigned: 0,
+        }
+    }
+
+    fn device(&mut self, dev: Dev) -> Option<&mut dyn IoDevice> {
+        Some(match dev {
+            Dev::Pic => &mut self.pic,
+            Dev::Pit => &mut self.pit,
+            Dev::Rtc => &mut self.rtc,
+            Dev::Uart => &mut self.uart,
+            Dev::I8042 => &mut self.i8042,
+            Dev::Port92 => &mut self.port92,
+            Dev::Post => &mut self.post,
+            Dev::DebugExit => &mut self.debug_exit,
+            Dev::Pm => &mut self.pm,
+            Dev::ResetControl => &mut self.reset_control,
+            Dev::Ata => self.ata.as_mut()?,
+        })
+    }
+
+    fn unassigned_access(&mut self, what: &str, port: u16, size: u8, value: Option<u32>) {
+        self.unassigned += 1;
+        if self.trace_unassigned {
+            match value {
+                Some(v) => {
+                    eprintln!("io: unassigned {what} port {port:#06x} size {size} value {v:#x}")
+                }
+                None => eprintln!("io: unassigned {what} port {port:#06x} size {size}"),
+            }
+        }
+    }
+
+    /// Reads `size` (1, 2 or 4; other sizes count as 4) bytes from `port`. Unassigned ports read as all ones.
+    pub fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        let size = normalize(size);
+        let v = self.read_inner(port, size);
+        self.sync();
+        v & size_mask(size)
+    }
+
+    fn read_inner(&mut self, port: u16, size: u8) -> u32 {
+        let Some(dev) = self.ports.lookup(port) else {
+            self.unassigned_access("read", port, size, None);
+            return OPEN_BUS;
+        };
+        let Some(d) = self.device(dev) else {
+            return OPEN_BUS;
+        };
+        if size == 1 || d.wide_access() {
+            return d.io_read(port, size);
+        }
+        // Byte-wide device: the bus splits the access, one byte per port.
+        let mut v = 0;
+        for i in 0..size {
+            let p = port.wrapping_add(u16::from(i));
+            let b = match self.ports.lookup(p).and_then(|dev| self.device(dev)) {
+                Some(d) => d.io_read(p, 1) & 0xFF,
+                None => 0xFF,
+            };
+            v |= b << (8 * u32::from(i));
+        }
+        v
+    }
+
+    /// Writes the low `size` (1, 2 or 4) bytes of `value` to `port`. Writes to unassigned ports are dropped.
+    pub fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        let size = normalize(size);
+        let value = value & size_mask(size);
+        match self.ports.lookup(port) {
+            None => self.unassigned_access("write", port, size, Some(value)),
+            Some(dev) => {
+                if let Some(d) = self.device(dev) {
+                    if size == 1 || d.wide_access() {
+                        d.io_write(port, size, value);
+                    } else {
+                        for i in 0..size {
+                            let p = port.wrapping_add(u16::from(i));
+                            if let Some(d) = self.ports.lookup(p).and_then(|dev| self.device(dev)) {
+                                d.io_write(p, 1, (value >> (8 * u32::from(i))) & 0xFF);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.sync();
+    }
+
+    /// Copies every device's interrupt output into the PIC and collects board requests.
+    fn sync(&mut self) {
+        self.pic.set_irq(KEYBOARD_IRQ, self.i8042.irq1());
+        self.pic.set_irq(AUX_IRQ, self.i8042.irq12());
+        self.pic.set_irq(COM1_IRQ, self.uart.irq());
+        self.pic.set_irq(RTC_IRQ, self.rtc.irq());
+        if let Some(ata) = &self.ata {
+            self.pic.set_irq(ATA_PRIMARY_IRQ, ata.irq());
+        }
+        let reqs = [
+            self.i8042.take_request(),
+            self.port92.take_request(),
+            self.debug_exit.take_request(),
+            self.pm.take_request(),
+            self.reset_control.take_request(),
+        ];
+        self.requests.extend(reqs.into_iter().flatten());
+    }
+
+    /// Moves the timers to the clock's present (pulsing IRQ0, raising RTC flags), takes pending serial input and
+    /// keyboard bytes, and updates the interrupt lines.
+    pub fn poll(&mut self) {
+        if self.pit.take_irq0_edge() {
+            self.pic.pulse_irq(PIT_IRQ);
+        }
+        self.rtc.update();
+        self.uart.poll_input();
+        self.i8042.refill();
+        self.sync();
+    }
+
+    /// The master PIC's INTR output: an interrupt is waiting for the CPU.
+    pub fn interrupt_pending(&self) -> bool {
+        self.pic.interrupt_pending()
+    }
+
+    /// The INTA cycle: the vector to deliver (the PIC's spurious IRQ7/IRQ15 vector if the request went away).
+    pub fn acknowledge_interrupt(&mut self) -> u8 {
+        self.pic.acknowledge()
+    }
+
+    /// Clock time (ns) at which [`PcDevices::poll`] will next have a timer event, if any is scheduled. Serial input
+    /// arrives at any time: a machine sleeping in HLT with a serial input channel should also wake on it.
+    pub fn next_event_ns(&self) -> Option<u64> {
+        match (self.pit.next_irq0_ns(), self.rtc.next_event_ns()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The oldest request (reset, power-off, debug exit) the guest made and the machine has not taken yet.
+    pub fn take_request(&mut self) -> Option<BoardRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The A20 gate: i8042 output port bit 1 OR port 0x92 bit 1 (enabled at power-on, see the module docs).
+    pub fn a20_enabled(&self) -> bool {
+        self.i8042.a20() || self.port92.a20()
+    }
+
+    /// The last POST code written to port 0x80.
+    pub fn post_code(&self) -> u8 {
+        self.post.code()
+    }
+
+    /// How many accesses hit a port no device decodes.
+    pub fn unassigned_port_accesses(&self) -> u64 {
+        self.unassigned
+    }
+
+    /// The RTC/CMOS, for the machine to read or set extra CMOS bytes.
+    pub fn rtc_mut(&mut self) -> &mut Rtc {
+        &mut self.rtc
+    }
+}
+
+/// Access sizes the bus knows: 1, 2, and 4 for anything else.
+fn normalize(size: u8) -> u8 {
+    match size {
+        1 | 2 => size,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests;
