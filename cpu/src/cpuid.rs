@@ -1,7 +1,7 @@
 //! The CPU model vx86 presents: one CPUID table and the model-specific registers, in one place.
 //!
 //! The model is an i686-class Intel processor (family 6) with only the features the interpreter implements:
-//! VME, PSE, TSC, MSR, PAE, CX8, PGE and CMOV. Features are added here as the interpreter gains them.
+//! VME, DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE and CMOV. Features are added here as the interpreter gains them.
 
 use crate::Cpu;
 
@@ -21,6 +21,8 @@ pub mod feature {
     pub const PAE: u32 = 1 << 6;
     /// CMPXCHG8B.
     pub const CX8: u32 = 1 << 8;
+    /// SYSENTER/SYSEXIT.
+    pub const SEP: u32 = 1 << 11;
     /// Global pages.
     pub const PGE: u32 = 1 << 13;
     /// CMOVcc.
@@ -32,7 +34,7 @@ const MAX_LEAF: u32 = 1;
 /// Family 6, model 3, stepping 3 (a Pentium II-class signature).
 const SIGNATURE: u32 = 0x0633;
 const FEATURES_EDX: u32 =
-    feature::VME | feature::DE | feature::PSE | feature::TSC | feature::MSR | feature::PAE | feature::CX8 | feature::PGE | feature::CMOV;
+    feature::VME | feature::DE | feature::PSE | feature::TSC | feature::MSR | feature::PAE | feature::CX8 | feature::SEP | feature::PGE | feature::CMOV;
 
 /// CPUID: (EAX, EBX, ECX, EDX) for a leaf and sub-leaf.
 pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {

@@ -155,3 +155,205 @@ pub fn run16(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     assert_eq!(exit, Exit::Halted, "snippet must end with HLT");
     (cpu, bus)
 }
+
+/// Guest-physical layout of [`ProtectedMachine`].
+pub mod layout {
+    /// Ring-0 test code.
+    pub const KERNEL_CODE: u64 = 0x1000;
+    /// Interrupt handler stubs: the handler of vector `v` is one HLT at `HANDLERS + 16 * v`.
+    pub const HANDLERS: u64 = 0x3000;
+    /// Ring-3 test code.
+    pub const USER_CODE: u64 = 0x5000;
+    /// Top of the ring-0 stack the test starts on.
+    pub const KERNEL_STACK: u64 = 0x8000;
+    /// Top of the ring-0 stack named in the TSS (ESP0), used on a privilege change to ring 0.
+    pub const TSS_STACK0: u64 = 0x9000;
+    /// Top of the ring-3 stack.
+    pub const USER_STACK: u64 = 0xB000;
+    /// Global descriptor table (32 entries).
+    pub const GDT: u64 = 0x10000;
+    /// Interrupt descriptor table (256 gates).
+    pub const IDT: u64 = 0x11000;
+    /// 32-bit TSS; its I/O bitmap (all ports denied) follows at `TSS + 0x68`.
+    pub const TSS: u64 = 0x12000;
+    /// Offset of the I/O bitmap in the TSS.
+    pub const IO_BITMAP_OFFSET: u64 = 0x68;
+    /// Page directory built by [`super::ProtectedMachine::identity_paging`].
+    pub const PAGE_DIR: u64 = 0x20000;
+    /// The page table for the first 4 MiB.
+    pub const PAGE_TABLE: u64 = 0x21000;
+}
+
+/// Selectors of the standard GDT entries of [`ProtectedMachine`].
+pub mod sel {
+    /// Ring-0 flat 32-bit code.
+    pub const KCODE: u16 = 0x08;
+    /// Ring-0 flat data.
+    pub const KDATA: u16 = 0x10;
+    /// Ring-3 flat 32-bit code (RPL 3).
+    pub const UCODE: u16 = 0x1B;
+    /// Ring-3 flat data (RPL 3).
+    pub const UDATA: u16 = 0x23;
+    /// The 32-bit TSS.
+    pub const TSS: u16 = 0x28;
+    /// First free GDT slot for a test's own descriptors (index 6).
+    pub const FREE: u16 = 0x30;
+}
+
+/// Encodes a code/data/system descriptor from a base, a raw 20-bit limit and attribute bits in the
+/// [`attr`] layout (type, S, DPL, P in the low byte; AVL, L, D/B, G in bits 12..15).
+pub fn descriptor(base: u32, limit: u32, attrs: u16) -> u64 {
+    let base = u64::from(base);
+    let limit = u64::from(limit);
+    (limit & 0xFFFF)
+        | ((base & 0xFF_FFFF) << 16)
+        | (u64::from(attrs & 0xFF) << 40)
+        | (((limit >> 16) & 0xF) << 48)
+        | (u64::from(attrs >> 12) << 52)
+        | ((base >> 24) << 56)
+}
+
+/// Encodes a gate (call, interrupt, trap or task gate) of system type `kind` with privilege `dpl`.
+pub fn gate(selector: u16, offset: u32, kind: u8, dpl: u8, param_count: u8) -> u64 {
+    let offset = u64::from(offset);
+    (offset & 0xFFFF)
+        | (u64::from(selector) << 16)
+        | (u64::from(param_count & 0x1F) << 32)
+        | (u64::from(kind) << 40)
+        | (u64::from(dpl) << 45)
+        | (1 << 47)
+        | ((offset >> 16) << 48)
+}
+
+/// Flat 4 GiB code segment attributes at `dpl` (32-bit, readable).
+pub fn code_attrs(dpl: u8) -> u16 {
+    attr::P | attr::S | attr::CODE | attr::RW | attr::DB | attr::G | (u16::from(dpl) << attr::DPL_SHIFT)
+}
+
+/// Flat 4 GiB data segment attributes at `dpl` (writable, big).
+pub fn data_attrs(dpl: u8) -> u16 {
+    attr::P | attr::S | attr::RW | attr::DB | attr::G | (u16::from(dpl) << attr::DPL_SHIFT)
+}
+
+/// A protected-mode machine in 2 MiB of flat RAM: a GDT with flat ring-0 and ring-3 segments and a TSS (ESP0 =
+/// [`layout::TSS_STACK0`], an all-ones I/O bitmap), an IDT whose 256 ring-0 interrupt gates point at one-HLT stubs
+/// (so the vector taken can be read off EIP), and a CPU at CPL 0 on [`layout::KERNEL_CODE`].
+pub struct ProtectedMachine {
+    /// The CPU.
+    pub cpu: Cpu,
+    /// Its memory and ports.
+    pub bus: FlatBus,
+}
+
+impl Default for ProtectedMachine {
+    fn default() -> Self {
+        ProtectedMachine::new()
+    }
+}
+
+impl ProtectedMachine {
+    /// Builds the machine described on the type.
+    pub fn new() -> ProtectedMachine {
+        use crate::descriptor::system_type;
+        let mut m = ProtectedMachine { cpu: Cpu::new(), bus: FlatBus::new(2 << 20) };
+        m.set_gdt(sel::KCODE, descriptor(0, 0xFFFFF, code_attrs(0)));
+        m.set_gdt(sel::KDATA, descriptor(0, 0xFFFFF, data_attrs(0)));
+        m.set_gdt(sel::UCODE, descriptor(0, 0xFFFFF, code_attrs(3)));
+        m.set_gdt(sel::UDATA, descriptor(0, 0xFFFFF, data_attrs(3)));
+        let tss_limit = (layout::IO_BITMAP_OFFSET + 0x2000) as u32;
+        m.set_gdt(sel::TSS, descriptor(layout::TSS as u32, tss_limit, attr::P | u16::from(system_type::TSS32_BUSY)));
+        m.bus.write_u32(layout::TSS + 4, layout::TSS_STACK0 as u32);
+        m.bus.write_u32(layout::TSS + 8, u32::from(sel::KDATA));
+        m.bus.write_u32(layout::TSS + 0x64, (layout::IO_BITMAP_OFFSET as u32) << 16);
+        let bitmap = (layout::TSS + layout::IO_BITMAP_OFFSET) as usize;
+        m.bus.ram[bitmap..bitmap + 0x2001].fill(0xFF);
+        for v in 0..=255u8 {
+            let stub = layout::HANDLERS + 16 * u64::from(v);
+            m.bus.ram[stub as usize] = 0xF4;
+            m.set_idt(v, gate(sel::KCODE, stub as u32, system_type::INT_GATE32, 0, 0));
+        }
+        let s = &mut m.cpu.state;
+        s.cr0 |= cr0::PE;
+        s.gdtr = crate::state::TableReg { base: layout::GDT, limit: 32 * 8 - 1 };
+        s.idtr = crate::state::TableReg { base: layout::IDT, limit: 256 * 8 - 1 };
+        m.load_caches(0);
+        m.cpu.state.tr = crate::descriptor::Descriptor(m.gdt(sel::TSS)).to_segment(sel::TSS);
+        m.cpu.state.rip = layout::KERNEL_CODE;
+        m.cpu.state.gpr[4] = layout::KERNEL_STACK;
+        m
+    }
+
+    /// Loads CS, SS and the data segment caches with the flat segments of ring `cpl` and sets CPL.
+    pub fn load_caches(&mut self, cpl: u8) {
+        let (cs, ds) = if cpl == 3 { (sel::UCODE, sel::UDATA) } else { (sel::KCODE, sel::KDATA) };
+        let data = crate::descriptor::Descriptor(self.gdt(ds) | 1 << 40).to_segment(ds);
+        for s in SegReg::ALL {
+            self.cpu.state.segs[s as usize] = data;
+        }
+        self.cpu.state.segs[SegReg::Cs as usize] = crate::descriptor::Descriptor(self.gdt(cs) | 1 << 40).to_segment(cs);
+        self.cpu.state.cpl = cpl;
+    }
+
+    /// Switches the CPU to ring 3 at [`layout::USER_CODE`] on [`layout::USER_STACK`].
+    pub fn enter_ring3(&mut self) {
+        self.load_caches(3);
+        self.cpu.state.rip = layout::USER_CODE;
+        self.cpu.state.gpr[4] = layout::USER_STACK;
+    }
+
+    /// The GDT entry a selector names.
+    pub fn gdt(&self, selector: u16) -> u64 {
+        let at = (layout::GDT + u64::from(selector & 0xFFF8)) as usize;
+        u64::from_le_bytes(self.bus.ram[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    /// Writes the GDT entry a selector names.
+    pub fn set_gdt(&mut self, selector: u16, desc: u64) {
+        self.bus.write_u64(layout::GDT + u64::from(selector & 0xFFF8), desc);
+    }
+
+    /// Writes the IDT gate of a vector.
+    pub fn set_idt(&mut self, vector: u8, gate: u64) {
+        self.bus.write_u64(layout::IDT + 8 * u64::from(vector), gate);
+    }
+
+    /// Assembles 32-bit code at a physical (= linear) address.
+    pub fn code(&mut self, addr: u64, build: impl FnOnce(&mut CodeAssembler)) {
+        let bytes = assemble(32, addr, build);
+        self.bus.load(addr, &bytes);
+    }
+
+    /// Runs until HLT (or another exit) with a generous budget.
+    pub fn run(&mut self) -> Exit {
+        self.cpu.run(&mut self.bus, 100_000)
+    }
+
+    /// The vector whose handler stub the CPU halted in, if it halted in one.
+    pub fn vector_taken(&self) -> Option<u8> {
+        let rip = self.cpu.state.rip.checked_sub(layout::HANDLERS + 1)?;
+        (rip % 16 == 0 && rip / 16 < 256).then_some((rip / 16) as u8)
+    }
+
+    /// The dword at `ESP + 4 * k` (the handler's view of its stack frame), read through the SS base.
+    pub fn stack(&self, k: u64) -> u32 {
+        let ss = self.cpu.state.seg(SegReg::Ss);
+        self.bus.read_u32(ss.base + (self.cpu.state.gpr[4] & 0xFFFF_FFFF) + 4 * k)
+    }
+
+    /// Identity-maps the first 4 MiB with 4 KiB pages whose entries carry `flags` (P, R/W, U/S...), loads CR3 and
+    /// turns paging on.
+    pub fn identity_paging(&mut self, flags: u32) {
+        self.bus.write_u32(layout::PAGE_DIR, layout::PAGE_TABLE as u32 | 7);
+        for k in 0..1024u64 {
+            self.bus.write_u32(layout::PAGE_TABLE + 4 * k, (k << 12) as u32 | flags);
+        }
+        self.cpu.state.cr3 = layout::PAGE_DIR;
+        self.cpu.state.cr0 |= cr0::PG;
+        self.cpu.flush_tlb(false);
+    }
+
+    /// Physical address of the page-table entry that maps `linear` (below 4 MiB) after [`Self::identity_paging`].
+    pub fn pte_addr(linear: u64) -> u64 {
+        layout::PAGE_TABLE + 4 * (linear >> 12)
+    }
+}

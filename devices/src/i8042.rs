@@ -103,6 +103,8 @@ const QUEUE_LEN: usize = 16;
 pub struct I8042 {
     /// The output buffer: a byte and whether it came from the aux port.
     obuf: Option<(u8, bool)>,
+    /// The last byte read from the output buffer (what reading an empty buffer returns).
+    last_read: u8,
     /// Bytes waiting to enter the output buffer.
     queue: VecDeque<(u8, bool)>,
     /// Command byte (controller RAM 0).
@@ -133,6 +135,7 @@ impl I8042 {
     pub fn new() -> Self {
         Self {
             obuf: None,
+            last_read: 0,
             queue: VecDeque::new(),
             command_byte: CB_KBD_INT | CB_XLATE,
             outport: 0xC0 | OUTPORT_A20 | OUTPORT_RESET,
@@ -295,11 +298,13 @@ impl I8042 {
 impl IoDevice for I8042 {
     fn io_read(&mut self, port: u16, _size: u8) -> u32 {
         match port {
-            I8042_DATA => match self.obuf.take() {
-                Some((b, _)) => u32::from(b),
-                // Reading an empty buffer returns the last byte on real controllers; 0 is as good.
-                None => 0,
-            },
+            I8042_DATA => {
+                if let Some((b, _)) = self.obuf.take() {
+                    self.last_read = b;
+                }
+                // An empty buffer reads its stale contents again.
+                u32::from(self.last_read)
+            }
             I8042_COMMAND => {
                 self.refill();
                 u32::from(self.status())

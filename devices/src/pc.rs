@@ -86,6 +86,8 @@ enum Dev {
 
 /// All PC legacy devices, their port map and their interrupt wiring.
 pub struct PcDevices {
+    /// The clock every timer reads.
+    clock: Clock,
     /// Port ownership.
     ports: PortMap<Dev>,
     /// 8259A pair.
@@ -159,6 +161,7 @@ impl PcDevices {
             map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
         }
         Self {
+            clock: config.clock.clone(),
             ports,
             pic: PicPair::new(),
             pit: Pit::new(config.clock.clone()),
@@ -309,6 +312,30 @@ impl PcDevices {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether a request is waiting for [`PcDevices::take_request`] (for the engine's stop check).
+    pub fn request_pending(&self) -> bool {
+        !self.requests.is_empty()
+    }
+
+    /// A board reset (after [`BoardRequest::Reset`]): every device back to power-on state, except what survives
+    /// on real hardware: CMOS time and NVRAM, the disk's contents, the serial connections and the POST latch.
+    pub fn reset(&mut self) {
+        self.pic = PicPair::new();
+        self.pit = Pit::new(self.clock.clone());
+        self.rtc.reset();
+        self.uart.reset();
+        self.i8042 = I8042::new();
+        self.port92 = Port92::new();
+        self.debug_exit = DebugExit::new();
+        self.pm = AcpiPm::new(self.clock.clone());
+        self.reset_control = ResetControl::new();
+        if let Some(ata) = &mut self.ata {
+            ata.hard_reset();
+        }
+        self.requests.clear();
+        self.sync();
     }
 
     /// The oldest request (reset, power-off, debug exit) the guest made and the machine has not taken yet.

@@ -75,6 +75,8 @@ pub const REG_B_PIE: u8 = 0x40;
 pub const REG_B_AIE: u8 = 0x20;
 /// Register B: update-ended interrupt enable.
 pub const REG_B_UIE: u8 = 0x10;
+/// Register B: square wave output enable.
+pub const REG_B_SQWE: u8 = 0x08;
 /// Register B: data mode binary (else BCD).
 pub const REG_B_DM: u8 = 0x04;
 /// Register B: 24-hour mode (else 12-hour).
@@ -158,6 +160,13 @@ impl Rtc {
         self.cmos[usize::from(CMOS_BOOT_FLAGS1)] = 0x01;
         self.refresh_time();
         self.update_checksum();
+    }
+
+    /// The RESET pin (a board reset): interrupt enables in register B and the flags in register C clear; time and
+    /// NVRAM survive.
+    pub fn reset(&mut self) {
+        self.cmos[usize::from(REG_B)] &= !(REG_B_PIE | REG_B_AIE | REG_B_UIE | REG_B_SQWE);
+        self.cmos[usize::from(REG_C)] = 0;
     }
 
     /// Reads a CMOS byte (for the board and tests; no side effects).

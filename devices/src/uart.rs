@@ -175,6 +175,13 @@ impl Uart {
         }
     }
 
+    /// Hardware reset (MR pin): every register to its reset value; the sink and input channel stay connected.
+    pub fn reset(&mut self) {
+        let out = self.out.take();
+        let input = self.input.take();
+        *self = Self::new(out, input);
+    }
+
     fn rx_capacity(&self) -> usize {
         if self.fifo_enabled {
             FIFO_LEN

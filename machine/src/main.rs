@@ -1,1 +1,111 @@
-fn main() {}
+//! `vx86`: boot a PC guest. With no disk it boots the bundled demo guest through vx86's own BIOS.
+
+use clap::Parser;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use vx86_machine::cli::{self, ArgError, Args};
+use vx86_machine::{Outcome, Vm, VmConfig};
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse_from(cli::normalize_args(std::env::args())) {
+        Ok(a) => a,
+        Err(e) => {
+            // Help and version are not errors.
+            let status = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(status);
+        }
+    };
+    match run(args) {
+        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+        Err(message) => {
+            eprintln!("vx86: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<i32, String> {
+    let ram_bytes = cli::parse_memory(&args.memory).map_err(|e| e.to_string())?;
+    if args.accel != "interp" && args.accel != "auto" {
+        return Err(ArgError::Accel(args.accel).to_string());
+    }
+    let traces = cli::parse_traces(args.trace.as_deref()).map_err(|e| e.to_string())?;
+    let bios = match &args.bios {
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
+        None => vx86_firmware::bios::image(),
+    };
+    let disk_path = match (&args.drive, &args.hda) {
+        (Some(spec), _) => Some(cli::parse_drive(spec).map_err(|e| e.to_string())?),
+        (None, Some(path)) => Some(path.clone()),
+        (None, None) => None,
+    };
+    let disk: Box<dyn vx86_devices::Disk> = match &disk_path {
+        Some(path) => Box::new(vx86_devices::FileDisk::open(path).map_err(|e| e.to_string())?),
+        None => Box::new(vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image())),
+    };
+    let (serial_out, serial_in) = serial_backend(&args.serial)?;
+    let config = VmConfig {
+        ram_bytes,
+        bios,
+        disk: Some(disk),
+        serial_out,
+        serial_in,
+        no_reboot: args.no_reboot,
+        deterministic: args.icount,
+        trace: traces.cpu,
+        trace_post: traces.post,
+        instruction_limit: args.max_instructions,
+    };
+    let mut vm = Vm::new(config).map_err(|e| e.to_string())?;
+    let (outcome, stats) = vm.run();
+    match &outcome {
+        Outcome::TripleFault { cs, rip } => {
+            eprintln!("vx86: the guest triple-faulted at {cs:04x}:{rip:08x}; the CPU shut down")
+        }
+        Outcome::HaltedForever => eprintln!("vx86: the guest halted with interrupts disabled and can never resume"),
+        Outcome::InstructionLimit => eprintln!("vx86: instruction limit reached"),
+        _ => {}
+    }
+    if !args.quiet {
+        eprintln!(
+            "vx86: {} guest instructions in {:.3} s ({:.1} MIPS), exit: {outcome:?}",
+            stats.instructions,
+            stats.wall.as_secs_f64(),
+            stats.mips()
+        );
+    }
+    for (what, count) in &vm.cpu.unimplemented {
+        eprintln!("vx86: unimplemented: {what} x{count}");
+    }
+    Ok(outcome.exit_status())
+}
+
+type SerialPair = (Option<Box<dyn Write + Send>>, Option<crossbeam_channel::Receiver<u8>>);
+
+/// Opens the COM1 backend named by -serial.
+fn serial_backend(spec: &str) -> Result<SerialPair, String> {
+    match spec {
+        "stdio" => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                let mut stdin = std::io::stdin().lock();
+                while let Ok(1) = stdin.read(&mut byte) {
+                    if tx.send(byte[0]).is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok((Some(Box::new(std::io::stdout())), Some(rx)))
+        }
+        "none" => Ok((None, None)),
+        _ => match spec.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => {
+                let f = std::fs::File::create(path).map_err(|e| format!("cannot create serial file {path}: {e}"))?;
+                Ok((Some(Box::new(f)), None))
+            }
+            _ => Err(ArgError::Serial(spec.to_string()).to_string()),
+        },
+    }
+}

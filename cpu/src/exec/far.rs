@@ -2,9 +2,10 @@
 //! (SDM vol. 2 JMP/CALL/RET/IRET pseudo-code; vol. 3 5.8 privilege checks for control transfers).
 
 use crate::bus::Bus;
-use crate::descriptor::Descriptor;
+use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{gp, Fault};
 use crate::flags::{AC, ID, IF, IOPL, NT, RF, VIF, VIP, VM};
+use crate::interp::interrupts::Frame;
 use crate::interp::operands::mask;
 use crate::state::{attr, SegReg, Segment};
 use crate::Cpu;
@@ -124,10 +125,116 @@ impl Cpu {
         Ok(())
     }
 
-    /// Far JMP/CALL through a call gate or to a task: not yet modelled beyond a clean #GP and an unimp note.
-    fn far_through_gate<B: Bus>(&mut self, _bus: &mut B, selector: u16, _call: Option<usize>) -> Result<(), Fault> {
-        *self.unimplemented.entry("far transfer through gate".to_string()).or_insert(0) += 1;
-        gp(selector & 0xFFFC)
+    /// Far JMP/CALL through a system descriptor (SDM vol. 2 JMP/CALL "CALL-GATE", vol. 3 5.8.4-5.8.5): call gates
+    /// are followed, task gates and TSS descriptors (hardware task switching) raise a clean #GP and an unimp note.
+    /// `call` is the instruction's operand size for CALL, `None` for JMP.
+    fn far_through_gate<B: Bus>(&mut self, bus: &mut B, selector: u16, call: Option<usize>) -> Result<(), Fault> {
+        let gate_code = selector & 0xFFFC;
+        let gate = self.read_descriptor(bus, selector)?;
+        match gate.kind() {
+            system_type::CALL_GATE16 | system_type::CALL_GATE32 => {}
+            system_type::TASK_GATE | system_type::TSS16_AVAILABLE | system_type::TSS32_AVAILABLE => {
+                *self.unimplemented.entry("task switch".to_string()).or_insert(0) += 1;
+                if self.trace.unimplemented {
+                    eprintln!("unimp: hardware task switch through selector {selector:#06x}");
+                }
+                return gp(gate_code);
+            }
+            _ => return gp(gate_code),
+        }
+        let cpl = self.state.cpl;
+        let rpl = (selector & 3) as u8;
+        if gate.dpl() < cpl || rpl > gate.dpl() {
+            return gp(gate_code);
+        }
+        if !gate.present() {
+            return Err(Fault::SegmentNotPresent(gate_code));
+        }
+        let target = gate.gate_selector();
+        let target_code = target & 0xFFFC;
+        if target_code == 0 {
+            return gp(0);
+        }
+        let desc = self.read_descriptor(bus, target).map_err(|_| Fault::GeneralProtection(target_code))?;
+        let offset = u64::from(gate.gate_offset());
+        let width = if gate.kind() == system_type::CALL_GATE32 { 4 } else { 2 };
+        if call.is_none() {
+            // JMP through a call gate never changes privilege.
+            let same_level = if desc.is_conforming() { desc.dpl() <= cpl } else { desc.dpl() == cpl };
+            if !desc.is_code() || !same_level {
+                return gp(target_code);
+            }
+            if !desc.present() {
+                return Err(Fault::SegmentNotPresent(target_code));
+            }
+            let cs = Descriptor(desc.0 | (1 << 40)).to_segment(target_code | u16::from(cpl));
+            if offset > u64::from(cs.limit) {
+                return gp(0);
+            }
+            self.mark_descriptor_accessed(bus, target, desc)?;
+            return self.commit_cs(cs, offset);
+        }
+        if !desc.is_code() || desc.dpl() > cpl {
+            return gp(target_code);
+        }
+        if !desc.present() {
+            return Err(Fault::SegmentNotPresent(target_code));
+        }
+        let old_cs = u64::from(self.state.seg(SegReg::Cs).selector);
+        let ret = self.state.rip;
+        if !desc.is_conforming() && desc.dpl() < cpl {
+            return self.call_gate_inner(bus, desc, target, offset, width, gate.gate_param_count());
+        }
+        let cs = Descriptor(desc.0 | (1 << 40)).to_segment(target_code | u16::from(cpl));
+        if offset > u64::from(cs.limit) {
+            return gp(0);
+        }
+        self.check_stack_room(bus, 2 * width)?;
+        self.mark_descriptor_accessed(bus, target, desc)?;
+        self.push(bus, width, old_cs)?;
+        self.push(bus, width, ret)?;
+        self.commit_cs(cs, offset)
+    }
+
+    /// CALL through a gate to a more privileged non-conforming segment: switch to the inner stack named in the TSS,
+    /// push the old SS:ESP, copy `params` parameters from the old stack, push the return CS:EIP.
+    fn call_gate_inner<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        desc: Descriptor,
+        target: u16,
+        offset: u64,
+        width: usize,
+        params: u32,
+    ) -> Result<(), Fault> {
+        let new_cpl = desc.dpl();
+        let (ss_sel, esp) = self.tss_stack(bus, new_cpl, 0)?;
+        let ss = self.load_tss_stack_segment(bus, ss_sel, new_cpl, 0)?;
+        let cs = Descriptor(desc.0 | (1 << 40)).to_segment((target & 0xFFFC) | u16::from(new_cpl));
+        let mut frame = Vec::with_capacity(4 + params as usize);
+        frame.push(u64::from(self.state.seg(SegReg::Ss).selector));
+        frame.push(self.state.gpr[4]);
+        // Parameters keep their order: the one farthest from the old stack pointer is pushed first.
+        for k in (0..u64::from(params)).rev() {
+            frame.push(self.peek_stack(bus, k * width as u64, width)?);
+        }
+        frame.push(u64::from(self.state.seg(SegReg::Cs).selector));
+        frame.push(self.state.rip);
+        if offset > u64::from(cs.limit) {
+            return gp(0);
+        }
+        let f = Frame { seg: &ss, top: esp, width, stack32: ss.big() };
+        let new_esp = self.write_frame(bus, &f, &frame, false).map_err(|e| match e {
+            Fault::StackFault(_) => Fault::StackFault(ss_sel & 0xFFFC),
+            other => other,
+        })?;
+        self.mark_descriptor_accessed(bus, target, desc)?;
+        self.state.segs[SegReg::Ss as usize] = ss;
+        self.state.cpl = new_cpl;
+        self.set_sp(new_esp);
+        self.state.segs[SegReg::Cs as usize] = cs;
+        self.state.rip = offset;
+        Ok(())
     }
 
     /// RETF: same privilege, or to an outer level (then SS:ESP is popped too and data segments the outer level may
@@ -303,11 +410,26 @@ impl Cpu {
         Ok(())
     }
 
-    /// IRET inside virtual-8086 mode: allowed with IOPL 3 (the flags' IOPL is kept); otherwise #GP(0) to the
-    /// monitor.
+    /// IRET inside virtual-8086 mode: allowed with IOPL 3 (the flags' IOPL is kept); with IOPL < 3 a 16-bit IRET
+    /// under CR4.VME loads VIF from the popped IF (#GP(0) if that would enable with VIP set, or sets TF); otherwise
+    /// #GP(0) to the monitor.
     fn iret_from_v86<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
         if self.state.iopl() != 3 {
-            return gp(0);
+            if self.state.cr4 & crate::state::cr4::VME == 0 || size != 2 {
+                return gp(0);
+            }
+            let ip = self.peek_stack(bus, 0, 2)?;
+            let cs = self.peek_stack(bus, 2, 2)? as u16;
+            let flags = self.peek_stack(bus, 4, 2)?;
+            if flags & crate::flags::TF != 0 || (flags & IF != 0 && self.state.rflags & VIP != 0) {
+                return gp(0);
+            }
+            self.adjust_sp(6);
+            self.load_real_cs(cs);
+            self.state.rip = ip;
+            let vif = if flags & IF != 0 { VIF } else { 0 };
+            self.set_flags(flags | vif, (0xFFFF & !(IF | IOPL)) | VIF);
+            return Ok(());
         }
         let ip = self.peek_stack(bus, 0, size)?;
         let cs = self.peek_stack(bus, size as u64, size)? as u16;

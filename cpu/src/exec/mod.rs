@@ -9,6 +9,7 @@ mod arith;
 mod bcd;
 mod bit;
 mod control;
+mod descriptors;
 mod far;
 mod logic;
 mod shift;
@@ -50,6 +51,7 @@ impl Cpu {
             | M::Jl | M::Jge | M::Jle | M::Jg | M::Jmp | M::Call | M::Ret | M::Loop | M::Loope | M::Loopne
             | M::Jcxz | M::Jecxz | M::Int | M::Int3 | M::Into | M::Int1 | M::Bound => self.exec_control(bus, i),
             M::Retf | M::Iret | M::Iretd => self.exec_far(bus, i),
+            M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.exec_descriptors(bus, i),
             _ => self.exec_system(bus, i),
         }
     }

@@ -1,12 +1,192 @@
 //! String instructions with their REP prefixes: MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS.
+//!
+//! The address size (SI/DI/CX, ESI/EDI/ECX or RSI/RDI/RCX) comes from the operand kinds iced reports. The DS:SI
+//! operand honours segment overrides; ES:DI never does. Each iteration does every access that can fault before it
+//! updates a register, and a repeated instruction commits its registers after every iteration, so a fault mid-way
+//! leaves a consistent state with RIP at the instruction (the run loop restores it). A long REP runs at most
+//! [`MAX_ITERATIONS`] iterations per execution and then points RIP back at itself, so interrupts are taken in
+//! between; a device stop request after port I/O ends the batch early the same way.
 
+use crate::alu;
 use crate::bus::Bus;
 use crate::fault::Fault;
+use crate::flags::{ARITH, DF, ZF};
+use crate::interp::operands::mask;
+use crate::mmu::Access;
+use crate::state::SegReg;
 use crate::Cpu;
-use iced_x86::Instruction;
+use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+
+/// Iterations of a REP string instruction done before it re-executes itself.
+const MAX_ITERATIONS: u32 = 4096;
+
+/// What one iteration does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Movs,
+    Cmps,
+    Stos,
+    Lods,
+    Scas,
+    Ins,
+    Outs,
+}
+
+/// How a string instruction walks memory: its operation, element size, and index and count registers.
+struct Walk {
+    op: Op,
+    /// Element size in bytes.
+    size: usize,
+    si: Register,
+    di: Register,
+    cx: Register,
+    /// Address size in bytes: the index registers wrap at it.
+    asz: usize,
+    /// Added to the index registers per element (negative when DF is set).
+    step: u64,
+}
+
+/// Address size in bytes of a string instruction, from its implicit memory operands; `None` when it has none (the
+/// SSE MOVSD/CMPSD that share a mnemonic with the dword string forms).
+fn string_address_size(i: &Instruction) -> Option<usize> {
+    (0..i.op_count()).find_map(|n| match i.op_kind(n) {
+        OpKind::MemorySegSI | OpKind::MemoryESDI => Some(2),
+        OpKind::MemorySegESI | OpKind::MemoryESEDI => Some(4),
+        OpKind::MemorySegRSI | OpKind::MemoryESRDI => Some(8),
+        _ => None,
+    })
+}
 
 impl Cpu {
-    pub(super) fn exec_string<B: Bus>(&mut self, _bus: &mut B, i: &Instruction) -> Result<(), Fault> {
-        Err(self.unimplemented(i))
+    pub(super) fn exec_string<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+        let (op, size) = match i.mnemonic() {
+            M::Movsb => (Op::Movs, 1),
+            M::Movsw => (Op::Movs, 2),
+            M::Movsd => (Op::Movs, 4),
+            M::Cmpsb => (Op::Cmps, 1),
+            M::Cmpsw => (Op::Cmps, 2),
+            M::Cmpsd => (Op::Cmps, 4),
+            M::Stosb => (Op::Stos, 1),
+            M::Stosw => (Op::Stos, 2),
+            M::Stosd => (Op::Stos, 4),
+            M::Lodsb => (Op::Lods, 1),
+            M::Lodsw => (Op::Lods, 2),
+            M::Lodsd => (Op::Lods, 4),
+            M::Scasb => (Op::Scas, 1),
+            M::Scasw => (Op::Scas, 2),
+            M::Scasd => (Op::Scas, 4),
+            M::Insb => (Op::Ins, 1),
+            M::Insw => (Op::Ins, 2),
+            M::Insd => (Op::Ins, 4),
+            M::Outsb => (Op::Outs, 1),
+            M::Outsw => (Op::Outs, 2),
+            M::Outsd => (Op::Outs, 4),
+            _ => return Err(self.unimplemented(i)),
+        };
+        let Some(asz) = string_address_size(i) else {
+            return Err(self.unimplemented(i));
+        };
+        let (si, di, cx) = match asz {
+            2 => (Register::SI, Register::DI, Register::CX),
+            4 => (Register::ESI, Register::EDI, Register::ECX),
+            _ => (Register::RSI, Register::RDI, Register::RCX),
+        };
+        let step = if self.state.rflags & DF != 0 { (size as u64).wrapping_neg() } else { size as u64 };
+        let walk = Walk { op, size, si, di, cx, asz, step };
+        // REPNE (F2) before a non-comparing string instruction repeats like REP.
+        let rep = i.has_rep_prefix() || i.has_repne_prefix();
+        let mut done = 0;
+        loop {
+            if rep && self.reg(walk.cx) == 0 {
+                return Ok(());
+            }
+            self.string_iteration(bus, i, &walk)?;
+            if !rep {
+                return Ok(());
+            }
+            let count = self.reg(walk.cx).wrapping_sub(1) & mask(walk.asz);
+            self.set_reg(walk.cx, count);
+            if count == 0 {
+                return Ok(());
+            }
+            if matches!(op, Op::Cmps | Op::Scas) {
+                let zf = self.state.rflags & ZF != 0;
+                if (i.has_repe_prefix() && !zf) || (i.has_repne_prefix() && zf) {
+                    return Ok(());
+                }
+            }
+            done += 1;
+            if done >= MAX_ITERATIONS || self.stop {
+                self.state.rip = i.ip();
+                return Ok(());
+            }
+        }
+    }
+
+    /// One element: all accesses first, then the index registers (and flags for CMPS/SCAS).
+    fn string_iteration<B: Bus>(&mut self, bus: &mut B, i: &Instruction, walk: &Walk) -> Result<(), Fault> {
+        let (op, size) = (walk.op, walk.size);
+        let src_seg = Self::memory_segment(i);
+        let si = self.reg(walk.si);
+        let di = self.reg(walk.di);
+        let acc = match size {
+            1 => Register::AL,
+            2 => Register::AX,
+            _ => Register::EAX,
+        };
+        let port = self.reg(Register::DX) as u16;
+        let (advance_si, advance_di) = match op {
+            Op::Movs => {
+                let v = self.read_mem(bus, src_seg, si, size)?;
+                self.write_mem(bus, SegReg::Es, di, size, v)?;
+                (true, true)
+            }
+            Op::Cmps | Op::Scas => {
+                let (a, b) = if op == Op::Cmps {
+                    let a = self.read_mem(bus, src_seg, si, size)?;
+                    (a, self.read_mem(bus, SegReg::Es, di, size)?)
+                } else {
+                    (self.reg(acc), self.read_mem(bus, SegReg::Es, di, size)?)
+                };
+                let (_, f) = alu::sub(a, b, false, size);
+                self.set_flags(f, ARITH);
+                (op == Op::Cmps, true)
+            }
+            Op::Stos => {
+                let v = self.reg(acc);
+                self.write_mem(bus, SegReg::Es, di, size, v)?;
+                (false, true)
+            }
+            Op::Lods => {
+                let v = self.read_mem(bus, src_seg, si, size)?;
+                self.set_reg(acc, v);
+                (true, false)
+            }
+            Op::Ins => {
+                self.check_io_permission(bus, port, size)?;
+                // Check the destination before reading the port, so a fault does not lose the data.
+                let linear = self.seg_linear(SegReg::Es, di, size, Access::Write)?;
+                let user = self.user_mode();
+                self.probe_write(bus, linear, size, user)?;
+                let v = bus.io_read(port, size as u8);
+                self.write_mem(bus, SegReg::Es, di, size, u64::from(v))?;
+                self.after_io(bus);
+                (false, true)
+            }
+            Op::Outs => {
+                self.check_io_permission(bus, port, size)?;
+                let v = self.read_mem(bus, src_seg, si, size)?;
+                bus.io_write(port, size as u8, v as u32);
+                self.after_io(bus);
+                (true, false)
+            }
+        };
+        if advance_si {
+            self.set_reg(walk.si, si.wrapping_add(walk.step) & mask(walk.asz));
+        }
+        if advance_di {
+            self.set_reg(walk.di, di.wrapping_add(walk.step) & mask(walk.asz));
+        }
+        Ok(())
     }
 }

@@ -127,9 +127,50 @@ impl Cpu {
                 let v = (self.state.gpr[2] & 0xFFFF_FFFF) << 32 | (self.state.gpr[0] & 0xFFFF_FFFF);
                 self.write_msr(self.state.gpr[1] as u32, v)
             }
+            M::Sysenter => self.sysenter(),
+            M::Sysexit => self.sysexit(),
             M::Ud0 | M::Ud1 | M::Ud2 => Err(Fault::InvalidOpcode),
             _ => Err(self.unimplemented(i)),
         }
+    }
+
+    /// SYSENTER: a fast call to ring 0 with flat segments derived from IA32_SYSENTER_CS (CS = SYSENTER_CS,
+    /// SS = SYSENTER_CS + 8), ESP and EIP from their MSRs; VM, IF and RF are cleared. #GP(0) in real mode or while
+    /// SYSENTER_CS is null.
+    fn sysenter(&mut self) -> Result<(), Fault> {
+        let cs = self.state.sysenter[0] as u16;
+        if !self.state.protected() || cs & 0xFFFC == 0 {
+            return gp(0);
+        }
+        self.state.rflags &= !(VM | IF | RF);
+        self.load_flat_fast_segments(cs & 0xFFFC, (cs & 0xFFFC) + 8, 0);
+        self.state.gpr[4] = self.state.sysenter[1] & 0xFFFF_FFFF;
+        self.state.rip = self.state.sysenter[2] & 0xFFFF_FFFF;
+        Ok(())
+    }
+
+    /// SYSEXIT: back to ring 3 with flat segments CS = SYSENTER_CS + 16, SS = SYSENTER_CS + 24 (RPL 3), ESP = ECX,
+    /// EIP = EDX. #GP(0) unless at CPL 0 in protected mode with a non-null SYSENTER_CS.
+    fn sysexit(&mut self) -> Result<(), Fault> {
+        let cs = self.state.sysenter[0] as u16;
+        if !self.state.protected() || self.state.v86() || self.state.cpl != 0 || cs & 0xFFFC == 0 {
+            return gp(0);
+        }
+        self.load_flat_fast_segments(cs.wrapping_add(16) | 3, cs.wrapping_add(24) | 3, 3);
+        self.state.gpr[4] = self.state.gpr[1] & 0xFFFF_FFFF;
+        self.state.rip = self.state.gpr[2] & 0xFFFF_FFFF;
+        Ok(())
+    }
+
+    /// Loads the fixed flat 4 GiB CS (execute/read, 32-bit) and SS (read/write, big) caches SYSENTER and SYSEXIT
+    /// use without reading the GDT, and sets CPL.
+    fn load_flat_fast_segments(&mut self, cs: u16, ss: u16, cpl: u8) {
+        use crate::state::{attr, SegReg, Segment};
+        let common = attr::P | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | (u16::from(cpl) << attr::DPL_SHIFT);
+        self.state.segs[SegReg::Cs as usize] =
+            Segment { base: 0, limit: 0xFFFF_FFFF, selector: cs, attrs: common | attr::CODE };
+        self.state.segs[SegReg::Ss as usize] = Segment { base: 0, limit: 0xFFFF_FFFF, selector: ss, attrs: common };
+        self.state.cpl = cpl;
     }
 
     /// #GP(0) unless at CPL 0 (and not in virtual-8086 mode).

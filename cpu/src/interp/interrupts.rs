@@ -6,7 +6,9 @@ use super::Exit;
 use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{Fault, FaultClass};
-use crate::flags::{AC, IF, NT, RF, TF, VM};
+use crate::flags::{AC, IF, IOPL, NT, RF, TF, VIF, VM};
+use crate::mmu::Access;
+use crate::state::cr4;
 use crate::mmu::segment::{segment_allows, segment_fault};
 use crate::state::{attr, SegReg, Segment};
 use crate::Cpu;
@@ -23,11 +25,15 @@ pub enum Source {
 }
 
 /// A stack frame to be written below `top` in a stack segment.
-struct Frame<'a> {
-    seg: &'a Segment,
-    top: u64,
-    width: usize,
-    stack32: bool,
+pub(crate) struct Frame<'a> {
+    /// The stack segment (already checked).
+    pub seg: &'a Segment,
+    /// Stack pointer before the pushes.
+    pub top: u64,
+    /// Bytes per pushed value (2 or 4).
+    pub width: usize,
+    /// Whether the stack pointer is 32 bits wide (the segment's B bit).
+    pub stack32: bool,
 }
 
 impl Cpu {
@@ -56,9 +62,76 @@ impl Cpu {
     }
 
     /// Delivers a software interrupt (INT n, INT3, INTO) with RIP already past the instruction.
+    ///
+    /// In virtual-8086 mode INT n (not INT3 or INTO) is IOPL-sensitive: with IOPL < 3 it raises #GP(0) for the
+    /// monitor, unless CR4.VME is set and the TSS redirection bitmap sends it to the task's own IVT (SDM vol. 3,
+    /// 20.4, and the INT n pseudo-code in vol. 2).
     pub(crate) fn software_interrupt<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<(), Fault> {
         self.trace_event("int", vector, None);
+        if self.state.protected() && self.state.v86() && self.is_int_n(bus, vector)? {
+            let iopl3 = self.state.iopl() == 3;
+            if self.state.cr4 & cr4::VME != 0 {
+                if !self.redirection_bit(bus, vector)? {
+                    return self.v86_redirect(bus, vector);
+                }
+                if !iopl3 {
+                    return Err(Fault::GeneralProtection(0));
+                }
+            } else if !iopl3 {
+                return Err(Fault::GeneralProtection(0));
+            }
+        }
         self.deliver(bus, vector, None, Source::Software)
+    }
+
+    /// Whether the software interrupt just executed was INT n (CD ib) rather than INT3 (CC) or INTO (CE): the last
+    /// byte of INT n is its vector, so vectors 3 and 4 are told apart by that byte.
+    fn is_int_n<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<bool, Fault> {
+        let short = match vector {
+            3 => 0xCC,
+            4 => 0xCE,
+            _ => return Ok(true),
+        };
+        let linear = self.seg_linear(SegReg::Cs, self.state.rip.wrapping_sub(1) & 0xFFFF, 1, Access::Fetch)?;
+        let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
+        Ok(self.phys_read(bus, phys, 1) != short)
+    }
+
+    /// Bit `vector` of the software-interrupt redirection bitmap, the 32 bytes just below the I/O map base of the
+    /// 32-bit TSS. A set bit sends INT n to the protected-mode IDT.
+    fn redirection_bit<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<bool, Fault> {
+        let tr = self.state.tr;
+        let kind = (tr.attrs & 0xF) as u8;
+        if !(kind == system_type::TSS32_BUSY || kind == system_type::TSS32_AVAILABLE) || tr.limit < 0x67 {
+            return Err(Fault::GeneralProtection(0));
+        }
+        let io_base = self.read_linear(bus, tr.base.wrapping_add(0x66) & 0xFFFF_FFFF, 2, false)?;
+        let byte = (io_base + u64::from(vector / 8)).wrapping_sub(32);
+        if io_base < 32 || byte > u64::from(tr.limit) {
+            return Err(Fault::GeneralProtection(0));
+        }
+        let bits = self.read_linear(bus, tr.base.wrapping_add(byte) & 0xFFFF_FFFF, 1, false)?;
+        Ok(bits & (1 << (vector % 8)) != 0)
+    }
+
+    /// VME redirection of INT n to the virtual-8086 task's IVT at linear 0: a real-mode style FLAGS, CS, IP frame on
+    /// the task's stack (with IOPL < 3, VIF is pushed as IF and IOPL as 3), then VIF (IOPL < 3) or IF is cleared.
+    fn v86_redirect<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<(), Fault> {
+        let entry = self.read_linear(bus, u64::from(vector) * 4, 4, true)?;
+        let iopl3 = self.state.iopl() == 3;
+        let mut flags = self.state.rflags & 0xFFFF;
+        if !iopl3 {
+            flags = (flags & !IF) | if self.state.rflags & VIF != 0 { IF } else { 0 } | IOPL;
+        }
+        let cs = u64::from(self.state.seg(SegReg::Cs).selector);
+        self.check_stack_room(bus, 6)?;
+        self.push(bus, 2, flags)?;
+        self.push(bus, 2, cs)?;
+        self.push(bus, 2, self.state.rip & 0xFFFF)?;
+        self.state.rflags &= !(TF | RF | if iopl3 { IF } else { VIF });
+        self.load_real_cs((entry >> 16) as u16);
+        self.state.rip = entry & 0xFFFF;
+        Ok(())
     }
 
     fn trace_event(&self, what: &str, vector: u8, error: Option<u32>) {
@@ -167,6 +240,9 @@ impl Cpu {
         if !code.present() {
             return Err(Fault::SegmentNotPresent(sel_code));
         }
+        if u64::from(gate.gate_offset()) > u64::from(code.limit()) {
+            return Err(Fault::GeneralProtection(0));
+        }
         let new_cpl = if code.is_conforming() { cpl } else { code.dpl() };
         let from_v86 = self.state.v86();
         if from_v86 && new_cpl != 0 {
@@ -188,7 +264,11 @@ impl Cpu {
             self.push_return_frame(&mut frame, old_flags, error);
             let stack32 = ss.big();
             let f = Frame { seg: &ss, top: esp, width, stack32 };
-            let new_esp = self.write_frame(bus, &f, &frame, new_cpl == 3).map_err(|_| Fault::StackFault(ss_sel & 0xFFFC | ext))?;
+            // A limit violation on the new stack is #SS(new SS); a page fault stays a page fault.
+            let new_esp = self.write_frame(bus, &f, &frame, false).map_err(|e| match e {
+                Fault::StackFault(_) => Fault::StackFault((ss_sel & 0xFFFC) | ext),
+                other => other,
+            })?;
             self.state.segs[SegReg::Ss as usize] = ss;
             self.state.cpl = new_cpl;
             self.set_sp(new_esp);
@@ -226,7 +306,7 @@ impl Cpu {
     }
 
     /// Writes `values` (first value at the highest address) below `frame.top` and returns the new stack pointer.
-    fn write_frame<B: Bus>(&mut self, bus: &mut B, frame: &Frame, values: &[u64], user: bool) -> Result<u64, Fault> {
+    pub(crate) fn write_frame<B: Bus>(&mut self, bus: &mut B, frame: &Frame, values: &[u64], user: bool) -> Result<u64, Fault> {
         let sp_mask: u64 = if frame.stack32 { 0xFFFF_FFFF } else { 0xFFFF };
         let total = (frame.width * values.len()) as u64;
         let bottom = frame.top.wrapping_sub(total) & sp_mask;
@@ -264,7 +344,7 @@ impl Cpu {
     }
 
     /// Checks and reads the stack segment named in the TSS for a privilege change to `cpl`.
-    fn load_tss_stack_segment<B: Bus>(&mut self, bus: &mut B, selector: u16, cpl: u8, ext: u16) -> Result<Segment, Fault> {
+    pub(crate) fn load_tss_stack_segment<B: Bus>(&mut self, bus: &mut B, selector: u16, cpl: u8, ext: u16) -> Result<Segment, Fault> {
         let code = (selector & 0xFFFC) | ext;
         if selector & 0xFFFC == 0 {
             return Err(Fault::InvalidTss(ext));

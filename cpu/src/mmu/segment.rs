@@ -97,6 +97,18 @@ impl Cpu {
         Ok(Descriptor(self.read_linear(bus, base.wrapping_add(index), 8, false)?))
     }
 
+    /// Whether a selector's descriptor lies inside the GDT, or inside a usable LDT (for LAR, LSL, VERR, VERW, which
+    /// report a selector outside its table through ZF instead of faulting).
+    pub(crate) fn descriptor_in_table(&self, selector: u16) -> bool {
+        let last = u64::from(selector & 0xFFF8) + 7;
+        if selector & 4 != 0 {
+            let ldt = self.state.ldtr;
+            ldt.attrs & attr::P != 0 && ldt.selector & 0xFFFC != 0 && last <= u64::from(ldt.limit)
+        } else {
+            last <= u64::from(self.state.gdtr.limit)
+        }
+    }
+
     /// Sets the accessed bit of the descriptor a selector names, as the CPU does when loading it.
     pub(crate) fn mark_descriptor_accessed<B: Bus>(&mut self, bus: &mut B, selector: u16, desc: Descriptor) -> Result<(), Fault> {
         if desc.0 & (1 << 40) != 0 {

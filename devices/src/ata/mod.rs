@@ -209,6 +209,15 @@ impl Ata {
         ata
     }
 
+    /// A board reset (RESET- asserted): default geometry, device control cleared, signature in the task file.
+    pub fn hard_reset(&mut self) {
+        self.control = 0;
+        self.intrq = false;
+        self.heads = DEFAULT_HEADS;
+        self.spt = DEFAULT_SECTORS_PER_TRACK;
+        self.reset();
+    }
+
     /// The IRQ14 output: INTRQ unless nIEN.
     pub fn irq(&self) -> bool {
         self.intrq && self.control & CONTROL_NIEN == 0

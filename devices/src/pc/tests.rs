@@ -189,6 +189,29 @@ fn requests_a20_post_and_unassigned_ports() {
 }
 
 #[test]
+fn reset_restores_power_on_state_but_keeps_cmos() {
+    let (clock, mut pc) = board(true);
+    init_pic(&mut pc);
+    pc.io_write(0x70, 1, 0x50);
+    pc.io_write(0x71, 1, 0x77);
+    pc.io_write(0x43, 1, 0x34);
+    pc.io_write(0x40, 1, 0x10);
+    pc.io_write(0x40, 1, 0x00);
+    pc.io_write(0x92, 1, 0x01);
+    assert!(pc.request_pending());
+    pc.reset();
+    assert!(!pc.request_pending());
+    assert_eq!(pc.io_read(0x21, 1), 0x00);
+    clock.advance_ns(1_000_000);
+    pc.poll();
+    assert!(!pc.interrupt_pending(), "PIT has no count after reset");
+    assert_eq!(pc.next_event_ns(), None);
+    pc.io_write(0x70, 1, 0x50);
+    assert_eq!(pc.io_read(0x71, 1), 0x77);
+    assert_eq!(pc.io_read(0x1F7, 1), 0x50);
+}
+
+#[test]
 fn wide_access_to_byte_devices_is_split() {
     let (_, mut pc) = board(false);
     init_pic(&mut pc);
@@ -270,4 +293,11 @@ fn fuzz_random_port_traffic_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn board_can_move_to_the_vcpu_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<PcDevices>();
+    is_send::<Clock>();
 }

@@ -341,7 +341,15 @@ pub(crate) fn emit(c: &mut Ctx) -> Emit {
     let mut target = |name: &str| targets.remove(name).expect("function label");
 
     // Reset, seek, ready, recalibrate, verify: nothing to do for an ATA disk that is always ready.
-    for name in ["reset", "seek", "ready?", "recalibrate", "EDD verify", "EDD seek", "verify"] {
+    for name in [
+        "reset",
+        "seek",
+        "ready?",
+        "recalibrate",
+        "EDD verify",
+        "EDD seek",
+        "verify",
+    ] {
         a.set_label(&mut target(name))?;
         a.jmp(ok)?;
     }

@@ -87,7 +87,14 @@ pub(crate) fn emit(c: &mut Ctx) -> Emit {
     let mut check = a.create_label();
     let mut shift = a.create_label();
     let mut out = a.create_label();
-    for (ah_value, target) in [(0x00, read), (0x10, read), (0x01, check), (0x11, check), (0x02, shift), (0x12, shift)] {
+    for (ah_value, target) in [
+        (0x00, read),
+        (0x10, read),
+        (0x01, check),
+        (0x11, check),
+        (0x02, shift),
+        (0x12, shift),
+    ] {
         a.cmp(ah, ah_value)?;
         a.je(target)?;
     }

@@ -25,6 +25,15 @@ pub const STACK_TOP: u32 = 0x7C00;
 /// Scratch buffer for the IDENTIFY DEVICE data during POST (the boot sector overwrites it later).
 pub const IDENTIFY_BUF: u32 = 0x7C00;
 
+/// Physical address of the local APIC's registers (its power-on default).
+pub const LAPIC_BASE: u32 = 0xFEE0_0000;
+/// Local APIC spurious-interrupt vector register: bit 8 = APIC software enable.
+pub const LAPIC_SVR: u32 = LAPIC_BASE + 0xF0;
+/// Local APIC LINT0 vector table entry (the 8259's INTR output is wired here).
+pub const LAPIC_LVT_LINT0: u32 = LAPIC_BASE + 0x350;
+/// Local APIC LINT1 vector table entry (NMI is wired here).
+pub const LAPIC_LVT_LINT1: u32 = LAPIC_BASE + 0x360;
+
 // ---- BIOS Data Area (offsets in segment 0x40) ----------------------------------------------------------------
 
 /// Word: I/O base of COM1 (phys 0x400).

@@ -80,11 +80,31 @@ const CLAMP_EXT16_64K: u32 = (PCI_HOLE_START - 0x100_0000) >> 16;
 fn fixed_entries() -> [E820Entry; 5] {
     let ebda = u64::from(EBDA_BASE);
     [
-        E820Entry { base: 0, len: ebda, kind: E820_RAM },
-        E820Entry { base: ebda, len: 0xA_0000 - ebda, kind: E820_RESERVED },
-        E820Entry { base: 0xF_0000, len: 0x1_0000, kind: E820_RESERVED },
-        E820Entry { base: 0x10_0000, len: 0, kind: E820_RAM },
-        E820Entry { base: HIGH_BIOS_BASE, len: 0x1_0000_0000 - HIGH_BIOS_BASE, kind: E820_RESERVED },
+        E820Entry {
+            base: 0,
+            len: ebda,
+            kind: E820_RAM,
+        },
+        E820Entry {
+            base: ebda,
+            len: 0xA_0000 - ebda,
+            kind: E820_RESERVED,
+        },
+        E820Entry {
+            base: 0xF_0000,
+            len: 0x1_0000,
+            kind: E820_RESERVED,
+        },
+        E820Entry {
+            base: 0x10_0000,
+            len: 0,
+            kind: E820_RAM,
+        },
+        E820Entry {
+            base: HIGH_BIOS_BASE,
+            len: 0x1_0000_0000 - HIGH_BIOS_BASE,
+            kind: E820_RESERVED,
+        },
     ]
 }
 
@@ -97,7 +117,11 @@ pub fn e820_map(m: &CmosMemory) -> Vec<E820Entry> {
     let mut map = fixed_entries().to_vec();
     map[RAM_ENTRY].len = u64::from(m.ram_end_below_4g()) - 0x10_0000;
     if m.high_64k != 0 {
-        map.push(E820Entry { base: 1 << 32, len: u64::from(m.high_64k) << 16, kind: E820_RAM });
+        map.push(E820Entry {
+            base: 1 << 32,
+            len: u64::from(m.high_64k) << 16,
+            kind: E820_RAM,
+        });
     }
     map
 }
@@ -354,31 +378,85 @@ mod tests {
     #[test]
     fn map_for_128_mib() {
         // QEMU with -m 128: 0x30/0x31 = 0xFC00 (63 MiB capped), 0x34/0x35 = (128 - 16) MiB / 64 KiB.
-        let m = CmosMemory { ext_kib: 0xFC00, ext16_64k: (112 << 20 >> 16) as u16, high_64k: 0 };
+        let m = CmosMemory {
+            ext_kib: 0xFC00,
+            ext16_64k: (112 << 20 >> 16) as u16,
+            high_64k: 0,
+        };
         assert_eq!(m.ram_end_below_4g(), 128 << 20);
         let map = e820_map(&m);
         assert_eq!(map.len(), 5);
-        assert_eq!(map[0], E820Entry { base: 0, len: 0x9_FC00, kind: E820_RAM });
-        assert_eq!(map[1], E820Entry { base: 0x9_FC00, len: 0x400, kind: E820_RESERVED });
-        assert_eq!(map[2], E820Entry { base: 0xF_0000, len: 0x1_0000, kind: E820_RESERVED });
-        assert_eq!(map[3], E820Entry { base: 0x10_0000, len: (128 << 20) - 0x10_0000, kind: E820_RAM });
-        assert_eq!(map[4], E820Entry { base: 0xFFFC_0000, len: 0x4_0000, kind: E820_RESERVED });
+        assert_eq!(
+            map[0],
+            E820Entry {
+                base: 0,
+                len: 0x9_FC00,
+                kind: E820_RAM
+            }
+        );
+        assert_eq!(
+            map[1],
+            E820Entry {
+                base: 0x9_FC00,
+                len: 0x400,
+                kind: E820_RESERVED
+            }
+        );
+        assert_eq!(
+            map[2],
+            E820Entry {
+                base: 0xF_0000,
+                len: 0x1_0000,
+                kind: E820_RESERVED
+            }
+        );
+        assert_eq!(
+            map[3],
+            E820Entry {
+                base: 0x10_0000,
+                len: (128 << 20) - 0x10_0000,
+                kind: E820_RAM
+            }
+        );
+        assert_eq!(
+            map[4],
+            E820Entry {
+                base: 0xFFFC_0000,
+                len: 0x4_0000,
+                kind: E820_RESERVED
+            }
+        );
     }
 
     #[test]
     fn small_memory_uses_0x30() {
-        let m = CmosMemory { ext_kib: 7 * 1024, ext16_64k: 0, high_64k: 0 };
+        let m = CmosMemory {
+            ext_kib: 7 * 1024,
+            ext16_64k: 0,
+            high_64k: 0,
+        };
         assert_eq!(m.ram_end_below_4g(), 8 << 20);
         assert_eq!(e820_map(&m)[3].len, 7 << 20);
     }
 
     #[test]
     fn ram_above_4g_and_hole_clamp() {
-        let m = CmosMemory { ext_kib: 0xFFFF, ext16_64k: 0xFFFF, high_64k: 0x1_0000 };
+        let m = CmosMemory {
+            ext_kib: 0xFFFF,
+            ext16_64k: 0xFFFF,
+            high_64k: 0x1_0000,
+        };
         assert_eq!(m.ram_end_below_4g(), PCI_HOLE_START);
         let map = e820_map(&m);
         assert_eq!(map.len(), 6);
-        assert_eq!(map[5], E820Entry { base: 1 << 32, len: 4 << 30, kind: E820_RAM });
+        assert_eq!(
+            map[5],
+            E820Entry {
+                base: 1 << 32,
+                len: 4 << 30,
+                kind: E820_RAM
+            }
+        );
         // Sorted and non-overlapping.
         for w in map.windows(2) {
             assert!(w[0].base + w[0].len <= w[1].base, "{w:?}");
@@ -386,8 +464,24 @@ mod tests {
     }
 
     #[test]
+    fn rom_template_is_the_fixed_map() {
+        let rom = crate::bios::image();
+        let at = crate::bios::symbols()
+            .into_iter()
+            .find(|(n, _)| *n == "e820_template")
+            .unwrap()
+            .1 as usize;
+        let expected: Vec<u8> = fixed_entries().iter().flat_map(|e| e.to_bytes()).collect();
+        assert_eq!(&rom[at..at + expected.len()], &expected[..]);
+    }
+
+    #[test]
     fn entry_bytes() {
-        let e = E820Entry { base: 0x1122_3344_5566_7788, len: 0x10, kind: 2 };
+        let e = E820Entry {
+            base: 0x1122_3344_5566_7788,
+            len: 0x10,
+            kind: 2,
+        };
         let b = e.to_bytes();
         assert_eq!(&b[0..8], &[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]);
         assert_eq!(&b[8..16], &[0x10, 0, 0, 0, 0, 0, 0, 0]);

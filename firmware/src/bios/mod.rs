@@ -104,6 +104,8 @@ labels!(
     kbd_poll,
     // Data in ROM.
     vector_table,
+    gdt,
+    gdt_descriptor,
     e820_template,
     scan_codes,
     msg_banner,
@@ -143,7 +145,8 @@ fn assemble(prev: Addrs) -> Result<(Vec<u8>, Addrs), IcedError> {
     time::emit(&mut c)?;
     boot::emit(&mut c)?;
     post::emit_vector_table(&mut c)?;
-    let r = c.a.assemble_options(0, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let r =
+        c.a.assemble_options(0, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let addrs = c.l.resolve(&r)?;
     Ok((r.inner.code_buffer, addrs))
 }
@@ -155,7 +158,11 @@ fn build() -> (Vec<u8>, Addrs) {
     for _ in 0..8 {
         let (code, next) = assemble(addrs.clone()).expect("the BIOS assembles");
         if next == addrs {
-            assert!(code.len() <= RESET_VECTOR_OFFSET, "BIOS code ({} bytes) overlaps the reset vector", code.len());
+            assert!(
+                code.len() <= RESET_VECTOR_OFFSET,
+                "BIOS code ({} bytes) overlaps the reset vector",
+                code.len()
+            );
             return (code, next);
         }
         addrs = next;
@@ -204,7 +211,12 @@ mod tests {
     #[test]
     fn reset_vector_jumps_far_to_post() {
         let rom = image();
-        let mut d = Decoder::with_ip(16, &rom[RESET_VECTOR_OFFSET..], 0xFFF0, DecoderOptions::NONE);
+        let mut d = Decoder::with_ip(
+            16,
+            &rom[RESET_VECTOR_OFFSET..],
+            0xFFF0,
+            DecoderOptions::NONE,
+        );
         let insn = d.decode();
         assert_eq!(insn.code(), Code::Jmp_ptr1616);
         assert_eq!(insn.far_branch_selector(), 0xF000);
@@ -221,11 +233,18 @@ mod tests {
         let rom = image();
         let syms = symbols();
         let table = syms.iter().find(|(n, _)| *n == "vector_table").unwrap().1 as usize;
-        let entries: Vec<u16> =
-            (0..256).map(|i| u16::from_le_bytes([rom[table + 2 * i], rom[table + 2 * i + 1]])).collect();
+        let entries: Vec<u16> = (0..256)
+            .map(|i| u16::from_le_bytes([rom[table + 2 * i], rom[table + 2 * i + 1]]))
+            .collect();
         for (vector, &off) in entries.iter().enumerate() {
-            assert!((off as usize) < RESET_VECTOR_OFFSET, "vector {vector:#x} -> {off:#x}");
-            assert!(syms.iter().any(|(_, a)| *a == off), "vector {vector:#x} -> {off:#x} is not an entry point");
+            assert!(
+                (off as usize) < RESET_VECTOR_OFFSET,
+                "vector {vector:#x} -> {off:#x}"
+            );
+            assert!(
+                syms.iter().any(|(_, a)| *a == off),
+                "vector {vector:#x} -> {off:#x} is not an entry point"
+            );
         }
         let named = |name: &str| syms.iter().find(|(n, _)| *n == name).unwrap().1;
         assert_eq!(entries[0x08], named("int08_timer"));

@@ -30,6 +30,12 @@ use iced_x86::code_asm::*;
 const PIC1_MASK: u32 = 0xFA;
 /// Slave 8259 mask after POST: all disabled.
 const PIC2_MASK: u32 = 0xFF;
+/// EFLAGS bit 21: software can toggle it only if the CPU has CPUID.
+const EFLAGS_ID: u32 = 1 << 21;
+/// CPUID leaf 1 EDX bit 9: the CPU has a local APIC.
+const CPUID_APIC: u32 = 1 << 9;
+/// Selector of the flat data segment in our GDT.
+const FLAT_DATA_SELECTOR: u32 = 0x08;
 /// Vector of IRQ0 (master 8259 base).
 const IRQ0_VECTOR: u32 = 0x08;
 /// Vector of IRQ8 (slave 8259 base).
@@ -101,15 +107,59 @@ pub(crate) fn emit(c: &mut Ctx) -> Emit {
     // 04h: the two 8259s. ICW1: edge triggered, cascade, ICW4 follows. ICW2: vector base. ICW3: the slave
     // hangs on master input 2. ICW4: 8086 mode. Then the masks.
     post_code(a, 0x04)?;
-    for (cmd, data, base, icw3, mask) in
-        [(PIC1_CMD, PIC1_DATA, IRQ0_VECTOR, 0x04, PIC1_MASK), (PIC2_CMD, PIC2_DATA, IRQ8_VECTOR, 0x02, PIC2_MASK)]
-    {
+    for (cmd, data, base, icw3, mask) in [
+        (PIC1_CMD, PIC1_DATA, IRQ0_VECTOR, 0x04, PIC1_MASK),
+        (PIC2_CMD, PIC2_DATA, IRQ8_VECTOR, 0x02, PIC2_MASK),
+    ] {
         outb(a, cmd, 0x11)?;
         outb(a, data, base)?;
         outb(a, data, icw3)?;
         outb(a, data, 0x01)?;
         outb(a, data, mask)?;
     }
+
+    // The 8259's output reaches the CPU through the local APIC's LINT0 pin, which is masked at reset: put the
+    // APIC in "virtual wire" mode (LINT0 = ExtINT, LINT1 = NMI), as every BIOS does. Its registers are at
+    // 0xFEE00000, beyond real mode's reach, so we step into protected mode just long enough to load FS with a
+    // flat 4 GiB segment, write them, and step back (CS is never reloaded, so the code keeps running as 16-bit).
+    // We only do this when CPUID exists (EFLAGS.ID can be toggled) and reports an APIC (leaf 1, EDX bit 9).
+    let mut no_apic = a.create_label();
+    a.pushfd()?;
+    a.pop(eax)?;
+    a.mov(ecx, eax)?;
+    a.xor(eax, EFLAGS_ID)?;
+    a.push(eax)?;
+    a.popfd()?;
+    a.pushfd()?;
+    a.pop(eax)?;
+    a.push(ecx)?;
+    a.popfd()?;
+    a.cmp(eax, ecx)?;
+    a.je(no_apic)?;
+    a.mov(eax, 1)?;
+    a.cpuid()?;
+    a.test(edx, CPUID_APIC)?;
+    a.jz(no_apic)?;
+    a.lgdt(ptr(prev.gdt_descriptor).cs())?;
+    a.mov(eax, cr0)?;
+    a.or(al, 1)?;
+    a.mov(cr0, eax)?;
+    a.mov(ax, FLAT_DATA_SELECTOR)?;
+    a.mov(fs, ax)?;
+    for (register, value) in [
+        (LAPIC_SVR, 0x1FFu32),
+        (LAPIC_LVT_LINT0, 0x700),
+        (LAPIC_LVT_LINT1, 0x400),
+    ] {
+        a.mov(ebx, register)?;
+        a.mov(dword_ptr(ebx).fs(), value)?;
+    }
+    a.mov(eax, cr0)?;
+    a.and(al, 0xFE)?;
+    a.mov(cr0, eax)?;
+    a.xor(ax, ax)?;
+    a.mov(fs, ax)?;
+    a.set_label(&mut no_apic)?;
 
     // 05h: PIT channel 0, mode 3 (square wave), lobyte/hibyte, divisor 0 = 65536: IRQ0 at 18.2 Hz.
     post_code(a, 0x05)?;
@@ -192,7 +242,15 @@ pub(crate) fn emit(c: &mut Ctx) -> Emit {
     a.set_label(&mut l.msg_disk)?;
     a.db(b"Hard disk 0x80: ATA primary master, \0")?;
     a.set_label(&mut l.msg_no_disk)?;
-    a.db(b"No hard disk on the primary ATA channel\r\n\0")
+    a.db(b"No hard disk on the primary ATA channel\r\n\0")?;
+
+    // The GDT for the local APIC set-up: a null descriptor and a flat 4 GiB read/write data segment.
+    a.set_label(&mut l.gdt)?;
+    a.db(&[0, 0, 0, 0, 0, 0, 0, 0])?;
+    a.db(&[0xFF, 0xFF, 0x00, 0x00, 0x00, 0x92, 0x8F, 0x00])?;
+    a.set_label(&mut l.gdt_descriptor)?;
+    a.dw(&[15])?; // limit
+    a.dd(&[(BIOS_SEG << 4) + prev.gdt]) // linear base
 }
 
 /// The handler offset for each of the 256 vectors, from the label addresses of the previous pass.

@@ -1,0 +1,188 @@
+//! The `vx86` command line, following QEMU's conventions (`-m 64M`, `-bios FILE`, `-serial stdio`, ...).
+//!
+//! QEMU spells long options with one dash; clap wants two, so [`normalize_args`] rewrites the known single-dash
+//! spellings before parsing. Both `-bios` and `--bios` work.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// The options of the `vx86` binary.
+#[derive(Debug, Parser)]
+#[command(name = "vx86", version, about = "vx86: an x86 PC emulator (interpreter, binary translator, KVM)")]
+pub struct Args {
+    /// Guest RAM, in MiB or with a suffix (K, M, G), as QEMU's -m.
+    #[arg(short = 'm', long = "memory", default_value = "128M")]
+    pub memory: String,
+
+    /// A PC BIOS image (64, 128 or 256 KiB) instead of vx86's own BIOS.
+    #[arg(long)]
+    pub bios: Option<PathBuf>,
+
+    /// A disk: file=PATH[,format=raw][,if=ide]. Without a disk, vx86 boots its bundled demo guest.
+    #[arg(long)]
+    pub drive: Option<String>,
+
+    /// Shorthand for -drive file=PATH,format=raw,if=ide.
+    #[arg(long)]
+    pub hda: Option<PathBuf>,
+
+    /// Where COM1 goes: stdio, file:PATH or none.
+    #[arg(long, default_value = "stdio")]
+    pub serial: String,
+
+    /// No graphical display (vx86 has none yet; accepted for QEMU compatibility).
+    #[arg(long)]
+    pub nographic: bool,
+
+    /// A guest reset ends vx86 (status 0) instead of rebooting the guest.
+    #[arg(long = "no-reboot")]
+    pub no_reboot: bool,
+
+    /// Execution engine: interp (the reference interpreter).
+    #[arg(long, default_value = "interp")]
+    pub accel: String,
+
+    /// Traces on stderr, comma separated: in_asm, int, post, unimp.
+    #[arg(short = 'd', long = "trace")]
+    pub trace: Option<String>,
+
+    /// Deterministic guest time: clocks advance with guest instructions, so runs replay identically.
+    #[arg(long)]
+    pub icount: bool,
+
+    /// Stop after this many guest instructions.
+    #[arg(long = "max-instructions")]
+    pub max_instructions: Option<u64>,
+
+    /// Do not print the run summary on exit.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Long options QEMU users type with a single dash.
+const SINGLE_DASH_LONG: &[&str] =
+    &["bios", "drive", "hda", "serial", "nographic", "no-reboot", "accel", "icount", "max-instructions", "quiet", "memory", "trace"];
+
+/// Rewrites `-bios` to `--bios` (and the other QEMU-style long options) so clap can parse them.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| match a.strip_prefix('-') {
+            Some(rest) if !rest.starts_with('-') && SINGLE_DASH_LONG.contains(&rest.split('=').next().unwrap_or("")) => {
+                format!("-{a}")
+            }
+            _ => a,
+        })
+        .collect()
+}
+
+/// Why a command-line value was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    /// A memory size that does not parse.
+    #[error("invalid memory size '{0}': use a number of MiB or a size like 512M or 2G")]
+    Memory(String),
+    /// A -drive specification that does not parse.
+    #[error("invalid -drive '{0}': expected file=PATH[,format=raw][,if=ide]")]
+    Drive(String),
+    /// An unsupported disk format.
+    #[error("disk format '{0}' is not supported yet: use format=raw")]
+    DriveFormat(String),
+    /// A bad -serial value.
+    #[error("invalid -serial '{0}': use stdio, file:PATH or none")]
+    Serial(String),
+    /// An unknown engine.
+    #[error("unknown accelerator '{0}': this build has interp")]
+    Accel(String),
+    /// An unknown trace name.
+    #[error("unknown trace '{0}' in -d: use in_asm, int, post, unimp")]
+    Trace(String),
+}
+
+/// Parses a QEMU-style memory size into bytes (a bare number means MiB).
+pub fn parse_memory(text: &str) -> Result<u64, ArgError> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((k, _)) => t.split_at(k),
+        None => (t, "M"),
+    };
+    let n: u64 = digits.parse().map_err(|_| ArgError::Memory(text.to_string()))?;
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(ArgError::Memory(text.to_string())),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| ArgError::Memory(text.to_string()))
+}
+
+/// Parses `file=PATH[,format=raw][,if=ide]` into the image path.
+pub fn parse_drive(spec: &str) -> Result<PathBuf, ArgError> {
+    let mut file = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("file", path)) if !path.is_empty() => file = Some(PathBuf::from(path)),
+            Some(("format", "raw")) | Some(("if", "ide")) | Some(("media", "disk")) => {}
+            Some(("format", other)) => return Err(ArgError::DriveFormat(other.to_string())),
+            _ => return Err(ArgError::Drive(spec.to_string())),
+        }
+    }
+    file.ok_or_else(|| ArgError::Drive(spec.to_string()))
+}
+
+/// The parsed `-d` list.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traces {
+    /// CPU traces.
+    pub cpu: vx86_cpu::Trace,
+    /// POST codes.
+    pub post: bool,
+}
+
+/// Parses the `-d` list.
+pub fn parse_traces(list: Option<&str>) -> Result<Traces, ArgError> {
+    let mut t = Traces::default();
+    for name in list.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+        match name {
+            "in_asm" => t.cpu.in_asm = true,
+            "int" => t.cpu.interrupts = true,
+            "unimp" => t.cpu.unimplemented = true,
+            "post" => t.post = true,
+            other => return Err(ArgError::Trace(other.to_string())),
+        }
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_single_dash_options_parse() {
+        let argv = ["vx86", "-m", "64M", "-bios", "b.bin", "-no-reboot", "-serial", "none", "-d", "int,post"];
+        let args = Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
+        assert_eq!(args.memory, "64M");
+        assert_eq!(args.bios.unwrap(), PathBuf::from("b.bin"));
+        assert!(args.no_reboot);
+        assert_eq!(args.serial, "none");
+        let t = parse_traces(args.trace.as_deref()).unwrap();
+        assert!(t.cpu.interrupts && t.post && !t.cpu.in_asm);
+    }
+
+    #[test]
+    fn memory_sizes_follow_qemu() {
+        assert_eq!(parse_memory("64").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_memory("1024k").unwrap(), 1 << 20);
+        assert!(parse_memory("lots").is_err());
+    }
+
+    #[test]
+    fn drive_specs_parse_and_reject_garbage() {
+        assert_eq!(parse_drive("file=d.img,format=raw,if=ide").unwrap(), PathBuf::from("d.img"));
+        assert!(matches!(parse_drive("file=d.img,format=qcow2"), Err(ArgError::DriveFormat(_))));
+        assert!(parse_drive("d.img").is_err());
+        assert!(parse_traces(Some("bogus")).is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! A configured virtual machine and its run loop: build the board, run the CPU in slices, serve timers and HLT,
+//! and turn guest requests (power-off, reset, debug exit, triple fault) into an outcome.
+
+use crate::board::Board;
+use crate::memory::{GuestMemory, MemoryError};
+use std::io::Write;
+use std::time::{Duration, Instant};
+use vx86_cpu::{Cpu, Exit, SegReg, Trace};
+use vx86_devices::{BoardRequest, Clock, Disk, PcConfig, PcDevices};
+
+/// Instructions the CPU runs before the machine polls its devices.
+const SLICE: u64 = 20_000;
+/// The longest a halted CPU sleeps before checking for host input again.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// Nanoseconds of guest time per instruction when the clock is deterministic (1 GHz-ish guest).
+const VIRTUAL_NS_PER_INSTRUCTION: u64 = 1;
+
+/// Everything needed to build a machine.
+pub struct VmConfig {
+    /// Guest RAM in bytes.
+    pub ram_bytes: u64,
+    /// The BIOS image (64, 128 or 256 KiB).
+    pub bios: Vec<u8>,
+    /// The primary IDE disk.
+    pub disk: Option<Box<dyn Disk>>,
+    /// COM1 output.
+    pub serial_out: Option<Box<dyn Write + Send>>,
+    /// COM1 input.
+    pub serial_in: Option<crossbeam_channel::Receiver<u8>>,
+    /// A guest reset ends the run instead of restarting the machine.
+    pub no_reboot: bool,
+    /// Guest time advances with instructions instead of host time, so runs replay exactly.
+    pub deterministic: bool,
+    /// CPU traces.
+    pub trace: Trace,
+    /// Print POST codes.
+    pub trace_post: bool,
+    /// Stop after this many guest instructions (None: run until the guest ends).
+    pub instruction_limit: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest powered the machine off.
+    PowerOff,
+    /// The guest reset the machine under `-no-reboot`.
+    Reset,
+    /// The guest wrote to isa-debug-exit; the process exit status it asked for.
+    DebugExit(i32),
+    /// The CPU shut down after a triple fault, at this CS:EIP.
+    TripleFault {
+        /// Code segment selector.
+        cs: u16,
+        /// Instruction pointer.
+        rip: u64,
+    },
+    /// The instruction limit was reached.
+    InstructionLimit,
+    /// The CPU halted with interrupts disabled: nothing can ever wake it.
+    HaltedForever,
+}
+
+impl Outcome {
+    /// The process exit status for this outcome (QEMU's conventions where they exist).
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            Outcome::PowerOff | Outcome::Reset => 0,
+            Outcome::DebugExit(status) => *status,
+            Outcome::TripleFault { .. } => 2,
+            Outcome::InstructionLimit => 3,
+            Outcome::HaltedForever => 4,
+        }
+    }
+}
+
+/// A machine ready to run.
+pub struct Vm {
+    /// The CPU.
+    pub cpu: Cpu,
+    /// Memory and devices.
+    pub board: Board,
+    clock: Clock,
+    no_reboot: bool,
+    instruction_limit: Option<u64>,
+}
+
+/// Statistics of a finished run.
+#[derive(Clone, Debug)]
+pub struct RunStats {
+    /// Guest instructions executed.
+    pub instructions: u64,
+    /// Host wall time.
+    pub wall: Duration,
+}
+
+impl RunStats {
+    /// Millions of guest instructions per host second.
+    pub fn mips(&self) -> f64 {
+        self.instructions as f64 / self.wall.as_secs_f64().max(1e-9) / 1e6
+    }
+}
+
+impl Vm {
+    /// Builds the board and a CPU at its reset vector.
+    pub fn new(config: VmConfig) -> Result<Vm, MemoryError> {
+        let memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
+        let clock = if config.deterministic { Clock::virtual_time() } else { Clock::host() };
+        let devices = PcDevices::new(PcConfig {
+            clock: clock.clone(),
+            ram_bytes: config.ram_bytes,
+            serial_out: config.serial_out,
+            serial_in: config.serial_in,
+            disk: config.disk,
+            trace_post: config.trace_post,
+            trace_unassigned_ports: config.trace.unimplemented,
+        });
+        let mut cpu = Cpu::new();
+        cpu.trace = config.trace;
+        Ok(Vm {
+            cpu,
+            board: Board { memory, devices },
+            clock,
+            no_reboot: config.no_reboot,
+            instruction_limit: config.instruction_limit,
+        })
+    }
+
+    /// Runs the guest until it ends, returning how it ended and the run's statistics.
+    pub fn run(&mut self) -> (Outcome, RunStats) {
+        let start = Instant::now();
+        let first = self.cpu.instructions;
+        let outcome = self.run_until_end();
+        let stats = RunStats { instructions: self.cpu.instructions - first, wall: start.elapsed() };
+        (outcome, stats)
+    }
+
+    fn run_until_end(&mut self) -> Outcome {
+        loop {
+            let budget = match self.instruction_limit {
+                Some(limit) if self.cpu.instructions >= limit => return Outcome::InstructionLimit,
+                Some(limit) => SLICE.min(limit - self.cpu.instructions),
+                None => SLICE,
+            };
+            let before = self.cpu.instructions;
+            let exit = self.cpu.run(&mut self.board, budget);
+            if self.clock.is_virtual() {
+                self.clock.advance_ns((self.cpu.instructions - before) * VIRTUAL_NS_PER_INSTRUCTION);
+            }
+            self.board.devices.poll();
+            if let Some(outcome) = self.take_request() {
+                return outcome;
+            }
+            match exit {
+                Exit::TripleFault => {
+                    let cs = self.cpu.state.seg(SegReg::Cs).selector;
+                    return Outcome::TripleFault { cs, rip: self.cpu.state.rip };
+                }
+                Exit::Halted => {
+                    if let Some(outcome) = self.idle() {
+                        return outcome;
+                    }
+                }
+                Exit::BudgetExhausted | Exit::DeviceRequest => {}
+            }
+        }
+    }
+
+    /// Handles a guest request from the devices, if any.
+    fn take_request(&mut self) -> Option<Outcome> {
+        match self.board.devices.take_request()? {
+            BoardRequest::PowerOff => Some(Outcome::PowerOff),
+            BoardRequest::DebugExit(status) => Some(Outcome::DebugExit(status)),
+            BoardRequest::Reset if self.no_reboot => Some(Outcome::Reset),
+            BoardRequest::Reset => {
+                self.cpu.reset();
+                self.board.devices.reset();
+                None
+            }
+        }
+    }
+
+    /// The CPU is halted: wait (in host or guest time) until a device may have an interrupt for it.
+    fn idle(&mut self) -> Option<Outcome> {
+        if self.cpu.state.rflags & vx86_cpu::flags::IF == 0 {
+            return Some(Outcome::HaltedForever);
+        }
+        let now = self.clock.now_ns();
+        let next = self.board.devices.next_event_ns();
+        if self.clock.is_virtual() {
+            match next {
+                Some(t) => self.clock.advance_to_ns(t.max(now + 1)),
+                None => return Some(Outcome::HaltedForever),
+            }
+        } else {
+            let wait = next.map_or(MAX_IDLE_SLEEP, |t| Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP));
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+        self.board.devices.poll();
+        None
+    }
+}

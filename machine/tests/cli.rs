@@ -1,0 +1,96 @@
+//! The `vx86` binary: exit statuses and one clear line for bad input, never a panic.
+
+use iced_x86::code_asm::*;
+use std::process::Command;
+
+fn vx86() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vx86"))
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vx86-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A 64 KiB BIOS whose reset vector jumps to code that loads an empty IVT and raises INT3: #GP, #DF, shutdown.
+fn triple_fault_bios() -> Vec<u8> {
+    let mut a = CodeAssembler::new(16).unwrap();
+    a.mov(ax, 0xF000u32).unwrap();
+    a.mov(ds, ax).unwrap();
+    a.lidt(ptr(0x100)).unwrap();
+    a.int3().unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0).unwrap();
+    let mut image = vec![0xF4u8; 64 * 1024];
+    image[..code.len()].copy_from_slice(&code);
+    // The IDTR image at F000:0100: limit 0, base 0.
+    image[0x100..0x106].fill(0);
+    // Reset vector at F000:FFF0: JMP F000:0000.
+    image[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
+    image
+}
+
+#[test]
+fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_2() {
+    let bios = temp_file("triple.bin", &triple_fault_bios());
+    let out = vx86().args(["-bios", bios.to_str().unwrap(), "-serial", "none", "-no-reboot"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("triple-faulted"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_bios_of_the_wrong_size_is_rejected() {
+    let bios = temp_file("short.bin", &[0x90; 1000]);
+    let out = vx86().args(["-bios", bios.to_str().unwrap(), "-serial", "none"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("BIOS image is 1000 bytes"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn missing_files_are_named_in_the_error() {
+    let out = vx86().args(["-bios", "/nonexistent/bios.bin"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("cannot read BIOS image /nonexistent/bios.bin"), "{}", stderr_of(&out));
+    let out = vx86().args(["-hda", "/nonexistent/disk.img", "-serial", "none"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("/nonexistent/disk.img"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn bad_flags_and_values_give_status_1() {
+    for args in [&["-bogus"][..], &["-m", "lots"], &["-accel", "warp"], &["-d", "everything"], &["-serial", "tty"]] {
+        let out = vx86().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr_of(&out));
+        assert!(!stderr_of(&out).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn garbage_bios_images_run_without_panicking() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for k in 0..4 {
+        let image: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let bios = temp_file(&format!("garbage{k}.bin"), &image);
+        let out = vx86()
+            .args(["-bios", bios.to_str().unwrap(), "-serial", "none", "-no-reboot", "-icount", "-max-instructions", "300000"])
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(matches!(out.status.code(), Some(0..=4)), "status {:?}: {err}", out.status.code());
+    }
+}
