@@ -1,6 +1,9 @@
 //! Interpreter speed: guest MIPS on a compute-bound loop (criterion reports elements/s = guest instructions/s), and
 //! iced-x86 decoding speed for comparison.
 
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use iced_x86::{Decoder, DecoderOptions};
 use vx86_bench::{compute_loop, compute_loop_instructions, machine_with, run_to_halt};

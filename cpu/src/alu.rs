@@ -26,7 +26,7 @@ fn sign_bit(bytes: usize) -> u64 {
 pub fn szp(result: u64, bytes: usize) -> u64 {
     let r = result & mask(bytes);
     let mut f = 0;
-    if (r as u8).count_ones() % 2 == 0 {
+    if (r as u8).count_ones().is_multiple_of(2) {
         f |= PF;
     }
     if r == 0 {
@@ -137,14 +137,26 @@ fn bit_flag(v: u64, n: u32, flag: u64) -> u64 {
 /// SHL / SAL by `count` (already masked, non-zero). CF = the last bit shifted out (0 once `count` exceeds the width
 /// of an 8- or 16-bit operand: the bit shifted out last is a shifted-in zero). OF = MSB(result) XOR CF for every
 /// count (defined for 1; for larger counts it is the 1-bit rule applied to the final step, as Intel computes it).
-/// AF is undefined: set, as a 386 does for any non-zero count (test386.asm; Bochs and QEMU clear it instead).
+/// AF is undefined: set, as a 386 does for any non-zero count (per test386.asm's notes; QEMU clears it instead).
 #[inline]
 pub fn shl(a: u64, count: u32, bytes: usize) -> (u64, u64) {
     let w = bits(bytes);
     let a = a & mask(bytes);
-    let r = if count >= 64 { 0 } else { (a << count) & mask(bytes) };
-    let cf = if count <= w { bit_flag(a, w - count, CF) } else { 0 };
-    let of = if (r & sign_bit(bytes) != 0) != (cf != 0) { OF } else { 0 };
+    let r = if count >= 64 {
+        0
+    } else {
+        (a << count) & mask(bytes)
+    };
+    let cf = if count <= w {
+        bit_flag(a, w - count, CF)
+    } else {
+        0
+    };
+    let of = if (r & sign_bit(bytes) != 0) != (cf != 0) {
+        OF
+    } else {
+        0
+    };
     (r, szp(r, bytes) | cf | of | AF)
 }
 
@@ -155,7 +167,11 @@ pub fn shr(a: u64, count: u32, bytes: usize) -> (u64, u64) {
     let a = a & mask(bytes);
     let r = if count >= 64 { 0 } else { a >> count };
     let cf = bit_flag(a, count - 1, CF);
-    let of = if count == 1 && a & sign_bit(bytes) != 0 { OF } else { 0 };
+    let of = if count == 1 && a & sign_bit(bytes) != 0 {
+        OF
+    } else {
+        0
+    };
     (r, szp(r, bytes) | cf | of | AF)
 }
 
@@ -165,7 +181,11 @@ pub fn shr(a: u64, count: u32, bytes: usize) -> (u64, u64) {
 pub fn sar(a: u64, count: u32, bytes: usize) -> (u64, u64) {
     let s = sign_extend(a, bytes) as i64;
     let r = (s >> count.min(63)) as u64 & mask(bytes);
-    let cf = if (s >> (count - 1).min(63)) & 1 != 0 { CF } else { 0 };
+    let cf = if (s >> (count - 1).min(63)) & 1 != 0 {
+        CF
+    } else {
+        0
+    };
     (r, szp(r, bytes) | cf | AF)
 }
 
@@ -176,7 +196,11 @@ pub fn rol(a: u64, count: u32, bytes: usize) -> (u64, u64) {
     let w = bits(bytes);
     let a = a & mask(bytes);
     let n = count % w;
-    let r = if n == 0 { a } else { ((a << n) | (a >> (w - n))) & mask(bytes) };
+    let r = if n == 0 {
+        a
+    } else {
+        ((a << n) | (a >> (w - n))) & mask(bytes)
+    };
     let cf = r & 1 != 0;
     let msb = r & sign_bit(bytes) != 0;
     (r, if cf { CF } else { 0 } | if msb != cf { OF } else { 0 })
@@ -189,7 +213,11 @@ pub fn ror(a: u64, count: u32, bytes: usize) -> (u64, u64) {
     let w = bits(bytes);
     let a = a & mask(bytes);
     let n = count % w;
-    let r = if n == 0 { a } else { ((a >> n) | (a << (w - n))) & mask(bytes) };
+    let r = if n == 0 {
+        a
+    } else {
+        ((a >> n) | (a << (w - n))) & mask(bytes)
+    };
     (r, rotate_right_flags(r, bytes))
 }
 
@@ -211,7 +239,11 @@ pub fn rcl(a: u64, count: u32, carry: bool, bytes: usize) -> (u64, u64) {
     let n = count % (w + 1);
     let v = u128::from(carry) << w | u128::from(a & mask(bytes));
     let all = (1u128 << (w + 1)) - 1;
-    let rot = if n == 0 { v } else { ((v << n) | (v >> (w + 1 - n))) & all };
+    let rot = if n == 0 {
+        v
+    } else {
+        ((v << n) | (v >> (w + 1 - n))) & all
+    };
     let r = rot as u64 & mask(bytes);
     let cf = (rot >> w) & 1 != 0;
     let msb = r & sign_bit(bytes) != 0;
@@ -227,7 +259,11 @@ pub fn rcr(a: u64, count: u32, carry: bool, bytes: usize) -> (u64, u64) {
     let n = count % (w + 1);
     let v = u128::from(carry) << w | u128::from(a & mask(bytes));
     let all = (1u128 << (w + 1)) - 1;
-    let rot = if n == 0 { v } else { ((v >> n) | (v << (w + 1 - n))) & all };
+    let rot = if n == 0 {
+        v
+    } else {
+        ((v >> n) | (v << (w + 1 - n))) & all
+    };
     let r = rot as u64 & mask(bytes);
     let cf = if (rot >> w) & 1 != 0 { CF } else { 0 };
     (r, cf | (rotate_right_flags(r, bytes) & OF))
@@ -243,11 +279,18 @@ pub fn shld(dst: u64, src: u64, count: u32, bytes: usize) -> (u64, u64) {
     let w = bits(bytes);
     let (d, s) = (u128::from(dst & mask(bytes)), u128::from(src & mask(bytes)));
     // 48- or 96-bit dst:src:dst for 16/32-bit operands, 128-bit dst:src for 64-bit ones (count < 64 there).
-    let (v, total) = if w <= 32 { (d << (2 * w) | s << w | d, 3 * w) } else { (d << 64 | s, 128) };
+    let (v, total) = if w <= 32 {
+        (d << (2 * w) | s << w | d, 3 * w)
+    } else {
+        (d << 64 | s, 128)
+    };
     let r = ((v << count) >> (total - w)) as u64 & mask(bytes);
     let cf = (v >> (total - count)) & 1 != 0;
     let msb = r & sign_bit(bytes) != 0;
-    (r, szp(r, bytes) | if cf { CF } else { 0 } | if msb != cf { OF } else { 0 })
+    (
+        r,
+        szp(r, bytes) | if cf { CF } else { 0 } | if msb != cf { OF } else { 0 },
+    )
 }
 
 /// SHRD by `count` (masked, non-zero): `dst` shifted right, filled from the bottom of `src`.
@@ -259,7 +302,11 @@ pub fn shld(dst: u64, src: u64, count: u32, bytes: usize) -> (u64, u64) {
 pub fn shrd(dst: u64, src: u64, count: u32, bytes: usize) -> (u64, u64) {
     let w = bits(bytes);
     let (d, s) = (u128::from(dst & mask(bytes)), u128::from(src & mask(bytes)));
-    let v = if w <= 32 { d << (2 * w) | s << w | d } else { s << 64 | d };
+    let v = if w <= 32 {
+        d << (2 * w) | s << w | d
+    } else {
+        s << 64 | d
+    };
     let r = (v >> count) as u64 & mask(bytes);
     let cf = if (v >> (count - 1)) & 1 != 0 { CF } else { 0 };
     (r, szp(r, bytes) | cf | (rotate_right_flags(r, bytes) & OF))
@@ -325,7 +372,11 @@ pub fn aaa_aas(ax: u16, af: bool, subtract: bool) -> (u16, u64) {
     let mut r = ax;
     if adjust {
         // AX ± 6 carries or borrows into AH, then AH ± 1.
-        r = if subtract { r.wrapping_sub(6).wrapping_sub(0x100) } else { r.wrapping_add(0x106) };
+        r = if subtract {
+            r.wrapping_sub(6).wrapping_sub(0x100)
+        } else {
+            r.wrapping_add(0x106)
+        };
     }
     r &= 0xFF0F;
     let f = szp(u64::from(r & 0xFF), 1) | if adjust { CF | AF } else { 0 };

@@ -33,8 +33,16 @@ pub mod feature {
 const MAX_LEAF: u32 = 1;
 /// Family 6, model 3, stepping 3 (a Pentium II-class signature).
 const SIGNATURE: u32 = 0x0633;
-const FEATURES_EDX: u32 =
-    feature::VME | feature::DE | feature::PSE | feature::TSC | feature::MSR | feature::PAE | feature::CX8 | feature::SEP | feature::PGE | feature::CMOV;
+const FEATURES_EDX: u32 = feature::VME
+    | feature::DE
+    | feature::PSE
+    | feature::TSC
+    | feature::MSR
+    | feature::PAE
+    | feature::CX8
+    | feature::SEP
+    | feature::PGE
+    | feature::CMOV;
 
 /// CPUID: (EAX, EBX, ECX, EDX) for a leaf and sub-leaf.
 pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
@@ -70,7 +78,9 @@ pub fn msr_read(cpu: &Cpu, index: u32) -> Option<u64> {
     Some(match index {
         msr::TSC => cpu.instructions.wrapping_add(cpu.state.tsc_offset),
         msr::PLATFORM_ID | msr::BIOS_SIGN_ID => 0,
-        msr::SYSENTER_CS..=msr::SYSENTER_EIP => cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize],
+        msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
+            cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize]
+        }
         _ => return None,
     })
 }
@@ -80,7 +90,9 @@ pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> bool {
     match index {
         msr::TSC => cpu.state.tsc_offset = value.wrapping_sub(cpu.instructions),
         msr::BIOS_SIGN_ID => {}
-        msr::SYSENTER_CS..=msr::SYSENTER_EIP => cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize] = value,
+        msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
+            cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize] = value
+        }
         _ => return false,
     }
     true

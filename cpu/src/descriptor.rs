@@ -97,7 +97,12 @@ impl Descriptor {
 
     /// The segment cache this descriptor loads, with the given selector.
     pub fn to_segment(&self, selector: u16) -> Segment {
-        Segment { base: self.base(), limit: self.limit(), selector, attrs: self.attrs() }
+        Segment {
+            base: self.base(),
+            limit: self.limit(),
+            selector,
+            attrs: self.attrs(),
+        }
     }
 
     /// Gate: target code-segment selector.

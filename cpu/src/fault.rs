@@ -99,9 +99,10 @@ impl Fault {
     pub fn error_code(&self) -> Option<u32> {
         match *self {
             Fault::DoubleFault | Fault::AlignmentCheck => Some(0),
-            Fault::InvalidTss(e) | Fault::SegmentNotPresent(e) | Fault::StackFault(e) | Fault::GeneralProtection(e) => {
-                Some(u32::from(e))
-            }
+            Fault::InvalidTss(e)
+            | Fault::SegmentNotPresent(e)
+            | Fault::StackFault(e)
+            | Fault::GeneralProtection(e) => Some(u32::from(e)),
             Fault::PageFault { error, .. } => Some(error),
             _ => None,
         }

@@ -25,7 +25,14 @@ pub enum SegReg {
 
 impl SegReg {
     /// All six segment registers in encoding order.
-    pub const ALL: [SegReg; 6] = [SegReg::Es, SegReg::Cs, SegReg::Ss, SegReg::Ds, SegReg::Fs, SegReg::Gs];
+    pub const ALL: [SegReg; 6] = [
+        SegReg::Es,
+        SegReg::Cs,
+        SegReg::Ss,
+        SegReg::Ds,
+        SegReg::Fs,
+        SegReg::Gs,
+    ];
 
     /// The segment register named by an iced-x86 register, if it is one.
     pub fn from_iced(reg: iced_x86::Register) -> Option<SegReg> {
@@ -290,10 +297,24 @@ impl CpuState {
             rip: 0xFFF0,
             rflags: FLAGS_FIXED_ONE,
             segs,
-            ldtr: Segment { attrs: attr::P | 2, limit: 0xFFFF, ..Segment::default() },
-            tr: Segment { attrs: attr::P | 0xB, limit: 0xFFFF, ..Segment::default() },
-            gdtr: TableReg { base: 0, limit: 0xFFFF },
-            idtr: TableReg { base: 0, limit: 0xFFFF },
+            ldtr: Segment {
+                attrs: attr::P | 2,
+                limit: 0xFFFF,
+                ..Segment::default()
+            },
+            tr: Segment {
+                attrs: attr::P | 0xB,
+                limit: 0xFFFF,
+                ..Segment::default()
+            },
+            gdtr: TableReg {
+                base: 0,
+                limit: 0xFFFF,
+            },
+            idtr: TableReg {
+                base: 0,
+                limit: 0xFFFF,
+            },
             cr0: cr0::ET | cr0::CD | cr0::NW,
             cr2: 0,
             cr3: 0,

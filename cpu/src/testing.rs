@@ -112,11 +112,20 @@ pub fn assemble(bitness: u32, base: u64, build: impl FnOnce(&mut CodeAssembler))
 pub fn flat32_cpu(entry: u64, stack: u64) -> Cpu {
     let mut cpu = Cpu::new();
     cpu.state.cr0 |= cr0::PE;
-    let data = Segment { base: 0, limit: 0xFFFF_FFFF, selector: 0x10, attrs: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G };
+    let data = Segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector: 0x10,
+        attrs: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
+    };
     for s in SegReg::ALL {
         cpu.state.segs[s as usize] = data;
     }
-    cpu.state.segs[SegReg::Cs as usize] = Segment { selector: 0x08, attrs: data.attrs | attr::CODE, ..data };
+    cpu.state.segs[SegReg::Cs as usize] = Segment {
+        selector: 0x08,
+        attrs: data.attrs | attr::CODE,
+        ..data
+    };
     cpu.state.rip = entry;
     cpu.state.gpr[4] = stack;
     cpu
@@ -227,7 +236,13 @@ pub fn gate(selector: u16, offset: u32, kind: u8, dpl: u8, param_count: u8) -> u
 
 /// Flat 4 GiB code segment attributes at `dpl` (32-bit, readable).
 pub fn code_attrs(dpl: u8) -> u16 {
-    attr::P | attr::S | attr::CODE | attr::RW | attr::DB | attr::G | (u16::from(dpl) << attr::DPL_SHIFT)
+    attr::P
+        | attr::S
+        | attr::CODE
+        | attr::RW
+        | attr::DB
+        | attr::G
+        | (u16::from(dpl) << attr::DPL_SHIFT)
 }
 
 /// Flat 4 GiB data segment attributes at `dpl` (writable, big).
@@ -255,27 +270,47 @@ impl ProtectedMachine {
     /// Builds the machine described on the type.
     pub fn new() -> ProtectedMachine {
         use crate::descriptor::system_type;
-        let mut m = ProtectedMachine { cpu: Cpu::new(), bus: FlatBus::new(2 << 20) };
+        let mut m = ProtectedMachine {
+            cpu: Cpu::new(),
+            bus: FlatBus::new(2 << 20),
+        };
         m.set_gdt(sel::KCODE, descriptor(0, 0xFFFFF, code_attrs(0)));
         m.set_gdt(sel::KDATA, descriptor(0, 0xFFFFF, data_attrs(0)));
         m.set_gdt(sel::UCODE, descriptor(0, 0xFFFFF, code_attrs(3)));
         m.set_gdt(sel::UDATA, descriptor(0, 0xFFFFF, data_attrs(3)));
         let tss_limit = (layout::IO_BITMAP_OFFSET + 0x2000) as u32;
-        m.set_gdt(sel::TSS, descriptor(layout::TSS as u32, tss_limit, attr::P | u16::from(system_type::TSS32_BUSY)));
+        m.set_gdt(
+            sel::TSS,
+            descriptor(
+                layout::TSS as u32,
+                tss_limit,
+                attr::P | u16::from(system_type::TSS32_BUSY),
+            ),
+        );
         m.bus.write_u32(layout::TSS + 4, layout::TSS_STACK0 as u32);
         m.bus.write_u32(layout::TSS + 8, u32::from(sel::KDATA));
-        m.bus.write_u32(layout::TSS + 0x64, (layout::IO_BITMAP_OFFSET as u32) << 16);
+        m.bus
+            .write_u32(layout::TSS + 0x64, (layout::IO_BITMAP_OFFSET as u32) << 16);
         let bitmap = (layout::TSS + layout::IO_BITMAP_OFFSET) as usize;
         m.bus.ram[bitmap..bitmap + 0x2001].fill(0xFF);
         for v in 0..=255u8 {
             let stub = layout::HANDLERS + 16 * u64::from(v);
             m.bus.ram[stub as usize] = 0xF4;
-            m.set_idt(v, gate(sel::KCODE, stub as u32, system_type::INT_GATE32, 0, 0));
+            m.set_idt(
+                v,
+                gate(sel::KCODE, stub as u32, system_type::INT_GATE32, 0, 0),
+            );
         }
         let s = &mut m.cpu.state;
         s.cr0 |= cr0::PE;
-        s.gdtr = crate::state::TableReg { base: layout::GDT, limit: 32 * 8 - 1 };
-        s.idtr = crate::state::TableReg { base: layout::IDT, limit: 256 * 8 - 1 };
+        s.gdtr = crate::state::TableReg {
+            base: layout::GDT,
+            limit: 32 * 8 - 1,
+        };
+        s.idtr = crate::state::TableReg {
+            base: layout::IDT,
+            limit: 256 * 8 - 1,
+        };
         m.load_caches(0);
         m.cpu.state.tr = crate::descriptor::Descriptor(m.gdt(sel::TSS)).to_segment(sel::TSS);
         m.cpu.state.rip = layout::KERNEL_CODE;
@@ -285,12 +320,17 @@ impl ProtectedMachine {
 
     /// Loads CS, SS and the data segment caches with the flat segments of ring `cpl` and sets CPL.
     pub fn load_caches(&mut self, cpl: u8) {
-        let (cs, ds) = if cpl == 3 { (sel::UCODE, sel::UDATA) } else { (sel::KCODE, sel::KDATA) };
+        let (cs, ds) = if cpl == 3 {
+            (sel::UCODE, sel::UDATA)
+        } else {
+            (sel::KCODE, sel::KDATA)
+        };
         let data = crate::descriptor::Descriptor(self.gdt(ds) | 1 << 40).to_segment(ds);
         for s in SegReg::ALL {
             self.cpu.state.segs[s as usize] = data;
         }
-        self.cpu.state.segs[SegReg::Cs as usize] = crate::descriptor::Descriptor(self.gdt(cs) | 1 << 40).to_segment(cs);
+        self.cpu.state.segs[SegReg::Cs as usize] =
+            crate::descriptor::Descriptor(self.gdt(cs) | 1 << 40).to_segment(cs);
         self.cpu.state.cpl = cpl;
     }
 
@@ -309,12 +349,14 @@ impl ProtectedMachine {
 
     /// Writes the GDT entry a selector names.
     pub fn set_gdt(&mut self, selector: u16, desc: u64) {
-        self.bus.write_u64(layout::GDT + u64::from(selector & 0xFFF8), desc);
+        self.bus
+            .write_u64(layout::GDT + u64::from(selector & 0xFFF8), desc);
     }
 
     /// Writes the IDT gate of a vector.
     pub fn set_idt(&mut self, vector: u8, gate: u64) {
-        self.bus.write_u64(layout::IDT + 8 * u64::from(vector), gate);
+        self.bus
+            .write_u64(layout::IDT + 8 * u64::from(vector), gate);
     }
 
     /// Assembles 32-bit code at a physical (= linear) address.
@@ -337,15 +379,18 @@ impl ProtectedMachine {
     /// The dword at `ESP + 4 * k` (the handler's view of its stack frame), read through the SS base.
     pub fn stack(&self, k: u64) -> u32 {
         let ss = self.cpu.state.seg(SegReg::Ss);
-        self.bus.read_u32(ss.base + (self.cpu.state.gpr[4] & 0xFFFF_FFFF) + 4 * k)
+        self.bus
+            .read_u32(ss.base + (self.cpu.state.gpr[4] & 0xFFFF_FFFF) + 4 * k)
     }
 
     /// Identity-maps the first 4 MiB with 4 KiB pages whose entries carry `flags` (P, R/W, U/S...), loads CR3 and
     /// turns paging on.
     pub fn identity_paging(&mut self, flags: u32) {
-        self.bus.write_u32(layout::PAGE_DIR, layout::PAGE_TABLE as u32 | 7);
+        self.bus
+            .write_u32(layout::PAGE_DIR, layout::PAGE_TABLE as u32 | 7);
         for k in 0..1024u64 {
-            self.bus.write_u32(layout::PAGE_TABLE + 4 * k, (k << 12) as u32 | flags);
+            self.bus
+                .write_u32(layout::PAGE_TABLE + 4 * k, (k << 12) as u32 | flags);
         }
         self.cpu.state.cr3 = layout::PAGE_DIR;
         self.cpu.state.cr0 |= cr0::PG;

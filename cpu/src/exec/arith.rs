@@ -14,7 +14,10 @@ impl Cpu {
             M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp => {
                 let size = Self::op_size(i, 0);
                 let a = self.read_op(bus, i, 0, size)?;
-                let b = sign_extend(self.read_op(bus, i, 1, Self::op_size(i, 1))?, Self::op_size(i, 1)) & mask(size);
+                let b = sign_extend(
+                    self.read_op(bus, i, 1, Self::op_size(i, 1))?,
+                    Self::op_size(i, 1),
+                ) & mask(size);
                 let carry = self.state.rflags & CF != 0;
                 let (r, f) = match i.mnemonic() {
                     M::Add => alu::add(a, b, false, size),
@@ -31,7 +34,11 @@ impl Cpu {
             M::Inc | M::Dec => {
                 let size = Self::op_size(i, 0);
                 let a = self.read_op(bus, i, 0, size)?;
-                let (r, f) = if i.mnemonic() == M::Inc { alu::inc(a, size) } else { alu::dec(a, size) };
+                let (r, f) = if i.mnemonic() == M::Inc {
+                    alu::inc(a, size)
+                } else {
+                    alu::dec(a, size)
+                };
                 self.write_op(bus, i, 0, size, r)?;
                 self.set_flags(f, ARITH & !CF);
                 Ok(())
@@ -50,9 +57,13 @@ impl Cpu {
                 let (a, b) = if i.op_count() == 3 {
                     (self.read_op(bus, i, 1, size)?, i.immediate(2))
                 } else {
-                    (self.read_op(bus, i, 0, size)?, self.read_op(bus, i, 1, size)?)
+                    (
+                        self.read_op(bus, i, 0, size)?,
+                        self.read_op(bus, i, 1, size)?,
+                    )
                 };
-                let product = i128::from(sign_extend(a, size) as i64) * i128::from(sign_extend(b, size) as i64);
+                let product = i128::from(sign_extend(a, size) as i64)
+                    * i128::from(sign_extend(b, size) as i64);
                 let r = (product as u64) & mask(size);
                 let overflow = i128::from(sign_extend(r, size) as i64) != product;
                 self.set_reg(i.op0_register(), r);
@@ -98,9 +109,11 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 let current = self.read_mem(bus, seg, ea, 8)?;
-                let expected = (self.state.gpr[2] & 0xFFFF_FFFF) << 32 | (self.state.gpr[0] & 0xFFFF_FFFF);
+                let expected =
+                    (self.state.gpr[2] & 0xFFFF_FFFF) << 32 | (self.state.gpr[0] & 0xFFFF_FFFF);
                 if current == expected {
-                    let new = (self.state.gpr[1] & 0xFFFF_FFFF) << 32 | (self.state.gpr[3] & 0xFFFF_FFFF);
+                    let new =
+                        (self.state.gpr[1] & 0xFFFF_FFFF) << 32 | (self.state.gpr[3] & 0xFFFF_FFFF);
                     self.write_mem(bus, seg, ea, 8, new)?;
                     self.state.rflags |= ZF;
                 } else {
@@ -131,7 +144,8 @@ impl Cpu {
         let acc = self.state.gpr[0] & mask(size);
         let signed = i.mnemonic() == M::Imul;
         let product: u128 = if signed {
-            (i128::from(sign_extend(acc, size) as i64) * i128::from(sign_extend(src, size) as i64)) as u128
+            (i128::from(sign_extend(acc, size) as i64) * i128::from(sign_extend(src, size) as i64))
+                as u128
         } else {
             u128::from(acc) * u128::from(src)
         };
@@ -173,7 +187,10 @@ impl Cpu {
         let dividend: u128 = match size {
             1 => u128::from(self.state.gpr[0] & 0xFFFF),
             8 => u128::from(self.state.gpr[2]) << 64 | u128::from(self.state.gpr[0]),
-            _ => u128::from(self.state.gpr[2] & mask(size)) << bits | u128::from(self.state.gpr[0] & mask(size)),
+            _ => {
+                u128::from(self.state.gpr[2] & mask(size)) << bits
+                    | u128::from(self.state.gpr[0] & mask(size))
+            }
         };
         let (quotient, remainder) = if i.mnemonic() == M::Div {
             let q = dividend / u128::from(divisor);

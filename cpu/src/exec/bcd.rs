@@ -20,7 +20,11 @@ impl Cpu {
         let (al, ah) = (ax as u8, (ax >> 8) as u8);
         let (new_ax, flags) = match i.mnemonic() {
             M::Daa | M::Das => {
-                let (r, f) = if i.mnemonic() == M::Daa { alu::daa(al, cf, af) } else { alu::das(al, cf, af) };
+                let (r, f) = if i.mnemonic() == M::Daa {
+                    alu::daa(al, cf, af)
+                } else {
+                    alu::das(al, cf, af)
+                };
                 (ax & 0xFF00 | u16::from(r), f)
             }
             M::Aaa | M::Aas => alu::aaa_aas(ax, af, i.mnemonic() == M::Aas),
@@ -30,7 +34,10 @@ impl Cpu {
                     return Err(Fault::DivideError);
                 }
                 let r = al % base;
-                (u16::from(al / base) << 8 | u16::from(r), alu::szp(u64::from(r), 1))
+                (
+                    u16::from(al / base) << 8 | u16::from(r),
+                    alu::szp(u64::from(r), 1),
+                )
             }
             M::Aad => {
                 let base = i.immediate8();

@@ -21,7 +21,11 @@ impl Cpu {
                     self.state.rflags |= ZF;
                     return Ok(());
                 }
-                let index = if i.mnemonic() == M::Bsf { src.trailing_zeros() } else { 63 - src.leading_zeros() };
+                let index = if i.mnemonic() == M::Bsf {
+                    src.trailing_zeros()
+                } else {
+                    63 - src.leading_zeros()
+                };
                 self.set_reg(i.op0_register(), u64::from(index));
                 self.state.rflags &= !ZF;
                 Ok(())
@@ -60,11 +64,17 @@ impl Cpu {
     fn bit_test<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let size = Self::op_size(i, 0);
         let width = 8 * size as u64;
-        let offset = if i.op1_kind() == OpKind::Register { self.reg(i.op1_register()) } else { i.immediate8().into() };
+        let offset = if i.op1_kind() == OpKind::Register {
+            self.reg(i.op1_register())
+        } else {
+            i.immediate8().into()
+        };
         let bit = offset & (width - 1);
         let location = if i.op0_kind() == OpKind::Memory && i.op1_kind() == OpKind::Register {
             let index = (sign_extend(offset, size) as i64) >> width.trailing_zeros();
-            let ea = self.effective_address(i).wrapping_add((index as u64).wrapping_mul(size as u64));
+            let ea = self
+                .effective_address(i)
+                .wrapping_add((index as u64).wrapping_mul(size as u64));
             Some(ea & mask(Self::address_size(i)))
         } else if i.op0_kind() == OpKind::Memory {
             Some(self.effective_address(i))

@@ -10,7 +10,11 @@ use crate::Cpu;
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
 impl Cpu {
-    pub(super) fn exec_control<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(super) fn exec_control<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         match i.mnemonic() {
             M::Jmp | M::Call if is_far(i) => self.exec_far(bus, i),
             M::Jmp => {
@@ -93,7 +97,9 @@ impl Cpu {
     /// memory.
     fn near_target<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<u64, Fault> {
         match i.op0_kind() {
-            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => Ok(i.near_branch_target()),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
+                Ok(i.near_branch_target())
+            }
             _ => {
                 let size = operand_bytes(i);
                 self.read_op(bus, i, 0, size)
@@ -122,7 +128,9 @@ pub(crate) fn is_far(i: &Instruction) -> bool {
         || (i.op0_kind() == OpKind::Memory
             && matches!(
                 i.memory_size(),
-                iced_x86::MemorySize::SegPtr16 | iced_x86::MemorySize::SegPtr32 | iced_x86::MemorySize::SegPtr64
+                iced_x86::MemorySize::SegPtr16
+                    | iced_x86::MemorySize::SegPtr32
+                    | iced_x86::MemorySize::SegPtr64
             ))
 }
 
@@ -152,12 +160,12 @@ fn operand_bytes(i: &Instruction) -> usize {
 /// LOOP's counter is CX under a 16-bit address size.
 fn counter_is_cx(i: &Instruction) -> bool {
     matches!(
-            i.code(),
-            iced_x86::Code::Loop_rel8_16_CX
-                | iced_x86::Code::Loop_rel8_32_CX
-                | iced_x86::Code::Loope_rel8_16_CX
-                | iced_x86::Code::Loope_rel8_32_CX
-                | iced_x86::Code::Loopne_rel8_16_CX
-                | iced_x86::Code::Loopne_rel8_32_CX
-        )
+        i.code(),
+        iced_x86::Code::Loop_rel8_16_CX
+            | iced_x86::Code::Loop_rel8_32_CX
+            | iced_x86::Code::Loope_rel8_16_CX
+            | iced_x86::Code::Loope_rel8_32_CX
+            | iced_x86::Code::Loopne_rel8_16_CX
+            | iced_x86::Code::Loopne_rel8_32_CX
+    )
 }

@@ -11,7 +11,11 @@ use crate::Cpu;
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 impl Cpu {
-    pub(super) fn exec_descriptors<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(super) fn exec_descriptors<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         self.require_protected()?;
         match i.mnemonic() {
             M::Arpl => self.arpl(bus, i),
@@ -50,7 +54,11 @@ impl Cpu {
     /// The descriptor a selector names, if the selector is not null, lies within its table and — for data and
     /// non-conforming code segments — the descriptor's DPL is at least CPL and RPL. Conforming code and system
     /// descriptors pass the privilege check (LAR/LSL check system types themselves, VERR/VERW reject them).
-    fn visible_descriptor<B: Bus>(&mut self, bus: &mut B, selector: u16) -> Result<Option<Descriptor>, Fault> {
+    fn visible_descriptor<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+    ) -> Result<Option<Descriptor>, Fault> {
         if selector & 0xFFFC == 0 || !self.descriptor_in_table(selector) {
             return Ok(None);
         }
@@ -110,5 +118,8 @@ fn lar_type_ok(d: Descriptor) -> bool {
 /// Descriptor types LSL reports: every code and data segment, TSS and LDT descriptors (gates have no limit).
 fn lsl_type_ok(d: Descriptor) -> bool {
     d.is_code_or_data()
-        || matches!(d.kind(), st::TSS16_AVAILABLE | st::LDT | st::TSS16_BUSY | st::TSS32_AVAILABLE | st::TSS32_BUSY)
+        || matches!(
+            d.kind(),
+            st::TSS16_AVAILABLE | st::LDT | st::TSS16_BUSY | st::TSS32_AVAILABLE | st::TSS32_BUSY
+        )
 }

@@ -24,7 +24,11 @@ impl Cpu {
             }
             M::Retf => {
                 let size = retf_size(i);
-                let extra = if i.op_count() == 1 { u64::from(i.immediate16()) } else { 0 };
+                let extra = if i.op_count() == 1 {
+                    u64::from(i.immediate16())
+                } else {
+                    0
+                };
                 self.far_return(bus, size, extra)
             }
             _ => {
@@ -35,7 +39,11 @@ impl Cpu {
     }
 
     /// Selector, offset and operand size of a far JMP/CALL operand.
-    fn far_operand<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(u16, u64, usize), Fault> {
+    fn far_operand<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(u16, u64, usize), Fault> {
         match i.op0_kind() {
             OpKind::FarBranch16 => Ok((i.far_branch_selector(), u64::from(i.far_branch16()), 2)),
             OpKind::FarBranch32 => Ok((i.far_branch_selector(), u64::from(i.far_branch32()), 4)),
@@ -52,7 +60,11 @@ impl Cpu {
     }
 
     /// Reads and checks a code-segment descriptor for a direct far JMP/CALL at the current privilege level.
-    fn same_level_code_segment<B: Bus>(&mut self, bus: &mut B, selector: u16) -> Result<Option<Segment>, Fault> {
+    fn same_level_code_segment<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+    ) -> Result<Option<Segment>, Fault> {
         let cpl = self.state.cpl;
         if selector & 0xFFFC == 0 {
             return gp(0);
@@ -67,7 +79,11 @@ impl Cpu {
             return gp(code);
         }
         let rpl = (selector & 3) as u8;
-        let allowed = if desc.is_conforming() { desc.dpl() <= cpl } else { rpl <= cpl && desc.dpl() == cpl };
+        let allowed = if desc.is_conforming() {
+            desc.dpl() <= cpl
+        } else {
+            rpl <= cpl && desc.dpl() == cpl
+        };
         if !allowed {
             return gp(code);
         }
@@ -75,7 +91,9 @@ impl Cpu {
             return Err(Fault::SegmentNotPresent(code));
         }
         self.mark_descriptor_accessed(bus, selector, desc)?;
-        Ok(Some(Descriptor(desc.0 | (1 << 40)).to_segment((selector & 0xFFFC) | u16::from(cpl))))
+        Ok(Some(
+            Descriptor(desc.0 | (1 << 40)).to_segment((selector & 0xFFFC) | u16::from(cpl)),
+        ))
     }
 
     fn far_jump<B: Bus>(&mut self, bus: &mut B, selector: u16, offset: u64) -> Result<(), Fault> {
@@ -90,7 +108,13 @@ impl Cpu {
         }
     }
 
-    fn far_call<B: Bus>(&mut self, bus: &mut B, selector: u16, offset: u64, size: usize) -> Result<(), Fault> {
+    fn far_call<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+        offset: u64,
+        size: usize,
+    ) -> Result<(), Fault> {
         let old_cs = u64::from(self.state.seg(SegReg::Cs).selector);
         let ret = self.state.rip;
         if !self.state.protected() || self.state.v86() {
@@ -128,13 +152,23 @@ impl Cpu {
     /// Far JMP/CALL through a system descriptor (SDM vol. 2 JMP/CALL "CALL-GATE", vol. 3 5.8.4-5.8.5): call gates
     /// are followed, task gates and TSS descriptors (hardware task switching) raise a clean #GP and an unimp note.
     /// `call` is the instruction's operand size for CALL, `None` for JMP.
-    fn far_through_gate<B: Bus>(&mut self, bus: &mut B, selector: u16, call: Option<usize>) -> Result<(), Fault> {
+    fn far_through_gate<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+        call: Option<usize>,
+    ) -> Result<(), Fault> {
         let gate_code = selector & 0xFFFC;
         let gate = self.read_descriptor(bus, selector)?;
         match gate.kind() {
             system_type::CALL_GATE16 | system_type::CALL_GATE32 => {}
-            system_type::TASK_GATE | system_type::TSS16_AVAILABLE | system_type::TSS32_AVAILABLE => {
-                *self.unimplemented.entry("task switch".to_string()).or_insert(0) += 1;
+            system_type::TASK_GATE
+            | system_type::TSS16_AVAILABLE
+            | system_type::TSS32_AVAILABLE => {
+                *self
+                    .unimplemented
+                    .entry("task switch".to_string())
+                    .or_insert(0) += 1;
                 if self.trace.unimplemented {
                     eprintln!("unimp: hardware task switch through selector {selector:#06x}");
                 }
@@ -155,12 +189,22 @@ impl Cpu {
         if target_code == 0 {
             return gp(0);
         }
-        let desc = self.read_descriptor(bus, target).map_err(|_| Fault::GeneralProtection(target_code))?;
+        let desc = self
+            .read_descriptor(bus, target)
+            .map_err(|_| Fault::GeneralProtection(target_code))?;
         let offset = u64::from(gate.gate_offset());
-        let width = if gate.kind() == system_type::CALL_GATE32 { 4 } else { 2 };
+        let width = if gate.kind() == system_type::CALL_GATE32 {
+            4
+        } else {
+            2
+        };
         if call.is_none() {
             // JMP through a call gate never changes privilege.
-            let same_level = if desc.is_conforming() { desc.dpl() <= cpl } else { desc.dpl() == cpl };
+            let same_level = if desc.is_conforming() {
+                desc.dpl() <= cpl
+            } else {
+                desc.dpl() == cpl
+            };
             if !desc.is_code() || !same_level {
                 return gp(target_code);
             }
@@ -223,11 +267,18 @@ impl Cpu {
         if offset > u64::from(cs.limit) {
             return gp(0);
         }
-        let f = Frame { seg: &ss, top: esp, width, stack32: ss.big() };
-        let new_esp = self.write_frame(bus, &f, &frame, false).map_err(|e| match e {
-            Fault::StackFault(_) => Fault::StackFault(ss_sel & 0xFFFC),
-            other => other,
-        })?;
+        let f = Frame {
+            seg: &ss,
+            top: esp,
+            width,
+            stack32: ss.big(),
+        };
+        let new_esp = self
+            .write_frame(bus, &f, &frame, false)
+            .map_err(|e| match e {
+                Fault::StackFault(_) => Fault::StackFault(ss_sel & 0xFFFC),
+                other => other,
+            })?;
         self.mark_descriptor_accessed(bus, target, desc)?;
         self.state.segs[SegReg::Ss as usize] = ss;
         self.state.cpl = new_cpl;
@@ -265,7 +316,12 @@ impl Cpu {
     }
 
     /// Checks the code segment named by a RETF/IRET return selector (RPL >= CPL, present, proper conforming rules).
-    fn checked_return_cs<B: Bus>(&mut self, bus: &mut B, selector: u16, rpl: u8) -> Result<Segment, Fault> {
+    fn checked_return_cs<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+        rpl: u8,
+    ) -> Result<Segment, Fault> {
         let code = selector & 0xFFFC;
         if code == 0 {
             return gp(0);
@@ -274,7 +330,9 @@ impl Cpu {
         if !desc.is_code() || rpl < self.state.cpl {
             return gp(code);
         }
-        if (desc.is_conforming() && desc.dpl() > rpl) || (!desc.is_conforming() && desc.dpl() != rpl) {
+        if (desc.is_conforming() && desc.dpl() > rpl)
+            || (!desc.is_conforming() && desc.dpl() != rpl)
+        {
             return gp(code);
         }
         if !desc.present() {
@@ -316,13 +374,20 @@ impl Cpu {
         self.state.rip = offset;
         self.state.cpl = rpl;
         self.state.segs[SegReg::Ss as usize] = Descriptor(ss_desc.0 | (1 << 40)).to_segment(ss_sel);
-        let m = if self.state.stack_is_32() { 0xFFFF_FFFF } else { 0xFFFF };
+        let m = if self.state.stack_is_32() {
+            0xFFFF_FFFF
+        } else {
+            0xFFFF
+        };
         self.state.gpr[4] = (self.state.gpr[4] & !m) | (new_sp.wrapping_add(extra) & m);
         for s in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
             let seg = self.state.seg(s);
             let data_or_nonconforming = !seg.is_code() || seg.attrs & attr::DC == 0;
             if seg.attrs & attr::P != 0 && data_or_nonconforming && seg.dpl() < rpl {
-                self.state.segs[s as usize] = Segment { selector: 0, ..Segment::default() };
+                self.state.segs[s as usize] = Segment {
+                    selector: 0,
+                    ..Segment::default()
+                };
             }
         }
         Ok(())
@@ -345,7 +410,10 @@ impl Cpu {
             return self.iret_from_v86(bus, size);
         }
         if self.state.rflags & NT != 0 {
-            *self.unimplemented.entry("iret task return".to_string()).or_insert(0) += 1;
+            *self
+                .unimplemented
+                .entry("iret task return".to_string())
+                .or_insert(0) += 1;
             return Err(Fault::InvalidTss(self.state.tr.selector & 0xFFFC));
         }
         let ip = self.peek_stack(bus, 0, size)?;
@@ -393,7 +461,13 @@ impl Cpu {
     }
 
     /// IRETD from ring 0 to a virtual-8086 task: pops EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS.
-    fn iret_to_v86<B: Bus>(&mut self, bus: &mut B, ip: u64, cs: u16, flags: u64) -> Result<(), Fault> {
+    fn iret_to_v86<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        ip: u64,
+        cs: u16,
+        flags: u64,
+    ) -> Result<(), Fault> {
         let mut values = [0u64; 6];
         for (k, v) in values.iter_mut().enumerate() {
             *v = self.peek_stack(bus, 4 * (3 + k as u64), 4)?;
@@ -401,7 +475,13 @@ impl Cpu {
         let [esp, ss, es, ds, fs, gs] = values;
         self.state.rflags = (flags & crate::flags::IMPLEMENTED) | crate::flags::FLAGS_FIXED_ONE;
         self.state.cpl = 3;
-        for (seg, sel) in [(SegReg::Es, es), (SegReg::Ds, ds), (SegReg::Fs, fs), (SegReg::Gs, gs), (SegReg::Ss, ss)] {
+        for (seg, sel) in [
+            (SegReg::Es, es),
+            (SegReg::Ds, ds),
+            (SegReg::Fs, fs),
+            (SegReg::Gs, gs),
+            (SegReg::Ss, ss),
+        ] {
             self.load_segment(bus, seg, sel as u16)?;
         }
         self.load_real_cs(cs);
@@ -437,7 +517,12 @@ impl Cpu {
         self.adjust_sp(3 * size as u64);
         self.load_real_cs(cs);
         self.state.rip = ip & 0xFFFF;
-        let m = crate::flags::ARITH | crate::flags::TF | crate::flags::DF | NT | IF | if size == 4 { RF | AC | ID } else { 0 };
+        let m = crate::flags::ARITH
+            | crate::flags::TF
+            | crate::flags::DF
+            | NT
+            | IF
+            | if size == 4 { RF | AC | ID } else { 0 };
         self.set_flags(flags, m);
         Ok(())
     }

@@ -15,7 +15,10 @@ impl Cpu {
         if i.mnemonic() == M::Not {
             return self.write_op(bus, i, 0, size, !a & mask(size));
         }
-        let b = sign_extend(self.read_op(bus, i, 1, Self::op_size(i, 1))?, Self::op_size(i, 1)) & mask(size);
+        let b = sign_extend(
+            self.read_op(bus, i, 1, Self::op_size(i, 1))?,
+            Self::op_size(i, 1),
+        ) & mask(size);
         let r = match i.mnemonic() {
             M::And | M::Test => a & b,
             M::Or => a | b,

@@ -34,7 +34,11 @@ impl Cpu {
             M::Rcr => with(alu::rcr(value, count, carry, size), CF | OF),
             M::Shld | M::Shrd => {
                 let src = self.reg(i.op1_register());
-                let op = if i.mnemonic() == M::Shld { alu::shld } else { alu::shrd };
+                let op = if i.mnemonic() == M::Shld {
+                    alu::shld
+                } else {
+                    alu::shrd
+                };
                 with(op(value, src, count, size), ARITH)
             }
             _ => return Err(self.unimplemented(i)),

@@ -58,7 +58,11 @@ fn string_address_size(i: &Instruction) -> Option<usize> {
 }
 
 impl Cpu {
-    pub(super) fn exec_string<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(super) fn exec_string<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         let (op, size) = match i.mnemonic() {
             M::Movsb => (Op::Movs, 1),
             M::Movsw => (Op::Movs, 2),
@@ -91,8 +95,20 @@ impl Cpu {
             4 => (Register::ESI, Register::EDI, Register::ECX),
             _ => (Register::RSI, Register::RDI, Register::RCX),
         };
-        let step = if self.state.rflags & DF != 0 { (size as u64).wrapping_neg() } else { size as u64 };
-        let walk = Walk { op, size, si, di, cx, asz, step };
+        let step = if self.state.rflags & DF != 0 {
+            (size as u64).wrapping_neg()
+        } else {
+            size as u64
+        };
+        let walk = Walk {
+            op,
+            size,
+            si,
+            di,
+            cx,
+            asz,
+            step,
+        };
         // REPNE (F2) before a non-comparing string instruction repeats like REP.
         let rep = i.has_rep_prefix() || i.has_repne_prefix();
         let mut done = 0;
@@ -124,7 +140,12 @@ impl Cpu {
     }
 
     /// One element: all accesses first, then the index registers (and flags for CMPS/SCAS).
-    fn string_iteration<B: Bus>(&mut self, bus: &mut B, i: &Instruction, walk: &Walk) -> Result<(), Fault> {
+    fn string_iteration<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        walk: &Walk,
+    ) -> Result<(), Fault> {
         let (op, size) = (walk.op, walk.size);
         let src_seg = Self::memory_segment(i);
         let si = self.reg(walk.si);

@@ -11,7 +11,11 @@ use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 
 impl Cpu {
-    pub(super) fn exec_system<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(super) fn exec_system<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         match i.mnemonic() {
             M::Cli | M::Sti => self.cli_sti(i.mnemonic() == M::Sti),
             M::Hlt => {
@@ -44,7 +48,12 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 let limit = self.read_mem(bus, seg, ea, 2)? as u32;
-                let base = self.read_mem(bus, seg, ea.wrapping_add(2) & mask(Self::address_size(i)), 4)?;
+                let base = self.read_mem(
+                    bus,
+                    seg,
+                    ea.wrapping_add(2) & mask(Self::address_size(i)),
+                    4,
+                )?;
                 // With a 16-bit operand size only 24 bits of the base are loaded.
                 let base = if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
                     base & 0xFF_FFFF
@@ -60,22 +69,44 @@ impl Cpu {
                 Ok(())
             }
             M::Sgdt | M::Sidt => {
-                let table = if i.mnemonic() == M::Sgdt { self.state.gdtr } else { self.state.idtr };
+                let table = if i.mnemonic() == M::Sgdt {
+                    self.state.gdtr
+                } else {
+                    self.state.idtr
+                };
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 self.write_mem(bus, seg, ea, 2, u64::from(table.limit & 0xFFFF))?;
-                self.write_mem(bus, seg, ea.wrapping_add(2) & mask(Self::address_size(i)), 4, table.base)
+                self.write_mem(
+                    bus,
+                    seg,
+                    ea.wrapping_add(2) & mask(Self::address_size(i)),
+                    4,
+                    table.base,
+                )
             }
             M::Lldt => self.lldt(bus, i),
             M::Ltr => self.ltr(bus, i),
             M::Sldt | M::Str => {
                 self.require_protected()?;
-                let sel = if i.mnemonic() == M::Sldt { self.state.ldtr.selector } else { self.state.tr.selector };
-                let size = if i.op0_kind() == OpKind::Register { i.op0_register().size() } else { 2 };
+                let sel = if i.mnemonic() == M::Sldt {
+                    self.state.ldtr.selector
+                } else {
+                    self.state.tr.selector
+                };
+                let size = if i.op0_kind() == OpKind::Register {
+                    i.op0_register().size()
+                } else {
+                    2
+                };
                 self.write_op(bus, i, 0, size, u64::from(sel))
             }
             M::Smsw => {
-                let size = if i.op0_kind() == OpKind::Register { i.op0_register().size() } else { 2 };
+                let size = if i.op0_kind() == OpKind::Register {
+                    i.op0_register().size()
+                } else {
+                    2
+                };
                 let v = self.state.cr0 & mask(size);
                 self.write_op(bus, i, 0, size, v)
             }
@@ -94,14 +125,25 @@ impl Cpu {
             M::Invlpg => {
                 self.require_cpl0()?;
                 let ea = self.effective_address(i);
-                let linear = self.state.seg(Self::memory_segment(i)).base.wrapping_add(ea) & 0xFFFF_FFFF;
+                let linear = self
+                    .state
+                    .seg(Self::memory_segment(i))
+                    .base
+                    .wrapping_add(ea)
+                    & 0xFFFF_FFFF;
                 self.tlb.invalidate_page(linear);
                 Ok(())
             }
             M::Invd | M::Wbinvd => self.require_cpl0(),
             M::Cpuid => {
-                let (a, b, c, d) = crate::cpuid::cpuid(self.state.gpr[0] as u32, self.state.gpr[1] as u32);
-                for (r, v) in [(Register::EAX, a), (Register::EBX, b), (Register::ECX, c), (Register::EDX, d)] {
+                let (a, b, c, d) =
+                    crate::cpuid::cpuid(self.state.gpr[0] as u32, self.state.gpr[1] as u32);
+                for (r, v) in [
+                    (Register::EAX, a),
+                    (Register::EBX, b),
+                    (Register::ECX, c),
+                    (Register::EDX, d),
+                ] {
                     self.set_reg(r, u64::from(v));
                 }
                 Ok(())
@@ -166,10 +208,25 @@ impl Cpu {
     /// use without reading the GDT, and sets CPL.
     fn load_flat_fast_segments(&mut self, cs: u16, ss: u16, cpl: u8) {
         use crate::state::{attr, SegReg, Segment};
-        let common = attr::P | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | (u16::from(cpl) << attr::DPL_SHIFT);
-        self.state.segs[SegReg::Cs as usize] =
-            Segment { base: 0, limit: 0xFFFF_FFFF, selector: cs, attrs: common | attr::CODE };
-        self.state.segs[SegReg::Ss as usize] = Segment { base: 0, limit: 0xFFFF_FFFF, selector: ss, attrs: common };
+        let common = attr::P
+            | attr::S
+            | attr::ACCESSED
+            | attr::RW
+            | attr::DB
+            | attr::G
+            | (u16::from(cpl) << attr::DPL_SHIFT);
+        self.state.segs[SegReg::Cs as usize] = Segment {
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            selector: cs,
+            attrs: common | attr::CODE,
+        };
+        self.state.segs[SegReg::Ss as usize] = Segment {
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            selector: ss,
+            attrs: common,
+        };
         self.state.cpl = cpl;
     }
 
@@ -207,12 +264,18 @@ impl Cpu {
 
     /// Protected-mode I/O permission: allowed when CPL <= IOPL (outside virtual-8086 mode); otherwise every bit for
     /// the accessed ports in the TSS I/O bitmap must be clear.
-    pub(crate) fn check_io_permission<B: Bus>(&mut self, bus: &mut B, port: u16, size: usize) -> Result<(), Fault> {
+    pub(crate) fn check_io_permission<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        port: u16,
+        size: usize,
+    ) -> Result<(), Fault> {
         if !self.state.protected() || (!self.state.v86() && self.state.cpl <= self.state.iopl()) {
             return Ok(());
         }
         let tr = self.state.tr;
-        let tss32 = tr.attrs & 0xF == u16::from(system_type::TSS32_BUSY) || tr.attrs & 0xF == u16::from(system_type::TSS32_AVAILABLE);
+        let tss32 = tr.attrs & 0xF == u16::from(system_type::TSS32_BUSY)
+            || tr.attrs & 0xF == u16::from(system_type::TSS32_AVAILABLE);
         if !tss32 || tr.limit < 0x67 {
             return gp(0);
         }
@@ -235,11 +298,16 @@ impl Cpu {
             if set && self.state.rflags & IF == 0 {
                 self.state.interrupt_shadow = true;
             }
-            self.state.rflags = if set { self.state.rflags | IF } else { self.state.rflags & !IF };
+            self.state.rflags = if set {
+                self.state.rflags | IF
+            } else {
+                self.state.rflags & !IF
+            };
             return Ok(());
         }
         // Virtual interrupt flag: VME in virtual-8086 mode, PVI at CPL 3.
-        let virtual_ok = (s.v86() && s.cr4 & cr4::VME != 0) || (!s.v86() && s.cpl == 3 && s.cr4 & cr4::PVI != 0);
+        let virtual_ok =
+            (s.v86() && s.cr4 & cr4::VME != 0) || (!s.v86() && s.cpl == 3 && s.cr4 & cr4::PVI != 0);
         if !virtual_ok {
             return gp(0);
         }
@@ -278,7 +346,10 @@ impl Cpu {
             }
             self.adjust_sp(size as u64);
             let vif = if v & IF != 0 { VIF } else { 0 };
-            self.set_flags(v | vif, crate::flags::ARITH | TF | crate::flags::DF | NT | VIF);
+            self.set_flags(
+                v | vif,
+                crate::flags::ARITH | TF | crate::flags::DF | NT | VIF,
+            );
             return Ok(());
         }
         let v = self.peek_stack(bus, 0, size)?;
@@ -307,7 +378,10 @@ impl Cpu {
         self.require_cpl0()?;
         let selector = self.read_op(bus, i, 0, 2)? as u16;
         if selector & 0xFFFC == 0 {
-            self.state.ldtr = crate::state::Segment { selector, ..Default::default() };
+            self.state.ldtr = crate::state::Segment {
+                selector,
+                ..Default::default()
+            };
             return Ok(());
         }
         if selector & 4 != 0 {
@@ -333,14 +407,21 @@ impl Cpu {
         }
         let desc = self.read_descriptor(bus, selector)?;
         let kind = desc.kind();
-        if desc.is_code_or_data() || !(kind == system_type::TSS16_AVAILABLE || kind == system_type::TSS32_AVAILABLE) {
+        if desc.is_code_or_data()
+            || !(kind == system_type::TSS16_AVAILABLE || kind == system_type::TSS32_AVAILABLE)
+        {
             return gp(selector & 0xFFFC);
         }
         if !desc.present() {
             return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
         }
         // Mark the TSS busy in its descriptor.
-        let addr = self.state.gdtr.base.wrapping_add(u64::from(selector & 0xFFF8)) + 5;
+        let addr = self
+            .state
+            .gdtr
+            .base
+            .wrapping_add(u64::from(selector & 0xFFF8))
+            + 5;
         let byte = ((desc.0 >> 40) as u8) | 2;
         self.write_linear(bus, addr, 1, u64::from(byte), false)?;
         let mut tr = desc.to_segment(selector);
@@ -350,7 +431,11 @@ impl Cpu {
     }
 
     /// MOV to or from a control or debug register.
-    pub(super) fn mov_control<B: Bus>(&mut self, _bus: &mut B, i: &Instruction) -> Result<(), Fault> {
+    pub(super) fn mov_control<B: Bus>(
+        &mut self,
+        _bus: &mut B,
+        i: &Instruction,
+    ) -> Result<(), Fault> {
         self.require_cpl0()?;
         let (r0, r1) = (i.op0_register(), i.op1_register());
         if r0.is_cr() || r0.is_dr() {
@@ -413,7 +498,8 @@ impl Cpu {
     }
 
     fn write_cr4(&mut self, value: u64) -> Result<(), Fault> {
-        let supported = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::PGE | cr4::PCE;
+        let supported =
+            cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::PGE | cr4::PCE;
         if value & !supported != 0 {
             return gp(0);
         }

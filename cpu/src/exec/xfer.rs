@@ -53,7 +53,13 @@ impl Cpu {
             M::Pusha | M::Pushad => {
                 let size = if i.mnemonic() == M::Pushad { 4 } else { 2 };
                 let sp = self.state.gpr[gpr::RSP];
-                let regs = [0, 1, 2, 3, 4, 5, 6, 7].map(|r| if r == gpr::RSP { sp } else { self.state.gpr[r] });
+                let regs = [0, 1, 2, 3, 4, 5, 6, 7].map(|r| {
+                    if r == gpr::RSP {
+                        sp
+                    } else {
+                        self.state.gpr[r]
+                    }
+                });
                 self.check_stack_room(bus, 8 * size)?;
                 for v in regs {
                     self.push(bus, size, v)?;
@@ -69,7 +75,11 @@ impl Cpu {
                 for (r, v) in values.iter().enumerate() {
                     if r != gpr::RSP {
                         let m = mask(size);
-                        self.state.gpr[r] = if size == 4 { v & m } else { (self.state.gpr[r] & !m) | (v & m) };
+                        self.state.gpr[r] = if size == 4 {
+                            v & m
+                        } else {
+                            (self.state.gpr[r] & !m) | (v & m)
+                        };
                     }
                 }
                 self.adjust_sp((8 * size) as u64);
@@ -86,12 +96,20 @@ impl Cpu {
                 Ok(())
             }
             M::Cwd => {
-                let high = if self.state.gpr[0] & 0x8000 != 0 { 0xFFFF } else { 0 };
+                let high = if self.state.gpr[0] & 0x8000 != 0 {
+                    0xFFFF
+                } else {
+                    0
+                };
                 self.set_reg(Register::DX, high);
                 Ok(())
             }
             M::Cdq => {
-                let high = if self.state.gpr[0] & 0x8000_0000 != 0 { 0xFFFF_FFFF } else { 0 };
+                let high = if self.state.gpr[0] & 0x8000_0000 != 0 {
+                    0xFFFF_FFFF
+                } else {
+                    0
+                };
                 self.set_reg(Register::EDX, high);
                 Ok(())
             }
@@ -111,8 +129,13 @@ impl Cpu {
                 Ok(())
             }
             M::Xlatb => {
-                let base = if Self::address_size(i) == 2 { self.reg(Register::BX) } else { self.reg(Register::EBX) };
-                let offset = base.wrapping_add(self.state.gpr[0] & 0xFF) & mask(Self::address_size(i));
+                let base = if Self::address_size(i) == 2 {
+                    self.reg(Register::BX)
+                } else {
+                    self.reg(Register::EBX)
+                };
+                let offset =
+                    base.wrapping_add(self.state.gpr[0] & 0xFF) & mask(Self::address_size(i));
                 let v = self.read_mem(bus, Self::memory_segment(i), offset, 1)?;
                 self.set_reg(Register::AL, v);
                 Ok(())
@@ -122,7 +145,12 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 let offset = self.read_mem(bus, seg, ea, size)?;
-                let selector = self.read_mem(bus, seg, ea.wrapping_add(size as u64) & mask(Self::address_size(i)), 2)?;
+                let selector = self.read_mem(
+                    bus,
+                    seg,
+                    ea.wrapping_add(size as u64) & mask(Self::address_size(i)),
+                    2,
+                )?;
                 let target = match i.mnemonic() {
                     M::Lds => SegReg::Ds,
                     M::Les => SegReg::Es,
@@ -151,7 +179,11 @@ impl Cpu {
             M::Bswap => {
                 let r = i.op0_register();
                 let v = self.reg(r);
-                let swapped = if r.size() == 4 { u64::from((v as u32).swap_bytes()) } else { v.swap_bytes() };
+                let swapped = if r.size() == 4 {
+                    u64::from((v as u32).swap_bytes())
+                } else {
+                    v.swap_bytes()
+                };
                 self.set_reg(r, swapped);
                 Ok(())
             }
@@ -181,8 +213,16 @@ impl Cpu {
     }
 
     fn mov<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
-        let r0 = if i.op0_kind() == OpKind::Register { i.op0_register() } else { Register::None };
-        let r1 = if i.op1_kind() == OpKind::Register { i.op1_register() } else { Register::None };
+        let r0 = if i.op0_kind() == OpKind::Register {
+            i.op0_register()
+        } else {
+            Register::None
+        };
+        let r1 = if i.op1_kind() == OpKind::Register {
+            i.op1_register()
+        } else {
+            Register::None
+        };
         if r0.is_cr() || r1.is_cr() || r0.is_dr() || r1.is_dr() {
             return self.mov_control(bus, i);
         }
@@ -200,7 +240,11 @@ impl Cpu {
         if let Some(seg) = SegReg::from_iced(r1) {
             let selector = u64::from(self.state.seg(seg).selector);
             // A register destination gets the zero-extended selector; memory gets 16 bits.
-            let size = if i.op0_kind() == OpKind::Register { r0.size() } else { 2 };
+            let size = if i.op0_kind() == OpKind::Register {
+                r0.size()
+            } else {
+                2
+            };
             return self.write_op(bus, i, 0, size, selector);
         }
         let size = Self::op_size(i, 0);
@@ -245,7 +289,11 @@ impl Cpu {
     }
 
     /// Checks that `bytes` below the stack pointer can be written, so multi-push instructions fault up front.
-    pub(crate) fn check_stack_room<B: Bus>(&mut self, bus: &mut B, bytes: usize) -> Result<(), Fault> {
+    pub(crate) fn check_stack_room<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        bytes: usize,
+    ) -> Result<(), Fault> {
         let sw = self.stack_width();
         let low = self.state.gpr[gpr::RSP].wrapping_sub(bytes as u64) & mask(sw);
         for k in 0..bytes as u64 {
@@ -255,7 +303,8 @@ impl Cpu {
                 self.probe_write(bus, linear, 1, self.user_mode())?;
             }
         }
-        self.seg_linear(SegReg::Ss, low, bytes, crate::mmu::Access::Write).map(|_| ())
+        self.seg_linear(SegReg::Ss, low, bytes, crate::mmu::Access::Write)
+            .map(|_| ())
     }
 
     fn enter<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {

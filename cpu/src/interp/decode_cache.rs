@@ -30,7 +30,16 @@ pub struct DecodeCache {
 
 impl Default for DecodeCache {
     fn default() -> Self {
-        DecodeCache { slots: vec![Slot { phys: u64::MAX, ..Slot::default() }; SLOTS], pages: Vec::new() }
+        DecodeCache {
+            slots: vec![
+                Slot {
+                    phys: u64::MAX,
+                    ..Slot::default()
+                };
+                SLOTS
+            ],
+            pages: Vec::new(),
+        }
     }
 }
 
@@ -47,8 +56,11 @@ impl DecodeCache {
     #[inline]
     pub fn lookup(&self, phys: u64, rip: u64, bitness: u32) -> Option<&Instruction> {
         let s = &self.slots[Self::slot(phys)];
-        (s.phys == phys && s.rip == rip && s.bitness == bitness && s.generation == self.generation(phys))
-            .then_some(&s.instr)
+        (s.phys == phys
+            && s.rip == rip
+            && s.bitness == bitness
+            && s.generation == self.generation(phys))
+        .then_some(&s.instr)
     }
 
     /// Caches an instruction decoded from `phys` (which must not cross into another page).
@@ -63,7 +75,13 @@ impl DecodeCache {
         }
         self.pages[page] |= HAS_CODE;
         let generation = self.pages[page] & !HAS_CODE;
-        self.slots[Self::slot(phys)] = Slot { phys, rip, generation, bitness, instr };
+        self.slots[Self::slot(phys)] = Slot {
+            phys,
+            rip,
+            generation,
+            bitness,
+            instr,
+        };
     }
 
     /// Records a write to guest-physical memory: decoded code on that page becomes stale.

@@ -7,9 +7,9 @@ use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{Fault, FaultClass};
 use crate::flags::{AC, IF, IOPL, NT, RF, TF, VIF, VM};
+use crate::mmu::segment::{segment_allows, segment_fault};
 use crate::mmu::Access;
 use crate::state::cr4;
-use crate::mmu::segment::{segment_allows, segment_fault};
 use crate::state::{attr, SegReg, Segment};
 use crate::Cpu;
 
@@ -38,14 +38,23 @@ pub(crate) struct Frame<'a> {
 
 impl Cpu {
     /// Delivers an exception, escalating to #DF and to a triple fault as the hardware does.
-    pub(crate) fn deliver_exception<B: Bus>(&mut self, bus: &mut B, fault: Fault) -> Result<(), Exit> {
+    pub(crate) fn deliver_exception<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        fault: Fault,
+    ) -> Result<(), Exit> {
         let mut current = fault;
         loop {
             if let Fault::PageFault { address, .. } = current {
                 self.state.cr2 = address;
             }
             self.trace_event(current.mnemonic(), current.vector(), current.error_code());
-            match self.deliver(bus, current.vector(), current.error_code(), Source::Exception) {
+            match self.deliver(
+                bus,
+                current.vector(),
+                current.error_code(),
+                Source::Exception,
+            ) {
                 Ok(()) => return Ok(()),
                 Err(second) => current = escalate(current, second)?,
             }
@@ -53,7 +62,11 @@ impl Cpu {
     }
 
     /// Delivers a hardware interrupt vector; a fault while doing so is delivered as an exception.
-    pub(crate) fn deliver_external_interrupt<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<(), Exit> {
+    pub(crate) fn deliver_external_interrupt<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+    ) -> Result<(), Exit> {
         self.trace_event("irq", vector, None);
         match self.deliver(bus, vector, None, Source::External) {
             Ok(()) => Ok(()),
@@ -66,7 +79,11 @@ impl Cpu {
     /// In virtual-8086 mode INT n (not INT3 or INTO) is IOPL-sensitive: with IOPL < 3 it raises #GP(0) for the
     /// monitor, unless CR4.VME is set and the TSS redirection bitmap sends it to the task's own IVT (SDM vol. 3,
     /// 20.4, and the INT n pseudo-code in vol. 2).
-    pub(crate) fn software_interrupt<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<(), Fault> {
+    pub(crate) fn software_interrupt<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+    ) -> Result<(), Fault> {
         self.trace_event("int", vector, None);
         if self.state.protected() && self.state.v86() && self.is_int_n(bus, vector)? {
             let iopl3 = self.state.iopl() == 3;
@@ -92,7 +109,12 @@ impl Cpu {
             4 => 0xCE,
             _ => return Ok(true),
         };
-        let linear = self.seg_linear(SegReg::Cs, self.state.rip.wrapping_sub(1) & 0xFFFF, 1, Access::Fetch)?;
+        let linear = self.seg_linear(
+            SegReg::Cs,
+            self.state.rip.wrapping_sub(1) & 0xFFFF,
+            1,
+            Access::Fetch,
+        )?;
         let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
         Ok(self.phys_read(bus, phys, 1) != short)
     }
@@ -102,7 +124,9 @@ impl Cpu {
     fn redirection_bit<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<bool, Fault> {
         let tr = self.state.tr;
         let kind = (tr.attrs & 0xF) as u8;
-        if !(kind == system_type::TSS32_BUSY || kind == system_type::TSS32_AVAILABLE) || tr.limit < 0x67 {
+        if !(kind == system_type::TSS32_BUSY || kind == system_type::TSS32_AVAILABLE)
+            || tr.limit < 0x67
+        {
             return Err(Fault::GeneralProtection(0));
         }
         let io_base = self.read_linear(bus, tr.base.wrapping_add(0x66) & 0xFFFF_FFFF, 2, false)?;
@@ -142,7 +166,10 @@ impl Cpu {
                     "int: {what} vector {vector:#04x} error {e:#x} at {cs:04x}:{:08x} cr2={:#x}",
                     self.state.rip, self.state.cr2
                 ),
-                None => eprintln!("int: {what} vector {vector:#04x} at {cs:04x}:{:08x}", self.state.rip),
+                None => eprintln!(
+                    "int: {what} vector {vector:#04x} at {cs:04x}:{:08x}",
+                    self.state.rip
+                ),
             }
         }
     }
@@ -170,10 +197,25 @@ impl Cpu {
         }
         let entry = self.read_linear(bus, self.state.idtr.base.wrapping_add(offset), 4, false)?;
         let cs = self.state.seg(SegReg::Cs).selector;
-        let frame = [self.state.rflags & 0xFFFF, u64::from(cs), self.state.rip & 0xFFFF];
+        let frame = [
+            self.state.rflags & 0xFFFF,
+            u64::from(cs),
+            self.state.rip & 0xFFFF,
+        ];
         let sp = self.state.gpr[4] & 0xFFFF;
         let ss = *self.state.seg(SegReg::Ss);
-        let new_sp = self.write_frame(bus, &Frame { seg: &ss, top: sp, width: 2, stack32: false }, &frame, false)
+        let new_sp = self
+            .write_frame(
+                bus,
+                &Frame {
+                    seg: &ss,
+                    top: sp,
+                    width: 2,
+                    stack32: false,
+                },
+                &frame,
+                false,
+            )
             .map_err(|_| Fault::StackFault(0))?;
         self.set_sp(new_sp);
         self.state.rflags &= !(IF | TF | AC | RF);
@@ -190,7 +232,8 @@ impl Cpu {
         cs.base = u64::from(selector) << 4;
         if v86 {
             cs.limit = 0xFFFF;
-            cs.attrs = attr::P | attr::S | attr::CODE | attr::RW | attr::ACCESSED | (3 << attr::DPL_SHIFT);
+            cs.attrs =
+                attr::P | attr::S | attr::CODE | attr::RW | attr::ACCESSED | (3 << attr::DPL_SHIFT);
         }
     }
 
@@ -207,11 +250,19 @@ impl Cpu {
         if offset + 7 > u64::from(self.state.idtr.limit) {
             return Err(Fault::GeneralProtection(idt_code));
         }
-        let gate = Descriptor(self.read_linear(bus, self.state.idtr.base.wrapping_add(offset), 8, false)?);
+        let gate = Descriptor(self.read_linear(
+            bus,
+            self.state.idtr.base.wrapping_add(offset),
+            8,
+            false,
+        )?);
         let kind = gate.kind();
         let is_gate = matches!(
             kind,
-            system_type::INT_GATE16 | system_type::TRAP_GATE16 | system_type::INT_GATE32 | system_type::TRAP_GATE32
+            system_type::INT_GATE16
+                | system_type::TRAP_GATE16
+                | system_type::INT_GATE32
+                | system_type::TRAP_GATE32
         );
         if gate.is_code_or_data() || !(is_gate || kind == system_type::TASK_GATE) {
             return Err(Fault::GeneralProtection(idt_code));
@@ -233,7 +284,9 @@ impl Cpu {
         if selector & 0xFFFC == 0 {
             return Err(Fault::GeneralProtection(ext));
         }
-        let code = self.read_descriptor(bus, selector).map_err(|_| Fault::GeneralProtection(sel_code))?;
+        let code = self
+            .read_descriptor(bus, selector)
+            .map_err(|_| Fault::GeneralProtection(sel_code))?;
         if !code.is_code() || code.dpl() > cpl {
             return Err(Fault::GeneralProtection(sel_code));
         }
@@ -243,7 +296,11 @@ impl Cpu {
         if u64::from(gate.gate_offset()) > u64::from(code.limit()) {
             return Err(Fault::GeneralProtection(0));
         }
-        let new_cpl = if code.is_conforming() { cpl } else { code.dpl() };
+        let new_cpl = if code.is_conforming() {
+            cpl
+        } else {
+            code.dpl()
+        };
         let from_v86 = self.state.v86();
         if from_v86 && new_cpl != 0 {
             return Err(Fault::GeneralProtection(sel_code));
@@ -263,12 +320,19 @@ impl Cpu {
             frame.push(self.state.gpr[4]);
             self.push_return_frame(&mut frame, old_flags, error);
             let stack32 = ss.big();
-            let f = Frame { seg: &ss, top: esp, width, stack32 };
+            let f = Frame {
+                seg: &ss,
+                top: esp,
+                width,
+                stack32,
+            };
             // A limit violation on the new stack is #SS(new SS); a page fault stays a page fault.
-            let new_esp = self.write_frame(bus, &f, &frame, false).map_err(|e| match e {
-                Fault::StackFault(_) => Fault::StackFault((ss_sel & 0xFFFC) | ext),
-                other => other,
-            })?;
+            let new_esp = self
+                .write_frame(bus, &f, &frame, false)
+                .map_err(|e| match e {
+                    Fault::StackFault(_) => Fault::StackFault((ss_sel & 0xFFFC) | ext),
+                    other => other,
+                })?;
             self.state.segs[SegReg::Ss as usize] = ss;
             self.state.cpl = new_cpl;
             self.set_sp(new_esp);
@@ -280,7 +344,12 @@ impl Cpu {
         } else {
             self.push_return_frame(&mut frame, old_flags, error);
             let ss = *self.state.seg(SegReg::Ss);
-            let f = Frame { seg: &ss, top: self.state.gpr[4], width, stack32: ss.big() };
+            let f = Frame {
+                seg: &ss,
+                top: self.state.gpr[4],
+                width,
+                stack32: ss.big(),
+            };
             let new_esp = self.write_frame(bus, &f, &frame, cpl == 3)?;
             self.set_sp(new_esp);
         }
@@ -306,7 +375,13 @@ impl Cpu {
     }
 
     /// Writes `values` (first value at the highest address) below `frame.top` and returns the new stack pointer.
-    pub(crate) fn write_frame<B: Bus>(&mut self, bus: &mut B, frame: &Frame, values: &[u64], user: bool) -> Result<u64, Fault> {
+    pub(crate) fn write_frame<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        frame: &Frame,
+        values: &[u64],
+        user: bool,
+    ) -> Result<u64, Fault> {
         let sp_mask: u64 = if frame.stack32 { 0xFFFF_FFFF } else { 0xFFFF };
         let total = (frame.width * values.len()) as u64;
         let bottom = frame.top.wrapping_sub(total) & sp_mask;
@@ -327,7 +402,12 @@ impl Cpu {
     }
 
     /// Reads the inner stack pointer for privilege level `dpl` from the current TSS.
-    pub(crate) fn tss_stack<B: Bus>(&mut self, bus: &mut B, dpl: u8, ext: u16) -> Result<(u16, u64), Fault> {
+    pub(crate) fn tss_stack<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        dpl: u8,
+        ext: u16,
+    ) -> Result<(u16, u64), Fault> {
         let tr = self.state.tr;
         let tss32 = tr.attrs & 8 != 0;
         let (sp_off, ss_off, sp_size) = if tss32 {
@@ -338,18 +418,32 @@ impl Cpu {
         if ss_off + 1 > u64::from(tr.limit) {
             return Err(Fault::InvalidTss((tr.selector & 0xFFFC) | ext));
         }
-        let sp = self.read_linear(bus, tr.base.wrapping_add(sp_off) & 0xFFFF_FFFF, sp_size, false)?;
-        let ss = self.read_linear(bus, tr.base.wrapping_add(ss_off) & 0xFFFF_FFFF, 2, false)? as u16;
+        let sp = self.read_linear(
+            bus,
+            tr.base.wrapping_add(sp_off) & 0xFFFF_FFFF,
+            sp_size,
+            false,
+        )?;
+        let ss =
+            self.read_linear(bus, tr.base.wrapping_add(ss_off) & 0xFFFF_FFFF, 2, false)? as u16;
         Ok((ss, sp))
     }
 
     /// Checks and reads the stack segment named in the TSS for a privilege change to `cpl`.
-    pub(crate) fn load_tss_stack_segment<B: Bus>(&mut self, bus: &mut B, selector: u16, cpl: u8, ext: u16) -> Result<Segment, Fault> {
+    pub(crate) fn load_tss_stack_segment<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+        cpl: u8,
+        ext: u16,
+    ) -> Result<Segment, Fault> {
         let code = (selector & 0xFFFC) | ext;
         if selector & 0xFFFC == 0 {
             return Err(Fault::InvalidTss(ext));
         }
-        let desc = self.read_descriptor(bus, selector).map_err(|_| Fault::InvalidTss(code))?;
+        let desc = self
+            .read_descriptor(bus, selector)
+            .map_err(|_| Fault::InvalidTss(code))?;
         if (selector & 3) as u8 != cpl || desc.dpl() != cpl || !desc.is_writable_data() {
             return Err(Fault::InvalidTss(code));
         }
@@ -364,7 +458,10 @@ impl Cpu {
         if self.trace.unimplemented {
             eprintln!("unimp: hardware task switch");
         }
-        *self.unimplemented.entry("task switch".to_string()).or_insert(0) += 1;
+        *self
+            .unimplemented
+            .entry("task switch".to_string())
+            .or_insert(0) += 1;
     }
 }
 
@@ -373,7 +470,9 @@ fn escalate(first: Fault, second: Fault) -> Result<Fault, Exit> {
     use FaultClass::*;
     match (first.class(), second.class()) {
         (DoubleFault, _) => Err(Exit::TripleFault),
-        (Contributory, Contributory) | (PageFault, Contributory) | (PageFault, PageFault) => Ok(Fault::DoubleFault),
+        (Contributory, Contributory) | (PageFault, Contributory) | (PageFault, PageFault) => {
+            Ok(Fault::DoubleFault)
+        }
         _ => Ok(second),
     }
 }

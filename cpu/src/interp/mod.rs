@@ -43,7 +43,10 @@ impl Cpu {
         self.sync_a20(bus);
         let end = self.instructions.saturating_add(budget);
         while self.instructions < end {
-            if self.state.rflags & IF != 0 && !self.state.interrupt_shadow && bus.interrupt_pending() {
+            if self.state.rflags & IF != 0
+                && !self.state.interrupt_shadow
+                && bus.interrupt_pending()
+            {
                 self.state.halted = false;
                 let vector = bus.acknowledge_interrupt();
                 if let Err(exit) = self.deliver_external_interrupt(bus, vector) {
@@ -174,7 +177,10 @@ impl Cpu {
 
     fn note_unimplemented_key(&mut self, key: String, rip: u64) {
         if self.trace.unimplemented {
-            eprintln!("unimp: {key} at {:04x}:{rip:08x}", self.state.seg(SegReg::Cs).selector);
+            eprintln!(
+                "unimp: {key} at {:04x}:{rip:08x}",
+                self.state.seg(SegReg::Cs).selector
+            );
         }
         *self.unimplemented.entry(key).or_insert(0) += 1;
     }
@@ -182,6 +188,10 @@ impl Cpu {
     fn print_instruction(&self, i: &Instruction) {
         let mut text = String::new();
         IntelFormatter::new().format(i, &mut text);
-        eprintln!("{:04x}:{:08x}  {text}", self.state.seg(SegReg::Cs).selector, i.ip());
+        eprintln!(
+            "{:04x}:{:08x}  {text}",
+            self.state.seg(SegReg::Cs).selector,
+            i.ip()
+        );
     }
 }

@@ -23,17 +23,35 @@ const fn reg_slot(r: usize) -> RegSlot {
     let eax = Register::EAX as usize;
     let rax = Register::RAX as usize;
     if r >= al && r < ah {
-        RegSlot { index: (r - al) as u8, part: 1 }
+        RegSlot {
+            index: (r - al) as u8,
+            part: 1,
+        }
     } else if r >= ah && r < spl {
-        RegSlot { index: (r - ah) as u8, part: 2 }
+        RegSlot {
+            index: (r - ah) as u8,
+            part: 2,
+        }
     } else if r >= spl && r < ax {
-        RegSlot { index: (r - spl + 4) as u8, part: 1 }
+        RegSlot {
+            index: (r - spl + 4) as u8,
+            part: 1,
+        }
     } else if r >= ax && r < eax {
-        RegSlot { index: (r - ax) as u8, part: 3 }
+        RegSlot {
+            index: (r - ax) as u8,
+            part: 3,
+        }
     } else if r >= eax && r < rax {
-        RegSlot { index: (r - eax) as u8, part: 4 }
+        RegSlot {
+            index: (r - eax) as u8,
+            part: 4,
+        }
     } else if r >= rax && r < rax + 16 {
-        RegSlot { index: (r - rax) as u8, part: 5 }
+        RegSlot {
+            index: (r - rax) as u8,
+            part: 5,
+        }
     } else {
         RegSlot { index: 0, part: 0 }
     }
@@ -125,7 +143,10 @@ impl Cpu {
         }
         let index = i.memory_index();
         if index != Register::None {
-            ea = ea.wrapping_add(self.reg(index).wrapping_mul(u64::from(i.memory_index_scale())));
+            ea = ea.wrapping_add(
+                self.reg(index)
+                    .wrapping_mul(u64::from(i.memory_index_scale())),
+            );
         }
         ea & mask(Self::address_size(i))
     }
@@ -151,7 +172,13 @@ impl Cpu {
 
     /// Reads operand `n` as a value of `size` bytes (immediates are sign-extended to it).
     #[inline]
-    pub(crate) fn read_op<B: Bus>(&mut self, bus: &mut B, i: &Instruction, n: u32, size: usize) -> Result<u64, Fault> {
+    pub(crate) fn read_op<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        n: u32,
+        size: usize,
+    ) -> Result<u64, Fault> {
         Ok(match i.op_kind(n) {
             OpKind::Register => self.reg(i.op_register(n)),
             OpKind::Memory => {
@@ -196,7 +223,12 @@ impl Cpu {
 
     /// Pushes `size` bytes; the stack pointer moves only once the write has succeeded.
     #[inline]
-    pub(crate) fn push<B: Bus>(&mut self, bus: &mut B, size: usize, value: u64) -> Result<(), Fault> {
+    pub(crate) fn push<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        size: usize,
+        value: u64,
+    ) -> Result<(), Fault> {
         let sw = self.stack_width();
         let sp = self.state.gpr[4].wrapping_sub(size as u64) & mask(sw);
         self.write_mem(bus, SegReg::Ss, sp, size, value)?;
@@ -214,7 +246,12 @@ impl Cpu {
 
     /// Reads `size` bytes at stack offset `delta` from the stack pointer without popping.
     #[inline]
-    pub(crate) fn peek_stack<B: Bus>(&mut self, bus: &mut B, delta: u64, size: usize) -> Result<u64, Fault> {
+    pub(crate) fn peek_stack<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        delta: u64,
+        size: usize,
+    ) -> Result<u64, Fault> {
         let sw = self.stack_width();
         let sp = self.state.gpr[4].wrapping_add(delta) & mask(sw);
         self.read_mem(bus, SegReg::Ss, sp, size)

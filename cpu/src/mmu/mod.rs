@@ -26,7 +26,13 @@ pub enum Access {
 impl Cpu {
     /// Translates a linear address to a physical one for `access`, at user privilege when `user`.
     #[inline]
-    pub(crate) fn translate<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<u64, Fault> {
+    pub(crate) fn translate<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        access: Access,
+        user: bool,
+    ) -> Result<u64, Fault> {
         if let Some(e) = self.tlb.lookup(linear) {
             let wp = self.state.cr0 & crate::state::cr0::WP != 0;
             let dirty_ok = access != Access::Write || e.flags & tlb::DIRTY != 0;
@@ -38,12 +44,21 @@ impl Cpu {
     }
 
     #[cold]
-    fn translate_slow<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<u64, Fault> {
+    fn translate_slow<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        access: Access,
+        user: bool,
+    ) -> Result<u64, Fault> {
         let (phys_page, flags) = if self.state.paging() {
             let t = self.walk(bus, linear, access, user)?;
             (t.phys_page, t.flags)
         } else {
-            (linear & 0xFFFF_FFFF & !0xFFF, tlb::USER | tlb::WRITABLE | tlb::DIRTY)
+            (
+                linear & 0xFFFF_FFFF & !0xFFF,
+                tlb::USER | tlb::WRITABLE | tlb::DIRTY,
+            )
         };
         let phys_page = phys_page & self.a20_mask;
         self.tlb.insert(linear, phys_page, flags);
@@ -62,7 +77,13 @@ impl Cpu {
 
     /// Reads `size` bytes (1..=8) at a linear address.
     #[inline]
-    pub(crate) fn read_linear<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, user: bool) -> Result<u64, Fault> {
+    pub(crate) fn read_linear<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        size: usize,
+        user: bool,
+    ) -> Result<u64, Fault> {
         if (linear & 0xFFF) as usize + size <= 0x1000 {
             let phys = self.translate(bus, linear, Access::Read, user)?;
             return Ok(self.phys_read(bus, phys, size));
@@ -72,7 +93,11 @@ impl Cpu {
         let p0 = self.translate(bus, linear, Access::Read, user)?;
         let p1 = self.translate(bus, linear + first as u64, Access::Read, user)?;
         for i in 0..size {
-            let p = if i < first { p0 + i as u64 } else { p1 + (i - first) as u64 };
+            let p = if i < first {
+                p0 + i as u64
+            } else {
+                p1 + (i - first) as u64
+            };
             value |= self.phys_read(bus, p, 1) << (8 * i);
         }
         Ok(value)
@@ -97,14 +122,24 @@ impl Cpu {
         let p0 = self.translate(bus, linear, Access::Write, user)?;
         let p1 = self.translate(bus, linear + first as u64, Access::Write, user)?;
         for i in 0..size {
-            let p = if i < first { p0 + i as u64 } else { p1 + (i - first) as u64 };
+            let p = if i < first {
+                p0 + i as u64
+            } else {
+                p1 + (i - first) as u64
+            };
             self.phys_write(bus, p, 1, value >> (8 * i));
         }
         Ok(())
     }
 
     /// Checks that a linear range is writable without writing it (for instructions that write several places).
-    pub(crate) fn probe_write<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, user: bool) -> Result<(), Fault> {
+    pub(crate) fn probe_write<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        size: usize,
+        user: bool,
+    ) -> Result<(), Fault> {
         self.translate(bus, linear, Access::Write, user)?;
         let last = linear.wrapping_add(size as u64 - 1);
         if last >> 12 != linear >> 12 {

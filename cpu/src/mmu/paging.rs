@@ -45,7 +45,13 @@ impl Cpu {
         }
     }
 
-    fn walk_32<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<Translation, Fault> {
+    fn walk_32<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        access: Access,
+        user: bool,
+    ) -> Result<Translation, Fault> {
         let linear = linear & 0xFFFF_FFFF;
         let nx = false;
         let pde_addr = (self.state.cr3 & 0xFFFF_F000) + ((linear >> 22) << 2);
@@ -57,7 +63,10 @@ impl Cpu {
             let flags = self.check_rights(linear, pde, pde, access, user, false)?;
             self.set_accessed_dirty(bus, pde_addr, pde, true, access);
             let phys = (pde & 0xFFC0_0000) | (linear & 0x003F_F000);
-            return Ok(Translation { phys_page: phys, flags: flags | global_flag(pde, self.state.cr4) });
+            return Ok(Translation {
+                phys_page: phys,
+                flags: flags | tlb::LARGE | global_flag(pde, self.state.cr4),
+            });
         }
         let pte_addr = (pde & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2);
         let pte = u64::from(self.phys_read_u32(bus, pte_addr));
@@ -67,10 +76,19 @@ impl Cpu {
         let flags = self.check_rights(linear, pde & pte, pte, access, user, false)?;
         self.set_accessed_dirty(bus, pde_addr, pde, false, access);
         self.set_accessed_dirty(bus, pte_addr, pte, true, access);
-        Ok(Translation { phys_page: pte & 0xFFFF_F000, flags: flags | global_flag(pte, self.state.cr4) })
+        Ok(Translation {
+            phys_page: pte & 0xFFFF_F000,
+            flags: flags | global_flag(pte, self.state.cr4),
+        })
     }
 
-    fn walk_pae<B: Bus>(&mut self, bus: &mut B, linear: u64, access: Access, user: bool) -> Result<Translation, Fault> {
+    fn walk_pae<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        access: Access,
+        user: bool,
+    ) -> Result<Translation, Fault> {
         let linear = linear & 0xFFFF_FFFF;
         let nxe = self.state.efer & efer::NXE != 0;
         let nx = nxe;
@@ -82,7 +100,13 @@ impl Cpu {
         }
         // PDPTE bits 1, 2, 5-8 and 63 are reserved in PAE mode.
         if pdpte & (reserved | 0x1E6 | NX) != 0 {
-            return Err(page_fault(linear, pf::PRESENT | pf::RESERVED, access, user, nx));
+            return Err(page_fault(
+                linear,
+                pf::PRESENT | pf::RESERVED,
+                access,
+                user,
+                nx,
+            ));
         }
         let pde_addr = (pdpte & PHYS_MASK & !0xFFF) + (((linear >> 21) & 0x1FF) << 3);
         let pde = self.phys_read_u64(bus, pde_addr);
@@ -90,16 +114,31 @@ impl Cpu {
             return Err(page_fault(linear, 0, access, user, nx));
         }
         if pde & reserved != 0 {
-            return Err(page_fault(linear, pf::PRESENT | pf::RESERVED, access, user, nx));
+            return Err(page_fault(
+                linear,
+                pf::PRESENT | pf::RESERVED,
+                access,
+                user,
+                nx,
+            ));
         }
         if pde & PS != 0 {
             if pde & 0x001F_E000 != 0 {
-                return Err(page_fault(linear, pf::PRESENT | pf::RESERVED, access, user, nx));
+                return Err(page_fault(
+                    linear,
+                    pf::PRESENT | pf::RESERVED,
+                    access,
+                    user,
+                    nx,
+                ));
             }
             let flags = self.check_rights(linear, pde, pde, access, user, nxe)?;
             self.set_accessed_dirty(bus, pde_addr, pde, true, access);
             let phys = (pde & PHYS_MASK & !0x1F_FFFF) | (linear & 0x001F_F000);
-            return Ok(Translation { phys_page: phys, flags: flags | global_flag(pde, self.state.cr4) });
+            return Ok(Translation {
+                phys_page: phys,
+                flags: flags | tlb::LARGE | global_flag(pde, self.state.cr4),
+            });
         }
         let pte_addr = (pde & PHYS_MASK & !0xFFF) + (((linear >> 12) & 0x1FF) << 3);
         let pte = self.phys_read_u64(bus, pte_addr);
@@ -107,14 +146,23 @@ impl Cpu {
             return Err(page_fault(linear, 0, access, user, nx));
         }
         if pte & reserved != 0 {
-            return Err(page_fault(linear, pf::PRESENT | pf::RESERVED, access, user, nx));
+            return Err(page_fault(
+                linear,
+                pf::PRESENT | pf::RESERVED,
+                access,
+                user,
+                nx,
+            ));
         }
         // NX is the OR over levels; U/S and R/W are the AND.
         let combined = (pde & pte & (US | RW)) | ((pde | pte) & NX);
         let flags = self.check_rights(linear, combined, pte, access, user, nxe)?;
         self.set_accessed_dirty(bus, pde_addr, pde, false, access);
         self.set_accessed_dirty(bus, pte_addr, pte, true, access);
-        Ok(Translation { phys_page: pte & PHYS_MASK & !0xFFF, flags: flags | global_flag(pte, self.state.cr4) })
+        Ok(Translation {
+            phys_page: pte & PHYS_MASK & !0xFFF,
+            flags: flags | global_flag(pte, self.state.cr4),
+        })
     }
 
     /// Checks the combined U/S, R/W and NX rights against the access and returns the TLB flags.
@@ -147,7 +195,14 @@ impl Cpu {
     }
 
     /// Sets the accessed bit (and dirty on a leaf written to); both live in the low dword of either entry size.
-    fn set_accessed_dirty<B: Bus>(&mut self, bus: &mut B, addr: u64, entry: u64, leaf: bool, access: Access) {
+    fn set_accessed_dirty<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        addr: u64,
+        entry: u64,
+        leaf: bool,
+        access: Access,
+    ) {
         let mut new = entry | A;
         if leaf && access == Access::Write {
             new |= D;
@@ -200,5 +255,8 @@ pub fn page_fault(linear: u64, bits: u32, access: Access, user: bool, nx_enabled
     if access == Access::Fetch && nx_enabled {
         error |= pf::FETCH;
     }
-    Fault::PageFault { address: linear, error }
+    Fault::PageFault {
+        address: linear,
+        error,
+    }
 }

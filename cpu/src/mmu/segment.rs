@@ -31,7 +31,13 @@ pub fn segment_allows(seg: &Segment, offset: u64, size: usize) -> bool {
 impl Cpu {
     /// The linear address of an access of `size` bytes at `offset` in `seg`, after the type and limit checks.
     #[inline]
-    pub(crate) fn seg_linear(&self, seg: SegReg, offset: u64, size: usize, access: Access) -> Result<u64, Fault> {
+    pub(crate) fn seg_linear(
+        &self,
+        seg: SegReg,
+        offset: u64,
+        size: usize,
+        access: Access,
+    ) -> Result<u64, Fault> {
         let s = &self.state.segs[seg as usize];
         if self.state.protected() && !self.state.v86() {
             let a = s.attrs;
@@ -59,7 +65,13 @@ impl Cpu {
 
     /// Reads `size` bytes at `seg:offset`.
     #[inline]
-    pub fn read_mem<B: Bus>(&mut self, bus: &mut B, seg: SegReg, offset: u64, size: usize) -> Result<u64, Fault> {
+    pub fn read_mem<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        offset: u64,
+        size: usize,
+    ) -> Result<u64, Fault> {
         let linear = self.seg_linear(seg, offset, size, Access::Read)?;
         self.read_linear(bus, linear, size, self.user_mode())
     }
@@ -80,7 +92,11 @@ impl Cpu {
 
     /// Reads a descriptor through a selector from the GDT or LDT (a supervisor access). `#GP(selector)` when the
     /// selector points past the table's limit.
-    pub(crate) fn read_descriptor<B: Bus>(&mut self, bus: &mut B, selector: u16) -> Result<Descriptor, Fault> {
+    pub(crate) fn read_descriptor<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+    ) -> Result<Descriptor, Fault> {
         let index = u64::from(selector & 0xFFF8);
         let (base, limit) = if selector & 4 != 0 {
             let ldt = self.state.ldtr;
@@ -94,7 +110,12 @@ impl Cpu {
         if index + 7 > limit {
             return gp(selector & 0xFFFC);
         }
-        Ok(Descriptor(self.read_linear(bus, base.wrapping_add(index), 8, false)?))
+        Ok(Descriptor(self.read_linear(
+            bus,
+            base.wrapping_add(index),
+            8,
+            false,
+        )?))
     }
 
     /// Whether a selector's descriptor lies inside the GDT, or inside a usable LDT (for LAR, LSL, VERR, VERW, which
@@ -110,11 +131,20 @@ impl Cpu {
     }
 
     /// Sets the accessed bit of the descriptor a selector names, as the CPU does when loading it.
-    pub(crate) fn mark_descriptor_accessed<B: Bus>(&mut self, bus: &mut B, selector: u16, desc: Descriptor) -> Result<(), Fault> {
+    pub(crate) fn mark_descriptor_accessed<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+        desc: Descriptor,
+    ) -> Result<(), Fault> {
         if desc.0 & (1 << 40) != 0 {
             return Ok(());
         }
-        let base = if selector & 4 != 0 { self.state.ldtr.base } else { self.state.gdtr.base };
+        let base = if selector & 4 != 0 {
+            self.state.ldtr.base
+        } else {
+            self.state.gdtr.base
+        };
         let addr = base.wrapping_add(u64::from(selector & 0xFFF8)) + 5;
         let byte = (desc.0 >> 40) as u8 | 1;
         self.write_linear(bus, addr, 1, u64::from(byte), false)
@@ -122,7 +152,12 @@ impl Cpu {
 
     /// Loads a data segment register or SS (MOV, POP, LDS...) with the mode's rules. CS is loaded only by control
     /// transfers.
-    pub fn load_segment<B: Bus>(&mut self, bus: &mut B, seg: SegReg, selector: u16) -> Result<(), Fault> {
+    pub fn load_segment<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        seg: SegReg,
+        selector: u16,
+    ) -> Result<(), Fault> {
         if !self.state.protected() || self.state.v86() {
             let v86 = self.state.v86();
             let s = &mut self.state.segs[seg as usize];
@@ -142,7 +177,10 @@ impl Cpu {
                 return gp(0);
             }
             // A null selector loads an unusable segment; using it faults later.
-            self.state.segs[seg as usize] = Segment { selector, ..Segment::default() };
+            self.state.segs[seg as usize] = Segment {
+                selector,
+                ..Segment::default()
+            };
             return Ok(());
         }
         let desc = self.read_descriptor(bus, selector)?;

@@ -10,6 +10,8 @@ pub const DIRTY: u8 = 1 << 2;
 pub const NO_EXEC: u8 = 1 << 3;
 /// Entry flag: the translation is global (survives CR3 writes when CR4.PGE).
 pub const GLOBAL: u8 = 1 << 4;
+/// Entry flag: the translation comes from a 4 MiB or 2 MiB page (cached as 4 KiB pieces).
+pub const LARGE: u8 = 1 << 5;
 
 const ENTRIES: usize = 256;
 const VALID: u64 = 1 << 63;
@@ -33,7 +35,9 @@ pub struct Tlb {
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { entries: Box::new([TlbEntry::default(); ENTRIES]) }
+        Tlb {
+            entries: Box::new([TlbEntry::default(); ENTRIES]),
+        }
     }
 }
 
@@ -51,14 +55,25 @@ impl Tlb {
 
     /// Caches a translation of the page holding `linear`.
     pub fn insert(&mut self, linear: u64, phys: u64, flags: u8) {
-        self.entries[Self::slot(linear)] = TlbEntry { tag: (linear >> 12) | VALID, phys: phys & !0xFFF, flags };
+        self.entries[Self::slot(linear)] = TlbEntry {
+            tag: (linear >> 12) | VALID,
+            phys: phys & !0xFFF,
+            flags,
+        };
     }
 
-    /// INVLPG: drops the translation of one page.
+    /// INVLPG: drops the translation of one page. A large page is cached as 4 KiB pieces, so invalidating any part
+    /// of one drops every large-page piece (conservative, but never stale).
     pub fn invalidate_page(&mut self, linear: u64) {
         let e = &mut self.entries[Self::slot(linear)];
+        let large = e.flags & LARGE != 0;
         if e.tag == (linear >> 12) | VALID {
             *e = TlbEntry::default();
+        }
+        if large || self.entries.iter().any(|e| e.flags & LARGE != 0) {
+            for e in self.entries.iter_mut().filter(|e| e.flags & LARGE != 0) {
+                *e = TlbEntry::default();
+            }
         }
     }
 
