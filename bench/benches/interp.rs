@@ -29,7 +29,12 @@ fn decoding(c: &mut Criterion) {
     let count = Decoder::new(32, &code, DecoderOptions::NONE).iter().count() as u64;
     group.throughput(Throughput::Elements(count));
     group.bench_function("iced_x86_compute_loop", |b| {
-        b.iter(|| Decoder::with_ip(32, &code, 0x1000, DecoderOptions::NONE).iter().filter(|i| !i.is_invalid()).count())
+        b.iter(|| {
+            Decoder::with_ip(32, &code, 0x1000, DecoderOptions::NONE)
+                .iter()
+                .filter(|i| !i.is_invalid())
+                .count()
+        })
     });
     group.finish();
 }

@@ -52,7 +52,10 @@ mod tests {
     fn compute_loop_retires_the_expected_instructions_and_sum() {
         let n = 1000;
         let (mut cpu, mut bus) = machine_with(&compute_loop(n));
-        assert_eq!(run_to_halt(&mut cpu, &mut bus), compute_loop_instructions(n));
+        assert_eq!(
+            run_to_halt(&mut cpu, &mut bus),
+            compute_loop_instructions(n)
+        );
         assert_eq!(cpu.state.gpr[0], u64::from(n) * u64::from(n + 1) / 2);
     }
 }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 
 /// The options of the `vx86` binary.
 #[derive(Debug, Parser)]
-#[command(name = "vx86", version, about = "vx86: an x86 PC emulator (interpreter, binary translator, KVM)")]
+#[command(
+    name = "vx86",
+    version,
+    about = "vx86: an x86 PC emulator (interpreter, binary translator, KVM)"
+)]
 pub struct Args {
     /// Guest RAM, in MiB or with a suffix (K, M, G), as QEMU's -m.
     #[arg(short = 'm', long = "memory", default_value = "128M")]
@@ -60,14 +64,29 @@ pub struct Args {
 }
 
 /// Long options QEMU users type with a single dash.
-const SINGLE_DASH_LONG: &[&str] =
-    &["bios", "drive", "hda", "serial", "nographic", "no-reboot", "accel", "icount", "max-instructions", "quiet", "memory", "trace"];
+const SINGLE_DASH_LONG: &[&str] = &[
+    "bios",
+    "drive",
+    "hda",
+    "serial",
+    "nographic",
+    "no-reboot",
+    "accel",
+    "icount",
+    "max-instructions",
+    "quiet",
+    "memory",
+    "trace",
+];
 
 /// Rewrites `-bios` to `--bios` (and the other QEMU-style long options) so clap can parse them.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     args.into_iter()
         .map(|a| match a.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') && SINGLE_DASH_LONG.contains(&rest.split('=').next().unwrap_or("")) => {
+            Some(rest)
+                if !rest.starts_with('-')
+                    && SINGLE_DASH_LONG.contains(&rest.split('=').next().unwrap_or("")) =>
+            {
                 format!("-{a}")
             }
             _ => a,
@@ -105,14 +124,17 @@ pub fn parse_memory(text: &str) -> Result<u64, ArgError> {
         Some((k, _)) => t.split_at(k),
         None => (t, "M"),
     };
-    let n: u64 = digits.parse().map_err(|_| ArgError::Memory(text.to_string()))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| ArgError::Memory(text.to_string()))?;
     let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
         "K" => 10,
         "M" => 20,
         "G" => 30,
         _ => return Err(ArgError::Memory(text.to_string())),
     };
-    n.checked_mul(1 << shift).ok_or_else(|| ArgError::Memory(text.to_string()))
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| ArgError::Memory(text.to_string()))
 }
 
 /// Parses `file=PATH[,format=raw][,if=ide]` into the image path.
@@ -159,8 +181,20 @@ mod tests {
 
     #[test]
     fn qemu_single_dash_options_parse() {
-        let argv = ["vx86", "-m", "64M", "-bios", "b.bin", "-no-reboot", "-serial", "none", "-d", "int,post"];
-        let args = Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
+        let argv = [
+            "vx86",
+            "-m",
+            "64M",
+            "-bios",
+            "b.bin",
+            "-no-reboot",
+            "-serial",
+            "none",
+            "-d",
+            "int,post",
+        ];
+        let args =
+            Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
         assert_eq!(args.memory, "64M");
         assert_eq!(args.bios.unwrap(), PathBuf::from("b.bin"));
         assert!(args.no_reboot);
@@ -180,8 +214,14 @@ mod tests {
 
     #[test]
     fn drive_specs_parse_and_reject_garbage() {
-        assert_eq!(parse_drive("file=d.img,format=raw,if=ide").unwrap(), PathBuf::from("d.img"));
-        assert!(matches!(parse_drive("file=d.img,format=qcow2"), Err(ArgError::DriveFormat(_))));
+        assert_eq!(
+            parse_drive("file=d.img,format=raw,if=ide").unwrap(),
+            PathBuf::from("d.img")
+        );
+        assert!(matches!(
+            parse_drive("file=d.img,format=qcow2"),
+            Err(ArgError::DriveFormat(_))
+        ));
         assert!(parse_drive("d.img").is_err());
         assert!(parse_traces(Some("bogus")).is_err());
     }

@@ -32,7 +32,8 @@ fn run(args: Args) -> Result<i32, String> {
     }
     let traces = cli::parse_traces(args.trace.as_deref()).map_err(|e| e.to_string())?;
     let bios = match &args.bios {
-        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
         None => vx86_firmware::bios::image(),
     };
     let disk_path = match (&args.drive, &args.hda) {
@@ -63,7 +64,9 @@ fn run(args: Args) -> Result<i32, String> {
         Outcome::TripleFault { cs, rip } => {
             eprintln!("vx86: the guest triple-faulted at {cs:04x}:{rip:08x}; the CPU shut down")
         }
-        Outcome::HaltedForever => eprintln!("vx86: the guest halted with interrupts disabled and can never resume"),
+        Outcome::HaltedForever => {
+            eprintln!("vx86: the guest halted with interrupts disabled and can never resume")
+        }
         Outcome::InstructionLimit => eprintln!("vx86: instruction limit reached"),
         _ => {}
     }
@@ -81,7 +84,10 @@ fn run(args: Args) -> Result<i32, String> {
     Ok(outcome.exit_status())
 }
 
-type SerialPair = (Option<Box<dyn Write + Send>>, Option<crossbeam_channel::Receiver<u8>>);
+type SerialPair = (
+    Option<Box<dyn Write + Send>>,
+    Option<crossbeam_channel::Receiver<u8>>,
+);
 
 /// Opens the COM1 backend named by -serial.
 fn serial_backend(spec: &str) -> Result<SerialPair, String> {
@@ -102,7 +108,8 @@ fn serial_backend(spec: &str) -> Result<SerialPair, String> {
         "none" => Ok((None, None)),
         _ => match spec.strip_prefix("file:") {
             Some(path) if !path.is_empty() => {
-                let f = std::fs::File::create(path).map_err(|e| format!("cannot create serial file {path}: {e}"))?;
+                let f = std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create serial file {path}: {e}"))?;
                 Ok((Some(Box::new(f)), None))
             }
             _ => Err(ArgError::Serial(spec.to_string()).to_string()),

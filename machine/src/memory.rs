@@ -31,7 +31,7 @@ pub struct GuestMemory {
 impl GuestMemory {
     /// Allocates `ram_bytes` of zeroed RAM and maps `bios` (64, 128 or 256 KiB) below 1 MiB and below 4 GiB.
     pub fn new(ram_bytes: u64, bios: &[u8]) -> Result<GuestMemory, MemoryError> {
-        if !(MIN_RAM..=64 << 30).contains(&ram_bytes) || ram_bytes % PAGE_SIZE != 0 {
+        if !(MIN_RAM..=64 << 30).contains(&ram_bytes) || !ram_bytes.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryError::BadSize(ram_bytes));
         }
         if ![64 * 1024, 128 * 1024, 256 * 1024].contains(&bios.len()) {
@@ -41,7 +41,12 @@ impl GuestMemory {
         let mut host = MmapMut::map_anon((ram_bytes + rom_bytes) as usize)?;
         host[ram_bytes as usize..].copy_from_slice(bios);
         let (ram_below_4g, _) = vx86_devices::ram_split(ram_bytes);
-        Ok(GuestMemory { host, ram_bytes, ram_below_4g, rom_bytes })
+        Ok(GuestMemory {
+            host,
+            ram_bytes,
+            ram_below_4g,
+            rom_bytes,
+        })
     }
 
     /// Total guest RAM in bytes.
@@ -71,7 +76,9 @@ impl GuestMemory {
         }
         if page < FOUR_GIB {
             if page >= FOUR_GIB - self.rom_bytes {
-                return PageBacking::Rom((self.ram_bytes + page - (FOUR_GIB - self.rom_bytes)) as usize);
+                return PageBacking::Rom(
+                    (self.ram_bytes + page - (FOUR_GIB - self.rom_bytes)) as usize,
+                );
             }
             return PageBacking::Mmio;
         }
@@ -82,26 +89,14 @@ impl GuestMemory {
         PageBacking::Mmio
     }
 
-    /// Copies bytes into guest-physical memory (loaders); fails on addresses that are not RAM.
-    pub fn write_phys(&mut self, paddr: u64, bytes: &[u8]) -> Result<(), MemoryError> {
-        for (k, chunk) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
-            let addr = paddr + (k as u64) * PAGE_SIZE;
-            match self.backing(addr) {
-                PageBacking::Ram(off) if addr % PAGE_SIZE == 0 => {
-                    self.host[off..off + chunk.len()].copy_from_slice(chunk);
-                }
-                _ => return Err(MemoryError::BadSize(addr)),
-            }
-        }
-        Ok(())
-    }
-
     /// Reads guest-physical RAM or ROM (for tests and traces); unbacked bytes read as 0xFF.
     pub fn read_phys(&self, paddr: u64, out: &mut [u8]) {
         for (k, b) in out.iter_mut().enumerate() {
             let a = paddr + k as u64;
             *b = match self.backing(a) {
-                PageBacking::Ram(off) | PageBacking::Rom(off) => self.host[off + (a % PAGE_SIZE) as usize],
+                PageBacking::Ram(off) | PageBacking::Rom(off) => {
+                    self.host[off + (a % PAGE_SIZE) as usize]
+                }
                 PageBacking::Mmio => 0xFF,
             };
         }
@@ -130,7 +125,10 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_rejected_with_a_clear_error() {
-        assert!(matches!(GuestMemory::new(1 << 20, &[0; 65536]), Err(MemoryError::BadSize(_))));
+        assert!(matches!(
+            GuestMemory::new(1 << 20, &[0; 65536]),
+            Err(MemoryError::BadSize(_))
+        ));
         let e = GuestMemory::new(8 << 20, &[0; 1000]).err().unwrap();
         assert!(e.to_string().contains("64 KiB"));
     }

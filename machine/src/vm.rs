@@ -105,7 +105,11 @@ impl Vm {
     /// Builds the board and a CPU at its reset vector.
     pub fn new(config: VmConfig) -> Result<Vm, MemoryError> {
         let memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
-        let clock = if config.deterministic { Clock::virtual_time() } else { Clock::host() };
+        let clock = if config.deterministic {
+            Clock::virtual_time()
+        } else {
+            Clock::host()
+        };
         let devices = PcDevices::new(PcConfig {
             clock: clock.clone(),
             ram_bytes: config.ram_bytes,
@@ -131,7 +135,10 @@ impl Vm {
         let start = Instant::now();
         let first = self.cpu.instructions;
         let outcome = self.run_until_end();
-        let stats = RunStats { instructions: self.cpu.instructions - first, wall: start.elapsed() };
+        let stats = RunStats {
+            instructions: self.cpu.instructions - first,
+            wall: start.elapsed(),
+        };
         (outcome, stats)
     }
 
@@ -145,7 +152,8 @@ impl Vm {
             let before = self.cpu.instructions;
             let exit = self.cpu.run(&mut self.board, budget);
             if self.clock.is_virtual() {
-                self.clock.advance_ns((self.cpu.instructions - before) * VIRTUAL_NS_PER_INSTRUCTION);
+                self.clock
+                    .advance_ns((self.cpu.instructions - before) * VIRTUAL_NS_PER_INSTRUCTION);
             }
             self.board.devices.poll();
             if let Some(outcome) = self.take_request() {
@@ -154,7 +162,10 @@ impl Vm {
             match exit {
                 Exit::TripleFault => {
                     let cs = self.cpu.state.seg(SegReg::Cs).selector;
-                    return Outcome::TripleFault { cs, rip: self.cpu.state.rip };
+                    return Outcome::TripleFault {
+                        cs,
+                        rip: self.cpu.state.rip,
+                    };
                 }
                 Exit::Halted => {
                     if let Some(outcome) = self.idle() {
@@ -193,7 +204,9 @@ impl Vm {
                 None => return Some(Outcome::HaltedForever),
             }
         } else {
-            let wait = next.map_or(MAX_IDLE_SLEEP, |t| Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP));
+            let wait = next.map_or(MAX_IDLE_SLEEP, |t| {
+                Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP)
+            });
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }

@@ -69,7 +69,10 @@ fn service_probe_disk() -> Vec<u8> {
     disk[..code.len()].copy_from_slice(&code);
     // Disk address packet at 0x7C00 + 0x1C0, after the code: size 16, 1 sector, to 0000:0800, LBA 1.
     let dap = [16u8, 0, 1, 0, 0x00, 0x08, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
-    assert!(code.len() <= 0x1C0, "probe code overlaps its disk address packet");
+    assert!(
+        code.len() <= 0x1C0,
+        "probe code overlaps its disk address packet"
+    );
     disk[0x1C0..0x1D0].copy_from_slice(&dap);
     disk[510] = 0x55;
     disk[511] = 0xAA;
@@ -110,7 +113,10 @@ fn bios_services_answer_a_boot_sector() {
     assert_eq!(outcome, Outcome::PowerOff, "serial:\n{serial}");
     let r = read(&vm, RESULTS, 16);
     let base_kib = u16::from_le_bytes([r[0], r[1]]);
-    assert!((600..=640).contains(&base_kib), "INT 12h gave {base_kib} KiB");
+    assert!(
+        (600..=640).contains(&base_kib),
+        "INT 12h gave {base_kib} KiB"
+    );
     assert_eq!(&r[4..8], b"PAMS", "E820 returns 'SMAP' in EAX");
     assert_eq!(r[8], 0, "E820 CF");
     assert_eq!(r[9], 0, "INT 13h AH=42h CF");
@@ -124,10 +130,16 @@ fn bios_services_answer_a_boot_sector() {
     // The sector read by LBA arrived intact.
     let sector = read(&vm, 0x800, 512);
     assert!(sector.iter().enumerate().all(|(k, b)| *b == (k * 7) as u8));
-    assert!(serial.contains("OK"), "teletype output mirrored to COM1:\n{serial}");
+    assert!(
+        serial.contains("OK"),
+        "teletype output mirrored to COM1:\n{serial}"
+    );
     // And on the VGA text screen: 'O' with attribute 7 somewhere in the buffer.
     let screen = read(&vm, 0xB8000, 80 * 25 * 2);
-    assert!(screen.windows(4).any(|w| w == [b'O', 7, b'K', 7]), "teletype output on screen");
+    assert!(
+        screen.windows(4).any(|w| w == [b'O', 7, b'K', 7]),
+        "teletype output on screen"
+    );
 }
 
 #[test]

@@ -40,32 +40,72 @@ fn triple_fault_bios() -> Vec<u8> {
 #[test]
 fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_2() {
     let bios = temp_file("triple.bin", &triple_fault_bios());
-    let out = vx86().args(["-bios", bios.to_str().unwrap(), "-serial", "none", "-no-reboot"]).output().unwrap();
+    let out = vx86()
+        .args([
+            "-bios",
+            bios.to_str().unwrap(),
+            "-serial",
+            "none",
+            "-no-reboot",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("triple-faulted"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("triple-faulted"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn a_bios_of_the_wrong_size_is_rejected() {
     let bios = temp_file("short.bin", &[0x90; 1000]);
-    let out = vx86().args(["-bios", bios.to_str().unwrap(), "-serial", "none"]).output().unwrap();
+    let out = vx86()
+        .args(["-bios", bios.to_str().unwrap(), "-serial", "none"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains("BIOS image is 1000 bytes"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("BIOS image is 1000 bytes"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn missing_files_are_named_in_the_error() {
-    let out = vx86().args(["-bios", "/nonexistent/bios.bin"]).output().unwrap();
+    let out = vx86()
+        .args(["-bios", "/nonexistent/bios.bin"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains("cannot read BIOS image /nonexistent/bios.bin"), "{}", stderr_of(&out));
-    let out = vx86().args(["-hda", "/nonexistent/disk.img", "-serial", "none"]).output().unwrap();
+    assert!(
+        stderr_of(&out).contains("cannot read BIOS image /nonexistent/bios.bin"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = vx86()
+        .args(["-hda", "/nonexistent/disk.img", "-serial", "none"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains("/nonexistent/disk.img"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("/nonexistent/disk.img"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn bad_flags_and_values_give_status_1() {
-    for args in [&["-bogus"][..], &["-m", "lots"], &["-accel", "warp"], &["-d", "everything"], &["-serial", "tty"]] {
+    for args in [
+        &["-bogus"][..],
+        &["-m", "lots"],
+        &["-accel", "warp"],
+        &["-d", "everything"],
+        &["-serial", "tty"],
+    ] {
         let out = vx86().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr_of(&out));
         assert!(!stderr_of(&out).contains("panicked"), "{args:?}");
@@ -86,11 +126,24 @@ fn garbage_bios_images_run_without_panicking() {
             .collect();
         let bios = temp_file(&format!("garbage{k}.bin"), &image);
         let out = vx86()
-            .args(["-bios", bios.to_str().unwrap(), "-serial", "none", "-no-reboot", "-icount", "-max-instructions", "300000"])
+            .args([
+                "-bios",
+                bios.to_str().unwrap(),
+                "-serial",
+                "none",
+                "-no-reboot",
+                "-icount",
+                "-max-instructions",
+                "300000",
+            ])
             .output()
             .unwrap();
         let err = stderr_of(&out);
         assert!(!err.contains("panicked"), "{err}");
-        assert!(matches!(out.status.code(), Some(0..=4)), "status {:?}: {err}", out.status.code());
+        assert!(
+            matches!(out.status.code(), Some(0..=4)),
+            "status {:?}: {err}",
+            out.status.code()
+        );
     }
 }

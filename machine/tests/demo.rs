@@ -33,8 +33,15 @@ fn demo_boots_through_our_bios_and_powers_off_cleanly() {
     assert!(text.contains("#PF (vector 14): CR2 = 0x00300000"), "{text}");
     assert!(text.contains("ring 3 tried CLI: #GP"), "{text}");
     assert!(text.contains("tick 5"), "{text}");
-    assert!(text.trim_end().ends_with(vx86_firmware::demo::SUCCESS_LINE), "{text}");
-    assert!(vm.cpu.unimplemented.is_empty(), "unimplemented: {:?}", vm.cpu.unimplemented);
+    assert!(
+        text.trim_end().ends_with(vx86_firmware::demo::SUCCESS_LINE),
+        "{text}"
+    );
+    assert!(
+        vm.cpu.unimplemented.is_empty(),
+        "unimplemented: {:?}",
+        vm.cpu.unimplemented
+    );
     assert!(stats.instructions > 10_000);
 }
 
@@ -44,7 +51,12 @@ fn deterministic_runs_replay_identically() {
         let serial = SerialCapture::new();
         let mut vm = Vm::new(demo_config(serial.clone())).expect("machine builds");
         let (outcome, stats) = vm.run();
-        (outcome, stats.instructions, serial.text(), vm.cpu.state.clone())
+        (
+            outcome,
+            stats.instructions,
+            serial.text(),
+            vm.cpu.state.clone(),
+        )
     };
     let (a, b) = (run(), run());
     assert_eq!(a.0, b.0);

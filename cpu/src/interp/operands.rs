@@ -236,14 +236,6 @@ impl Cpu {
         Ok(())
     }
 
-    /// Pops `size` bytes.
-    #[inline]
-    pub(crate) fn pop<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<u64, Fault> {
-        let v = self.peek_stack(bus, 0, size)?;
-        self.adjust_sp(size as u64);
-        Ok(v)
-    }
-
     /// Reads `size` bytes at stack offset `delta` from the stack pointer without popping.
     #[inline]
     pub(crate) fn peek_stack<B: Bus>(
