@@ -26,9 +26,9 @@ fn sign_bit(bytes: usize) -> u64 {
 pub fn szp(result: u64, bytes: usize) -> u64 {
     let r = result & mask(bytes);
     let mut f = 0;
-    if (r as u8).count_ones().is_multiple_of(2) {
-        f |= PF;
-    }
+    // Even parity of the low byte: fold to a nibble, then look it up in a 16-bit table.
+    let nibble = (r ^ (r >> 4)) & 0xF;
+    f |= ((0x9669u64 >> nibble) & 1) << 2;
     if r == 0 {
         f |= ZF;
     }
@@ -42,10 +42,11 @@ pub fn szp(result: u64, bytes: usize) -> u64 {
 #[inline]
 pub fn add(a: u64, b: u64, carry: bool, bytes: usize) -> (u64, u64) {
     let m = mask(bytes);
-    let wide = u128::from(a & m) + u128::from(b & m) + u128::from(carry);
-    let r = (wide as u64) & m;
+    let (partial, c1) = (a & m).overflowing_add(b & m);
+    let (sum, c2) = partial.overflowing_add(u64::from(carry));
+    let r = sum & m;
     let mut f = szp(r, bytes);
-    if wide > u128::from(m) {
+    if c1 || c2 || sum > m {
         f |= CF;
     }
     if (a ^ b ^ r) & 0x10 != 0 {
@@ -64,7 +65,7 @@ pub fn sub(a: u64, b: u64, borrow: bool, bytes: usize) -> (u64, u64) {
     let (a, b) = (a & m, b & m);
     let r = a.wrapping_sub(b).wrapping_sub(u64::from(borrow)) & m;
     let mut f = szp(r, bytes);
-    if u128::from(a) < u128::from(b) + u128::from(borrow) {
+    if a < b || (a == b && borrow) {
         f |= CF;
     }
     if (a ^ b ^ r) & 0x10 != 0 {

@@ -60,11 +60,11 @@ impl Cpu {
                 }
                 Ok(())
             }
-            M::Int => self.software_interrupt(bus, i.immediate8()),
-            M::Int3 => self.software_interrupt(bus, 3),
+            M::Int => self.software_interrupt(bus, i.immediate8(), true),
+            M::Int3 => self.software_interrupt(bus, 3, false),
             M::Into => {
                 if self.state.rflags & OF != 0 {
-                    self.software_interrupt(bus, 4)?;
+                    self.software_interrupt(bus, 4, false)?;
                 }
                 Ok(())
             }

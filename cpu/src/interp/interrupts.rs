@@ -8,7 +8,6 @@ use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{Fault, FaultClass};
 use crate::flags::{AC, IF, IOPL, NT, RF, TF, VIF, VM};
 use crate::mmu::segment::{segment_allows, segment_fault};
-use crate::mmu::Access;
 use crate::state::cr4;
 use crate::state::{attr, SegReg, Segment};
 use crate::Cpu;
@@ -74,7 +73,8 @@ impl Cpu {
         }
     }
 
-    /// Delivers a software interrupt (INT n, INT3, INTO) with RIP already past the instruction.
+    /// Delivers a software interrupt (INT n, INT3, INTO) with RIP already past the instruction; `int_n` says it
+    /// was the two-byte INT n form.
     ///
     /// In virtual-8086 mode INT n (not INT3 or INTO) is IOPL-sensitive: with IOPL < 3 it raises #GP(0) for the
     /// monitor, unless CR4.VME is set and the TSS redirection bitmap sends it to the task's own IVT (SDM vol. 3,
@@ -83,9 +83,10 @@ impl Cpu {
         &mut self,
         bus: &mut B,
         vector: u8,
+        int_n: bool,
     ) -> Result<(), Fault> {
         self.trace_event("int", vector, None);
-        if self.state.protected() && self.state.v86() && self.is_int_n(bus, vector)? {
+        if self.state.protected() && self.state.v86() && int_n {
             let iopl3 = self.state.iopl() == 3;
             if self.state.cr4 & cr4::VME != 0 {
                 if !self.redirection_bit(bus, vector)? {
@@ -99,24 +100,6 @@ impl Cpu {
             }
         }
         self.deliver(bus, vector, None, Source::Software)
-    }
-
-    /// Whether the software interrupt just executed was INT n (CD ib) rather than INT3 (CC) or INTO (CE): the last
-    /// byte of INT n is its vector, so vectors 3 and 4 are told apart by that byte.
-    fn is_int_n<B: Bus>(&mut self, bus: &mut B, vector: u8) -> Result<bool, Fault> {
-        let short = match vector {
-            3 => 0xCC,
-            4 => 0xCE,
-            _ => return Ok(true),
-        };
-        let linear = self.seg_linear(
-            SegReg::Cs,
-            self.state.rip.wrapping_sub(1) & 0xFFFF,
-            1,
-            Access::Fetch,
-        )?;
-        let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
-        Ok(self.phys_read(bus, phys, 1) != short)
     }
 
     /// Bit `vector` of the software-interrupt redirection bitmap, the 32 bytes just below the I/O map base of the

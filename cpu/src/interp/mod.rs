@@ -107,11 +107,23 @@ impl Cpu {
     fn fetch<B: Bus>(&mut self, bus: &mut B) -> Result<Instruction, Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
-        let linear = self.seg_linear(SegReg::Cs, rip, 1, Access::Fetch)?;
+        let cs = self.state.seg(SegReg::Cs);
+        // Fast path: the longest instruction fits in CS (a code segment is never expand-down), so the limit check
+        // of the first byte can wait for the decoded length below.
+        let near_limit = rip + 15 > u64::from(cs.limit);
+        let linear = if !near_limit {
+            cs.base.wrapping_add(rip) & 0xFFFF_FFFF
+        } else {
+            self.seg_linear(SegReg::Cs, rip, 1, Access::Fetch)?
+        };
         let user = self.user_mode();
         let phys = self.translate(bus, linear, Access::Fetch, user)?;
         if let Some(i) = self.decode_cache.lookup(phys, rip, bitness) {
-            return Ok(*i);
+            let instr = *i;
+            if near_limit {
+                self.seg_linear(SegReg::Cs, rip, instr.len(), Access::Fetch)?;
+            }
+            return Ok(instr);
         }
         let mut bytes = [0u8; 15];
         let in_page = (0x1000 - (linear & 0xFFF) as usize).min(15);
@@ -136,7 +148,9 @@ impl Cpu {
             });
         }
         // The whole instruction must lie within the code segment.
-        self.seg_linear(SegReg::Cs, rip, instr.len(), Access::Fetch)?;
+        if near_limit {
+            self.seg_linear(SegReg::Cs, rip, instr.len(), Access::Fetch)?;
+        }
         if instr.len() <= in_page {
             self.decode_cache.insert(phys, rip, bitness, instr);
         }

@@ -91,46 +91,20 @@ impl Cpu {
     ) -> Result<Translation, Fault> {
         let linear = linear & 0xFFFF_FFFF;
         let nxe = self.state.efer & efer::NXE != 0;
-        let nx = nxe;
+        let fault = |bits| page_fault(linear, bits, access, user, nxe);
         let reserved = reserved_mask(nxe);
         let pdpte_addr = (self.state.cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3);
-        let pdpte = self.phys_read_u64(bus, pdpte_addr);
-        if pdpte & P == 0 {
-            return Err(page_fault(linear, 0, access, user, nx));
-        }
         // PDPTE bits 1, 2, 5-8 and 63 are reserved in PAE mode.
-        if pdpte & (reserved | 0x1E6 | NX) != 0 {
-            return Err(page_fault(
-                linear,
-                pf::PRESENT | pf::RESERVED,
-                access,
-                user,
-                nx,
-            ));
-        }
+        let pdpte = self
+            .read_pae_entry(bus, pdpte_addr, reserved | 0x1E6 | NX)
+            .map_err(fault)?;
         let pde_addr = (pdpte & PHYS_MASK & !0xFFF) + (((linear >> 21) & 0x1FF) << 3);
-        let pde = self.phys_read_u64(bus, pde_addr);
-        if pde & P == 0 {
-            return Err(page_fault(linear, 0, access, user, nx));
-        }
-        if pde & reserved != 0 {
-            return Err(page_fault(
-                linear,
-                pf::PRESENT | pf::RESERVED,
-                access,
-                user,
-                nx,
-            ));
-        }
+        let pde = self
+            .read_pae_entry(bus, pde_addr, reserved)
+            .map_err(fault)?;
         if pde & PS != 0 {
             if pde & 0x001F_E000 != 0 {
-                return Err(page_fault(
-                    linear,
-                    pf::PRESENT | pf::RESERVED,
-                    access,
-                    user,
-                    nx,
-                ));
+                return Err(fault(pf::PRESENT | pf::RESERVED));
             }
             let flags = self.check_rights(linear, pde, pde, access, user, nxe)?;
             self.set_accessed_dirty(bus, pde_addr, pde, true, access);
@@ -141,19 +115,9 @@ impl Cpu {
             });
         }
         let pte_addr = (pde & PHYS_MASK & !0xFFF) + (((linear >> 12) & 0x1FF) << 3);
-        let pte = self.phys_read_u64(bus, pte_addr);
-        if pte & P == 0 {
-            return Err(page_fault(linear, 0, access, user, nx));
-        }
-        if pte & reserved != 0 {
-            return Err(page_fault(
-                linear,
-                pf::PRESENT | pf::RESERVED,
-                access,
-                user,
-                nx,
-            ));
-        }
+        let pte = self
+            .read_pae_entry(bus, pte_addr, reserved)
+            .map_err(fault)?;
         // NX is the OR over levels; U/S and R/W are the AND.
         let combined = (pde & pte & (US | RW)) | ((pde | pte) & NX);
         let flags = self.check_rights(linear, combined, pte, access, user, nxe)?;
@@ -163,6 +127,24 @@ impl Cpu {
             phys_page: pte & PHYS_MASK & !0xFFF,
             flags: flags | global_flag(pte, self.state.cr4),
         })
+    }
+
+    /// Reads a PAE page-directory or page-table entry; `Err` holds the #PF error bits for a not-present entry (0)
+    /// or one with reserved bits set.
+    fn read_pae_entry<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        addr: u64,
+        reserved: u64,
+    ) -> Result<u64, u32> {
+        let entry = self.phys_read_u64(bus, addr);
+        if entry & P == 0 {
+            return Err(0);
+        }
+        if entry & reserved != 0 {
+            return Err(pf::PRESENT | pf::RESERVED);
+        }
+        Ok(entry)
     }
 
     /// Checks the combined U/S, R/W and NX rights against the access and returns the TLB flags.
