@@ -77,7 +77,9 @@ impl Cpu {
     /// Fetches, decodes and executes one instruction. On a fault, RIP may already point past the instruction; the
     /// caller restores it.
     pub fn step<B: Bus>(&mut self, bus: &mut B) -> Result<(), Fault> {
-        let instr = self.fetch(bus)?;
+        let mut instr = Instruction::default();
+        self.fetch(bus, &mut instr)?;
+        let instr = instr;
         if self.trace.in_asm {
             self.print_instruction(&instr);
         }
@@ -104,7 +106,8 @@ impl Cpu {
     }
 
     /// Fetches and decodes the instruction at CS:RIP, through the decoded-instruction cache.
-    fn fetch<B: Bus>(&mut self, bus: &mut B) -> Result<Instruction, Fault> {
+    #[inline(always)]
+    fn fetch<B: Bus>(&mut self, bus: &mut B, out: &mut Instruction) -> Result<(), Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
         let cs = self.state.seg(SegReg::Cs);
@@ -119,11 +122,11 @@ impl Cpu {
         let user = self.user_mode();
         let phys = self.translate(bus, linear, Access::Fetch, user)?;
         if let Some(i) = self.decode_cache.lookup(phys, rip, bitness) {
-            let instr = *i;
+            *out = *i;
             if near_limit {
-                self.seg_linear(SegReg::Cs, rip, instr.len(), Access::Fetch)?;
+                self.seg_linear(SegReg::Cs, rip, out.len(), Access::Fetch)?;
             }
-            return Ok(instr);
+            return Ok(());
         }
         let mut bytes = [0u8; 15];
         let in_page = (0x1000 - (linear & 0xFFF) as usize).min(15);
@@ -154,7 +157,8 @@ impl Cpu {
         if instr.len() <= in_page {
             self.decode_cache.insert(phys, rip, bitness, instr);
         }
-        Ok(instr)
+        *out = instr;
+        Ok(())
     }
 
     fn copy_code<B: Bus>(&mut self, bus: &mut B, phys: u64, out: &mut [u8]) {
