@@ -6,7 +6,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use iced_x86::{Decoder, DecoderOptions};
-use vx86_bench::{compute_loop, compute_loop_instructions, machine_with, run_to_halt};
+use vx86_bench::{
+    compute_loop, compute_loop_instructions, machine_with, memory_call_loop,
+    memory_call_loop_instructions, run_to_halt,
+};
 
 fn interpreter(c: &mut Criterion) {
     let iterations = 1_000_000;
@@ -15,6 +18,16 @@ fn interpreter(c: &mut Criterion) {
     group.throughput(Throughput::Elements(compute_loop_instructions(iterations)));
     group.sample_size(20);
     group.bench_function("compute_loop", |b| {
+        b.iter(|| {
+            let (mut cpu, mut bus) = machine_with(&code);
+            run_to_halt(&mut cpu, &mut bus)
+        })
+    });
+    let code = memory_call_loop(iterations);
+    group.throughput(Throughput::Elements(memory_call_loop_instructions(
+        iterations,
+    )));
+    group.bench_function("memory_call_loop", |b| {
         b.iter(|| {
             let (mut cpu, mut bus) = machine_with(&code);
             run_to_halt(&mut cpu, &mut bus)

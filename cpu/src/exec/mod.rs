@@ -11,6 +11,7 @@ mod bit;
 mod control;
 mod descriptors;
 mod far;
+pub(crate) mod fast;
 mod logic;
 mod shift;
 mod string;

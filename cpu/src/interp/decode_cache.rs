@@ -1,15 +1,32 @@
-//! Decoded-instruction cache keyed by guest-physical address, so hot code is decoded once.
+//! Decoded-block cache keyed by guest-physical address, so hot code is decoded once.
 //!
-//! Direct-mapped: each slot holds one decoded instruction tagged with its physical address, the instruction pointer
-//! it was decoded at (branch targets are absolute), the code size, and the generation of its physical page. A write
-//! to a page that holds cached code bumps the page's generation, which invalidates every entry from that page at
-//! once (self-modifying code works).
+//! A block is a run of straight-line instructions decoded from one physical page, starting at a given instruction
+//! pointer and ending at the first instruction that may change control flow or the machine's mode (see
+//! [`ends_block`]) or at the page end. The cache is direct-mapped; each slot is tagged with the block's physical
+//! address, the instruction pointer it was decoded at (branch targets are absolute), the code size, and the
+//! generation of its physical page. A write to a page that holds cached code bumps the page's generation, which
+//! invalidates every block from that page at once (self-modifying code works); the interpreter also re-checks the
+//! generation after each instruction of a block, so a block that rewrites its own tail stops there.
 
-use iced_x86::Instruction;
+use iced_x86::{FlowControl, Instruction, Mnemonic as M, OpKind};
+use std::sync::Arc;
 
-const SLOTS: usize = 1 << 14;
-/// Bit in a page's generation word meaning "some cached instruction was decoded from this page".
+const SLOTS: usize = 1 << 13;
+/// Bit in a page's generation word meaning "some cached block was decoded from this page".
 const HAS_CODE: u32 = 1 << 31;
+/// Pages above this are never cached (far above any RAM we model).
+const MAX_TRACKED_PAGES: usize = 1 << 24;
+
+/// Straight-line decoded instructions from one physical page.
+#[derive(Debug)]
+pub struct Block {
+    /// The instructions, in order; only the last may end the block.
+    pub instrs: Vec<Instruction>,
+    /// Each instruction's fast-path form, resolved at decode time.
+    pub fast: Vec<crate::exec::fast::Fast>,
+    /// Bytes the block covers from its first instruction.
+    pub len: u64,
+}
 
 #[derive(Clone, Default)]
 struct Slot {
@@ -17,10 +34,10 @@ struct Slot {
     rip: u64,
     generation: u32,
     bitness: u32,
-    instr: Instruction,
+    block: Option<Arc<Block>>,
 }
 
-/// The cache of decoded instructions.
+/// The cache of decoded blocks.
 #[derive(Clone)]
 pub struct DecodeCache {
     slots: Vec<Slot>,
@@ -45,32 +62,37 @@ impl Default for DecodeCache {
 
 impl DecodeCache {
     fn slot(phys: u64) -> usize {
-        (phys as usize ^ (phys >> 14) as usize) & (SLOTS - 1)
+        (phys as usize ^ (phys >> 13) as usize) & (SLOTS - 1)
     }
 
-    fn generation(&self, phys: u64) -> u32 {
+    /// The current generation of the physical page holding `phys`.
+    #[inline]
+    pub fn generation(&self, phys: u64) -> u32 {
         self.pages.get((phys >> 12) as usize).copied().unwrap_or(0) & !HAS_CODE
     }
 
-    /// The instruction cached for this physical address, instruction pointer and code size.
+    /// The block cached for this physical address, instruction pointer and code size.
     #[inline]
-    pub fn lookup(&self, phys: u64, rip: u64, bitness: u32) -> Option<&Instruction> {
+    pub fn lookup(&self, phys: u64, rip: u64, bitness: u32) -> Option<&Arc<Block>> {
         let s = &self.slots[Self::slot(phys)];
-        (s.phys == phys
+        if s.phys == phys
             && s.rip == rip
             && s.bitness == bitness
-            && s.generation == self.generation(phys))
-        .then_some(&s.instr)
+            && s.generation == self.generation(phys)
+        {
+            s.block.as_ref()
+        } else {
+            None
+        }
     }
 
-    /// Caches an instruction decoded from `phys` (which must not cross into another page).
-    pub fn insert(&mut self, phys: u64, rip: u64, bitness: u32, instr: Instruction) {
+    /// Caches a block decoded from `phys` (which lies within one page).
+    pub fn insert(&mut self, phys: u64, rip: u64, bitness: u32, block: Arc<Block>) {
         let page = (phys >> 12) as usize;
+        if page >= MAX_TRACKED_PAGES {
+            return;
+        }
         if page >= self.pages.len() {
-            // Pages beyond what we track (far above RAM) are simply not cached.
-            if page >= 1 << 24 {
-                return;
-            }
             self.pages.resize(page + 1, 0);
         }
         self.pages[page] |= HAS_CODE;
@@ -80,7 +102,7 @@ impl DecodeCache {
             rip,
             generation,
             bitness,
-            instr,
+            block: Some(block),
         };
     }
 
@@ -98,4 +120,50 @@ impl DecodeCache {
     pub fn clear(&mut self) {
         *self = DecodeCache::default();
     }
+}
+
+/// Whether an instruction must be the last of its block: it may change control flow, the code segment, paging,
+/// the interrupt flag, the A20 gate or a device's request to stop, or repeat itself.
+pub fn ends_block(i: &Instruction) -> bool {
+    if i.flow_control() != FlowControl::Next || i.has_rep_prefix() || i.has_repne_prefix() {
+        return true;
+    }
+    let segment_or_control_register = (0..i.op_count()).any(|n| {
+        i.op_kind(n) == OpKind::Register && {
+            let r = i.op_register(n);
+            r.is_segment_register() || r.is_cr() || r.is_dr()
+        }
+    });
+    segment_or_control_register
+        || matches!(
+            i.mnemonic(),
+            M::Lgdt
+                | M::Lidt
+                | M::Lldt
+                | M::Ltr
+                | M::Lmsw
+                | M::Clts
+                | M::Invlpg
+                | M::Cli
+                | M::Sti
+                | M::Popf
+                | M::Popfd
+                | M::Hlt
+                | M::In
+                | M::Out
+                | M::Insb
+                | M::Insw
+                | M::Insd
+                | M::Outsb
+                | M::Outsw
+                | M::Outsd
+                | M::Lds
+                | M::Les
+                | M::Lfs
+                | M::Lgs
+                | M::Lss
+                | M::Wrmsr
+                | M::Wbinvd
+                | M::Invd
+        )
 }

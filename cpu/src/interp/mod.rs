@@ -11,7 +11,12 @@ use crate::flags::IF;
 use crate::mmu::Access;
 use crate::state::SegReg;
 use crate::Cpu;
+use decode_cache::{ends_block, Block};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
+use std::sync::Arc;
+
+/// The most instructions one decoded block holds.
+const MAX_BLOCK_INSTRUCTIONS: usize = 64;
 
 /// Why [`Cpu::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,28 +48,25 @@ impl Cpu {
         self.sync_a20(bus);
         let end = self.instructions.saturating_add(budget);
         while self.instructions < end {
-            if self.state.rflags & IF != 0
-                && !self.state.interrupt_shadow
-                && bus.interrupt_pending()
-            {
-                self.state.halted = false;
-                let vector = bus.acknowledge_interrupt();
-                if let Err(exit) = self.deliver_external_interrupt(bus, vector) {
-                    return exit;
-                }
-            } else if self.state.halted {
-                return Exit::Halted;
+            if let Some(exit) = self.accept_interrupt(bus) {
+                return exit;
             }
-            self.state.interrupt_shadow = false;
-            let start_rip = self.state.rip;
-            match self.step(bus) {
-                Ok(()) => self.instructions += 1,
+            let block = match self.fetch_block(bus) {
+                Ok(block) => block,
                 Err(fault) => {
-                    self.state.rip = start_rip;
                     if let Err(exit) = self.deliver_exception(bus, fault) {
                         return exit;
                     }
+                    continue;
                 }
+            };
+            match block {
+                Some(block) => self.run_block(bus, &block, end),
+                // An instruction that crosses a page or the code-segment limit runs on its own.
+                None => self.run_one(bus, Self::fetch),
+            }
+            if let Some(exit) = self.pending_exit.take() {
+                return exit;
             }
             if self.stop {
                 self.stop = false;
@@ -74,12 +76,100 @@ impl Cpu {
         Exit::BudgetExhausted
     }
 
-    /// Fetches, decodes and executes one instruction. On a fault, RIP may already point past the instruction; the
-    /// caller restores it.
+    /// Takes a pending external interrupt if the CPU accepts one now; reports a halted CPU with nothing to do.
+    #[inline]
+    fn accept_interrupt<B: Bus>(&mut self, bus: &mut B) -> Option<Exit> {
+        if self.state.rflags & IF != 0 && !self.state.interrupt_shadow && bus.interrupt_pending() {
+            self.state.halted = false;
+            let vector = bus.acknowledge_interrupt();
+            return self.deliver_external_interrupt(bus, vector).err();
+        }
+        if self.state.halted {
+            return Some(Exit::Halted);
+        }
+        None
+    }
+
+    /// Executes a cached block from its first instruction for as long as control flows straight through it.
+    fn run_block<B: Bus>(&mut self, bus: &mut B, block: &Block, end: u64) {
+        let page_generation = self.decode_cache.generation(self.block_phys);
+        let ip_mask = self.ip_mask();
+        for (k, (instr, fast)) in block.instrs.iter().zip(&block.fast).enumerate() {
+            if k > 0 {
+                // Between instructions: interrupts, a halted CPU, or a block that rewrote its own page.
+                let interrupt = self.state.rflags & IF != 0
+                    && !self.state.interrupt_shadow
+                    && bus.interrupt_pending();
+                if interrupt
+                    || self.instructions >= end
+                    || self.decode_cache.generation(self.block_phys) != page_generation
+                {
+                    return;
+                }
+            }
+            self.state.interrupt_shadow = false;
+            if self.trace.in_asm {
+                self.print_instruction(instr);
+            }
+            let start_rip = self.state.rip;
+            let next = instr.next_ip() & ip_mask;
+            self.state.rip = next;
+            if self.execute_fast(*fast, instr) {
+                self.instructions += 1;
+                if self.state.rip != next {
+                    return;
+                }
+                continue;
+            }
+            match self.execute(bus, instr) {
+                Ok(()) => self.instructions += 1,
+                Err(fault) => {
+                    self.state.rip = start_rip;
+                    if let Err(exit) = self.deliver_exception(bus, fault) {
+                        self.pending_exit = Some(exit);
+                    }
+                    return;
+                }
+            }
+            if self.state.rip != next || self.stop {
+                return;
+            }
+        }
+    }
+
+    /// Runs one instruction fetched by `fetch`, delivering its fault if it has one.
+    fn run_one<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        fetch: fn(&mut Cpu, &mut B, &mut Instruction) -> Result<(), Fault>,
+    ) {
+        self.state.interrupt_shadow = false;
+        let start_rip = self.state.rip;
+        let mut instr = Instruction::default();
+        let result = fetch(self, bus, &mut instr).and_then(|()| {
+            if self.trace.in_asm {
+                self.print_instruction(&instr);
+            }
+            self.state.rip = instr.next_ip() & self.ip_mask();
+            self.execute(bus, &instr)
+        });
+        match result {
+            Ok(()) => self.instructions += 1,
+            Err(fault) => {
+                self.state.rip = start_rip;
+                if let Err(exit) = self.deliver_exception(bus, fault) {
+                    self.pending_exit = Some(exit);
+                }
+            }
+        }
+    }
+
+    /// Fetches, decodes and executes one instruction without the block cache (for callers that single-step, such
+    /// as the translator's callouts). On a fault, RIP may already point past the instruction; the caller restores
+    /// it.
     pub fn step<B: Bus>(&mut self, bus: &mut B) -> Result<(), Fault> {
         let mut instr = Instruction::default();
         self.fetch(bus, &mut instr)?;
-        let instr = instr;
         if self.trace.in_asm {
             self.print_instruction(&instr);
         }
@@ -105,29 +195,66 @@ impl Cpu {
         }
     }
 
-    /// Fetches and decodes the instruction at CS:RIP, through the decoded-instruction cache.
-    #[inline(always)]
+    /// The linear address of the instruction at CS:RIP after the code-segment checks for `len` bytes.
+    fn fetch_linear(&self, len: usize) -> Result<u64, Fault> {
+        self.seg_linear(SegReg::Cs, self.state.rip, len, Access::Fetch)
+    }
+
+    /// Looks up or decodes the block at CS:RIP. `None` means the first instruction crosses a page or the code
+    /// segment's limit and must be fetched on its own.
+    fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Result<Option<Arc<Block>>, Fault> {
+        let bitness = self.state.code_bitness();
+        let rip = self.state.rip;
+        let linear = self.fetch_linear(1)?;
+        let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
+        self.block_phys = phys;
+        let cs_limit = u64::from(self.state.seg(SegReg::Cs).limit);
+        if let Some(block) = self.decode_cache.lookup(phys, rip, bitness) {
+            if rip + block.len - 1 <= cs_limit {
+                return Ok(Some(Arc::clone(block)));
+            }
+            return Ok(None);
+        }
+        let in_page = 0x1000 - (phys & 0xFFF) as usize;
+        let mut bytes = [0u8; 0x1000];
+        self.copy_code(bus, phys, &mut bytes[..in_page]);
+        let mut decoder = Decoder::with_ip(bitness, &bytes[..in_page], rip, DecoderOptions::NONE);
+        let mut instrs = Vec::new();
+        let mut len = 0u64;
+        while instrs.len() < MAX_BLOCK_INSTRUCTIONS {
+            let instr = decoder.decode();
+            let fits_page =
+                !instr.is_invalid() || decoder.last_error() != DecoderError::NoMoreBytes;
+            let fits_segment = rip + len + instr.len() as u64 <= cs_limit + 1;
+            if !fits_page || !fits_segment || instr.is_invalid() {
+                // Invalid bytes and boundary cases go through the single-instruction path, which faults precisely.
+                break;
+            }
+            len += instr.len() as u64;
+            let last = ends_block(&instr);
+            instrs.push(instr);
+            if last {
+                break;
+            }
+        }
+        if instrs.is_empty() {
+            return Ok(None);
+        }
+        let fast = instrs.iter().map(crate::exec::fast::classify).collect();
+        let block = Arc::new(Block { instrs, fast, len });
+        self.decode_cache
+            .insert(phys, rip, bitness, Arc::clone(&block));
+        Ok(Some(block))
+    }
+
+    /// Fetches and decodes the single instruction at CS:RIP (no caching): for instructions that cross a page or
+    /// the code-segment limit, for undecodable bytes, and for single-stepping.
     fn fetch<B: Bus>(&mut self, bus: &mut B, out: &mut Instruction) -> Result<(), Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
-        let cs = self.state.seg(SegReg::Cs);
-        // Fast path: the longest instruction fits in CS (a code segment is never expand-down), so the limit check
-        // of the first byte can wait for the decoded length below.
-        let near_limit = rip + 15 > u64::from(cs.limit);
-        let linear = if !near_limit {
-            cs.base.wrapping_add(rip) & 0xFFFF_FFFF
-        } else {
-            self.seg_linear(SegReg::Cs, rip, 1, Access::Fetch)?
-        };
+        let linear = self.fetch_linear(1)?;
         let user = self.user_mode();
         let phys = self.translate(bus, linear, Access::Fetch, user)?;
-        if let Some(i) = self.decode_cache.lookup(phys, rip, bitness) {
-            *out = *i;
-            if near_limit {
-                self.seg_linear(SegReg::Cs, rip, out.len(), Access::Fetch)?;
-            }
-            return Ok(());
-        }
         let mut bytes = [0u8; 15];
         let in_page = (0x1000 - (linear & 0xFFF) as usize).min(15);
         self.copy_code(bus, phys, &mut bytes[..in_page]);
@@ -151,12 +278,7 @@ impl Cpu {
             });
         }
         // The whole instruction must lie within the code segment.
-        if near_limit {
-            self.seg_linear(SegReg::Cs, rip, instr.len(), Access::Fetch)?;
-        }
-        if instr.len() <= in_page {
-            self.decode_cache.insert(phys, rip, bitness, instr);
-        }
+        self.fetch_linear(instr.len())?;
         *out = instr;
         Ok(())
     }
