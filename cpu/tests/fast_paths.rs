@@ -27,7 +27,15 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) {
     let wide = rng.next() % 4 != 0;
     let imm = rng.next() as u32;
     let small = (rng.next() % 256) as i32 - 128;
-    match rng.next() % 12 {
+    let slot = 0x2000 + 4 * (rng.next() % 16) as u32;
+    match rng.next() % 16 {
+        12 => a.mov(dword_ptr(slot), rng.pick(&r32)).unwrap(),
+        13 => a.mov(rng.pick(&r32), dword_ptr(slot)).unwrap(),
+        14 => a.sub(rng.pick(&r32), dword_ptr(slot)).unwrap(),
+        15 => {
+            a.push(rng.pick(&r32)).unwrap();
+            a.pop(rng.pick(&r32)).unwrap();
+        }
         k @ 0..=8 if wide => {
             let (d, s) = (rng.pick(&r32), rng.pick(&r32));
             match (k, rng.next() % 2 == 0) {
@@ -76,6 +84,9 @@ fn machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     for r in [0, 1, 2, 3, 5, 6, 7] {
         cpu.state.gpr[r] = rng.next() & 0xFFFF_FFFF;
     }
+    for k in 0..16 {
+        bus.write_u32(0x2000 + 4 * k, rng.next() as u32);
+    }
     cpu.state.rflags = 2 | (rng.next() & vx86_cpu::flags::ARITH);
     (cpu, bus)
 }
@@ -88,7 +99,15 @@ fn fast_paths_match_the_generic_handlers_on_random_sequences() {
             for _ in 0..(5 + round % 20) {
                 random_instruction(a, &mut rng);
             }
-            // A conditional branch on the flags the sequence produced.
+            // A call and return, then a conditional branch on the flags the sequence produced.
+            let mut function = a.create_label();
+            let mut after = a.create_label();
+            a.call(function).unwrap();
+            a.jmp(after).unwrap();
+            a.set_label(&mut function).unwrap();
+            random_instruction(a, &mut rng);
+            a.ret().unwrap();
+            a.set_label(&mut after).unwrap();
             let mut skip = a.create_label();
             a.jl(skip).unwrap();
             a.not(eax).unwrap();
@@ -106,5 +125,6 @@ fn fast_paths_match_the_generic_handlers_on_random_sequences() {
             }
         }
         assert_eq!(fast.state, slow.state, "round {round}");
+        assert_eq!(fast_bus.ram, slow_bus.ram, "memory differs in round {round}");
     }
 }

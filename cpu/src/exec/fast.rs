@@ -1,13 +1,16 @@
 //! Fast paths for the hottest instruction forms, classified once when a block is decoded.
 //!
-//! The generic handlers decode operand kinds on every execution; the forms here (register and immediate ALU
-//! operations, INC/DEC, Jcc, register moves, PUSH/POP of a register) are common enough in real code that resolving
+//! The generic handlers decode operand kinds on every execution; the forms here (register, immediate and memory
+//! ALU operations, INC/DEC, Jcc, moves, PUSH/POP of a register, near CALL/RET) are common enough in real code that resolving
 //! their operands at decode time pays. Each fast form computes exactly what its generic handler computes, through
 //! the same `alu` functions. `tests/fast_paths.rs` runs random sequences of these forms both ways (blocks with fast
 //! paths, and single steps through the generic handlers) and compares the final state.
 
 use crate::alu;
+use crate::bus::Bus;
+use crate::fault::Fault;
 use crate::flags::{ARITH, CF};
+use crate::state::SegReg;
 use crate::interp::operands::mask;
 use crate::Cpu;
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
@@ -62,6 +65,20 @@ pub enum Fast {
     MovRegReg { dst: u8, src: u8, size: u8 },
     /// MOV of an immediate into a register.
     MovRegImm { dst: u8, imm: u32, size: u8 },
+    /// MOV from a memory operand into a register.
+    Load { dst: u8, size: u8 },
+    /// MOV of a register to a memory operand.
+    Store { src: u8, size: u8 },
+    /// ALU op of a register with a memory source operand.
+    AluRegMem { op: AluOp, dst: u8, size: u8 },
+    /// PUSH of a 32-bit register.
+    Push32 { src: u8 },
+    /// POP into a 32-bit register (not ESP).
+    Pop32 { dst: u8 },
+    /// Near CALL rel32.
+    CallRel32,
+    /// Near RET (32-bit, no immediate).
+    Ret32,
 }
 
 /// GPR index of a 16- or 32-bit register, if it is one.
@@ -121,7 +138,28 @@ pub fn classify(i: &Instruction) -> Fast {
         }
         return Fast::Generic;
     }
+    let mem1 = i.op_count() == 2 && i.op1_kind() == OpKind::Memory;
+    let mem0 = i.op_count() == 2 && i.op0_kind() == OpKind::Memory;
     match m {
+        M::Mov if mem1 => match reg0 {
+            Some((dst, size)) if i.memory_size().size() == size as usize => Fast::Load { dst, size },
+            _ => Fast::Generic,
+        },
+        M::Mov if mem0 && i.op1_kind() == OpKind::Register => match wide_gpr(i.op1_register()) {
+            Some((src, size)) if i.memory_size().size() == size as usize => Fast::Store { src, size },
+            _ => Fast::Generic,
+        },
+        M::Push if i.op0_kind() == OpKind::Register && i.op0_register().is_gpr32() => {
+            Fast::Push32 { src: i.op0_register().number() as u8 }
+        }
+        M::Pop if i.op0_kind() == OpKind::Register
+            && i.op0_register().is_gpr32()
+            && i.op0_register() != Register::ESP =>
+        {
+            Fast::Pop32 { dst: i.op0_register().number() as u8 }
+        }
+        M::Call if i.op0_kind() == OpKind::NearBranch32 => Fast::CallRel32,
+        M::Ret if i.code() == iced_x86::Code::Retnd => Fast::Ret32,
         M::Inc | M::Dec => match reg0 {
             Some((reg, size)) if i.op_count() == 1 => Fast::IncDec {
                 inc: m == M::Inc,
@@ -192,12 +230,12 @@ impl Cpu {
         self.set_flags(f, ARITH);
     }
 
-    /// Executes a pre-resolved fast form. None of these can fault, except a Jcc to beyond the CS limit, which is
-    /// left to the generic path (the return value says whether the instruction was handled).
+    /// Executes a pre-resolved fast form: `None` when the generic handler must run it (no fast form, or a case the
+    /// fast form leaves to it, such as a jump past the CS limit or a stack that is not 32-bit), else its result.
     #[inline]
-    pub(crate) fn execute_fast(&mut self, fast: Fast, i: &Instruction) -> bool {
+    pub(crate) fn execute_fast<B: Bus>(&mut self, bus: &mut B, fast: Fast, i: &Instruction) -> Option<Result<(), Fault>> {
         match fast {
-            Fast::Generic => return false,
+            Fast::Generic => return None,
             Fast::AluRegReg { op, dst, src, size } => {
                 let b = self.gpr_part(src, size);
                 self.alu(op, dst, b, size);
@@ -218,8 +256,8 @@ impl Cpu {
             Fast::Jcc { cc } => {
                 if alu::condition(cc, self.state.rflags) {
                     let target = i.near_branch_target();
-                    if target > u64::from(self.state.seg(crate::state::SegReg::Cs).limit) {
-                        return false;
+                    if target > u64::from(self.state.seg(SegReg::Cs).limit) {
+                        return None;
                     }
                     self.state.rip = target;
                 }
@@ -229,7 +267,69 @@ impl Cpu {
                 self.set_gpr_part(dst, size, v);
             }
             Fast::MovRegImm { dst, imm, size } => self.set_gpr_part(dst, size, u64::from(imm)),
+            Fast::Load { dst, size } => {
+                let ea = self.effective_address(i);
+                match self.read_mem(bus, Self::memory_segment(i), ea, size as usize) {
+                    Ok(v) => self.set_gpr_part(dst, size, v),
+                    Err(f) => return Some(Err(f)),
+                }
+            }
+            Fast::Store { src, size } => {
+                let ea = self.effective_address(i);
+                let v = self.gpr_part(src, size);
+                return Some(self.write_mem(bus, Self::memory_segment(i), ea, size as usize, v));
+            }
+            Fast::AluRegMem { op, dst, size } => {
+                let ea = self.effective_address(i);
+                match self.read_mem(bus, Self::memory_segment(i), ea, size as usize) {
+                    Ok(b) => self.alu(op, dst, b, size),
+                    Err(f) => return Some(Err(f)),
+                }
+            }
+            Fast::Push32 { src } => {
+                if !self.state.stack_is_32() {
+                    return None;
+                }
+                let v = self.state.gpr[src as usize] & 0xFFFF_FFFF;
+                return Some(self.push(bus, 4, v));
+            }
+            Fast::Pop32 { dst } => {
+                if !self.state.stack_is_32() {
+                    return None;
+                }
+                match self.peek_stack(bus, 0, 4) {
+                    Ok(v) => {
+                        self.adjust_sp(4);
+                        self.state.gpr[dst as usize] = v;
+                    }
+                    Err(f) => return Some(Err(f)),
+                }
+            }
+            Fast::CallRel32 => {
+                let target = i.near_branch_target();
+                if !self.state.stack_is_32() || target > u64::from(self.state.seg(SegReg::Cs).limit) {
+                    return None;
+                }
+                let ret = self.state.rip;
+                if let Err(f) = self.push(bus, 4, ret) {
+                    return Some(Err(f));
+                }
+                self.state.rip = target;
+            }
+            Fast::Ret32 => {
+                if !self.state.stack_is_32() {
+                    return None;
+                }
+                match self.peek_stack(bus, 0, 4) {
+                    Ok(target) if target <= u64::from(self.state.seg(SegReg::Cs).limit) => {
+                        self.adjust_sp(4);
+                        self.state.rip = target;
+                    }
+                    Ok(_) => return None,
+                    Err(f) => return Some(Err(f)),
+                }
+            }
         }
-        true
+        Some(Ok(()))
     }
 }

@@ -114,14 +114,11 @@ impl Cpu {
             let start_rip = self.state.rip;
             let next = instr.next_ip() & ip_mask;
             self.state.rip = next;
-            if self.execute_fast(*fast, instr) {
-                self.instructions += 1;
-                if self.state.rip != next {
-                    return;
-                }
-                continue;
-            }
-            match self.execute(bus, instr) {
+            let result = match self.execute_fast(bus, *fast, instr) {
+                Some(result) => result,
+                None => self.execute(bus, instr),
+            };
+            match result {
                 Ok(()) => self.instructions += 1,
                 Err(fault) => {
                     self.state.rip = start_rip;
