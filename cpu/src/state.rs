@@ -186,6 +186,20 @@ pub struct CpuState {
     pub tsc_offset: u64,
     /// SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP MSRs.
     pub sysenter: [u64; 3],
+    /// STAR: SYSCALL/SYSRET selectors.
+    pub star: u64,
+    /// LSTAR: the 64-bit SYSCALL entry point.
+    pub lstar: u64,
+    /// CSTAR: the compatibility-mode SYSCALL entry point.
+    pub cstar: u64,
+    /// SFMASK: RFLAGS bits cleared by SYSCALL.
+    pub sfmask: u64,
+    /// KERNEL_GS_BASE: exchanged with GS.base by SWAPGS.
+    pub kernel_gs_base: u64,
+    /// TSC_AUX: returned in ECX by RDTSCP.
+    pub tsc_aux: u64,
+    /// CR8: the task-priority register as seen by MOV CR8 (bits 3..0).
+    pub cr8: u64,
     /// Current privilege level.
     pub cpl: u8,
     /// The CPU is halted until the next interrupt.
@@ -323,6 +337,13 @@ impl CpuState {
             dr: [0, 0, 0, 0, 0xFFFF_0FF0, 0x400, 0xFFFF_0FF0, 0x400],
             tsc_offset: 0,
             sysenter: [0; 3],
+            star: 0,
+            lstar: 0,
+            cstar: 0,
+            sfmask: 0,
+            kernel_gs_base: 0,
+            tsc_aux: 0,
+            cr8: 0,
             cpl: 0,
             halted: false,
             interrupt_shadow: false,
@@ -349,18 +370,41 @@ impl CpuState {
         &self.segs[s as usize]
     }
 
-    /// Code-segment default size in bits (16 or 32; 64 in long mode once it exists).
+    /// Long mode active (EFER.LMA: EFER.LME with paging enabled).
+    pub fn long_mode(&self) -> bool {
+        self.efer & efer::LMA != 0
+    }
+
+    /// 64-bit mode: long mode with a 64-bit code segment (CS.L).
+    pub fn mode64(&self) -> bool {
+        self.long_mode() && self.seg(SegReg::Cs).attrs & attr::L != 0
+    }
+
+    /// Code-segment default size in bits: 16, 32, or 64 in 64-bit mode.
     pub fn code_bitness(&self) -> u32 {
-        if self.protected() && !self.v86() && self.seg(SegReg::Cs).big() {
+        if self.mode64() {
+            64
+        } else if self.protected() && !self.v86() && self.seg(SegReg::Cs).big() {
             32
         } else {
             16
         }
     }
 
-    /// Whether the stack uses ESP (32-bit) rather than SP.
+    /// Stack-pointer width in bytes: 8 in 64-bit mode, else 4 or 2 by SS.B.
+    pub fn stack_bytes(&self) -> usize {
+        if self.mode64() {
+            8
+        } else if self.protected() && !self.v86() && self.seg(SegReg::Ss).big() {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// Whether the stack uses at least ESP (32-bit) rather than SP.
     pub fn stack_is_32(&self) -> bool {
-        self.protected() && !self.v86() && self.seg(SegReg::Ss).big()
+        self.stack_bytes() >= 4
     }
 
     /// I/O privilege level from EFLAGS.

@@ -69,13 +69,13 @@ fn self_modifying_code_is_seen_by_the_decode_cache() {
 fn unimplemented_instructions_raise_ud_and_are_counted() {
     use vx86_cpu::testing::{assemble, flat32_cpu, FlatBus};
     let mut bus = FlatBus::new(1 << 20);
-    // IDT at 0x3000 with vector 6 -> handler at 0x2000 (HLT); the snippet executes an x87 instruction.
+    // IDT at 0x3000 with vector 6 -> handler at 0x2000 (HLT); the snippet executes an AVX instruction (not modelled).
     let handler = assemble(32, 0x2000, |a| a.hlt().unwrap());
     bus.load(0x2000, &handler);
     let gate: u64 = 0x2000 | (0x08 << 16) | (0x8E00u64 << 32);
     bus.write_u64(0x3000 + 6 * 8, gate);
     let code = assemble(32, 0x1000, |a| {
-        a.fld1().unwrap();
+        a.vaddps(ymm0, ymm1, ymm2).unwrap();
         a.hlt().unwrap();
     });
     bus.load(0x1000, &code);
@@ -98,7 +98,7 @@ fn unimplemented_instructions_raise_ud_and_are_counted() {
         0x1000,
         "the #UD frame points at the faulting instruction"
     );
-    assert_eq!(cpu.unimplemented.get("fld1"), Some(&1));
+    assert_eq!(cpu.unimplemented.get("vaddps"), Some(&1));
 }
 
 #[test]

@@ -105,6 +105,29 @@ impl Cpu {
                 self.set_flags(f, ARITH);
                 Ok(())
             }
+            M::Cmpxchg16b => {
+                let ea = self.effective_address(i);
+                if ea & 0xF != 0 {
+                    return Err(Fault::GeneralProtection(0));
+                }
+                let seg = Self::memory_segment(i);
+                let low = self.read_mem(bus, seg, ea, 8)?;
+                let high = self.read_mem(bus, seg, ea.wrapping_add(8), 8)?;
+                let (rax, rdx) = (self.state.gpr[0], self.state.gpr[2]);
+                if low == rax && high == rdx {
+                    let (rbx, rcx) = (self.state.gpr[3], self.state.gpr[1]);
+                    self.write_mem(bus, seg, ea, 8, rbx)?;
+                    self.write_mem(bus, seg, ea.wrapping_add(8), 8, rcx)?;
+                    self.state.rflags |= ZF;
+                } else {
+                    self.write_mem(bus, seg, ea, 8, low)?;
+                    self.write_mem(bus, seg, ea.wrapping_add(8), 8, high)?;
+                    self.state.gpr[0] = low;
+                    self.state.gpr[2] = high;
+                    self.state.rflags &= !ZF;
+                }
+                Ok(())
+            }
             M::Cmpxchg8b => {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);

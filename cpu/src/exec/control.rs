@@ -39,16 +39,18 @@ impl Cpu {
                 self.state.rip = target;
                 Ok(())
             }
-            M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz => {
+            M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz | M::Jrcxz => {
                 let count_reg = match i.mnemonic() {
+                    M::Jrcxz => Register::RCX,
                     M::Jecxz => Register::ECX,
                     M::Jcxz => Register::CX,
                     _ if counter_is_cx(i) => Register::CX,
+                    _ if counter_is_rcx(i) => Register::RCX,
                     _ => Register::ECX,
                 };
                 let zf = self.state.rflags & crate::flags::ZF != 0;
                 let taken = match i.mnemonic() {
-                    M::Jcxz | M::Jecxz => self.reg(count_reg) == 0,
+                    M::Jcxz | M::Jecxz | M::Jrcxz => self.reg(count_reg) == 0,
                     m => {
                         let count = self.reg(count_reg).wrapping_sub(1) & mask(count_reg.size());
                         self.set_reg(count_reg, count);
@@ -109,7 +111,8 @@ impl Cpu {
 
     /// A near target must lie within the CS limit (#GP(0) otherwise).
     fn check_near_target(&self, target: u64) -> Result<(), Fault> {
-        if target > u64::from(self.state.seg(crate::state::SegReg::Cs).limit) {
+        let cs = *self.state.seg(crate::state::SegReg::Cs);
+        if !self.target_in_segment(&cs, target) {
             return Err(Fault::GeneralProtection(0));
         }
         Ok(())
@@ -155,6 +158,19 @@ fn operand_bytes(i: &Instruction) -> usize {
             _ => 4,
         },
     }
+}
+
+/// LOOP's counter is RCX under a 64-bit address size.
+fn counter_is_rcx(i: &Instruction) -> bool {
+    matches!(
+        i.code(),
+        iced_x86::Code::Loop_rel8_16_RCX
+            | iced_x86::Code::Loop_rel8_64_RCX
+            | iced_x86::Code::Loope_rel8_16_RCX
+            | iced_x86::Code::Loope_rel8_64_RCX
+            | iced_x86::Code::Loopne_rel8_16_RCX
+            | iced_x86::Code::Loopne_rel8_64_RCX
+    )
 }
 
 /// LOOP's counter is CX under a 16-bit address size.

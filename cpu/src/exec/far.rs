@@ -32,7 +32,11 @@ impl Cpu {
                 self.far_return(bus, size, extra)
             }
             _ => {
-                let size = if i.mnemonic() == M::Iretd { 4 } else { 2 };
+                let size = match i.mnemonic() {
+                    M::Iretq => 8,
+                    M::Iretd => 4,
+                    _ => 2,
+                };
                 self.interrupt_return(bus, size)
             }
         }
@@ -127,7 +131,7 @@ impl Cpu {
         }
         match self.same_level_code_segment(bus, selector)? {
             Some(cs) => {
-                if offset > u64::from(cs.limit) {
+                if !self.target_in_segment(&cs, offset) {
                     return gp(0);
                 }
                 self.check_stack_room(bus, 2 * size)?;
@@ -140,8 +144,18 @@ impl Cpu {
     }
 
     /// Loads CS with a checked segment and jumps to `offset` (#GP(0) past the limit).
+    /// Whether `offset` is a valid target in code segment `cs`: within its limit, or canonical for a 64-bit
+    /// segment in long mode (where limits are not checked).
+    pub(crate) fn target_in_segment(&self, cs: &Segment, offset: u64) -> bool {
+        if self.state.long_mode() && cs.attrs & attr::L != 0 {
+            crate::mmu::segment::canonical(offset)
+        } else {
+            offset <= u64::from(cs.limit)
+        }
+    }
+
     fn commit_cs(&mut self, cs: Segment, offset: u64) -> Result<(), Fault> {
-        if offset > u64::from(cs.limit) {
+        if !self.target_in_segment(&cs, offset) {
             return gp(0);
         }
         self.state.segs[SegReg::Cs as usize] = cs;
@@ -212,7 +226,7 @@ impl Cpu {
                 return Err(Fault::SegmentNotPresent(target_code));
             }
             let cs = Descriptor(desc.0 | (1 << 40)).to_segment(target_code | u16::from(cpl));
-            if offset > u64::from(cs.limit) {
+            if !self.target_in_segment(&cs, offset) {
                 return gp(0);
             }
             self.mark_descriptor_accessed(bus, target, desc)?;
@@ -230,7 +244,7 @@ impl Cpu {
             return self.call_gate_inner(bus, desc, target, offset, width, gate.gate_param_count());
         }
         let cs = Descriptor(desc.0 | (1 << 40)).to_segment(target_code | u16::from(cpl));
-        if offset > u64::from(cs.limit) {
+        if !self.target_in_segment(&cs, offset) {
             return gp(0);
         }
         self.check_stack_room(bus, 2 * width)?;
@@ -264,7 +278,7 @@ impl Cpu {
         }
         frame.push(u64::from(self.state.seg(SegReg::Cs).selector));
         frame.push(self.state.rip);
-        if offset > u64::from(cs.limit) {
+        if !self.target_in_segment(&cs, offset) {
             return gp(0);
         }
         let f = Frame {
@@ -303,7 +317,7 @@ impl Cpu {
         let rpl = (selector & 3) as u8;
         let cs = self.checked_return_cs(bus, selector, rpl)?;
         if rpl == cpl {
-            if offset > u64::from(cs.limit) {
+            if !self.target_in_segment(&cs, offset) {
                 return gp(0);
             }
             self.adjust_sp(2 * size as u64 + extra);
@@ -366,7 +380,7 @@ impl Cpu {
         if !ss_desc.present() {
             return Err(Fault::StackFault(code));
         }
-        if offset > u64::from(cs.limit) {
+        if !self.target_in_segment(&cs, offset) {
             return gp(0);
         }
         self.mark_descriptor_accessed(bus, ss_sel, ss_desc)?;
@@ -374,11 +388,7 @@ impl Cpu {
         self.state.rip = offset;
         self.state.cpl = rpl;
         self.state.segs[SegReg::Ss as usize] = Descriptor(ss_desc.0 | (1 << 40)).to_segment(ss_sel);
-        let m = if self.state.stack_is_32() {
-            0xFFFF_FFFF
-        } else {
-            0xFFFF
-        };
+        let m = mask(self.state.stack_bytes());
         self.state.gpr[4] = (self.state.gpr[4] & !m) | (new_sp.wrapping_add(extra) & m);
         for s in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
             let seg = self.state.seg(s);
@@ -408,6 +418,9 @@ impl Cpu {
         }
         if self.state.v86() {
             return self.iret_from_v86(bus, size);
+        }
+        if self.state.mode64() {
+            return self.iret64(bus, size);
         }
         if self.state.rflags & NT != 0 {
             *self
@@ -439,6 +452,47 @@ impl Cpu {
         let ss_sel = self.peek_stack(bus, 4 * size as u64, size)? as u16;
         self.return_to_outer_level(bus, cs, ip, ss_sel, new_sp, rpl, 0)?;
         self.set_flags(flags, new_flags_mask);
+        Ok(())
+    }
+
+    /// IRET in 64-bit mode: always pops RIP, CS, RFLAGS, RSP and SS; a null SS is allowed when returning to a
+    /// 64-bit segment below CPL 3 (SDM vol. 2, IRET "IA-32e-MODE").
+    fn iret64<B: Bus>(&mut self, bus: &mut B, size: usize) -> Result<(), Fault> {
+        if self.state.rflags & NT != 0 {
+            return gp(0);
+        }
+        let mut v = [0u64; 5];
+        for (k, slot) in v.iter_mut().enumerate() {
+            *slot = self.peek_stack(bus, (k * size) as u64, size)?;
+        }
+        let [ip, selector, flags, sp, ss_sel] = v;
+        let (selector, ss_sel) = (selector as u16, ss_sel as u16);
+        let cpl = self.state.cpl;
+        let rpl = (selector & 3) as u8;
+        let cs = self.checked_return_cs(bus, selector, rpl)?;
+        let mask_flags = self.iret_flag_mask(4, cpl);
+        let to64 = cs.attrs & attr::L != 0;
+        if ss_sel & 0xFFFC == 0 && to64 && rpl < 3 {
+            if !self.target_in_segment(&cs, ip) || (ss_sel & 3) as u8 != rpl {
+                return gp(0);
+            }
+            self.state.segs[SegReg::Cs as usize] = cs;
+            self.state.rip = ip;
+            self.state.cpl = rpl;
+            self.state.segs[SegReg::Ss as usize] = Segment {
+                selector: ss_sel,
+                attrs: attr::P
+                    | attr::S
+                    | attr::RW
+                    | attr::ACCESSED
+                    | (u16::from(rpl) << attr::DPL_SHIFT),
+                ..Segment::default()
+            };
+            self.state.gpr[4] = sp;
+        } else {
+            self.return_to_outer_level(bus, cs, ip, ss_sel, sp, rpl, 0)?;
+        }
+        self.set_flags(flags, mask_flags);
         Ok(())
     }
 

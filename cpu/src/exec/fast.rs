@@ -10,8 +10,8 @@ use crate::alu;
 use crate::bus::Bus;
 use crate::fault::Fault;
 use crate::flags::{ARITH, CF};
-use crate::state::SegReg;
 use crate::interp::operands::mask;
+use crate::state::SegReg;
 use crate::Cpu;
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
@@ -71,19 +71,21 @@ pub enum Fast {
     Store { src: u8, size: u8 },
     /// ALU op of a register with a memory source operand.
     AluRegMem { op: AluOp, dst: u8, size: u8 },
-    /// PUSH of a 32-bit register.
-    Push32 { src: u8 },
-    /// POP into a 32-bit register (not ESP).
-    Pop32 { dst: u8 },
-    /// Near CALL rel32.
-    CallRel32,
-    /// Near RET (32-bit, no immediate).
-    Ret32,
+    /// PUSH of a 32- or 64-bit register onto a stack of the same width.
+    PushReg { src: u8, size: u8 },
+    /// POP into a 32- or 64-bit register (not the stack pointer) from a stack of the same width.
+    PopReg { dst: u8, size: u8 },
+    /// Near relative CALL with a return address of `size` bytes.
+    CallRel { size: u8 },
+    /// Near RET without an immediate, popping `size` bytes.
+    Ret { size: u8 },
 }
 
-/// GPR index of a 16- or 32-bit register, if it is one.
+/// GPR index and size of a 16-, 32- or 64-bit register, if it is one.
 fn wide_gpr(r: Register) -> Option<(u8, u8)> {
-    if r.is_gpr32() {
+    if r.is_gpr64() {
+        Some((r.number() as u8, 8))
+    } else if r.is_gpr32() {
         Some((r.number() as u8, 4))
     } else if r.is_gpr16() {
         Some((r.number() as u8, 2))
@@ -142,24 +144,29 @@ pub fn classify(i: &Instruction) -> Fast {
     let mem0 = i.op_count() == 2 && i.op0_kind() == OpKind::Memory;
     match m {
         M::Mov if mem1 => match reg0 {
-            Some((dst, size)) if i.memory_size().size() == size as usize => Fast::Load { dst, size },
+            Some((dst, size)) if i.memory_size().size() == size as usize => {
+                Fast::Load { dst, size }
+            }
             _ => Fast::Generic,
         },
         M::Mov if mem0 && i.op1_kind() == OpKind::Register => match wide_gpr(i.op1_register()) {
-            Some((src, size)) if i.memory_size().size() == size as usize => Fast::Store { src, size },
+            Some((src, size)) if i.memory_size().size() == size as usize => {
+                Fast::Store { src, size }
+            }
             _ => Fast::Generic,
         },
-        M::Push if i.op0_kind() == OpKind::Register && i.op0_register().is_gpr32() => {
-            Fast::Push32 { src: i.op0_register().number() as u8 }
-        }
-        M::Pop if i.op0_kind() == OpKind::Register
-            && i.op0_register().is_gpr32()
-            && i.op0_register() != Register::ESP =>
-        {
-            Fast::Pop32 { dst: i.op0_register().number() as u8 }
-        }
-        M::Call if i.op0_kind() == OpKind::NearBranch32 => Fast::CallRel32,
-        M::Ret if i.code() == iced_x86::Code::Retnd => Fast::Ret32,
+        M::Push if i.op0_kind() == OpKind::Register => match wide_gpr(i.op0_register()) {
+            Some((src, size)) if size >= 4 => Fast::PushReg { src, size },
+            _ => Fast::Generic,
+        },
+        M::Pop if i.op0_kind() == OpKind::Register => match wide_gpr(i.op0_register()) {
+            Some((dst, size)) if size >= 4 && dst != 4 => Fast::PopReg { dst, size },
+            _ => Fast::Generic,
+        },
+        M::Call if i.op0_kind() == OpKind::NearBranch32 => Fast::CallRel { size: 4 },
+        M::Call if i.op0_kind() == OpKind::NearBranch64 => Fast::CallRel { size: 8 },
+        M::Ret if i.code() == iced_x86::Code::Retnd => Fast::Ret { size: 4 },
+        M::Ret if i.code() == iced_x86::Code::Retnq => Fast::Ret { size: 8 },
         M::Inc | M::Dec => match reg0 {
             Some((reg, size)) if i.op_count() == 1 => Fast::IncDec {
                 inc: m == M::Inc,
@@ -183,7 +190,10 @@ pub fn classify(i: &Instruction) -> Fast {
             _ => Fast::Generic,
         },
         _ if i.condition_code() != ConditionCode::None
-            && matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32)
+            && matches!(
+                i.op0_kind(),
+                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+            )
             && !matches!(m, M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz) =>
         {
             Fast::Jcc {
@@ -203,10 +213,10 @@ impl Cpu {
     #[inline]
     fn set_gpr_part(&mut self, index: u8, size: u8, value: u64) {
         let slot = &mut self.state.gpr[index as usize];
-        *slot = if size == 4 {
-            value & 0xFFFF_FFFF
-        } else {
-            (*slot & !0xFFFF) | (value & 0xFFFF)
+        *slot = match size {
+            8 => value,
+            4 => value & 0xFFFF_FFFF,
+            _ => (*slot & !0xFFFF) | (value & 0xFFFF),
         };
     }
 
@@ -233,7 +243,12 @@ impl Cpu {
     /// Executes a pre-resolved fast form: `None` when the generic handler must run it (no fast form, or a case the
     /// fast form leaves to it, such as a jump past the CS limit or a stack that is not 32-bit), else its result.
     #[inline]
-    pub(crate) fn execute_fast<B: Bus>(&mut self, bus: &mut B, fast: Fast, i: &Instruction) -> Option<Result<(), Fault>> {
+    pub(crate) fn execute_fast<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        fast: Fast,
+        i: &Instruction,
+    ) -> Option<Result<(), Fault>> {
         match fast {
             Fast::Generic => return None,
             Fast::AluRegReg { op, dst, src, size } => {
@@ -256,7 +271,8 @@ impl Cpu {
             Fast::Jcc { cc } => {
                 if alu::condition(cc, self.state.rflags) {
                     let target = i.near_branch_target();
-                    if target > u64::from(self.state.seg(SegReg::Cs).limit) {
+                    let cs = *self.state.seg(SegReg::Cs);
+                    if !self.target_in_segment(&cs, target) {
                         return None;
                     }
                     self.state.rip = target;
@@ -286,43 +302,46 @@ impl Cpu {
                     Err(f) => return Some(Err(f)),
                 }
             }
-            Fast::Push32 { src } => {
-                if !self.state.stack_is_32() {
+            Fast::PushReg { src, size } => {
+                if self.state.stack_bytes() != size as usize {
                     return None;
                 }
-                let v = self.state.gpr[src as usize] & 0xFFFF_FFFF;
-                return Some(self.push(bus, 4, v));
+                let v = self.gpr_part(src, size);
+                return Some(self.push(bus, size as usize, v));
             }
-            Fast::Pop32 { dst } => {
-                if !self.state.stack_is_32() {
+            Fast::PopReg { dst, size } => {
+                if self.state.stack_bytes() != size as usize {
                     return None;
                 }
-                match self.peek_stack(bus, 0, 4) {
+                match self.peek_stack(bus, 0, size as usize) {
                     Ok(v) => {
-                        self.adjust_sp(4);
-                        self.state.gpr[dst as usize] = v;
+                        self.adjust_sp(u64::from(size));
+                        self.set_gpr_part(dst, size, v);
                     }
                     Err(f) => return Some(Err(f)),
                 }
             }
-            Fast::CallRel32 => {
+            Fast::CallRel { size } => {
                 let target = i.near_branch_target();
-                if !self.state.stack_is_32() || target > u64::from(self.state.seg(SegReg::Cs).limit) {
+                let cs = *self.state.seg(SegReg::Cs);
+                if self.state.stack_bytes() != size as usize || !self.target_in_segment(&cs, target)
+                {
                     return None;
                 }
                 let ret = self.state.rip;
-                if let Err(f) = self.push(bus, 4, ret) {
+                if let Err(f) = self.push(bus, size as usize, ret) {
                     return Some(Err(f));
                 }
                 self.state.rip = target;
             }
-            Fast::Ret32 => {
-                if !self.state.stack_is_32() {
+            Fast::Ret { size } => {
+                if self.state.stack_bytes() != size as usize {
                     return None;
                 }
-                match self.peek_stack(bus, 0, 4) {
-                    Ok(target) if target <= u64::from(self.state.seg(SegReg::Cs).limit) => {
-                        self.adjust_sp(4);
+                let cs = *self.state.seg(SegReg::Cs);
+                match self.peek_stack(bus, 0, size as usize) {
+                    Ok(target) if self.target_in_segment(&cs, target) => {
+                        self.adjust_sp(u64::from(size));
                         self.state.rip = target;
                     }
                     Ok(_) => return None,

@@ -104,6 +104,26 @@ impl Cpu {
                 self.set_reg(Register::DX, high);
                 Ok(())
             }
+            M::Cdqe => {
+                let v = sign_extend(self.state.gpr[0] & 0xFFFF_FFFF, 4);
+                self.set_reg(Register::RAX, v);
+                Ok(())
+            }
+            M::Cqo => {
+                let high = if self.state.gpr[0] & (1 << 63) != 0 {
+                    u64::MAX
+                } else {
+                    0
+                };
+                self.set_reg(Register::RDX, high);
+                Ok(())
+            }
+            M::Movsxd => {
+                let src = Self::op_size(i, 1);
+                let v = sign_extend(self.read_op(bus, i, 1, src)?, src);
+                self.set_reg(i.op0_register(), v & mask(i.op0_register().size()));
+                Ok(())
+            }
             M::Cdq => {
                 let high = if self.state.gpr[0] & 0x8000_0000 != 0 {
                     0xFFFF_FFFF

@@ -148,6 +148,8 @@ pub fn ends_block(i: &Instruction) -> bool {
                 | M::Sti
                 | M::Popf
                 | M::Popfd
+                | M::Popfq
+                | M::Swapgs
                 | M::Hlt
                 | M::In
                 | M::Out

@@ -166,7 +166,9 @@ impl Cpu {
         source: Source,
     ) -> Result<(), Fault> {
         self.state.halted = false;
-        if self.state.protected() {
+        if self.state.long_mode() {
+            self.deliver_long(bus, vector, error, source)
+        } else if self.state.protected() {
             self.deliver_protected(bus, vector, error, source)
         } else {
             self.deliver_real(bus, vector)

@@ -3,6 +3,7 @@
 
 pub mod decode_cache;
 pub mod interrupts;
+pub mod interrupts_long;
 pub mod operands;
 
 use crate::bus::{Bus, PageBacking};
@@ -176,10 +177,10 @@ impl Cpu {
 
     /// Mask of the instruction pointer for the current code size.
     pub(crate) fn ip_mask(&self) -> u64 {
-        if self.state.code_bitness() == 16 {
-            0xFFFF
-        } else {
-            0xFFFF_FFFF
+        match self.state.code_bitness() {
+            16 => 0xFFFF,
+            32 => 0xFFFF_FFFF,
+            _ => u64::MAX,
         }
     }
 

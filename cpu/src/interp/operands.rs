@@ -214,11 +214,7 @@ impl Cpu {
     /// Stack pointer width in bytes (2 or 4).
     #[inline]
     pub(crate) fn stack_width(&self) -> usize {
-        if self.state.stack_is_32() {
-            4
-        } else {
-            2
-        }
+        self.state.stack_bytes()
     }
 
     /// Pushes `size` bytes; the stack pointer moves only once the write has succeeded.

@@ -5,6 +5,7 @@
 //! MMIO. Faults are returned as values before anything is written, so instructions stay precise.
 
 pub mod paging;
+pub mod paging_long;
 pub mod segment;
 pub mod tlb;
 

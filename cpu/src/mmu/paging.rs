@@ -10,16 +10,16 @@ use crate::fault::{pf, Fault};
 use crate::state::{cr0, cr4, efer};
 use crate::Cpu;
 
-const P: u64 = 1 << 0;
-const RW: u64 = 1 << 1;
-const US: u64 = 1 << 2;
+pub(super) const P: u64 = 1 << 0;
+pub(super) const RW: u64 = 1 << 1;
+pub(super) const US: u64 = 1 << 2;
 const A: u64 = 1 << 5;
 const D: u64 = 1 << 6;
-const PS: u64 = 1 << 7;
+pub(super) const PS: u64 = 1 << 7;
 const G: u64 = 1 << 8;
-const NX: u64 = 1 << 63;
+pub(super) const NX: u64 = 1 << 63;
 /// Physical-address bits we model (MAXPHYADDR = 36, like a Pentium Pro with PAE).
-const PHYS_MASK: u64 = (1 << 36) - 1;
+pub(super) const PHYS_MASK: u64 = (1 << 36) - 1;
 
 /// Result of a successful walk.
 pub struct Translation {
@@ -38,7 +38,9 @@ impl Cpu {
         access: Access,
         user: bool,
     ) -> Result<Translation, Fault> {
-        if self.state.cr4 & cr4::PAE != 0 {
+        if self.state.long_mode() {
+            self.walk_long(bus, linear, access, user)
+        } else if self.state.cr4 & cr4::PAE != 0 {
             self.walk_pae(bus, linear, access, user)
         } else {
             self.walk_32(bus, linear, access, user)
@@ -131,7 +133,7 @@ impl Cpu {
 
     /// Reads a PAE page-directory or page-table entry; `Err` holds the #PF error bits for a not-present entry (0)
     /// or one with reserved bits set.
-    fn read_pae_entry<B: Bus>(
+    pub(super) fn read_pae_entry<B: Bus>(
         &mut self,
         bus: &mut B,
         addr: u64,
@@ -148,7 +150,7 @@ impl Cpu {
     }
 
     /// Checks the combined U/S, R/W and NX rights against the access and returns the TLB flags.
-    fn check_rights(
+    pub(super) fn check_rights(
         &self,
         linear: u64,
         combined: u64,
@@ -177,7 +179,7 @@ impl Cpu {
     }
 
     /// Sets the accessed bit (and dirty on a leaf written to); both live in the low dword of either entry size.
-    fn set_accessed_dirty<B: Bus>(
+    pub(super) fn set_accessed_dirty<B: Bus>(
         &mut self,
         bus: &mut B,
         addr: u64,
@@ -207,7 +209,7 @@ pub fn rights_allow(flags: u8, access: Access, user: bool, wp: bool) -> bool {
     }
 }
 
-fn reserved_mask(nxe: bool) -> u64 {
+pub(super) fn reserved_mask(nxe: bool) -> u64 {
     let high = !PHYS_MASK & !NX & 0xFFFF_FFFF_FFFF_F000;
     if nxe {
         high
@@ -216,7 +218,7 @@ fn reserved_mask(nxe: bool) -> u64 {
     }
 }
 
-fn global_flag(leaf: u64, cr4_value: u64) -> u8 {
+pub(super) fn global_flag(leaf: u64, cr4_value: u64) -> u8 {
     if leaf & G != 0 && cr4_value & cr4::PGE != 0 {
         tlb::GLOBAL
     } else {

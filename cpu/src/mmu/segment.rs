@@ -8,6 +8,12 @@ use crate::fault::{gp, Fault};
 use crate::state::{attr, SegReg, Segment};
 use crate::Cpu;
 
+/// Whether a 64-bit linear address is canonical (bits 63..47 all equal, for 48-bit virtual addresses).
+#[inline]
+pub fn canonical(linear: u64) -> bool {
+    ((linear as i64) << 16 >> 16) as u64 == linear
+}
+
 /// The fault a bad access through `seg` raises: #SS for the stack segment, #GP otherwise.
 pub fn segment_fault(seg: SegReg, code: u16) -> Fault {
     if seg == SegReg::Ss {
@@ -39,6 +45,19 @@ impl Cpu {
         access: Access,
     ) -> Result<u64, Fault> {
         let s = &self.state.segs[seg as usize];
+        if self.state.mode64() {
+            // 64-bit mode: no limits or types; only FS and GS have a base; addresses must be canonical.
+            let base = if matches!(seg, SegReg::Fs | SegReg::Gs) {
+                s.base
+            } else {
+                0
+            };
+            let linear = base.wrapping_add(offset);
+            if !canonical(linear) || !canonical(linear.wrapping_add(size as u64 - 1)) {
+                return Err(segment_fault(seg, 0));
+            }
+            return Ok(linear);
+        }
         if self.state.protected() && !self.state.v86() {
             let a = s.attrs;
             let ok = a & attr::P != 0
@@ -173,7 +192,9 @@ impl Cpu {
         let rpl = (selector & 3) as u8;
         let code = selector & 0xFFFC;
         if selector & 0xFFFC == 0 {
-            if seg == SegReg::Ss {
+            // 64-bit mode allows a null SS below CPL 3 (with RPL = CPL).
+            let null_stack_ok = self.state.mode64() && cpl < 3 && rpl == cpl;
+            if seg == SegReg::Ss && !null_stack_ok {
                 return gp(0);
             }
             // A null selector loads an unusable segment; using it faults later.
