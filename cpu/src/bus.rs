@@ -35,4 +35,21 @@ pub trait Bus {
     fn a20_enabled(&self) -> bool;
     /// Whether a device asked the machine to stop (reset, power-off, debug exit) so the engine should return.
     fn stop_requested(&self) -> bool;
+
+    /// Guest time in nanoseconds from the machine's clock, which drives the TSC at [`crate::cpuid::TSC_HZ`].
+    /// `None` (the default) makes the TSC count retired instructions instead, for buses without a clock.
+    fn now_ns(&self) -> Option<u64> {
+        None
+    }
+
+    /// Reads an MSR that a device owns (the local APIC's base and TSC deadline); `None` if no device has it.
+    fn read_device_msr(&mut self, _index: u32) -> Option<u64> {
+        None
+    }
+
+    /// Writes an MSR that a device owns, with the current TSC for deadline conversion: `None` if no device has
+    /// it, `Some(false)` if the value is refused (#GP).
+    fn write_device_msr(&mut self, _index: u32, _value: u64, _tsc_now: u64) -> Option<bool> {
+        None
+    }
 }

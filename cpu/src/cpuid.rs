@@ -29,6 +29,42 @@ pub mod feature {
     pub const CMOV: u32 = 1 << 15;
 }
 
+/// CPUID.8000_0001h:EDX feature bits.
+pub mod extended_feature {
+    /// SYSCALL/SYSRET in 64-bit mode.
+    pub const SYSCALL: u32 = 1 << 11;
+    /// No-execute page protection.
+    pub const NX: u32 = 1 << 20;
+    /// RDTSCP and IA32_TSC_AUX.
+    pub const RDTSCP: u32 = 1 << 27;
+    /// Long mode (Intel 64).
+    pub const LM: u32 = 1 << 29;
+    /// LAHF/SAHF in 64-bit mode (CPUID.8000_0001h:ECX bit 0).
+    pub const LAHF_LM: u32 = 1 << 0;
+}
+
+/// The TSC frequency: guest nanoseconds map one-to-one onto TSC ticks.
+pub const TSC_HZ: u64 = 1_000_000_000;
+
+/// CPUID.1:ECX feature bits.
+pub mod feature_ecx {
+    /// The local APIC timer's TSC-deadline mode.
+    pub const TSC_DEADLINE: u32 = 1 << 24;
+}
+
+/// CPUID.1:EDX bit 9: an on-chip local APIC.
+const APIC: u32 = 1 << 9;
+/// CPUID.1:EBX: CLFLUSH line size 8 (x 8 bytes), one logical processor, initial APIC ID 0.
+const LEAF1_EBX: u32 = (8 << 8) | (1 << 16);
+
+/// Highest extended leaf.
+const MAX_EXTENDED_LEAF: u32 = 0x8000_0008;
+/// The processor brand string (CPUID 8000_0002h..8000_0004h), 48 bytes NUL-padded.
+const BRAND: &[u8; 48] =
+    b"vx86 virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+/// Physical address bits (bits 7..0) and linear address bits (15..8) for CPUID 8000_0008h.
+const ADDRESS_SIZES: u32 = 36 | (48 << 8);
+
 /// Highest basic leaf.
 const MAX_LEAF: u32 = 1;
 /// Family 6, model 3, stepping 3 (a Pentium II-class signature).
@@ -49,8 +85,30 @@ pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
     match leaf {
         // "GenuineIntel" in EBX, EDX, ECX.
         0 => (MAX_LEAF, 0x756E_6547, 0x6C65_746E, 0x4965_6E69),
-        1 => (SIGNATURE, 0, 0, FEATURES_EDX),
-        0x8000_0000 => (0x8000_0000, 0, 0, 0),
+        1 => (SIGNATURE, LEAF1_EBX, feature_ecx::TSC_DEADLINE, FEATURES_EDX | APIC),
+        0x8000_0000 => (MAX_EXTENDED_LEAF, 0, 0, 0),
+        0x8000_0001 => (
+            0,
+            0,
+            extended_feature::LAHF_LM,
+            extended_feature::SYSCALL
+                | extended_feature::NX
+                | extended_feature::RDTSCP
+                | extended_feature::LM,
+        ),
+        0x8000_0002..=0x8000_0004 => {
+            let chunk = &BRAND[(leaf - 0x8000_0002) as usize * 16..][..16];
+            let word = |k: usize| {
+                u32::from_le_bytes([
+                    chunk[4 * k],
+                    chunk[4 * k + 1],
+                    chunk[4 * k + 2],
+                    chunk[4 * k + 3],
+                ])
+            };
+            (word(0), word(1), word(2), word(3))
+        }
+        0x8000_0008 => (ADDRESS_SIZES, 0, 0, 0),
         // Intel returns the data of the highest basic leaf for leaves above it.
         _ if leaf < 0x8000_0000 => cpuid(MAX_LEAF, 0),
         _ => (0, 0, 0, 0),
@@ -71,29 +129,144 @@ pub mod msr {
     pub const SYSENTER_EIP: u32 = 0x176;
     /// BIOS update signature (zero: no microcode).
     pub const BIOS_SIGN_ID: u32 = 0x8B;
+    /// MTRR capabilities (read-only).
+    pub const MTRRCAP: u32 = 0xFE;
+    /// Miscellaneous feature enables.
+    pub const MISC_ENABLE: u32 = 0x1A0;
+    /// First variable-range MTRR base/mask pair (8 pairs follow).
+    pub const MTRR_PHYSBASE0: u32 = 0x200;
+    /// Last variable-range MTRR mask.
+    pub const MTRR_PHYSMASK7: u32 = 0x20F;
+    /// Fixed-range MTRRs.
+    pub const MTRR_FIX64K: u32 = 0x250;
+    /// Fixed-range MTRRs 16K (two).
+    pub const MTRR_FIX16K_80000: u32 = 0x258;
+    /// Fixed-range MTRRs 16K, second.
+    pub const MTRR_FIX16K_A0000: u32 = 0x259;
+    /// First 4K fixed-range MTRR (eight follow).
+    pub const MTRR_FIX4K_C0000: u32 = 0x268;
+    /// Last 4K fixed-range MTRR.
+    pub const MTRR_FIX4K_F8000: u32 = 0x26F;
+    /// Page attribute table.
+    pub const PAT: u32 = 0x277;
+    /// Default MTRR type.
+    pub const MTRR_DEF_TYPE: u32 = 0x2FF;
+    /// Extended feature enables.
+    pub const EFER: u32 = 0xC000_0080;
+    /// SYSCALL/SYSRET segment selectors.
+    pub const STAR: u32 = 0xC000_0081;
+    /// SYSCALL target in 64-bit mode.
+    pub const LSTAR: u32 = 0xC000_0082;
+    /// SYSCALL target in compatibility mode.
+    pub const CSTAR: u32 = 0xC000_0083;
+    /// RFLAGS bits SYSCALL clears.
+    pub const SFMASK: u32 = 0xC000_0084;
+    /// FS base.
+    pub const FS_BASE: u32 = 0xC000_0100;
+    /// GS base.
+    pub const GS_BASE: u32 = 0xC000_0101;
+    /// The GS base SWAPGS exchanges with.
+    pub const KERNEL_GS_BASE: u32 = 0xC000_0102;
+    /// The value RDTSCP returns in ECX.
+    pub const TSC_AUX: u32 = 0xC000_0103;
+}
+
+/// MTRRCAP: 8 variable ranges, fixed ranges, write-combining.
+const MTRRCAP_VALUE: u64 = 8 | (1 << 8) | (1 << 10);
+/// PAT's power-on value.
+const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
+/// MISC_ENABLE: fast strings.
+const MISC_ENABLE_DEFAULT: u64 = 1;
+/// EFER bits software may set.
+const EFER_WRITABLE: u64 =
+    crate::state::efer::SCE | crate::state::efer::LME | crate::state::efer::NXE;
+
+/// Why an MSR write was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsrError {
+    /// The model has no such MSR (#GP, shown in the unimp trace).
+    Unknown,
+    /// The value sets reserved bits or is not allowed now (#GP).
+    Invalid,
+}
+
+/// MSRs kept as plain values (MTRRs, PAT, MISC_ENABLE), with their power-on values.
+fn stored_msr(index: u32) -> Option<u64> {
+    match index {
+        msr::PAT => Some(PAT_DEFAULT),
+        msr::MISC_ENABLE => Some(MISC_ENABLE_DEFAULT),
+        msr::MTRR_PHYSBASE0..=msr::MTRR_PHYSMASK7
+        | msr::MTRR_FIX64K
+        | msr::MTRR_FIX16K_80000
+        | msr::MTRR_FIX16K_A0000
+        | msr::MTRR_FIX4K_C0000..=msr::MTRR_FIX4K_F8000
+        | msr::MTRR_DEF_TYPE => Some(0),
+        _ => None,
+    }
 }
 
 /// Reads an MSR; `None` for one the model does not have.
 pub fn msr_read(cpu: &Cpu, index: u32) -> Option<u64> {
+    use crate::state::SegReg;
+    let st = &cpu.state;
     Some(match index {
-        msr::TSC => cpu.instructions.wrapping_add(cpu.state.tsc_offset),
         msr::PLATFORM_ID | msr::BIOS_SIGN_ID => 0,
-        msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
-            cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize]
-        }
-        _ => return None,
+        msr::SYSENTER_CS..=msr::SYSENTER_EIP => st.sysenter[(index - msr::SYSENTER_CS) as usize],
+        msr::MTRRCAP => MTRRCAP_VALUE,
+        msr::EFER => st.efer,
+        msr::STAR => st.star,
+        msr::LSTAR => st.lstar,
+        msr::CSTAR => st.cstar,
+        msr::SFMASK => st.sfmask,
+        msr::FS_BASE => st.seg(SegReg::Fs).base,
+        msr::GS_BASE => st.seg(SegReg::Gs).base,
+        msr::KERNEL_GS_BASE => st.kernel_gs_base,
+        msr::TSC_AUX => st.tsc_aux,
+        _ => return cpu.msrs.get(&index).copied().or_else(|| stored_msr(index)),
     })
 }
 
-/// Writes an MSR; `false` for one the model does not have.
-pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> bool {
+/// Writes an MSR.
+pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> Result<(), MsrError> {
+    use crate::state::{efer, SegReg};
+    let canonical = crate::mmu::segment::canonical(value);
+    let st = &mut cpu.state;
     match index {
-        msr::TSC => cpu.state.tsc_offset = value.wrapping_sub(cpu.instructions),
         msr::BIOS_SIGN_ID => {}
         msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
-            cpu.state.sysenter[(index - msr::SYSENTER_CS) as usize] = value
+            st.sysenter[(index - msr::SYSENTER_CS) as usize] = value
         }
-        _ => return false,
+        msr::EFER => {
+            if value & !(EFER_WRITABLE | efer::LMA) != 0 {
+                return Err(MsrError::Invalid);
+            }
+            // LME may not change while paging is on; LMA is read-only.
+            if st.paging() && (value ^ st.efer) & efer::LME != 0 {
+                return Err(MsrError::Invalid);
+            }
+            let changed = st.efer ^ value;
+            st.efer = (value & EFER_WRITABLE) | (st.efer & efer::LMA);
+            if changed & efer::NXE != 0 {
+                cpu.flush_tlb(false);
+            }
+        }
+        msr::STAR => st.star = value,
+        msr::LSTAR | msr::CSTAR if !canonical => return Err(MsrError::Invalid),
+        msr::LSTAR => st.lstar = value,
+        msr::CSTAR => st.cstar = value,
+        msr::SFMASK => st.sfmask = value & 0xFFFF_FFFF,
+        msr::FS_BASE | msr::GS_BASE | msr::KERNEL_GS_BASE if !canonical => {
+            return Err(MsrError::Invalid)
+        }
+        msr::FS_BASE => st.segs[SegReg::Fs as usize].base = value,
+        msr::GS_BASE => st.segs[SegReg::Gs as usize].base = value,
+        msr::KERNEL_GS_BASE => st.kernel_gs_base = value,
+        msr::TSC_AUX => st.tsc_aux = value & 0xFFFF_FFFF,
+        msr::MTRRCAP => return Err(MsrError::Invalid),
+        _ if stored_msr(index).is_some() => {
+            cpu.msrs.insert(index, value);
+        }
+        _ => return Err(MsrError::Unknown),
     }
-    true
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod descriptor;
 mod exec;
 pub mod fault;
 pub mod flags;
+pub mod fpu;
 pub mod interp;
 pub mod mmu;
 pub mod state;
@@ -31,6 +32,8 @@ use std::collections::BTreeMap;
 pub struct Cpu {
     /// Architectural registers.
     pub state: CpuState,
+    /// x87, MMX and SSE state (kept outside `CpuState`, whose layout the translator addresses directly).
+    pub fpu: fpu::FpuState,
     /// Guest instructions retired since power-on.
     pub instructions: u64,
     /// Which traces to print on stderr.
@@ -43,6 +46,10 @@ pub struct Cpu {
     pub(crate) decode_cache: DecodeCache,
     /// Set by an instruction (port I/O) after which the engine must return to the machine.
     pub(crate) stop: bool,
+    /// An exit decided inside a block (a triple fault), returned by the run loop.
+    pub(crate) pending_exit: Option<interp::Exit>,
+    /// Guest-physical address of the block being run (for its self-modification check).
+    pub(crate) block_phys: u64,
     /// Vector of the exception being delivered, for the double- and triple-fault rules.
     pub(crate) delivering: Option<fault::FaultClass>,
     /// Model-specific registers that have no dedicated field.
@@ -60,6 +67,7 @@ impl Cpu {
     pub fn new() -> Cpu {
         Cpu {
             state: CpuState::reset(),
+            fpu: fpu::FpuState::new(),
             instructions: 0,
             trace: Trace::default(),
             unimplemented: BTreeMap::new(),
@@ -67,6 +75,8 @@ impl Cpu {
             tlb: Tlb::default(),
             decode_cache: DecodeCache::default(),
             stop: false,
+            pending_exit: None,
+            block_phys: 0,
             delivering: None,
             msrs: BTreeMap::new(),
         }
@@ -75,6 +85,7 @@ impl Cpu {
     /// RESET: back to the power-on register state, caches dropped, counters kept.
     pub fn reset(&mut self) {
         self.state = CpuState::reset();
+        self.fpu = fpu::FpuState::new();
         self.tlb.flush(false);
         self.decode_cache.clear();
         self.delivering = None;

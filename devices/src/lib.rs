@@ -1,14 +1,17 @@
 //! PC device models for vx86 and the port I/O map that routes an access to its device.
 //!
 //! The machine builds one [`PcDevices`] from a [`PcConfig`] and talks only to it: port reads and writes,
-//! [`PcDevices::poll`] to move timers to the [`Clock`]'s present, the PIC's INTR/INTA, and the [`BoardRequest`]s
-//! (reset, power-off, debug exit) the guest makes. Every device is also usable alone through [`IoDevice`].
+//! [`PcDevices::poll`] to move timers to the [`Clock`]'s present, interrupt acceptance (8259 pair, IOAPIC and local
+//! APIC), MMIO to the APICs, and the [`BoardRequest`]s (reset, power-off, debug exit) the guest makes.
+//! Every device is also usable alone through [`IoDevice`].
 
 pub mod ata;
 pub mod bus;
 pub mod clock;
 pub mod debug_exit;
 pub mod i8042;
+pub mod ioapic;
+pub mod lapic;
 pub mod pc;
 pub mod pic;
 pub mod pit;
@@ -22,4 +25,6 @@ pub mod uart;
 pub use ata::{Disk, DiskError, FileDisk, MemDisk};
 pub use bus::{BoardRequest, IoDevice, PortMap, PortMapError, OPEN_BUS};
 pub use clock::Clock;
+pub use ioapic::{IoApic, IOAPIC_BASE};
+pub use lapic::{ApicBaseError, Lapic, APIC_TIMER_HZ, LAPIC_DEFAULT_BASE};
 pub use pc::{ram_split, PcConfig, PcDevices};

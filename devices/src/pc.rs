@@ -6,6 +6,12 @@
 //! during an access is visible to [`PcDevices::interrupt_pending`] as soon as the access returns. The PIT's OUT0 is
 //! the exception: it is pulsed once per period (or terminal count) when `poll` finds the clock past an edge.
 //!
+//! Interrupt routing: every ISA IRQ drives both the 8259 pair and an IOAPIC pin (IRQ0 on pin 2, the others 1:1,
+//! as the MADT's override says). The IOAPIC's messages go to the local APIC's IRR. The CPU sees the LAPIC's
+//! highest deliverable IRR vector, or the 8259's INTR when the LAPIC passes it (APIC disabled, or LINT0 unmasked in
+//! ExtINT mode: virtual-wire mode); [`PcDevices::acknowledge_interrupt`] takes the vector from whichever it was.
+//! The LAPIC's EOI of a level-triggered vector is broadcast back to the IOAPIC.
+//!
 //! A20: the gate is the OR of the i8042 output port bit 1 and port 0x92 bit 1. At power-on the i8042 output port
 //! has A20 set (the 8042's port pins come out of reset high, and QEMU does the same), so [`PcDevices::a20_enabled`]
 //! starts true: the reset vector at 0xFFFFFFF0 has bit 20 set and a loader needs no A20 dance. Firmware that wants
@@ -21,6 +27,8 @@ use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
+use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
+use crate::lapic::{ApicBaseError, Lapic, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE};
 use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
 use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
@@ -92,6 +100,10 @@ pub struct PcDevices {
     ports: PortMap<Dev>,
     /// 8259A pair.
     pic: PicPair,
+    /// I/O APIC at [`IOAPIC_BASE`].
+    ioapic: IoApic,
+    /// The vCPU's local APIC.
+    lapic: Lapic,
     /// 8254 and port 0x61.
     pit: Pit,
     /// MC146818 and CMOS.
@@ -124,6 +136,8 @@ impl std::fmt::Debug for PcDevices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcDevices")
             .field("pic", &self.pic)
+            .field("ioapic", &self.ioapic)
+            .field("lapic", &self.lapic)
             .field("post_code", &self.post.code())
             .field("unassigned", &self.unassigned)
             .finish_non_exhaustive()
@@ -164,6 +178,8 @@ impl PcDevices {
             clock: config.clock.clone(),
             ports,
             pic: PicPair::new(),
+            ioapic: IoApic::new(),
+            lapic: Lapic::new(config.clock.clone()),
             pit: Pit::new(config.clock.clone()),
             rtc,
             uart: Uart::new(config.serial_out, config.serial_in),
@@ -264,15 +280,35 @@ impl PcDevices {
         self.sync();
     }
 
-    /// Copies every device's interrupt output into the PIC and collects board requests.
-    fn sync(&mut self) {
-        self.pic.set_irq(KEYBOARD_IRQ, self.i8042.irq1());
-        self.pic.set_irq(AUX_IRQ, self.i8042.irq12());
-        self.pic.set_irq(COM1_IRQ, self.uart.irq());
-        self.pic.set_irq(RTC_IRQ, self.rtc.irq());
-        if let Some(ata) = &self.ata {
-            self.pic.set_irq(ATA_PRIMARY_IRQ, ata.irq());
+    /// Drives ISA interrupt line `irq` into the 8259 pair and the IOAPIC.
+    fn set_isa_irq(&mut self, irq: u8, level: bool) {
+        self.pic.set_irq(irq, level);
+        if let Some(pin) = isa_irq_to_pin(irq) {
+            self.ioapic.set_irq(pin, level);
         }
+    }
+
+    /// Hands the IOAPIC's pending messages to the local APIC (if they are addressed to it and it is enabled).
+    fn route_ioapic(&mut self) {
+        let lapic = &mut self.lapic;
+        self.ioapic.take_deliveries(|d| {
+            if lapic.hw_enabled() && lapic.matches_destination(d.dest, d.logical) {
+                lapic.accept(d.vector, d.level);
+            }
+        });
+    }
+
+    /// Copies every device's interrupt output into the PIC and IOAPIC, delivers the IOAPIC's messages, and
+    /// collects board requests.
+    fn sync(&mut self) {
+        self.set_isa_irq(KEYBOARD_IRQ, self.i8042.irq1());
+        self.set_isa_irq(AUX_IRQ, self.i8042.irq12());
+        self.set_isa_irq(COM1_IRQ, self.uart.irq());
+        self.set_isa_irq(RTC_IRQ, self.rtc.irq());
+        if let Some(irq) = self.ata.as_ref().map(Ata::irq) {
+            self.set_isa_irq(ATA_PRIMARY_IRQ, irq);
+        }
+        self.route_ioapic();
         let reqs = [
             self.i8042.take_request(),
             self.port92.take_request(),
@@ -288,30 +324,177 @@ impl PcDevices {
     pub fn poll(&mut self) {
         if self.pit.take_irq0_edge() {
             self.pic.pulse_irq(PIT_IRQ);
+            if let Some(pin) = isa_irq_to_pin(PIT_IRQ) {
+                self.ioapic.pulse_irq(pin);
+            }
         }
+        self.lapic.poll();
         self.rtc.update();
         self.uart.poll_input();
         self.i8042.refill();
         self.sync();
     }
 
-    /// The master PIC's INTR output: an interrupt is waiting for the CPU.
+    /// The CPU's INTR: the local APIC has a vector above its processor priority, or the 8259's INTR passes
+    /// through the LAPIC (APIC disabled, or LINT0 in ExtINT mode).
     pub fn interrupt_pending(&self) -> bool {
-        self.pic.interrupt_pending()
+        self.lapic.pending_vector().is_some()
+            || (self.lapic.passes_pic_intr() && self.pic.interrupt_pending())
     }
 
-    /// The INTA cycle: the vector to deliver (the PIC's spurious IRQ7/IRQ15 vector if the request went away).
+    /// The interrupt-acknowledge cycle: the LAPIC's vector (moved to its ISR) if it has one, else the 8259's INTA
+    /// if the LAPIC passes it (the PIC's spurious IRQ7/IRQ15 vector if its request went away), else the LAPIC's
+    /// spurious vector.
     pub fn acknowledge_interrupt(&mut self) -> u8 {
-        self.pic.acknowledge()
+        let v = if self.lapic.pending_vector().is_some() {
+            self.lapic.acknowledge()
+        } else if self.lapic.passes_pic_intr() {
+            self.pic.acknowledge()
+        } else {
+            self.lapic.acknowledge()
+        };
+        self.route_ioapic();
+        v
+    }
+
+    /// Reads `size` (1, 2, 4 or 8) bytes at guest-physical `paddr` from the local APIC's page or the IOAPIC's
+    /// window. The APIC registers are 32 bits at 16-byte steps: bytes 4-15 of each slot and unknown registers read
+    /// 0. Addresses that neither decodes read as open bus (all ones).
+    pub fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
+        let mask = size_mask64(size);
+        if self.lapic.claims(paddr) {
+            let off = paddr & (LAPIC_SIZE - 1);
+            let within = off & 0xF;
+            if within >= 4 {
+                return 0;
+            }
+            let v = u64::from(self.lapic.read_register(off & !0xF)) >> (8 * within);
+            return v & mask;
+        }
+        if (IOAPIC_BASE..IOAPIC_BASE + IOAPIC_SIZE).contains(&paddr) {
+            return self.ioapic.mmio_read(paddr - IOAPIC_BASE, size);
+        }
+        mask
+    }
+
+    /// Writes `size` (1, 2, 4 or 8) bytes of `value` at guest-physical `paddr` to the local APIC or the IOAPIC.
+    /// A LAPIC write narrower than 4 bytes is merged into the register's current value; only the 32-bit register
+    /// at the start of a 16-byte slot takes writes. Writes to addresses nobody decodes are dropped.
+    pub fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
+        let value = value & size_mask64(size);
+        if self.lapic.claims(paddr) {
+            let off = paddr & (LAPIC_SIZE - 1);
+            let within = off & 0xF;
+            if within >= 4 {
+                return;
+            }
+            let reg = off & !0xF;
+            let v = if size >= 4 && within == 0 {
+                value as u32
+            } else {
+                let shift = 8 * within;
+                let mask = (size_mask64(size) << shift) as u32;
+                (self.lapic.read_register(reg) & !mask) | ((value << shift) as u32 & mask)
+            };
+            if let Some(vector) = self.lapic.write_register(reg, v) {
+                self.ioapic.eoi(vector);
+            }
+            self.route_ioapic();
+            return;
+        }
+        if (IOAPIC_BASE..IOAPIC_BASE + IOAPIC_SIZE).contains(&paddr) {
+            self.ioapic.mmio_write(paddr - IOAPIC_BASE, size, value);
+            self.route_ioapic();
+        }
+    }
+
+    /// RDMSR IA32_APIC_BASE (0x1B).
+    pub fn apic_base(&self) -> u64 {
+        self.lapic.apic_base()
+    }
+
+    /// WRMSR IA32_APIC_BASE (0x1B): relocation and global enable. An error means the CPU raises #GP.
+    pub fn set_apic_base(&mut self, value: u64) -> Result<(), ApicBaseError> {
+        self.lapic.set_apic_base(value)
+    }
+
+    /// RDMSR IA32_TSC_DEADLINE (0x6E0).
+    pub fn tsc_deadline(&self) -> u64 {
+        self.lapic.tsc_deadline()
+    }
+
+    /// WRMSR IA32_TSC_DEADLINE (0x6E0): `tsc_now` is the guest TSC at the write and `tsc_hz` its rate. A deadline
+    /// already passed is in the IRR when this returns.
+    pub fn set_tsc_deadline(&mut self, deadline: u64, tsc_now: u64, tsc_hz: u64) {
+        self.lapic.set_tsc_deadline(deadline, tsc_now, tsc_hz);
+        self.lapic.poll();
+    }
+
+    /// The clock every device reads (the CPU's TSC follows it too).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// RDMSR of an MSR that lives in the devices: IA32_APIC_BASE (0x1B) and IA32_TSC_DEADLINE (0x6E0). None for
+    /// every other MSR (the CPU's own model answers those).
+    pub fn read_msr(&self, msr: u32) -> Option<u64> {
+        match msr {
+            MSR_IA32_APIC_BASE => Some(self.apic_base()),
+            MSR_IA32_TSC_DEADLINE => Some(self.tsc_deadline()),
+            _ => None,
+        }
+    }
+
+    /// WRMSR of an MSR that lives in the devices (see [`PcDevices::read_msr`]); `tsc_now` and `tsc_hz` are the
+    /// guest TSC and its rate, for the TSC deadline. None: not a device MSR; `Some(Err(_))`: the CPU raises #GP.
+    pub fn write_msr(
+        &mut self,
+        msr: u32,
+        value: u64,
+        tsc_now: u64,
+        tsc_hz: u64,
+    ) -> Option<Result<(), ApicBaseError>> {
+        match msr {
+            MSR_IA32_APIC_BASE => Some(self.set_apic_base(value)),
+            MSR_IA32_TSC_DEADLINE => {
+                self.set_tsc_deadline(value, tsc_now, tsc_hz);
+                Some(Ok(()))
+            }
+            _ => None,
+        }
+    }
+
+    /// CR8 (64-bit mode): the local APIC's TPR bits 7-4.
+    pub fn cr8(&self) -> u64 {
+        u64::from(self.lapic.tpr() >> 4)
+    }
+
+    /// MOV to CR8: sets the local APIC's TPR to `cr8 << 4` (bits above 3 are the CPU's to check: #GP if set).
+    pub fn set_cr8(&mut self, cr8: u64) {
+        self.lapic.set_tpr(((cr8 & 0xF) << 4) as u8);
+    }
+
+    /// The local APIC (for traces and tests).
+    pub fn lapic(&self) -> &Lapic {
+        &self.lapic
+    }
+
+    /// The I/O APIC (for traces and tests).
+    pub fn ioapic(&self) -> &IoApic {
+        &self.ioapic
     }
 
     /// Clock time (ns) at which [`PcDevices::poll`] will next have a timer event, if any is scheduled. Serial input
     /// arrives at any time: a machine sleeping in HLT with a serial input channel should also wake on it.
     pub fn next_event_ns(&self) -> Option<u64> {
-        match (self.pit.next_irq0_ns(), self.rtc.next_event_ns()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.pit.next_irq0_ns(),
+            self.rtc.next_event_ns(),
+            self.lapic.next_timer_ns(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether a request is waiting for [`PcDevices::take_request`] (for the engine's stop check).
@@ -323,6 +506,8 @@ impl PcDevices {
     /// on real hardware: CMOS time and NVRAM, the disk's contents, the serial connections and the POST latch.
     pub fn reset(&mut self) {
         self.pic = PicPair::new();
+        self.ioapic.reset();
+        self.lapic.reset();
         self.pit = Pit::new(self.clock.clone());
         self.rtc.reset();
         self.uart.reset();

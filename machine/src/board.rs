@@ -1,6 +1,7 @@
 //! The PC board: guest memory plus the legacy devices, presented to the CPU as its [`Bus`].
 
 use crate::memory::GuestMemory;
+use std::time::Instant;
 use vx86_cpu::{Bus, PageBacking};
 use vx86_devices::PcDevices;
 
@@ -10,6 +11,46 @@ pub struct Board {
     pub memory: GuestMemory,
     /// The PC's legacy devices.
     pub devices: PcDevices,
+    /// Accesses counted by kind (the same for every engine: each goes through this bus).
+    pub stats: BusStats,
+    /// When set, every write to this port is logged with its host time (the benchmark's phase markers).
+    pub marker: Option<MarkerLog>,
+}
+
+impl Board {
+    /// A board over `memory` and `devices`.
+    pub fn new(memory: GuestMemory, devices: PcDevices) -> Board {
+        Board {
+            memory,
+            devices,
+            stats: BusStats::default(),
+            marker: None,
+        }
+    }
+}
+
+/// Bus accesses by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BusStats {
+    /// Port reads.
+    pub io_reads: u64,
+    /// Port writes.
+    pub io_writes: u64,
+    /// MMIO (and open-bus) reads.
+    pub mmio_reads: u64,
+    /// MMIO (and open-bus, ROM) writes.
+    pub mmio_writes: u64,
+    /// Interrupt-acknowledge cycles: external interrupts delivered to the CPU.
+    pub interrupts: u64,
+}
+
+/// Writes to one port, with the host time of each.
+#[derive(Clone, Debug)]
+pub struct MarkerLog {
+    /// The port watched.
+    pub port: u16,
+    /// (value written, when).
+    pub writes: Vec<(u32, Instant)>,
 }
 
 impl Bus for Board {
@@ -21,14 +62,24 @@ impl Bus for Board {
     fn backing(&self, paddr: u64) -> PageBacking {
         self.memory.backing(paddr)
     }
-    fn mmio_read(&mut self, _paddr: u64, size: u8) -> u64 {
-        u64::MAX >> (64 - 8 * u32::from(size.clamp(1, 8)))
+    fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
+        self.stats.mmio_reads += 1;
+        // The local APIC and IOAPIC pages; anything else reads as open bus (all ones).
+        self.devices.mmio_read(paddr, size)
     }
-    fn mmio_write(&mut self, _paddr: u64, _size: u8, _value: u64) {}
+    fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
+        self.stats.mmio_writes += 1;
+        self.devices.mmio_write(paddr, size, value);
+    }
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        self.stats.io_reads += 1;
         self.devices.io_read(port, size)
     }
     fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        self.stats.io_writes += 1;
+        if let Some(log) = self.marker.as_mut().filter(|l| l.port == port) {
+            log.writes.push((value, Instant::now()));
+        }
         self.devices.io_write(port, size, value)
     }
     #[inline]
@@ -36,6 +87,7 @@ impl Bus for Board {
         self.devices.interrupt_pending()
     }
     fn acknowledge_interrupt(&mut self) -> u8 {
+        self.stats.interrupts += 1;
         self.devices.acknowledge_interrupt()
     }
     fn a20_enabled(&self) -> bool {
@@ -43,5 +95,16 @@ impl Bus for Board {
     }
     fn stop_requested(&self) -> bool {
         self.devices.request_pending()
+    }
+    fn now_ns(&self) -> Option<u64> {
+        Some(self.devices.clock().now_ns())
+    }
+    fn read_device_msr(&mut self, index: u32) -> Option<u64> {
+        self.devices.read_msr(index)
+    }
+    fn write_device_msr(&mut self, index: u32, value: u64, tsc_now: u64) -> Option<bool> {
+        self.devices
+            .write_msr(index, value, tsc_now, vx86_cpu::cpuid::TSC_HZ)
+            .map(|result| result.is_ok())
     }
 }

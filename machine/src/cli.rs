@@ -42,11 +42,12 @@ pub struct Args {
     #[arg(long = "no-reboot")]
     pub no_reboot: bool,
 
-    /// Execution engine: interp (the reference interpreter).
-    #[arg(long, default_value = "interp")]
+    /// Execution engine: interp (the reference interpreter), kvm (/dev/kvm), or auto (kvm where the CPU has
+    /// vmx/svm, else the interpreter).
+    #[arg(long, default_value = "auto")]
     pub accel: String,
 
-    /// Traces on stderr, comma separated: in_asm, int, post, unimp.
+    /// Traces on stderr, comma separated: in_asm, int, post, unimp, stats.
     #[arg(short = 'd', long = "trace")]
     pub trace: Option<String>,
 
@@ -110,11 +111,16 @@ pub enum ArgError {
     #[error("invalid -serial '{0}': use stdio, file:PATH or none")]
     Serial(String),
     /// An unknown engine.
-    #[error("unknown accelerator '{0}': this build has interp")]
+    #[error("unknown accelerator '{0}': use interp, kvm or auto")]
     Accel(String),
     /// An unknown trace name.
-    #[error("unknown trace '{0}' in -d: use in_asm, int, post, unimp")]
+    #[error("unknown trace '{0}' in -d: use in_asm, int, post, unimp, stats")]
     Trace(String),
+}
+
+/// Parses `-accel`.
+pub fn parse_accel(text: &str) -> Result<crate::engine::Accel, ArgError> {
+    text.parse().map_err(|_| ArgError::Accel(text.to_string()))
 }
 
 /// Parses a QEMU-style memory size into bytes (a bare number means MiB).
@@ -158,6 +164,8 @@ pub struct Traces {
     pub cpu: vx86_cpu::Trace,
     /// POST codes.
     pub post: bool,
+    /// Counts at exit: VM exits by reason (kvm), instructions and bus accesses by kind (interp).
+    pub stats: bool,
 }
 
 /// Parses the `-d` list.
@@ -169,6 +177,7 @@ pub fn parse_traces(list: Option<&str>) -> Result<Traces, ArgError> {
             "int" => t.cpu.interrupts = true,
             "unimp" => t.cpu.unimplemented = true,
             "post" => t.post = true,
+            "stats" => t.stats = true,
             other => return Err(ArgError::Trace(other.to_string())),
         }
     }
@@ -224,5 +233,6 @@ mod tests {
         ));
         assert!(parse_drive("d.img").is_err());
         assert!(parse_traces(Some("bogus")).is_err());
+        assert!(parse_traces(Some("stats")).unwrap().stats);
     }
 }

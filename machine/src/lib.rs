@@ -1,10 +1,15 @@
 //! The vx86 machine: the PC board (memory map, guest memory, devices), the run loop, and the `vx86` command line.
 
+pub mod acpi;
 pub mod board;
+pub mod boot;
 pub mod capture;
 pub mod cli;
+pub mod engine;
 pub mod layout;
+pub mod loader;
 pub mod memory;
 pub mod vm;
 
-pub use vm::{Outcome, RunStats, Vm, VmConfig};
+pub use engine::{Accel, EngineKind};
+pub use vm::{Outcome, RunStats, Vm, VmConfig, VmError};

@@ -4,7 +4,8 @@ use clap::Parser;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
-use vx86_machine::{Outcome, Vm, VmConfig};
+use vx86_machine::engine::{self, HostVirt};
+use vx86_machine::{Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse_from(cli::normalize_args(std::env::args())) {
@@ -27,8 +28,10 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<i32, String> {
     let ram_bytes = cli::parse_memory(&args.memory).map_err(|e| e.to_string())?;
-    if args.accel != "interp" && args.accel != "auto" {
-        return Err(ArgError::Accel(args.accel).to_string());
+    let accel = cli::parse_accel(&args.accel).map_err(|e| e.to_string())?;
+    let (engine_kind, why) = engine::choose(accel, &HostVirt::probe())?;
+    if accel == engine::Accel::Auto && !args.quiet {
+        eprintln!("vx86: {why}");
     }
     let traces = cli::parse_traces(args.trace.as_deref()).map_err(|e| e.to_string())?;
     let bios = match &args.bios {
@@ -58,7 +61,7 @@ fn run(args: Args) -> Result<i32, String> {
         trace_post: traces.post,
         instruction_limit: args.max_instructions,
     };
-    let mut vm = Vm::new(config).map_err(|e| e.to_string())?;
+    let mut vm = Vm::with_engine(config, engine_kind).map_err(|e| e.to_string())?;
     let (outcome, stats) = vm.run();
     match &outcome {
         Outcome::TripleFault { cs, rip } => {
@@ -68,20 +71,57 @@ fn run(args: Args) -> Result<i32, String> {
             eprintln!("vx86: the guest halted with interrupts disabled and can never resume")
         }
         Outcome::InstructionLimit => eprintln!("vx86: instruction limit reached"),
+        Outcome::EngineFailed(why) => eprintln!("vx86: the engine stopped the guest: {why}"),
         _ => {}
     }
     if !args.quiet {
-        eprintln!(
-            "vx86: {} guest instructions in {:.3} s ({:.1} MIPS), exit: {outcome:?}",
-            stats.instructions,
-            stats.wall.as_secs_f64(),
-            stats.mips()
-        );
+        print_summary(&vm, &stats, &outcome);
+    }
+    if traces.stats {
+        print_stats(&vm, &stats);
     }
     for (what, count) in &vm.cpu.unimplemented {
         eprintln!("vx86: unimplemented: {what} x{count}");
     }
     Ok(outcome.exit_status())
+}
+
+fn print_summary(vm: &Vm, stats: &RunStats, outcome: &Outcome) {
+    match stats.exits {
+        Some(exits) => eprintln!(
+            "vx86: kvm ran the guest for {:.3} s with {exits} VM exits, exit: {outcome:?}",
+            stats.wall.as_secs_f64()
+        ),
+        None => eprintln!(
+            "vx86: {} guest instructions in {:.3} s ({:.1} MIPS) on {}, exit: {outcome:?}",
+            stats.instructions,
+            stats.wall.as_secs_f64(),
+            stats.mips(),
+            vm.engine_kind()
+        ),
+    }
+}
+
+/// `-d stats`: VM exits by reason under kvm; under the interpreter, what it counts (instructions) beside the bus
+/// accesses that would each be an exit under kvm.
+fn print_stats(vm: &Vm, stats: &RunStats) {
+    if let Some(exits) = vm.kvm_exits() {
+        eprintln!("{exits}");
+    } else {
+        eprintln!("interpreter counts:");
+        eprintln!("  {:<22} {:>12}", "instructions", stats.instructions);
+    }
+    let b = &vm.board.stats;
+    eprintln!("bus accesses (every engine):");
+    for (what, n) in [
+        ("port reads", b.io_reads),
+        ("port writes", b.io_writes),
+        ("mmio reads", b.mmio_reads),
+        ("mmio writes", b.mmio_writes),
+        ("interrupts delivered", b.interrupts),
+    ] {
+        eprintln!("  {what:<22} {n:>12}");
+    }
 }
 
 type SerialPair = (

@@ -17,6 +17,9 @@ pub enum MemoryError {
     /// The host refused the mapping.
     #[error("cannot allocate guest memory: {0}")]
     Map(#[from] std::io::Error),
+    /// A write touched guest-physical memory that is not RAM (ROM, the PCI hole, or past the end of RAM).
+    #[error("guest-physical address {0:#x} is not RAM")]
+    NotRam(u64),
 }
 
 /// Guest RAM and ROM with the board's memory map.
@@ -52,6 +55,11 @@ impl GuestMemory {
     /// Total guest RAM in bytes.
     pub fn ram_bytes(&self) -> u64 {
         self.ram_bytes
+    }
+
+    /// Size of the BIOS ROM in bytes (mapped below 4 GiB, and its last 128 KiB or less below 1 MiB).
+    pub fn rom_bytes(&self) -> u64 {
+        self.rom_bytes
     }
 
     /// All host-backed guest memory (RAM, then ROM).
@@ -101,6 +109,33 @@ impl GuestMemory {
             };
         }
     }
+
+    /// Copies `bytes` into guest-physical RAM at `paddr`, page by page (the range may be unaligned and span any
+    /// number of pages). Nothing is written unless the whole range is RAM: ROM, MMIO and addresses past the end
+    /// of RAM give [`MemoryError::NotRam`] with the first such address.
+    pub fn write_phys(&mut self, paddr: u64, bytes: &[u8]) -> Result<(), MemoryError> {
+        let end = paddr
+            .checked_add(bytes.len() as u64)
+            .ok_or(MemoryError::NotRam(paddr))?;
+        let mut chunks = Vec::new();
+        let mut a = paddr;
+        while a < end {
+            let page_end = (a | (PAGE_SIZE - 1)) + 1;
+            let n = page_end.min(end) - a;
+            match self.backing(a) {
+                PageBacking::Ram(off) => {
+                    chunks.push((off + (a % PAGE_SIZE) as usize, (a - paddr) as usize, n))
+                }
+                _ => return Err(MemoryError::NotRam(a)),
+            }
+            a += n;
+        }
+        for (host_off, src_off, n) in chunks {
+            let n = n as usize;
+            self.host[host_off..host_off + n].copy_from_slice(&bytes[src_off..src_off + n]);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +156,30 @@ mod tests {
         assert!(matches!(mem.backing(0xE0000), PageBacking::Ram(_)));
         assert_eq!(mem.backing(0x10_0000), PageBacking::Ram(0x10_0000));
         assert_eq!(mem.backing(0x80_0000), PageBacking::Mmio);
+    }
+
+    #[test]
+    fn write_phys_spans_pages_and_rejects_rom_mmio_and_the_end_of_ram() {
+        let mut mem = GuestMemory::new(8 << 20, &[0; 64 * 1024]).unwrap();
+        let data: Vec<u8> = (0..10_000u32).map(|k| k as u8).collect();
+        mem.write_phys(0x10_0FFD, &data).unwrap();
+        let mut back = vec![0u8; data.len()];
+        mem.read_phys(0x10_0FFD, &mut back);
+        assert_eq!(back, data);
+        assert!(matches!(
+            mem.write_phys(0xF_0000, &[1]),
+            Err(MemoryError::NotRam(0xF_0000))
+        ));
+        assert!(matches!(
+            mem.write_phys(0x7F_FFFF, &[1, 2]),
+            Err(MemoryError::NotRam(0x80_0000))
+        ));
+        // A rejected range writes nothing.
+        let mut b = [0u8; 1];
+        mem.read_phys(0x7F_FFFF, &mut b);
+        assert_eq!(b[0], 0);
+        assert!(mem.write_phys(u64::MAX, &[1, 2]).is_err());
+        mem.write_phys(0x7F_FFFF, &[]).unwrap();
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! and turn guest requests (power-off, reset, debug exit, triple fault) into an outcome.
 
 use crate::board::Board;
+use crate::engine::kvm::{ExitStats, KvmEngine, KvmError};
+use crate::engine::{interp, Engine, EngineKind};
 use crate::memory::{GuestMemory, MemoryError};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -59,6 +61,8 @@ pub enum Outcome {
     InstructionLimit,
     /// The CPU halted with interrupts disabled: nothing can ever wake it.
     HaltedForever,
+    /// The engine could not go on (KVM refused to enter or run the guest), with KVM's reason.
+    EngineFailed(String),
 }
 
 impl Outcome {
@@ -70,14 +74,34 @@ impl Outcome {
             Outcome::TripleFault { .. } => 2,
             Outcome::InstructionLimit => 3,
             Outcome::HaltedForever => 4,
+            Outcome::EngineFailed(_) => 5,
         }
     }
 }
 
+/// Why a machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// Guest memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// KVM could not be set up.
+    #[error(transparent)]
+    Kvm(#[from] KvmError),
+    /// An option the chosen engine cannot honour.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
 /// A machine ready to run.
+///
+/// `cpu.state` is the guest's register state: a caller may set it before the first [`Vm::run`] (every engine
+/// starts from it), and after a run it holds the registers the guest stopped with, whatever the engine.
 pub struct Vm {
-    /// The CPU.
+    /// The CPU: its state, and (under the interpreter) its counters and caches.
     pub cpu: Cpu,
+    // Declared before the board: a KVM VM is dropped before the memory it maps.
+    engine: Engine,
     /// Memory and devices.
     pub board: Board,
     clock: Clock,
@@ -92,6 +116,8 @@ pub struct RunStats {
     pub instructions: u64,
     /// Host wall time.
     pub wall: Duration,
+    /// VM exits (under kvm, which cannot count guest instructions).
+    pub exits: Option<u64>,
 }
 
 impl RunStats {
@@ -102,9 +128,34 @@ impl RunStats {
 }
 
 impl Vm {
-    /// Builds the board and a CPU at its reset vector.
+    /// Builds the board and a CPU at its reset vector, run by the interpreter.
     pub fn new(config: VmConfig) -> Result<Vm, MemoryError> {
-        let memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
+        match Vm::with_engine(config, EngineKind::Interp) {
+            Ok(vm) => Ok(vm),
+            Err(VmError::Memory(e)) => Err(e),
+            Err(other) => unreachable!("the interpreter needs no set-up: {other}"),
+        }
+    }
+
+    /// Builds the board and a CPU at its reset vector, run by `engine`.
+    pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
+        let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
+        let engine = match engine {
+            EngineKind::Interp => Engine::Interp,
+            EngineKind::Kvm => {
+                if config.deterministic {
+                    return Err(VmError::Unsupported(
+                        "-icount needs -accel interp: KVM cannot count guest instructions",
+                    ));
+                }
+                if config.instruction_limit.is_some() {
+                    return Err(VmError::Unsupported(
+                        "-max-instructions needs -accel interp: KVM cannot count guest instructions",
+                    ));
+                }
+                Engine::Kvm(Box::new(KvmEngine::new(&mut memory)?))
+            }
+        };
         let clock = if config.deterministic {
             Clock::virtual_time()
         } else {
@@ -123,7 +174,8 @@ impl Vm {
         cpu.trace = config.trace;
         Ok(Vm {
             cpu,
-            board: Board { memory, devices },
+            engine,
+            board: Board::new(memory, devices),
             clock,
             no_reboot: config.no_reboot,
             instruction_limit: config.instruction_limit,
@@ -134,10 +186,14 @@ impl Vm {
     pub fn run(&mut self) -> (Outcome, RunStats) {
         let start = Instant::now();
         let first = self.cpu.instructions;
+        let exits_before = self.kvm_exits().map(ExitStats::total);
         let outcome = self.run_until_end();
         let stats = RunStats {
             instructions: self.cpu.instructions - first,
             wall: start.elapsed(),
+            exits: self
+                .kvm_exits()
+                .map(|s| s.total() - exits_before.unwrap_or(0)),
         };
         (outcome, stats)
     }
@@ -150,7 +206,10 @@ impl Vm {
                 None => SLICE,
             };
             let before = self.cpu.instructions;
-            let exit = self.cpu.run(&mut self.board, budget);
+            let exit = match &mut self.engine {
+                Engine::Interp => interp::run(&mut self.cpu, &mut self.board, budget),
+                Engine::Kvm(kvm) => kvm.run(&mut self.cpu, &mut self.board),
+            };
             if self.clock.is_virtual() {
                 self.clock
                     .advance_ns((self.cpu.instructions - before) * VIRTUAL_NS_PER_INSTRUCTION);
@@ -161,6 +220,11 @@ impl Vm {
             }
             match exit {
                 Exit::TripleFault => {
+                    if let Engine::Kvm(kvm) = &mut self.engine {
+                        if let Some(why) = kvm.take_failure() {
+                            return Outcome::EngineFailed(why);
+                        }
+                    }
                     let cs = self.cpu.state.seg(SegReg::Cs).selector;
                     return Outcome::TripleFault {
                         cs,
@@ -177,6 +241,35 @@ impl Vm {
         }
     }
 
+    /// The engine running this machine.
+    pub fn engine_kind(&self) -> EngineKind {
+        self.engine.kind()
+    }
+
+    /// The KVM engine, when it runs this machine.
+    pub fn kvm(&self) -> Option<&KvmEngine> {
+        match &self.engine {
+            Engine::Kvm(k) => Some(k),
+            Engine::Interp => None,
+        }
+    }
+
+    /// VM exits by reason, under kvm.
+    pub fn kvm_exits(&self) -> Option<&ExitStats> {
+        self.kvm().map(|k| &k.stats)
+    }
+
+    /// Copies `bytes` into guest-physical memory at `paddr` (RAM only; ROM and unbacked bytes are skipped), for
+    /// loaders and tests.
+    pub fn write_phys(&mut self, paddr: u64, bytes: &[u8]) {
+        for (k, b) in bytes.iter().enumerate() {
+            let a = paddr + k as u64;
+            if let vx86_cpu::PageBacking::Ram(off) = self.board.memory.backing(a) {
+                self.board.memory.host()[off + (a & 0xFFF) as usize] = *b;
+            }
+        }
+    }
+
     /// Handles a guest request from the devices, if any.
     fn take_request(&mut self) -> Option<Outcome> {
         match self.board.devices.take_request()? {
@@ -186,6 +279,9 @@ impl Vm {
             BoardRequest::Reset => {
                 self.cpu.reset();
                 self.board.devices.reset();
+                if let Engine::Kvm(kvm) = &mut self.engine {
+                    kvm.state_changed();
+                }
                 None
             }
         }

@@ -13,9 +13,13 @@ mod descriptors;
 mod far;
 pub(crate) mod fast;
 mod logic;
+mod mmx;
 mod shift;
+mod sse;
 mod string;
+mod syscall;
 mod system;
+mod x87;
 mod xfer;
 
 use crate::bus::Bus;
@@ -28,6 +32,7 @@ impl Cpu {
     #[inline]
     pub(crate) fn execute<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         match i.mnemonic() {
+            _ if sse::is_fpu_or_simd(i) => self.exec_fpu_simd(bus, i),
             M::Mov
             | M::Movzx
             | M::Movsx
@@ -43,6 +48,9 @@ impl Cpu {
             | M::Cwde
             | M::Cwd
             | M::Cdq
+            | M::Cdqe
+            | M::Cqo
+            | M::Movsxd
             | M::Lahf
             | M::Sahf
             | M::Xlatb
@@ -82,7 +90,8 @@ impl Cpu {
             | M::Idiv
             | M::Xadd
             | M::Cmpxchg
-            | M::Cmpxchg8b => self.exec_arith(bus, i),
+            | M::Cmpxchg8b
+            | M::Cmpxchg16b => self.exec_arith(bus, i),
             M::And | M::Or | M::Xor | M::Not | M::Test => self.exec_logic(bus, i),
             M::Shl
             | M::Sal
@@ -148,7 +157,12 @@ impl Cpu {
             | M::Insd
             | M::Outsb
             | M::Outsw
-            | M::Outsd => self.exec_string(bus, i),
+            | M::Outsd
+            | M::Movsq
+            | M::Cmpsq
+            | M::Stosq
+            | M::Lodsq
+            | M::Scasq => self.exec_string(bus, i),
             M::Jo
             | M::Jno
             | M::Jb
@@ -173,12 +187,16 @@ impl Cpu {
             | M::Loopne
             | M::Jcxz
             | M::Jecxz
+            | M::Jrcxz
             | M::Int
             | M::Int3
             | M::Into
             | M::Int1
             | M::Bound => self.exec_control(bus, i),
-            M::Retf | M::Iret | M::Iretd => self.exec_far(bus, i),
+            M::Retf | M::Iret | M::Iretd | M::Iretq => self.exec_far(bus, i),
+            M::Syscall | M::Sysret | M::Sysretq | M::Swapgs | M::Rdtscp => {
+                self.exec_syscall(bus, i)
+            }
             M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.exec_descriptors(bus, i),
             _ => self.exec_system(bus, i),
         }

@@ -85,6 +85,11 @@ impl Cpu {
             M::Outsb => (Op::Outs, 1),
             M::Outsw => (Op::Outs, 2),
             M::Outsd => (Op::Outs, 4),
+            M::Movsq => (Op::Movs, 8),
+            M::Cmpsq => (Op::Cmps, 8),
+            M::Stosq => (Op::Stos, 8),
+            M::Lodsq => (Op::Lods, 8),
+            M::Scasq => (Op::Scas, 8),
             _ => return Err(self.unimplemented(i)),
         };
         let Some(asz) = string_address_size(i) else {

@@ -22,7 +22,7 @@ fn flat(selector: u16, attrs: u16) -> Segment {
 impl Cpu {
     pub(super) fn exec_syscall<B: Bus>(
         &mut self,
-        _bus: &mut B,
+        bus: &mut B,
         i: &Instruction,
     ) -> Result<(), Fault> {
         match i.mnemonic() {
@@ -42,7 +42,7 @@ impl Cpu {
                 if self.state.cr4 & crate::state::cr4::TSD != 0 && self.state.cpl != 0 {
                     return gp(0);
                 }
-                let tsc = self.instructions.wrapping_add(self.state.tsc_offset);
+                let tsc = self.read_tsc(bus);
                 self.set_reg(Register::EAX, tsc & 0xFFFF_FFFF);
                 self.set_reg(Register::EDX, tsc >> 32);
                 self.set_reg(Register::ECX, self.state.tsc_aux);

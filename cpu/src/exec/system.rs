@@ -6,7 +6,7 @@ use crate::descriptor::system_type;
 use crate::fault::{gp, Fault};
 use crate::flags::{AC, ID, IF, IOPL, NT, RF, TF, VIF, VIP, VM};
 use crate::interp::operands::mask;
-use crate::state::{cr0, cr4};
+use crate::state::{attr, cr0, cr4, efer, SegReg};
 use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 
@@ -41,8 +41,8 @@ impl Cpu {
                 self.after_io(bus);
                 Ok(())
             }
-            M::Pushf | M::Pushfd => self.pushf(bus, if i.mnemonic() == M::Pushfd { 4 } else { 2 }),
-            M::Popf | M::Popfd => self.popf(bus, if i.mnemonic() == M::Popfd { 4 } else { 2 }),
+            M::Pushf | M::Pushfd | M::Pushfq => self.pushf(bus, flags_operand_size(i.mnemonic())),
+            M::Popf | M::Popfd | M::Popfq => self.popf(bus, flags_operand_size(i.mnemonic())),
             M::Lgdt | M::Lidt => {
                 self.require_cpl0()?;
                 let ea = self.effective_address(i);
@@ -152,14 +152,14 @@ impl Cpu {
                 if self.state.cr4 & cr4::TSD != 0 && self.state.cpl != 0 && self.state.protected() {
                     return gp(0);
                 }
-                let tsc = self.instructions.wrapping_add(self.state.tsc_offset);
+                let tsc = self.read_tsc(bus);
                 self.set_reg(Register::EAX, tsc & 0xFFFF_FFFF);
                 self.set_reg(Register::EDX, tsc >> 32);
                 Ok(())
             }
             M::Rdmsr => {
                 self.require_cpl0()?;
-                let v = self.read_msr(self.state.gpr[1] as u32)?;
+                let v = self.read_msr(bus, self.state.gpr[1] as u32)?;
                 self.set_reg(Register::EAX, v & 0xFFFF_FFFF);
                 self.set_reg(Register::EDX, v >> 32);
                 Ok(())
@@ -167,7 +167,7 @@ impl Cpu {
             M::Wrmsr => {
                 self.require_cpl0()?;
                 let v = (self.state.gpr[2] & 0xFFFF_FFFF) << 32 | (self.state.gpr[0] & 0xFFFF_FFFF);
-                self.write_msr(self.state.gpr[1] as u32, v)
+                self.write_msr(bus, self.state.gpr[1] as u32, v)
             }
             M::Sysenter => self.sysenter(),
             M::Sysexit => self.sysexit(),
@@ -355,7 +355,7 @@ impl Cpu {
         let v = self.peek_stack(bus, 0, size)?;
         self.adjust_sp(size as u64);
         let mut m = crate::flags::ARITH | TF | crate::flags::DF | NT;
-        if size == 4 {
+        if size >= 4 {
             m |= AC | ID;
         }
         let (cpl, iopl) = (self.state.cpl, self.state.iopl());
@@ -395,6 +395,7 @@ impl Cpu {
             return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
         }
         self.state.ldtr = desc.to_segment(selector);
+        self.state.ldtr.base |= self.system_descriptor_base_high(bus, selector)?;
         Ok(())
     }
 
@@ -425,9 +426,27 @@ impl Cpu {
         let byte = ((desc.0 >> 40) as u8) | 2;
         self.write_linear(bus, addr, 1, u64::from(byte), false)?;
         let mut tr = desc.to_segment(selector);
+        tr.base |= self.system_descriptor_base_high(bus, selector)?;
         tr.attrs |= 2;
         self.state.tr = tr;
         Ok(())
+    }
+
+    /// In long mode, system descriptors (LDT, TSS) are 16 bytes: bits 63..32 of the base sit in the second half.
+    fn system_descriptor_base_high<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        selector: u16,
+    ) -> Result<u64, Fault> {
+        if !self.state.long_mode() {
+            return Ok(0);
+        }
+        let index = u64::from(selector & 0xFFF8);
+        if index + 15 > u64::from(self.state.gdtr.limit) {
+            return gp(selector & 0xFFFC);
+        }
+        let high = self.read_linear(bus, self.state.gdtr.base.wrapping_add(index + 8), 4, false)?;
+        Ok(high << 32)
     }
 
     /// MOV to or from a control or debug register.
@@ -447,11 +466,22 @@ impl Cpu {
                     Ok(())
                 }
                 Register::CR3 => {
-                    self.state.cr3 = v & 0xFFFF_FFFF;
+                    self.state.cr3 = if self.state.long_mode() {
+                        v
+                    } else {
+                        v & 0xFFFF_FFFF
+                    };
                     self.tlb.flush(self.state.cr4 & cr4::PGE != 0);
                     Ok(())
                 }
                 Register::CR4 => self.write_cr4(v),
+                Register::CR8 => {
+                    if v & !0xF != 0 {
+                        return gp(0);
+                    }
+                    self.state.cr8 = v;
+                    Ok(())
+                }
                 r if r.is_dr() => {
                     let n = r.number();
                     let n = if n == 4 || n == 5 { n + 2 } else { n };
@@ -466,6 +496,7 @@ impl Cpu {
                 Register::CR2 => self.state.cr2,
                 Register::CR3 => self.state.cr3,
                 Register::CR4 => self.state.cr4,
+                Register::CR8 => self.state.cr8,
                 r if r.is_dr() => {
                     let n = r.number();
                     self.state.dr[if n == 4 || n == 5 { n + 2 } else { n }]
@@ -487,7 +518,23 @@ impl Cpu {
             return gp(0);
         }
         let changed = self.state.cr0 ^ value;
+        let enabling_paging = changed & value & cr0::PG != 0;
+        if enabling_paging && self.state.efer & efer::LME != 0 {
+            // Entering long mode needs PAE and may not happen from a 64-bit-capable code segment.
+            if self.state.cr4 & cr4::PAE == 0 || self.state.seg(SegReg::Cs).attrs & attr::L != 0 {
+                return gp(0);
+            }
+        }
+        if changed & cr0::PE != 0 && value & cr0::PE == 0 && self.state.long_mode() {
+            // PE cannot be cleared while long mode is active.
+            return gp(0);
+        }
         self.state.cr0 = value;
+        if value & cr0::PG == 0 {
+            self.state.efer &= !efer::LMA;
+        } else if enabling_paging && self.state.efer & efer::LME != 0 {
+            self.state.efer |= efer::LMA;
+        }
         if changed & (cr0::PG | cr0::PE | cr0::WP) != 0 {
             self.tlb.flush(false);
         }
@@ -500,7 +547,11 @@ impl Cpu {
     fn write_cr4(&mut self, value: u64) -> Result<(), Fault> {
         let supported =
             cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::PGE | cr4::PCE;
+        let supported = supported | cr4::OSFXSR | cr4::OSXMMEXCPT;
         if value & !supported != 0 {
+            return gp(0);
+        }
+        if self.state.long_mode() && value & cr4::PAE == 0 {
             return gp(0);
         }
         let changed = self.state.cr4 ^ value;
@@ -516,23 +567,49 @@ impl Cpu {
         if self.state.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
             return Err(Fault::DeviceNotAvailable);
         }
-        Ok(())
+        self.fpu_pending()
     }
 
-    /// Reads a model-specific register; unknown ones raise #GP(0) and show in the unimp trace.
-    pub(crate) fn read_msr(&mut self, index: u32) -> Result<u64, Fault> {
+    /// The time-stamp counter: guest time from the bus's clock at [`crate::cpuid::TSC_HZ`] (retired instructions on
+    /// a bus without one), plus the offset software set by writing the TSC MSR.
+    pub(crate) fn read_tsc<B: Bus>(&self, bus: &B) -> u64 {
+        let ticks = bus.now_ns().unwrap_or(self.instructions);
+        ticks.wrapping_add(self.state.tsc_offset)
+    }
+
+    /// Reads a model-specific register: the TSC, a device's (APIC), or the CPU model's; unknown ones raise #GP(0)
+    /// and show in the unimp trace.
+    pub(crate) fn read_msr<B: Bus>(&mut self, bus: &mut B, index: u32) -> Result<u64, Fault> {
+        if index == crate::cpuid::msr::TSC {
+            return Ok(self.read_tsc(bus));
+        }
+        if let Some(v) = bus.read_device_msr(index) {
+            return Ok(v);
+        }
         match crate::cpuid::msr_read(self, index) {
             Some(v) => Ok(v),
             None => Err(self.unknown_msr(index)),
         }
     }
 
-    /// Writes a model-specific register; unknown ones raise #GP(0) and show in the unimp trace.
-    pub(crate) fn write_msr(&mut self, index: u32, value: u64) -> Result<(), Fault> {
-        if crate::cpuid::msr_write(self, index, value) {
-            Ok(())
-        } else {
-            Err(self.unknown_msr(index))
+    /// Writes a model-specific register (TSC, device, or CPU model); unknown ones raise #GP(0) and show in the
+    /// unimp trace.
+    pub(crate) fn write_msr<B: Bus>(&mut self, bus: &mut B, index: u32, value: u64) -> Result<(), Fault> {
+        if index == crate::cpuid::msr::TSC {
+            let now = self.read_tsc(bus).wrapping_sub(self.state.tsc_offset);
+            self.state.tsc_offset = value.wrapping_sub(now);
+            return Ok(());
+        }
+        let tsc_now = self.read_tsc(bus);
+        match bus.write_device_msr(index, value, tsc_now) {
+            Some(true) => return Ok(()),
+            Some(false) => return gp(0),
+            None => {}
+        }
+        match crate::cpuid::msr_write(self, index, value) {
+            Ok(()) => Ok(()),
+            Err(crate::cpuid::MsrError::Invalid) => gp(0),
+            Err(crate::cpuid::MsrError::Unknown) => Err(self.unknown_msr(index)),
         }
     }
 
@@ -543,5 +620,14 @@ impl Cpu {
         }
         *self.unimplemented.entry(key).or_insert(0) += 1;
         Fault::GeneralProtection(0)
+    }
+}
+
+/// Operand size of PUSHF/POPF and their D/Q forms.
+fn flags_operand_size(m: M) -> usize {
+    match m {
+        M::Pushfq | M::Popfq => 8,
+        M::Pushfd | M::Popfd => 4,
+        _ => 2,
     }
 }

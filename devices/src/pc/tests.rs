@@ -301,3 +301,237 @@ fn board_can_move_to_the_vcpu_thread() {
     is_send::<PcDevices>();
     is_send::<Clock>();
 }
+
+// ----- APIC routing -----
+
+const LAPIC: u64 = 0xFEE0_0000;
+const IOAPIC: u64 = 0xFEC0_0000;
+
+/// Writes IOAPIC redirection entry `pin` through IOREGSEL/IOWIN.
+fn ioapic_entry(pc: &mut PcDevices, pin: u64, value: u64) {
+    pc.mmio_write(IOAPIC, 4, 0x10 + 2 * pin);
+    pc.mmio_write(IOAPIC + 0x10, 4, value & 0xFFFF_FFFF);
+    pc.mmio_write(IOAPIC, 4, 0x11 + 2 * pin);
+    pc.mmio_write(IOAPIC + 0x10, 4, value >> 32);
+}
+
+/// Linux-style APIC setup: software enable with spurious vector 0xFF, LINT0 masked ExtINT, flat logical ID 1.
+fn enable_apic(pc: &mut PcDevices) {
+    pc.mmio_write(LAPIC + 0xE0, 4, 0xFFFF_FFFF);
+    pc.mmio_write(LAPIC + 0xD0, 4, 0x0100_0000);
+    pc.mmio_write(LAPIC + 0xF0, 4, 0x1FF);
+    pc.mmio_write(LAPIC + 0x350, 4, 0x1_0700);
+}
+
+/// Starts PIT channel 0 at about 100 Hz and returns the clock time of its first IRQ0.
+fn start_pit(pc: &mut PcDevices) -> u64 {
+    pc.io_write(0x43, 1, 0x34);
+    pc.io_write(0x40, 1, 0x9C);
+    pc.io_write(0x40, 1, 0x2E);
+    pc.poll();
+    pc.next_event_ns().unwrap()
+}
+
+#[test]
+fn apic_mmio_reads_identify_both_controllers() {
+    let (_, mut pc) = board(false);
+    assert_eq!(pc.mmio_read(LAPIC + 0x30, 4), 0x0005_0014);
+    assert_eq!(
+        pc.mmio_read(LAPIC + 0x32, 1),
+        0x05,
+        "byte read of the version"
+    );
+    assert_eq!(pc.mmio_read(LAPIC + 0x34, 4), 0, "bytes 4-15 of a slot");
+    assert_eq!(pc.mmio_read(LAPIC + 0xF0, 8), 0xFF);
+    pc.mmio_write(IOAPIC, 4, 1);
+    assert_eq!(pc.mmio_read(IOAPIC + 0x10, 4), 0x0017_0020);
+    assert_eq!(pc.mmio_read(0xFED0_0000, 4), 0xFFFF_FFFF, "open bus");
+    assert_eq!(pc.mmio_read(0xFED0_0000, 8), u64::MAX);
+    // A byte write to TPR merges.
+    pc.mmio_write(LAPIC + 0x80, 1, 0x3C);
+    assert_eq!(pc.mmio_read(LAPIC + 0x80, 4), 0x3C);
+    assert_eq!(pc.apic_base(), 0xFEE0_0900);
+    // Relocated: the old page is open bus.
+    pc.set_apic_base(0xFED0_0800).unwrap();
+    assert_eq!(pc.mmio_read(0xFED0_0030, 4), 0x0005_0014);
+    assert_eq!(pc.mmio_read(LAPIC + 0x30, 4), 0xFFFF_FFFF);
+    assert!(pc.set_apic_base(0xFEE0_0C00).is_err(), "x2APIC");
+}
+
+#[test]
+fn apic_disabled_passes_the_pic_like_virtual_wire() {
+    let (clock, mut pc) = board(false);
+    init_pic(&mut pc);
+    // The IOAPIC entry is programmed, but the LAPIC is software disabled: the PIC delivers.
+    ioapic_entry(&mut pc, 2, 0x30);
+    let next = start_pit(&mut pc);
+    clock.advance_to_ns(next);
+    pc.poll();
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x20);
+    pc.io_write(0x20, 1, 0x20);
+    // Globally disabled too.
+    pc.set_apic_base(0xFEE0_0000).unwrap();
+    clock.advance_to_ns(2 * next);
+    pc.poll();
+    assert_eq!(pc.acknowledge_interrupt(), 0x20);
+}
+
+#[test]
+fn apic_enabled_takes_isa_irqs_from_the_ioapic() {
+    let (clock, mut pc) = board(false);
+    init_pic(&mut pc);
+    enable_apic(&mut pc);
+    // IRQ0 arrives on pin 2 (the MADT override), flat logical destination 1.
+    ioapic_entry(&mut pc, 2, 0x0100_0000_0000_0000 | 0x800 | 0x30);
+    let next = start_pit(&mut pc);
+    clock.advance_to_ns(next);
+    pc.poll();
+    assert!(
+        pc.interrupt_pending(),
+        "PIC INTR is blocked by the masked LINT0; the IOAPIC delivers"
+    );
+    assert_eq!(pc.acknowledge_interrupt(), 0x30);
+    assert!(!pc.interrupt_pending());
+    assert_eq!(pc.mmio_read(LAPIC + 0x110, 4), 1 << 16, "ISR bit 0x30");
+    // TPR at class 3 holds the next tick back until it is lowered.
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    pc.mmio_write(LAPIC + 0x80, 4, 0x30);
+    clock.advance_to_ns(2 * next);
+    pc.poll();
+    assert!(!pc.interrupt_pending());
+    pc.mmio_write(LAPIC + 0x80, 4, 0);
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x30);
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    // Masking the pin stops it; a destination that is not us drops the message.
+    ioapic_entry(&mut pc, 2, 0x1_0030);
+    clock.advance_to_ns(3 * next);
+    pc.poll();
+    assert!(!pc.interrupt_pending());
+    ioapic_entry(&mut pc, 2, 0x0200_0000_0000_0000 | 0x800 | 0x30);
+    clock.advance_to_ns(4 * next);
+    pc.poll();
+    assert!(!pc.interrupt_pending());
+    // LINT0 unmasked in ExtINT mode: the PIC's vector comes through the APIC.
+    ioapic_entry(&mut pc, 2, 0x1_0030);
+    pc.mmio_write(LAPIC + 0x350, 4, 0x700);
+    clock.advance_to_ns(5 * next);
+    pc.poll();
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x20);
+}
+
+#[test]
+fn level_triggered_ioapic_pin_repeats_until_the_device_is_serviced() {
+    let (_, mut pc) = board(false);
+    enable_apic(&mut pc);
+    // COM1 (IRQ4) as a level-triggered, physical-destination interrupt.
+    ioapic_entry(&mut pc, 4, 0x8000 | 0x44);
+    pc.io_write(0x3F9, 1, 0x02); // THR empty interrupt
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x44);
+    assert_eq!(pc.mmio_read(LAPIC + 0x1A0, 4), 1 << 4, "TMR bit 0x44");
+    pc.mmio_write(IOAPIC, 4, 0x18);
+    assert_ne!(pc.mmio_read(IOAPIC + 0x10, 4) & 0x4000, 0, "remote IRR");
+    assert!(!pc.interrupt_pending());
+    // EOI with the line still high: delivered again.
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x44);
+    // Service the UART (reading IIR clears THRE), then EOI: quiet.
+    assert_eq!(pc.io_read(0x3FA, 1), 0x02);
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    assert!(!pc.interrupt_pending());
+    assert_eq!(pc.mmio_read(IOAPIC + 0x10, 4) & 0x4000, 0);
+}
+
+#[test]
+fn lapic_timer_and_tsc_deadline_through_the_board() {
+    let (clock, mut pc) = board(false);
+    enable_apic(&mut pc);
+    pc.mmio_write(LAPIC + 0x3E0, 4, 0xB);
+    pc.mmio_write(LAPIC + 0x320, 4, 0x2_00EF); // periodic, vector 0xEF
+    pc.mmio_write(LAPIC + 0x380, 4, 1_000_000);
+    assert_eq!(pc.next_event_ns(), Some(1_000_000));
+    clock.advance_to_ns(1_000_000);
+    pc.poll();
+    assert_eq!(pc.acknowledge_interrupt(), 0xEF);
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    assert_eq!(pc.next_event_ns(), Some(2_000_000));
+    // TSC-deadline mode; a deadline already passed is pending at once.
+    pc.mmio_write(LAPIC + 0x320, 4, 0x4_00EE);
+    pc.set_tsc_deadline(10, 20, 1_000_000_000);
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0xEE);
+    pc.mmio_write(LAPIC + 0xB0, 4, 0);
+    pc.set_tsc_deadline(3000, 1000, 1_000_000_000);
+    assert_eq!(pc.tsc_deadline(), 3000);
+    assert_eq!(pc.next_event_ns(), Some(clock.now_ns() + 2000));
+    assert_eq!(pc.read_msr(0x6E0), Some(3000));
+    assert_eq!(pc.read_msr(0x10), None, "not a device MSR");
+    assert_eq!(pc.write_msr(0x6E0, 0, 0, 1), Some(Ok(())));
+    assert_eq!(pc.read_msr(0x6E0), Some(0));
+    assert_eq!(pc.read_msr(0x1B), Some(0xFEE0_0900));
+    assert!(matches!(
+        pc.write_msr(0x1B, 0xFEE0_0C00, 0, 1),
+        Some(Err(_))
+    ));
+    assert_eq!(pc.write_msr(0xC000_0080, 0, 0, 1), None);
+    // CR8 is TPR[7:4].
+    pc.set_cr8(0x3);
+    assert_eq!(pc.mmio_read(LAPIC + 0x80, 4), 0x30);
+    assert_eq!(pc.cr8(), 3);
+    pc.set_cr8(0);
+    // Nothing in service, nothing pending: a stray INTA gets the spurious vector.
+    assert!(!pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0xFF);
+    // A board reset puts the APICs back to power-on state.
+    pc.reset();
+    assert_eq!(pc.mmio_read(LAPIC + 0xF0, 4), 0xFF);
+    assert_eq!(pc.tsc_deadline(), 0);
+}
+
+#[test]
+fn fuzz_random_apic_mmio_never_panics() {
+    for seed in [3u64, 0x0123_4567_89AB_CDEF, 0xFEE0_0000] {
+        let (clock, mut pc) = board(false);
+        let mut rng = XorShift(seed);
+        for _ in 0..100_000 {
+            let r = rng.next();
+            let page =
+                [LAPIC, IOAPIC, LAPIC, IOAPIC, 0xFED0_0000, 0xFEBF_F000][(r & 7) as usize % 6];
+            let off = (r >> 8) & 0xFFF;
+            let off = if r & 0x10_0000 != 0 { off & 0x3F0 } else { off };
+            let size = [1u8, 2, 4, 8][(r >> 40) as usize & 3];
+            let value = rng.next();
+            match (r >> 48) & 7 {
+                0..=2 => pc.mmio_write(page + off, size, value),
+                3..=4 => {
+                    let v = pc.mmio_read(page + off, size);
+                    if size < 8 {
+                        assert_eq!(v >> (8 * size), 0);
+                    }
+                }
+                5 => {
+                    clock.advance_ns((r >> 20) & 0xFFFF);
+                    pc.poll();
+                    if pc.interrupt_pending() {
+                        pc.acknowledge_interrupt();
+                    }
+                }
+                6 => {
+                    let _ = pc.set_apic_base(
+                        0xFEE0_0000 | (value & 0x900) | u64::from(r & 0xFF == 0) << 11,
+                    );
+                    pc.set_tsc_deadline(value >> 40, value >> 44, 1 + (r & 0xFFFF_FFFF));
+                }
+                _ => {
+                    pc.io_write(0x3F9, 1, (value & 0xF) as u32);
+                    let _ = pc.io_read(0x3FA, 1);
+                    let _ = pc.next_event_ns();
+                }
+            }
+        }
+    }
+}

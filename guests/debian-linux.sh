@@ -1,0 +1,109 @@
+#!/bin/bash
+# Fetches Debian 12's stock kernel and busybox-static and builds the vx86 test guest: a gzip'd cpio (newc)
+# initramfs whose /init prints VX86-INIT-START, runs initramfs/workload.sh (RESULT lines), and powers off; with
+# `vx86.shell` on the kernel command line it gives an interactive busybox shell on the console instead.
+#
+# Usage:  guests/debian-linux.sh          (as root on Debian 12; idempotent, downloads are cached)
+# Output: guests/cache/vmlinuz, guests/cache/initramfs.cpio.gz, guests/cache/expected.txt (the workload's RESULT
+#         lines computed on the host with the same busybox); their paths are printed as `name=path` lines.
+# Env:    VX86_GUEST_CACHE overrides the cache directory.
+#
+# Boot:   vx86 -kernel guests/cache/vmlinuz -initrd guests/cache/initramfs.cpio.gz \
+#              -append "console=ttyS0 panic=-1" -nographic          (add vx86.shell for a shell)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${VX86_GUEST_CACHE:-$here/cache}
+debs=$cache/debs
+mkdir -p "$debs"
+
+log() { echo "debian-linux: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || die "needs apt-get and dpkg-deb (Debian 12)"
+
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" = 0 ]; then
+        log "apt-get update"
+        apt-get update -qq >&2 || die "apt-get update failed (run as root?)"
+        apt_updated=1
+    fi
+}
+
+# The versioned kernel package that the linux-image-amd64 metapackage points to, e.g. linux-image-6.1.0-28-amd64.
+kernel_pkg_file=$cache/kernel-package
+if [ ! -s "$kernel_pkg_file" ]; then
+    apt_update
+    pkg=$(apt-cache depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$pkg" ] || die "cannot resolve the kernel package that linux-image-amd64 depends on"
+    echo "$pkg" > "$kernel_pkg_file"
+fi
+kernel_pkg=$(cat "$kernel_pkg_file")
+
+# Downloads package $1 into $debs unless a .deb of it is already there; prints the .deb's path.
+fetch() {
+    local deb
+    deb=$(ls "$debs/$1"_*.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$deb" ]; then
+        apt_update
+        log "apt-get download $1"
+        (cd "$debs" && apt-get download -q "$1" >&2) || die "apt-get download $1 failed"
+        deb=$(ls "$debs/$1"_*.deb | head -n1)
+    fi
+    echo "$deb"
+}
+kernel_deb=$(fetch "$kernel_pkg")
+busybox_deb=$(fetch busybox-static)
+
+# Unpack: the kernel only when its .deb is newer than the vmlinuz we took from it (the modules are not kept).
+if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ]; then
+    rm -rf "$cache/kernel-root"
+    dpkg-deb -x "$kernel_deb" "$cache/kernel-root"
+    vmlinuz=$(ls "$cache"/kernel-root/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
+    [ -n "$vmlinuz" ] || die "no /boot/vmlinuz-* in $kernel_deb"
+    cp "$vmlinuz" "$cache/vmlinuz.tmp"
+    mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
+    rm -rf "$cache/kernel-root"
+fi
+rm -rf "$cache/busybox-root"
+dpkg-deb -x "$busybox_deb" "$cache/busybox-root"
+busybox=$cache/busybox-root/bin/busybox
+[ -x "$busybox" ] || die "no /bin/busybox in $busybox_deb"
+
+if ! command -v cpio >/dev/null; then
+    log "installing cpio"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cpio >&2 || die "cannot install cpio (run as root)"
+fi
+
+# The initramfs tree: busybox, /init, the workload, and the nodes the kernel needs before /init runs.
+root=$cache/initramfs-root
+rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp "$busybox" "$root/bin/busybox"
+cp "$here/initramfs/init" "$root/init"
+cp "$here/initramfs/workload.sh" "$root/workload.sh"
+chmod 755 "$root/init" "$root/bin/busybox"
+mknod -m 600 "$root/dev/console" c 5 1 || die "mknod /dev/console failed (run as root)"
+mknod -m 666 "$root/dev/null" c 1 3
+find "$root" -exec touch -h -d @0 {} +
+initramfs=$cache/initramfs.cpio.gz
+(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -9 -n) \
+    > "$initramfs.tmp"
+mv "$initramfs.tmp" "$initramfs"
+
+# The expected results: the same workload with the same busybox, on the host.
+hostbin=$cache/hostbin
+rm -rf "$hostbin"
+mkdir -p "$hostbin"
+"$busybox" --install -s "$hostbin"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+PATH=$hostbin VX86_WORKDIR=$work "$busybox" sh "$here/initramfs/workload.sh" > "$cache/expected.txt.tmp"
+grep -q '^RESULT ' "$cache/expected.txt.tmp" || die "the workload printed no RESULT lines on the host"
+mv "$cache/expected.txt.tmp" "$cache/expected.txt"
+
+echo "kernel=$cache/vmlinuz"
+echo "initramfs=$initramfs"
+echo "expected=$cache/expected.txt"

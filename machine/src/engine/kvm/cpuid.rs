@@ -1,0 +1,56 @@
+//! The CPUID table given to a KVM vCPU: vx86's CPU model ([`vx86_cpu::cpuid::cpuid`]), limited to what the host's
+//! KVM can provide.
+//!
+//! What had to change from the interpreter's model, and why:
+//! - Leaf 1 EDX is intersected with KVM's supported leaf 1 EDX: a feature the host cannot virtualize is not
+//!   offered (on this PVM host every bit of the model is supported, so nothing is dropped; see [`dropped_features`]).
+//! - The vendor stays "GenuineIntel" even on an AMD host. KVM keys some emulation on the guest's vendor: with Intel's
+//!   vendor, SYSENTER/SYSEXIT are emulated in legacy mode as on Intel.
+//! - CPUID itself does not trap when the guest's user mode runs natively on the host (as under PVM): ring-3 code
+//!   that executes CPUID sees the host processor, not this table. Kernel-mode CPUID (what OSes probe) sees the table.
+
+use kvm_bindings::{kvm_cpuid_entry2, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::Kvm;
+
+/// Leaves of the model handed to KVM.
+const LEAVES: [u32; 3] = [0, 1, 0x8000_0000];
+
+/// Builds the vCPU's CPUID table from the model and the host's supported table.
+pub fn table(kvm: &Kvm) -> Result<CpuId, kvm_ioctls::Error> {
+    let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
+    let host_edx1 = host_leaf1_edx(&supported);
+    let entries: Vec<kvm_cpuid_entry2> = LEAVES
+        .iter()
+        .map(|&leaf| {
+            let (eax, ebx, ecx, mut edx) = vx86_cpu::cpuid::cpuid(leaf, 0);
+            if leaf == 1 {
+                edx &= host_edx1;
+            }
+            kvm_cpuid_entry2 {
+                function: leaf,
+                index: 0,
+                flags: 0,
+                eax,
+                ebx,
+                ecx,
+                edx,
+                ..Default::default()
+            }
+        })
+        .collect();
+    Ok(CpuId::from_entries(&entries).expect("a handful of CPUID entries fit"))
+}
+
+fn host_leaf1_edx(supported: &CpuId) -> u32 {
+    supported
+        .as_slice()
+        .iter()
+        .find(|e| e.function == 1)
+        .map_or(0, |e| e.edx)
+}
+
+/// Leaf 1 EDX bits of the model that the host's KVM cannot offer.
+pub fn dropped_features(kvm: &Kvm) -> Result<u32, kvm_ioctls::Error> {
+    let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
+    Ok(vx86_cpu::cpuid::cpuid(1, 0).3 & !host_leaf1_edx(&supported))
+}

@@ -1,0 +1,485 @@
+//! The KVM engine: the guest runs on the host CPU through `/dev/kvm` (rust-vmm's kvm-ioctls), against the same guest
+//! RAM and the same [`Board`] as the interpreter.
+//!
+//! - Memory: the board's one host mapping is registered as KVM memory slots following the PC memory map
+//!   ([`slots`]); the BIOS ROM windows are read-only slots, so guest writes to them exit as MMIO and are dropped.
+//! - Port I/O and MMIO exits become [`Board`] calls, one per element of a string I/O (`rep ins/outs`).
+//! - Interrupts: there is no in-kernel irqchip; our 8259 model asserts INTR, and the vector is injected with
+//!   KVM_INTERRUPT once the guest can take it (`ready_for_interrupt_injection` and IF), asking KVM for an
+//!   interrupt-window exit otherwise.
+//! - HLT exits return [`Exit::Halted`]; the vCPU is not re-entered until an interrupt is pending, so the machine's
+//!   idle loop sleeps until the next device event instead of spinning.
+//! - A helper thread kicks the vCPU out of KVM_RUN every millisecond with a signal so the machine can poll its timers
+//!   (a guest in a tight loop makes no exits of its own).
+//! - [`CpuState`] is the interface: it is written to the vCPU before the first run (and after a reset) and read back
+//!   after every return to the machine.
+
+mod cpuid;
+mod exits;
+pub mod regs;
+
+pub use exits::ExitStats;
+
+use crate::board::Board;
+use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, ONE_MIB};
+use crate::memory::GuestMemory;
+use kvm_bindings::{kvm_interrupt, kvm_userspace_memory_region, KVMIO, KVM_MEM_READONLY};
+use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use vx86_cpu::{Bus, Cpu, CpuState, Exit};
+
+/// How often the vCPU is kicked out of the guest so the machine can serve its timers.
+const KICK_PERIOD: Duration = Duration::from_millis(1);
+/// Guest-physical address of the three pages KVM may need for real-mode emulation on Intel hosts (in the PCI hole,
+/// where QEMU puts it).
+const KVM_TSS_ADDR: u64 = 0xFEFF_D000;
+
+/// KVM_INTERRUPT (x86, no in-kernel irqchip), which kvm-ioctls does not wrap.
+mod ioctl_numbers {
+    use super::{kvm_interrupt, KVMIO};
+    vmm_sys_util::ioctl_iow_nr!(KVM_INTERRUPT, KVMIO, 0x86, kvm_interrupt);
+}
+use ioctl_numbers::KVM_INTERRUPT;
+
+/// Why the KVM engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KvmError {
+    /// /dev/kvm cannot be opened.
+    #[error("-accel kvm: cannot use /dev/kvm ({0}); run with -accel interp")]
+    Open(kvm_ioctls::Error),
+    /// A KVM set-up call failed.
+    #[error("-accel kvm: {0} failed: {1}")]
+    Setup(&'static str, kvm_ioctls::Error),
+}
+
+/// One KVM memory slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// First guest-physical address.
+    pub guest: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// Offset into the board's host mapping.
+    pub host_offset: u64,
+    /// Read-only (BIOS ROM).
+    pub rom: bool,
+}
+
+/// The KVM memory slots for a board with `ram_bytes` of RAM and a `rom_bytes` BIOS: the same map as
+/// [`GuestMemory::backing`].
+pub fn slots(ram_bytes: u64, rom_bytes: u64) -> Vec<Slot> {
+    let (below_4g, above_4g) = vx86_devices::ram_split(ram_bytes);
+    let low_window = rom_bytes.min(BIOS_LOW_WINDOW_MAX);
+    let mut v = vec![
+        Slot {
+            guest: 0,
+            size: ONE_MIB - low_window,
+            host_offset: 0,
+            rom: false,
+        },
+        Slot {
+            guest: ONE_MIB - low_window,
+            size: low_window,
+            host_offset: ram_bytes + rom_bytes - low_window,
+            rom: true,
+        },
+        Slot {
+            guest: ONE_MIB,
+            size: below_4g - ONE_MIB,
+            host_offset: ONE_MIB,
+            rom: false,
+        },
+        Slot {
+            guest: FOUR_GIB - rom_bytes,
+            size: rom_bytes,
+            host_offset: ram_bytes,
+            rom: true,
+        },
+    ];
+    if above_4g > 0 {
+        v.push(Slot {
+            guest: FOUR_GIB,
+            size: above_4g,
+            host_offset: below_4g,
+            rom: false,
+        });
+    }
+    v
+}
+
+/// Whether /dev/kvm can be opened and a VM created: `Err` says why not.
+pub fn probe() -> Result<(), String> {
+    let kvm = Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
+    kvm.create_vm()
+        .map_err(|e| format!("/dev/kvm refuses KVM_CREATE_VM: {e}"))?;
+    Ok(())
+}
+
+/// The KVM engine: a VM with one vCPU over the board's memory.
+pub struct KvmEngine {
+    vcpu: VcpuFd,
+    // The VM must outlive its vCPU; dropped after it.
+    _vm: VmFd,
+    kvm: Kvm,
+    /// The machine changed `Cpu::state` (creation, reset): write it to the vCPU before running.
+    upload: bool,
+    /// The guest executed HLT and has not been woken by an interrupt.
+    halted: bool,
+    /// The BIOS ROM is mapped read-only (KVM_CAP_READONLY_MEM on a host with vmx/svm); otherwise writable.
+    pub readonly_rom: bool,
+    /// Leaf 1 EDX features of vx86's CPU model the host could not offer.
+    pub dropped_cpuid_features: u32,
+    /// VM exits by reason.
+    pub stats: ExitStats,
+    /// Why the last run failed, when KVM refused to go on (failed entry, internal error).
+    failure: Option<String>,
+    kicker: Option<Kicker>,
+}
+
+impl KvmEngine {
+    /// Creates the VM over `memory`, with vx86's CPUID model, and one vCPU.
+    ///
+    /// `memory`'s host mapping must outlive the engine (the machine drops the engine first).
+    pub fn new(memory: &mut GuestMemory) -> Result<KvmEngine, KvmError> {
+        let kvm = Kvm::new().map_err(KvmError::Open)?;
+        let vm = kvm
+            .create_vm()
+            .map_err(|e| KvmError::Setup("KVM_CREATE_VM", e))?;
+        // PVM (KVM without vmx/svm) advertises read-only slots, but its instruction emulator spins forever on a write
+        // into one (the BIOS's `mov fs, ax` setting the accessed bit of a GDT descriptor held in ROM) instead of
+        // exiting as MMIO. There the ROM is mapped writable: guest writes to it stick, unlike on real hardware.
+        let readonly_rom =
+            kvm.check_extension(Cap::ReadonlyMem) && super::cpu_has_hardware_virt();
+        let ram_bytes = memory.ram_bytes();
+        let host = memory.host();
+        let rom_bytes = host.len() as u64 - ram_bytes;
+        let base = host.as_mut_ptr() as u64;
+        for (k, s) in slots(ram_bytes, rom_bytes).iter().enumerate() {
+            let region = kvm_userspace_memory_region {
+                slot: k as u32,
+                flags: if s.rom && readonly_rom {
+                    KVM_MEM_READONLY
+                } else {
+                    0
+                },
+                guest_phys_addr: s.guest,
+                memory_size: s.size,
+                userspace_addr: base + s.host_offset,
+            };
+            // SAFETY: the region lies inside the board's anonymous mapping (`slots` stays within RAM + ROM), which
+            // lives as long as the machine; the machine drops this engine (and so the VM) before its memory.
+            unsafe { vm.set_user_memory_region(region) }
+                .map_err(|e| KvmError::Setup("KVM_SET_USER_MEMORY_REGION", e))?;
+        }
+        // Only needed (and only implemented) on Intel hosts; elsewhere it is harmless to skip.
+        let _ = vm.set_tss_address(KVM_TSS_ADDR as usize);
+        let vcpu = vm
+            .create_vcpu(0)
+            .map_err(|e| KvmError::Setup("KVM_CREATE_VCPU", e))?;
+        let table = cpuid::table(&kvm).map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
+        vcpu.set_cpuid2(&table)
+            .map_err(|e| KvmError::Setup("KVM_SET_CPUID2", e))?;
+        let dropped_cpuid_features = cpuid::dropped_features(&kvm).unwrap_or(0);
+        install_kick_handler();
+        Ok(KvmEngine {
+            vcpu,
+            _vm: vm,
+            kvm,
+            upload: true,
+            halted: false,
+            readonly_rom,
+            dropped_cpuid_features,
+            stats: ExitStats::default(),
+            failure: None,
+            kicker: None,
+        })
+    }
+
+    /// The machine replaced the CPU state (reset, a loader): write it to the vCPU before the next run.
+    pub fn state_changed(&mut self) {
+        self.upload = true;
+    }
+
+    /// The guest's TSC rate in kHz (the host's, under KVM), if KVM reports it.
+    pub fn tsc_khz(&self) -> Option<u32> {
+        self.vcpu.get_tsc_khz().ok().filter(|&k| k > 0)
+    }
+
+    /// Why the engine stopped with an error, once.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, or
+    /// the periodic kick (reported as [`Exit::BudgetExhausted`]). `cpu.state` holds the guest's registers after.
+    pub fn run(&mut self, cpu: &mut Cpu, board: &mut Board) -> Exit {
+        if self.upload {
+            if let Err(e) = self.push_state(&cpu.state) {
+                self.failure = Some(format!("cannot set the vCPU's registers: {e}"));
+                return Exit::TripleFault;
+            }
+            self.upload = false;
+            self.halted = cpu.state.halted;
+        }
+        self.kicker_for_this_thread().set_running(true);
+        let exit = self.run_until_exit(board);
+        if let Some(k) = &self.kicker {
+            k.set_running(false);
+        }
+        if let Err(e) = self.pull_state(&mut cpu.state) {
+            self.failure = Some(format!("cannot read the vCPU's registers: {e}"));
+            return Exit::TripleFault;
+        }
+        cpu.state.halted = self.halted;
+        exit
+    }
+
+    fn run_until_exit(&mut self, board: &mut Board) -> Exit {
+        loop {
+            let pending = board.interrupt_pending();
+            if self.halted && !pending {
+                return Exit::Halted;
+            }
+            self.offer_interrupt(board, pending);
+            let run_ptr: *const kvm_bindings::kvm_run = self.vcpu.get_kvm_run();
+            match self.vcpu.run() {
+                Ok(VcpuExit::IoIn(port, data)) => {
+                    self.stats.io_in += 1;
+                    // SAFETY: `run_ptr` points at the vCPU's mapped kvm_run, alive as long as the vCPU; after an
+                    // I/O exit the kernel has filled its `io` union member, which does not overlap `data`.
+                    let size = usize::from(unsafe { (*run_ptr).__bindgen_anon_1.io.size }).max(1);
+                    for chunk in data.chunks_mut(size) {
+                        let v = board.io_read(port, chunk.len() as u8);
+                        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+                    }
+                }
+                Ok(VcpuExit::IoOut(port, data)) => {
+                    self.stats.io_out += 1;
+                    // SAFETY: as for IoIn above.
+                    let size = usize::from(unsafe { (*run_ptr).__bindgen_anon_1.io.size }).max(1);
+                    for chunk in data.chunks(size) {
+                        board.io_write(port, chunk.len() as u8, le_value(chunk) as u32);
+                    }
+                }
+                Ok(VcpuExit::MmioRead(addr, data)) => {
+                    self.stats.mmio_read += 1;
+                    let v = board.mmio_read(addr, data.len() as u8);
+                    let n = data.len().min(8);
+                    data[..n].copy_from_slice(&v.to_le_bytes()[..n]);
+                }
+                Ok(VcpuExit::MmioWrite(addr, data)) => {
+                    self.stats.mmio_write += 1;
+                    board.mmio_write(addr, data.len() as u8, le_value(data));
+                }
+                Ok(VcpuExit::Hlt) => {
+                    self.stats.hlt += 1;
+                    self.halted = true;
+                    return Exit::Halted;
+                }
+                Ok(VcpuExit::IrqWindowOpen) => self.stats.irq_window += 1,
+                Ok(VcpuExit::Intr) => {
+                    self.stats.kick += 1;
+                    return Exit::BudgetExhausted;
+                }
+                Ok(VcpuExit::Shutdown) => {
+                    self.stats.shutdown += 1;
+                    return Exit::TripleFault;
+                }
+                Ok(VcpuExit::InternalError) => {
+                    self.stats.other += 1;
+                    // SAFETY: as for IoIn above; after KVM_EXIT_INTERNAL_ERROR the kernel filled `internal`.
+                    let internal = unsafe { (*run_ptr).__bindgen_anon_1.internal };
+                    let n = (internal.ndata as usize).min(internal.data.len());
+                    self.failure = Some(format!(
+                        "KVM internal error {} ({}), data {:x?}",
+                        internal.suberror,
+                        internal_error_name(internal.suberror),
+                        &internal.data[..n]
+                    ));
+                    return Exit::TripleFault;
+                }
+                Ok(other) => {
+                    self.stats.other += 1;
+                    self.failure = Some(format!("KVM stopped the guest: {other:?}"));
+                    return Exit::TripleFault;
+                }
+                Err(e) if e.errno() == libc::EINTR => {
+                    self.stats.kick += 1;
+                    return Exit::BudgetExhausted;
+                }
+                Err(e) if e.errno() == libc::EAGAIN => {}
+                Err(e) => {
+                    self.stats.other += 1;
+                    self.failure = Some(format!("KVM_RUN failed: {e}"));
+                    return Exit::TripleFault;
+                }
+            }
+            if board.devices.request_pending() {
+                return Exit::DeviceRequest;
+            }
+        }
+    }
+
+    /// Injects the PIC's interrupt if the guest can take it now, else asks KVM to exit when it can.
+    fn offer_interrupt(&mut self, board: &mut Board, pending: bool) {
+        let run = self.vcpu.get_kvm_run();
+        if !pending {
+            run.request_interrupt_window = 0;
+            return;
+        }
+        if run.ready_for_interrupt_injection != 0 && run.if_flag != 0 {
+            run.request_interrupt_window = 0;
+            let vector = board.acknowledge_interrupt();
+            let irq = kvm_interrupt {
+                irq: u32::from(vector),
+            };
+            // SAFETY: KVM_INTERRUPT takes a pointer to a kvm_interrupt, which `irq` is, on a vCPU fd; the kernel
+            // only reads it. kvm-ioctls has no wrapper for this x86 ioctl.
+            let rc = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.vcpu, KVM_INTERRUPT(), &irq) };
+            if rc == 0 {
+                self.stats.injected += 1;
+                self.halted = false;
+            }
+        } else {
+            run.request_interrupt_window = 1;
+        }
+    }
+
+    fn push_state(&mut self, s: &CpuState) -> Result<(), kvm_ioctls::Error> {
+        let mut sregs = self.vcpu.get_sregs()?;
+        regs::sregs_to_kvm(s, &mut sregs);
+        self.vcpu.set_sregs(&sregs)?;
+        self.vcpu.set_regs(&regs::regs_to_kvm(s))?;
+        self.vcpu.set_msrs(&regs::sysenter_msrs(s))?;
+        Ok(())
+    }
+
+    fn pull_state(&mut self, s: &mut CpuState) -> Result<(), kvm_ioctls::Error> {
+        regs::regs_from_kvm(&self.vcpu.get_regs()?, s);
+        regs::sregs_from_kvm(&self.vcpu.get_sregs()?, s);
+        let mut msrs = regs::sysenter_msrs(s);
+        if self.vcpu.get_msrs(&mut msrs)? == 3 {
+            for (k, e) in msrs.as_slice().iter().enumerate() {
+                s.sysenter[k] = e.data;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `/dev/kvm` handle (for capability checks).
+    pub fn kvm(&self) -> &Kvm {
+        &self.kvm
+    }
+
+    fn kicker_for_this_thread(&mut self) -> &Kicker {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        if self.kicker.as_ref().is_none_or(|k| k.target != me) {
+            self.kicker = Some(Kicker::start(me));
+        }
+        self.kicker.as_ref().expect("just set")
+    }
+}
+
+fn internal_error_name(suberror: u32) -> &'static str {
+    match suberror {
+        1 => "the host could not emulate an instruction",
+        2 => "simultaneous exceptions",
+        3 => "delivery event failed",
+        _ => "unknown",
+    }
+}
+
+fn le_value(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(b)
+}
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Installs the (empty) handler of the kick signal once, without SA_RESTART, so KVM_RUN returns EINTR.
+fn install_kick_handler() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let _ = vmm_sys_util::signal::register_signal_handler(
+            vmm_sys_util::signal::SIGRTMIN(),
+            on_kick,
+        );
+    });
+}
+
+/// A thread that sends the kick signal to the vCPU thread every [`KICK_PERIOD`] while it is inside KVM_RUN.
+struct Kicker {
+    target: libc::pthread_t,
+    /// Whether the vCPU thread is inside [`KvmEngine::run`]; held while signalling, so the target is alive.
+    running: Arc<Mutex<bool>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Kicker {
+    fn start(target: libc::pthread_t) -> Kicker {
+        let running = Arc::new(Mutex::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (running.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(KICK_PERIOD);
+                let inside = r.lock().unwrap_or_else(|p| p.into_inner());
+                if *inside {
+                    // SAFETY: `target` is the thread inside KvmEngine::run (the flag is set on entry and cleared
+                    // on exit under this lock), so it is alive; the signal's handler is installed and does nothing.
+                    unsafe { libc::pthread_kill(target, vmm_sys_util::signal::SIGRTMIN()) };
+                }
+            }
+        });
+        Kicker {
+            target,
+            running,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set_running(&self, on: bool) {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = on;
+    }
+}
+
+impl Drop for Kicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vx86_cpu::PageBacking;
+
+    #[test]
+    fn slots_follow_the_board_memory_map() {
+        for (ram, rom) in [(32u64 << 20, 64u64 << 10), (5 << 30, 256 << 10)] {
+            let mem = GuestMemory::new(ram, &vec![0; rom as usize]).unwrap();
+            for s in slots(ram, rom) {
+                for addr in [s.guest, s.guest + s.size - 4096] {
+                    let off = (s.host_offset + addr - s.guest) as usize;
+                    let want = if s.rom {
+                        PageBacking::Rom(off)
+                    } else {
+                        PageBacking::Ram(off)
+                    };
+                    assert_eq!(mem.backing(addr), want, "slot {s:?} at {addr:#x}");
+                }
+            }
+        }
+    }
+}

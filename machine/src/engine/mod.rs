@@ -1,0 +1,158 @@
+//! Execution engines and how one is chosen: `-accel interp|kvm|auto`.
+//!
+//! Every engine has the same contract: run the guest until it halts, shuts down, a device asks the machine to act,
+//! or its slice ends, and say which with a [`vx86_cpu::Exit`]; the machine ([`crate::vm`]) does the rest.
+
+pub mod interp;
+pub mod kvm;
+
+use std::fmt;
+
+/// What the user asked for with `-accel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// The reference interpreter.
+    Interp,
+    /// KVM through /dev/kvm.
+    Kvm,
+    /// KVM where the host has hardware virtualization, else the fastest software engine.
+    Auto,
+}
+
+impl std::str::FromStr for Accel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Accel, String> {
+        match s {
+            "interp" | "tcg" => Ok(Accel::Interp),
+            "kvm" => Ok(Accel::Kvm),
+            "auto" => Ok(Accel::Auto),
+            other => Err(format!(
+                "unknown accelerator '{other}': use interp, kvm or auto"
+            )),
+        }
+    }
+}
+
+/// The engine a machine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The reference interpreter.
+    Interp,
+    /// KVM.
+    Kvm,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Interp => "interp",
+            EngineKind::Kvm => "kvm",
+        })
+    }
+}
+
+/// What the host offers for virtualization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostVirt {
+    /// /proc/cpuinfo lists `vmx` or `svm`: KVM runs guests on hardware virtualization.
+    pub hardware: bool,
+    /// /dev/kvm opens and creates a VM (`Err` says why not).
+    pub kvm: Result<(), String>,
+}
+
+impl HostVirt {
+    /// Looks at /proc/cpuinfo and /dev/kvm.
+    pub fn probe() -> HostVirt {
+        HostVirt {
+            hardware: cpu_has_hardware_virt(),
+            kvm: kvm::probe(),
+        }
+    }
+
+    /// KVM works here but without vmx/svm: a paravirtual KVM (such as PVM) that emulates guest kernel mode.
+    pub fn paravirtual_kvm(&self) -> bool {
+        self.kvm.is_ok() && !self.hardware
+    }
+
+    /// The label of the kvm engine in reports: says when guest kernel mode is emulated by the host.
+    pub fn kvm_label(&self) -> &'static str {
+        if self.paravirtual_kvm() {
+            "kvm (PVM: kernel mode emulated by host)"
+        } else {
+            "kvm"
+        }
+    }
+}
+
+/// Whether /proc/cpuinfo lists the `vmx` (Intel VT-x) or `svm` (AMD-V) flag.
+pub fn cpu_has_hardware_virt() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|text| {
+        text.lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
+    })
+}
+
+/// Picks the engine for `accel` on a host like `host`: the engine, and one line saying why (for `auto`).
+pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), String> {
+    match accel {
+        Accel::Interp => Ok((EngineKind::Interp, "-accel interp".into())),
+        Accel::Kvm => match &host.kvm {
+            Ok(()) => Ok((EngineKind::Kvm, "-accel kvm".into())),
+            Err(why) => Err(format!("-accel kvm: {why}; run with -accel interp")),
+        },
+        Accel::Auto => Ok(match (&host.kvm, host.hardware) {
+            (Ok(()), true) => (
+                EngineKind::Kvm,
+                "-accel auto picked kvm: /dev/kvm works and the CPU has vmx/svm".into(),
+            ),
+            (Ok(()), false) => (
+                EngineKind::Interp,
+                "-accel auto picked interp: /dev/kvm works but the CPU has no vmx/svm flag (a paravirtual KVM that \
+                 emulates guest kernel mode), so kvm would be slow; use -accel kvm to force it"
+                    .into(),
+            ),
+            (Err(why), _) => (
+                EngineKind::Interp,
+                format!("-accel auto picked interp: {why}"),
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_kvm_only_with_hardware_virtualization() {
+        let host = |hardware, kvm: Result<(), String>| HostVirt { hardware, kvm };
+        let pick = |h: &HostVirt| choose(Accel::Auto, h).unwrap().0;
+        assert_eq!(pick(&host(true, Ok(()))), EngineKind::Kvm);
+        assert_eq!(pick(&host(false, Ok(()))), EngineKind::Interp);
+        assert_eq!(pick(&host(true, Err("no /dev/kvm".into()))), EngineKind::Interp);
+        let e = choose(Accel::Kvm, &host(true, Err("cannot open /dev/kvm".into()))).unwrap_err();
+        assert!(e.contains("cannot open /dev/kvm") && !e.contains('\n'));
+        assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
+        assert!("xen".parse::<Accel>().is_err());
+        assert!(host(false, Ok(())).kvm_label().contains("PVM"));
+    }
+}
+
+/// The engine inside a machine.
+pub enum Engine {
+    /// The reference interpreter.
+    Interp,
+    /// KVM (boxed: it holds file descriptors, a kick thread and counters).
+    Kvm(Box<kvm::KvmEngine>),
+}
+
+impl Engine {
+    /// Which engine this is.
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Interp => EngineKind::Interp,
+            Engine::Kvm(_) => EngineKind::Kvm,
+        }
+    }
+}
