@@ -27,6 +27,18 @@ pub mod feature {
     pub const PGE: u32 = 1 << 13;
     /// CMOVcc.
     pub const CMOV: u32 = 1 << 15;
+    /// x87 FPU on chip.
+    pub const FPU: u32 = 1 << 0;
+    /// CLFLUSH.
+    pub const CLFSH: u32 = 1 << 19;
+    /// MMX.
+    pub const MMX: u32 = 1 << 23;
+    /// FXSAVE/FXRSTOR and CR4.OSFXSR.
+    pub const FXSR: u32 = 1 << 24;
+    /// SSE.
+    pub const SSE: u32 = 1 << 25;
+    /// SSE2.
+    pub const SSE2: u32 = 1 << 26;
 }
 
 /// CPUID.8000_0001h:EDX feature bits.
@@ -78,14 +90,25 @@ const FEATURES_EDX: u32 = feature::VME
     | feature::CX8
     | feature::SEP
     | feature::PGE
-    | feature::CMOV;
+    | feature::CMOV
+    | feature::FPU
+    | feature::CLFSH
+    | feature::MMX
+    | feature::FXSR
+    | feature::SSE
+    | feature::SSE2;
 
 /// CPUID: (EAX, EBX, ECX, EDX) for a leaf and sub-leaf.
 pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
     match leaf {
         // "GenuineIntel" in EBX, EDX, ECX.
         0 => (MAX_LEAF, 0x756E_6547, 0x6C65_746E, 0x4965_6E69),
-        1 => (SIGNATURE, LEAF1_EBX, feature_ecx::TSC_DEADLINE, FEATURES_EDX | APIC),
+        1 => (
+            SIGNATURE,
+            LEAF1_EBX,
+            feature_ecx::TSC_DEADLINE,
+            FEATURES_EDX | APIC,
+        ),
         0x8000_0000 => (MAX_EXTENDED_LEAF, 0, 0, 0),
         0x8000_0001 => (
             0,

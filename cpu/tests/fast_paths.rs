@@ -24,11 +24,20 @@ impl Rng {
 fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) {
     let r32 = [eax, ebx, ecx, edx, esi, edi, ebp];
     let r16 = [ax, bx, cx, dx, si, di, bp];
-    let wide = rng.next() % 4 != 0;
+    let wide = !rng.next().is_multiple_of(4);
     let imm = rng.next() as u32;
     let small = (rng.next() % 256) as i32 - 128;
     let slot = 0x2000 + 4 * (rng.next() % 16) as u32;
-    match rng.next() % 16 {
+    let count = (rng.next() % 40) as u32;
+    match rng.next() % 22 {
+        16 => a.shl(rng.pick(&r32), count).unwrap(),
+        17 => a.shr(rng.pick(&r16), count).unwrap(),
+        18 => a.sar(rng.pick(&r32), count).unwrap(),
+        19 => a
+            .movzx(rng.pick(&r32), rng.pick(&[al, bh, cl, dh]))
+            .unwrap(),
+        20 => a.movzx(rng.pick(&r32), word_ptr(slot)).unwrap(),
+        21 => a.lea(rng.pick(&r32), ptr(ebx + ecx * 4 + 0x10)).unwrap(),
         12 => a.mov(dword_ptr(slot), rng.pick(&r32)).unwrap(),
         13 => a.mov(rng.pick(&r32), dword_ptr(slot)).unwrap(),
         14 => a.sub(rng.pick(&r32), dword_ptr(slot)).unwrap(),
@@ -38,7 +47,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) {
         }
         k @ 0..=8 if wide => {
             let (d, s) = (rng.pick(&r32), rng.pick(&r32));
-            match (k, rng.next() % 2 == 0) {
+            match (k, rng.next().is_multiple_of(2)) {
                 (0, true) => a.add(d, s),
                 (0, false) => a.add(d, imm),
                 (1, true) => a.adc(d, s),
@@ -125,6 +134,9 @@ fn fast_paths_match_the_generic_handlers_on_random_sequences() {
             }
         }
         assert_eq!(fast.state, slow.state, "round {round}");
-        assert_eq!(fast_bus.ram, slow_bus.ram, "memory differs in round {round}");
+        assert_eq!(
+            fast_bus.ram, slow_bus.ram,
+            "memory differs in round {round}"
+        );
     }
 }

@@ -34,7 +34,10 @@ pub fn enter(cpu: &mut Cpu, boot: &BootState) {
     s.cr3 = boot.cr3;
     s.cr4 = boot.cr4;
     s.efer = boot.efer;
-    s.gdtr = TableReg { base: boot.gdt_base, limit: u32::from(boot.gdt_limit) };
+    s.gdtr = TableReg {
+        base: boot.gdt_base,
+        limit: u32::from(boot.gdt_limit),
+    };
     for seg in SegReg::ALL {
         s.segs[seg as usize] = boot.data;
     }

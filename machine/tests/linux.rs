@@ -15,7 +15,10 @@ fn cache() -> PathBuf {
 fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
     let (kernel, initrd) = (cache().join("vmlinuz"), cache().join("initramfs.cpio.gz"));
     if !kernel.exists() || !initrd.exists() {
-        eprintln!("skipped: run guests/debian-linux.sh first (no {})", kernel.display());
+        eprintln!(
+            "skipped: run guests/debian-linux.sh first (no {})",
+            kernel.display()
+        );
         return;
     }
     let kernel = std::fs::read(kernel).unwrap();
@@ -31,14 +34,29 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
         deterministic: true,
         trace: Default::default(),
         trace_post: false,
-        instruction_limit: Some(std::env::var("VX86_LINUX_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000)),
+        instruction_limit: Some(
+            std::env::var("VX86_LINUX_LIMIT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20_000_000_000),
+        ),
     })
     .unwrap();
-    let request = KernelRequest { kernel: &kernel, initrd: Some(&initrd), cmdline: "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1" };
+    let request = KernelRequest {
+        kernel: &kernel,
+        initrd: Some(&initrd),
+        cmdline: "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1",
+    };
     boot::prepare(&mut vm, &request).unwrap();
     let (outcome, stats) = vm.run();
     let text = serial.text();
-    eprintln!("{} instructions; unimplemented: {:?}", stats.instructions, vm.cpu.unimplemented);
-    assert!(text.contains("VX86-INIT-START"), "outcome {outcome:?}; console:\n{text}");
+    eprintln!(
+        "{} instructions; unimplemented: {:?}",
+        stats.instructions, vm.cpu.unimplemented
+    );
+    assert!(
+        text.contains("VX86-INIT-START"),
+        "outcome {outcome:?}; console:\n{text}"
+    );
     assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
 }

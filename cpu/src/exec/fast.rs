@@ -79,6 +79,30 @@ pub enum Fast {
     CallRel { size: u8 },
     /// Near RET without an immediate, popping `size` bytes.
     Ret { size: u8 },
+    /// SHL/SHR/SAR of a register by an immediate count (already masked, non-zero).
+    ShiftImm {
+        kind: ShiftKind,
+        reg: u8,
+        count: u8,
+        size: u8,
+    },
+    /// MOVZX from a register (any width, AH..BH included).
+    MovzxReg { dst: u8, size: u8, src: Register },
+    /// MOVZX from memory of `src_size` bytes.
+    MovzxLoad { dst: u8, size: u8, src_size: u8 },
+    /// LEA into a register.
+    Lea { dst: u8, size: u8 },
+}
+
+/// The shifts that have a fast form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftKind {
+    /// SHL/SAL.
+    Shl,
+    /// SHR.
+    Shr,
+    /// SAR.
+    Sar,
 }
 
 /// GPR index and size of a 16-, 32- or 64-bit register, if it is one.
@@ -167,6 +191,48 @@ pub fn classify(i: &Instruction) -> Fast {
         M::Call if i.op0_kind() == OpKind::NearBranch64 => Fast::CallRel { size: 8 },
         M::Ret if i.code() == iced_x86::Code::Retnd => Fast::Ret { size: 4 },
         M::Ret if i.code() == iced_x86::Code::Retnq => Fast::Ret { size: 8 },
+        M::Shl | M::Sal | M::Shr | M::Sar
+            if i.op_count() == 2 && i.op1_kind() == OpKind::Immediate8 =>
+        {
+            let kind = match m {
+                M::Shr => ShiftKind::Shr,
+                M::Sar => ShiftKind::Sar,
+                _ => ShiftKind::Shl,
+            };
+            match reg0 {
+                Some((reg, size)) => {
+                    let count = i.immediate8() & if size == 8 { 0x3F } else { 0x1F };
+                    if count == 0 {
+                        Fast::Generic
+                    } else {
+                        Fast::ShiftImm {
+                            kind,
+                            reg,
+                            count,
+                            size,
+                        }
+                    }
+                }
+                None => Fast::Generic,
+            }
+        }
+        M::Movzx => match (reg0, i.op1_kind()) {
+            (Some((dst, size)), OpKind::Register) => Fast::MovzxReg {
+                dst,
+                size,
+                src: i.op1_register(),
+            },
+            (Some((dst, size)), OpKind::Memory) => Fast::MovzxLoad {
+                dst,
+                size,
+                src_size: i.memory_size().size() as u8,
+            },
+            _ => Fast::Generic,
+        },
+        M::Lea => match reg0 {
+            Some((dst, size)) => Fast::Lea { dst, size },
+            None => Fast::Generic,
+        },
         M::Inc | M::Dec => match reg0 {
             Some((reg, size)) if i.op_count() == 1 => Fast::IncDec {
                 inc: m == M::Inc,
@@ -347,6 +413,40 @@ impl Cpu {
                     Ok(_) => return None,
                     Err(f) => return Some(Err(f)),
                 }
+            }
+            Fast::ShiftImm {
+                kind,
+                reg,
+                count,
+                size,
+            } => {
+                let a = self.gpr_part(reg, size);
+                let (r, f) = match kind {
+                    ShiftKind::Shl => alu::shl(a, u32::from(count), size as usize),
+                    ShiftKind::Shr => alu::shr(a, u32::from(count), size as usize),
+                    ShiftKind::Sar => alu::sar(a, u32::from(count), size as usize),
+                };
+                self.set_gpr_part(reg, size, r);
+                self.set_flags(f, ARITH);
+            }
+            Fast::MovzxReg { dst, size, src } => {
+                let v = self.reg(src);
+                self.set_gpr_part(dst, size, v);
+            }
+            Fast::MovzxLoad {
+                dst,
+                size,
+                src_size,
+            } => {
+                let ea = self.effective_address(i);
+                match self.read_mem(bus, Self::memory_segment(i), ea, src_size as usize) {
+                    Ok(v) => self.set_gpr_part(dst, size, v),
+                    Err(f) => return Some(Err(f)),
+                }
+            }
+            Fast::Lea { dst, size } => {
+                let ea = self.effective_address(i);
+                self.set_gpr_part(dst, size, ea);
             }
         }
         Some(Ok(()))

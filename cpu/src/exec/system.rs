@@ -594,7 +594,12 @@ impl Cpu {
 
     /// Writes a model-specific register (TSC, device, or CPU model); unknown ones raise #GP(0) and show in the
     /// unimp trace.
-    pub(crate) fn write_msr<B: Bus>(&mut self, bus: &mut B, index: u32, value: u64) -> Result<(), Fault> {
+    pub(crate) fn write_msr<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        index: u32,
+        value: u64,
+    ) -> Result<(), Fault> {
         if index == crate::cpuid::msr::TSC {
             let now = self.read_tsc(bus).wrapping_sub(self.state.tsc_offset);
             self.state.tsc_offset = value.wrapping_sub(now);

@@ -250,9 +250,7 @@ impl Num {
             }
         } else if biased == 0 {
             let m = if fmt.explicit { field as u64 } else { frac };
-            if m == 0 {
-                n.class = Class::Zero;
-            } else if ctx.daz {
+            if m == 0 || ctx.daz {
                 n.class = Class::Zero;
             } else {
                 ctx.flags |= flag::DE;

@@ -191,7 +191,13 @@ impl Cpu {
 
     /// #GP(0) unless the linear address of `seg:ea` is a multiple of `align`.
     pub(super) fn check_align(&self, seg: SegReg, ea: u64, align: u64) -> Result<(), Fault> {
-        if self.state.seg(seg).base.wrapping_add(ea) % align != 0 {
+        if !self
+            .state
+            .seg(seg)
+            .base
+            .wrapping_add(ea)
+            .is_multiple_of(align)
+        {
             return Err(Fault::GeneralProtection(0));
         }
         Ok(())

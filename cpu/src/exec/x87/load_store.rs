@@ -197,6 +197,8 @@ impl Cpu {
             }
             Some(v) => {
                 let n = Num::unpack(v.to_bits(), Format::F80, &mut ctx);
+                // Stores do not signal the denormal-operand exception.
+                ctx.flags &= !crate::fpu::soft::flag::DE;
                 let rc = if m == M::Fisttp {
                     Rounding::Zero
                 } else {

@@ -56,7 +56,7 @@ impl Cpu {
         }
         if matches!(m, M::Fsin | M::Fcos | M::Fsincos | M::Fptan) {
             self.fpu.sw &= !sw::C2;
-            if x.abs() >= 9.223_372_036_854_775_808e18 {
+            if x.abs() >= 2f64.powi(63) {
                 self.fpu.sw |= sw::C2;
                 return Some(Ok(()));
             }
