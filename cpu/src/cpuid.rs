@@ -1,7 +1,9 @@
 //! The CPU model vx86 presents: one CPUID table and the model-specific registers, in one place.
 //!
-//! The model is an i686-class Intel processor (family 6) with only the features the interpreter implements:
-//! VME, DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE and CMOV. Features are added here as the interpreter gains them.
+//! The model is an Intel 64 processor (family 6) with only the features the interpreter implements: the x87 FPU,
+//! VME, DE, PSE, TSC, MSR, PAE, CX8, APIC (with TSC-deadline), SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2, and
+//! in the extended leaves long mode, NX, SYSCALL, RDTSCP and LAHF in 64-bit mode. Features are added here as the
+//! interpreter gains them, never before.
 
 use crate::Cpu;
 
