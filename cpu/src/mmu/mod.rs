@@ -62,8 +62,24 @@ impl Cpu {
             )
         };
         let phys_page = phys_page & self.a20_mask;
-        self.tlb.insert(linear, phys_page, flags);
+        let (flags, host) = match bus.backing(phys_page) {
+            PageBacking::Ram(offset) => (flags, offset),
+            PageBacking::Rom(offset) => (flags | tlb::ROM, offset),
+            PageBacking::Mmio => (flags, tlb::NO_HOST),
+        };
+        self.tlb.insert(linear, phys_page, flags, host);
         Ok(phys_page | (linear & 0xFFF))
+    }
+
+    /// The host-memory offset and physical page of `linear` when the TLB already holds a translation that allows
+    /// `access` to RAM (ROM for reads) without a walk: the fast path of every data access.
+    #[inline]
+    fn tlb_host(&self, linear: u64, access: Access, user: bool) -> Option<(usize, u64)> {
+        let e = self.tlb.lookup(linear)?;
+        let writable_ram = e.flags & (tlb::ROM | tlb::DIRTY) == tlb::DIRTY;
+        let backed = e.host != tlb::NO_HOST && (access != Access::Write || writable_ram);
+        let wp = self.state.cr0 & crate::state::cr0::WP != 0;
+        (backed && paging::rights_allow(e.flags, access, user, wp)).then(|| (e.host + (linear & 0xFFF) as usize, e.phys))
     }
 
     /// Translation for traces and debuggers that changes no guest state: no A/D bits, no TLB fill, no fault.
@@ -86,6 +102,11 @@ impl Cpu {
         user: bool,
     ) -> Result<u64, Fault> {
         if (linear & 0xFFF) as usize + size <= 0x1000 {
+            if let Some((at, _)) = self.tlb_host(linear, Access::Read, user) {
+                if let Some(bytes) = bus.memory().get(at..at + size) {
+                    return Ok(load_le(bytes));
+                }
+            }
             let phys = self.translate(bus, linear, Access::Read, user)?;
             return Ok(self.phys_read(bus, phys, size));
         }
@@ -115,6 +136,13 @@ impl Cpu {
         user: bool,
     ) -> Result<(), Fault> {
         if (linear & 0xFFF) as usize + size <= 0x1000 {
+            if let Some((at, phys)) = self.tlb_host(linear, Access::Write, user) {
+                self.decode_cache.note_write(phys);
+                if let Some(bytes) = bus.memory().get_mut(at..at + size) {
+                    store_le(bytes, value);
+                    return Ok(());
+                }
+            }
             let phys = self.translate(bus, linear, Access::Write, user)?;
             self.phys_write(bus, phys, size, value);
             return Ok(());
@@ -237,5 +265,29 @@ impl<B: Bus> Bus for ShadowBus<'_, B> {
     }
     fn stop_requested(&self) -> bool {
         false
+    }
+}
+
+/// Reads a little-endian value of 1, 2, 4 or 8 bytes.
+#[inline]
+fn load_le(bytes: &[u8]) -> u64 {
+    match *bytes {
+        [b] => u64::from(b),
+        [a, b] => u64::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => bytes.iter().rev().fold(0, |v, b| v << 8 | u64::from(*b)),
+    }
+}
+
+/// Writes the low bytes of `value` little-endian into `bytes` (1, 2, 4 or 8 of them).
+#[inline]
+fn store_le(bytes: &mut [u8], value: u64) {
+    match bytes.len() {
+        1 => bytes[0] = value as u8,
+        2 => bytes.copy_from_slice(&(value as u16).to_le_bytes()),
+        4 => bytes.copy_from_slice(&(value as u32).to_le_bytes()),
+        8 => bytes.copy_from_slice(&value.to_le_bytes()),
+        n => bytes.copy_from_slice(&value.to_le_bytes()[..n]),
     }
 }

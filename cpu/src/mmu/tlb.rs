@@ -12,6 +12,10 @@ pub const NO_EXEC: u8 = 1 << 3;
 pub const GLOBAL: u8 = 1 << 4;
 /// Entry flag: the translation comes from a 4 MiB or 2 MiB page (cached as 4 KiB pieces).
 pub const LARGE: u8 = 1 << 5;
+/// Entry flag: the page is backed by read-only memory (writes are dropped, so they take the slow path).
+pub const ROM: u8 = 1 << 6;
+/// `host` of an entry whose page is not backed by host memory (MMIO or nothing).
+pub const NO_HOST: usize = usize::MAX;
 
 const ENTRIES: usize = 256;
 const VALID: u64 = 1 << 63;
@@ -25,6 +29,8 @@ pub struct TlbEntry {
     pub phys: u64,
     /// Permission flags, see the constants in this module.
     pub flags: u8,
+    /// Offset of the page in the bus's host memory, or [`NO_HOST`].
+    pub host: usize,
 }
 
 /// A direct-mapped soft TLB.
@@ -53,11 +59,12 @@ impl Tlb {
         (e.tag == (linear >> 12) | VALID).then_some(e)
     }
 
-    /// Caches a translation of the page holding `linear`.
-    pub fn insert(&mut self, linear: u64, phys: u64, flags: u8) {
+    /// Caches a translation of the page holding `linear`, with the page's host-memory offset.
+    pub fn insert(&mut self, linear: u64, phys: u64, flags: u8, host: usize) {
         self.entries[Self::slot(linear)] = TlbEntry {
             tag: (linear >> 12) | VALID,
             phys: phys & !0xFFF,
+            host,
             flags,
         };
     }
