@@ -253,31 +253,14 @@ impl Cpu {
             return Err(Fault::GeneralProtection(idt_code));
         }
         let cpl = self.state.cpl;
-        if source == Source::Software && gate.dpl() < cpl {
-            return Err(Fault::GeneralProtection(idt_code - ext));
-        }
-        if !gate.present() {
-            return Err(Fault::SegmentNotPresent(idt_code));
-        }
+        self.check_gate_access(gate, source, idt_code, ext)?;
         if kind == system_type::TASK_GATE {
             // Hardware task switching is not modelled yet.
             self.note_unimplemented_task_switch();
             return Err(Fault::GeneralProtection(idt_code));
         }
         let selector = gate.gate_selector();
-        let sel_code = (selector & 0xFFFC) | ext;
-        if selector & 0xFFFC == 0 {
-            return Err(Fault::GeneralProtection(ext));
-        }
-        let code = self
-            .read_descriptor(bus, selector)
-            .map_err(|_| Fault::GeneralProtection(sel_code))?;
-        if !code.is_code() || code.dpl() > cpl {
-            return Err(Fault::GeneralProtection(sel_code));
-        }
-        if !code.present() {
-            return Err(Fault::SegmentNotPresent(sel_code));
-        }
+        let code = self.gate_code_segment(bus, gate, ext)?;
         if u64::from(gate.gate_offset()) > u64::from(code.limit()) {
             return Err(Fault::GeneralProtection(0));
         }
@@ -288,7 +271,7 @@ impl Cpu {
         };
         let from_v86 = self.state.v86();
         if from_v86 && new_cpl != 0 {
-            return Err(Fault::GeneralProtection(sel_code));
+            return Err(Fault::GeneralProtection((selector & 0xFFFC) | ext));
         }
         let width = if kind & 8 != 0 { 4 } else { 2 };
         let old_flags = self.state.rflags;
@@ -348,6 +331,49 @@ impl Cpu {
             self.state.rflags &= !IF;
         }
         Ok(())
+    }
+
+    /// The checks on an IDT gate itself: INT n (and INT3/INTO) may not use a gate whose DPL is below the CPL,
+    /// and the gate must be present.
+    pub(crate) fn check_gate_access(
+        &self,
+        gate: Descriptor,
+        source: Source,
+        idt_code: u16,
+        ext: u16,
+    ) -> Result<(), Fault> {
+        if source == Source::Software && gate.dpl() < self.state.cpl {
+            return Err(Fault::GeneralProtection(idt_code - ext));
+        }
+        if !gate.present() {
+            return Err(Fault::SegmentNotPresent(idt_code));
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the code segment an interrupt or trap gate points at: a present code segment whose DPL is
+    /// at most the CPL. Error codes carry the EXT bit.
+    pub(crate) fn gate_code_segment<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        gate: Descriptor,
+        ext: u16,
+    ) -> Result<Descriptor, Fault> {
+        let selector = gate.gate_selector();
+        let sel_code = (selector & 0xFFFC) | ext;
+        if selector & 0xFFFC == 0 {
+            return Err(Fault::GeneralProtection(ext));
+        }
+        let code = self
+            .read_descriptor(bus, selector)
+            .map_err(|_| Fault::GeneralProtection(sel_code))?;
+        if !code.is_code() || code.dpl() > self.state.cpl {
+            return Err(Fault::GeneralProtection(sel_code));
+        }
+        if !code.present() {
+            return Err(Fault::SegmentNotPresent(sel_code));
+        }
+        Ok(code)
     }
 
     fn push_return_frame(&self, frame: &mut Vec<u64>, flags: u64, error: Option<u32>) {

@@ -35,26 +35,11 @@ impl Cpu {
             return Err(Fault::GeneralProtection(idt_code));
         }
         let cpl = self.state.cpl;
-        if source == Source::Software && low.dpl() < cpl {
-            return Err(Fault::GeneralProtection(idt_code - ext));
-        }
-        if !low.present() {
-            return Err(Fault::SegmentNotPresent(idt_code));
-        }
+        self.check_gate_access(low, source, idt_code, ext)?;
         let selector = low.gate_selector();
-        let sel_code = (selector & 0xFFFC) | ext;
-        if selector & 0xFFFC == 0 {
-            return Err(Fault::GeneralProtection(ext));
-        }
-        let code = self
-            .read_descriptor(bus, selector)
-            .map_err(|_| Fault::GeneralProtection(sel_code))?;
-        let is_64bit_code = code.attrs() & attr::L != 0 && code.attrs() & attr::DB == 0;
-        if !code.is_code() || !is_64bit_code || code.dpl() > cpl {
-            return Err(Fault::GeneralProtection(sel_code));
-        }
-        if !code.present() {
-            return Err(Fault::SegmentNotPresent(sel_code));
+        let code = self.gate_code_segment(bus, low, ext)?;
+        if code.attrs() & attr::L == 0 || code.attrs() & attr::DB != 0 {
+            return Err(Fault::GeneralProtection((selector & 0xFFFC) | ext));
         }
         let target = u64::from(low.gate_offset()) | (high << 32);
         if !canonical(target) {

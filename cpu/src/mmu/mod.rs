@@ -79,7 +79,8 @@ impl Cpu {
         let writable_ram = e.flags & (tlb::ROM | tlb::DIRTY) == tlb::DIRTY;
         let backed = e.host != tlb::NO_HOST && (access != Access::Write || writable_ram);
         let wp = self.state.cr0 & crate::state::cr0::WP != 0;
-        (backed && paging::rights_allow(e.flags, access, user, wp)).then(|| (e.host + (linear & 0xFFF) as usize, e.phys))
+        (backed && paging::rights_allow(e.flags, access, user, wp))
+            .then(|| (e.host + (linear & 0xFFF) as usize, e.phys))
     }
 
     /// Translation for traces and debuggers that changes no guest state: no A/D bits, no TLB fill, no fault.
