@@ -126,3 +126,18 @@ fn random_bytes_as_code_never_panic_the_interpreter() {
         );
     }
 }
+
+#[test]
+fn hint_instructions_are_no_ops() {
+    let (cpu, _) = run32(|a| {
+        a.mov(eax, 7u32).unwrap();
+        a.endbr32().unwrap();
+        a.prefetchw(byte_ptr(0x3000)).unwrap();
+        a.prefetcht0(byte_ptr(0x3000)).unwrap();
+        a.pause().unwrap();
+        a.inc(eax).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(cpu.state.gpr[0], 8);
+    assert!(cpu.unimplemented.is_empty(), "{:?}", cpu.unimplemented);
+}

@@ -74,6 +74,10 @@ impl Cpu {
             | M::Prefetcht0
             | M::Prefetcht1
             | M::Prefetcht2
+            | M::Prefetchw
+            | M::Prefetchwt1
+            | M::Endbr32
+            | M::Endbr64
             | M::Salc
             | M::Wait => self.exec_xfer(bus, i),
             M::Add

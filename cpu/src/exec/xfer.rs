@@ -228,7 +228,8 @@ impl Cpu {
                 Ok(())
             }
             M::Wait => self.fpu_wait(),
-            _ => Ok(()), // NOP, PAUSE, PREFETCHh
+            // NOP, PAUSE, PREFETCHh/PREFETCHW (hints), ENDBR32/64 (no-ops while CET is off, as here).
+            _ => Ok(()),
         }
     }
 
