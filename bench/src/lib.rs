@@ -1,5 +1,10 @@
 //! Guest workloads shared by the benchmarks: small guest programs whose instruction counts are known, so a run's
-//! time turns into guest MIPS.
+//! time turns into guest MIPS; and the engine comparison: the nanobenchmark guest ([`guest`]), its runner on each
+//! engine ([`runner`]) and the report as a table, JSON and SVG ([`report`]).
+
+pub mod guest;
+pub mod report;
+pub mod runner;
 
 use iced_x86::code_asm::*;
 use vx86_cpu::testing::{assemble, flat32_cpu, FlatBus};

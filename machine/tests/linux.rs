@@ -59,4 +59,25 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
         "outcome {outcome:?}; console:\n{text}"
     );
     assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
+    // The workload's results, computed on the host by the same busybox from the same data.
+    let expected = std::fs::read_to_string(cache().join("expected.txt")).unwrap();
+    for line in expected.lines().filter(|l| l.starts_with("RESULT ")) {
+        assert!(
+            text.contains(line),
+            "missing or different: {line}\nconsole:\n{text}"
+        );
+    }
+    // No oops, no unknown-MSR or invalid-opcode reports, no clocksource or TSC calibration complaints.
+    for bad in [
+        "Oops",
+        "invalid opcode",
+        "unchecked MSR access error",
+        "Kernel panic",
+        "Marking TSC unstable",
+        "TSC calibration failed",
+        "Unable to calibrate",
+        "timekeeping watchdog",
+    ] {
+        assert!(!text.contains(bad), "kernel log mentions '{bad}':\n{text}");
+    }
 }

@@ -120,25 +120,6 @@ pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), Str
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_picks_kvm_only_with_hardware_virtualization() {
-        let host = |hardware, kvm: Result<(), String>| HostVirt { hardware, kvm };
-        let pick = |h: &HostVirt| choose(Accel::Auto, h).unwrap().0;
-        assert_eq!(pick(&host(true, Ok(()))), EngineKind::Kvm);
-        assert_eq!(pick(&host(false, Ok(()))), EngineKind::Interp);
-        assert_eq!(pick(&host(true, Err("no /dev/kvm".into()))), EngineKind::Interp);
-        let e = choose(Accel::Kvm, &host(true, Err("cannot open /dev/kvm".into()))).unwrap_err();
-        assert!(e.contains("cannot open /dev/kvm") && !e.contains('\n'));
-        assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
-        assert!("xen".parse::<Accel>().is_err());
-        assert!(host(false, Ok(())).kvm_label().contains("PVM"));
-    }
-}
-
 /// The engine inside a machine.
 pub enum Engine {
     /// The reference interpreter.
@@ -154,5 +135,27 @@ impl Engine {
             Engine::Interp => EngineKind::Interp,
             Engine::Kvm(_) => EngineKind::Kvm,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_kvm_only_with_hardware_virtualization() {
+        let host = |hardware, kvm: Result<(), String>| HostVirt { hardware, kvm };
+        let pick = |h: &HostVirt| choose(Accel::Auto, h).unwrap().0;
+        assert_eq!(pick(&host(true, Ok(()))), EngineKind::Kvm);
+        assert_eq!(pick(&host(false, Ok(()))), EngineKind::Interp);
+        assert_eq!(
+            pick(&host(true, Err("no /dev/kvm".into()))),
+            EngineKind::Interp
+        );
+        let e = choose(Accel::Kvm, &host(true, Err("cannot open /dev/kvm".into()))).unwrap_err();
+        assert!(e.contains("cannot open /dev/kvm") && !e.contains('\n'));
+        assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
+        assert!("xen".parse::<Accel>().is_err());
+        assert!(host(false, Ok(())).kvm_label().contains("PVM"));
     }
 }

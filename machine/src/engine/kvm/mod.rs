@@ -151,8 +151,7 @@ impl KvmEngine {
         // PVM (KVM without vmx/svm) advertises read-only slots, but its instruction emulator spins forever on a write
         // into one (the BIOS's `mov fs, ax` setting the accessed bit of a GDT descriptor held in ROM) instead of
         // exiting as MMIO. There the ROM is mapped writable: guest writes to it stick, unlike on real hardware.
-        let readonly_rom =
-            kvm.check_extension(Cap::ReadonlyMem) && super::cpu_has_hardware_virt();
+        let readonly_rom = kvm.check_extension(Cap::ReadonlyMem) && super::cpu_has_hardware_virt();
         let ram_bytes = memory.ram_bytes();
         let host = memory.host();
         let rom_bytes = host.len() as u64 - ram_bytes;
@@ -179,7 +178,8 @@ impl KvmEngine {
         let vcpu = vm
             .create_vcpu(0)
             .map_err(|e| KvmError::Setup("KVM_CREATE_VCPU", e))?;
-        let table = cpuid::table(&kvm).map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
+        let table =
+            cpuid::table(&kvm).map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
         vcpu.set_cpuid2(&table)
             .map_err(|e| KvmError::Setup("KVM_SET_CPUID2", e))?;
         let dropped_cpuid_features = cpuid::dropped_features(&kvm).unwrap_or(0);
@@ -338,7 +338,8 @@ impl KvmEngine {
             };
             // SAFETY: KVM_INTERRUPT takes a pointer to a kvm_interrupt, which `irq` is, on a vCPU fd; the kernel
             // only reads it. kvm-ioctls has no wrapper for this x86 ioctl.
-            let rc = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.vcpu, KVM_INTERRUPT(), &irq) };
+            let rc =
+                unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.vcpu, KVM_INTERRUPT(), &irq) };
             if rc == 0 {
                 self.stats.injected += 1;
                 self.halted = false;

@@ -1,0 +1,76 @@
+//! `bench`: runs the nanobenchmark guest on every available engine and prints ns per operation for each, with the
+//! ratio to the fastest. `--json FILE` writes the same figures; `--plot FILE.svg` draws them as a grouped bar chart;
+//! `--iterations N` sets the loop count (default 20000); `--engines interp,kvm` picks engines.
+
+use std::process::ExitCode;
+use vx86_bench::report::{self, Column};
+use vx86_bench::runner;
+use vx86_machine::engine::HostVirt;
+use vx86_machine::EngineKind;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut json = None;
+    let mut plot = None;
+    let mut iterations = 20_000u32;
+    let mut engines: Option<Vec<String>> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--json" => json = Some(value()?),
+            "--plot" => plot = Some(value()?),
+            "--iterations" => {
+                iterations = value()?.parse().map_err(|e| format!("--iterations: {e}"))?
+            }
+            "--engines" => engines = Some(value()?.split(',').map(str::to_string).collect()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: bench [--iterations N] [--engines interp,kvm] [--json FILE] [--plot FILE.svg]"
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    let host = HostVirt::probe();
+    let mut kinds = vec![EngineKind::Interp];
+    match &host.kvm {
+        Ok(()) => kinds.push(EngineKind::Kvm),
+        Err(why) => eprintln!("bench: kvm skipped: {why}"),
+    }
+    if let Some(list) = &engines {
+        kinds.retain(|k| list.iter().any(|e| *e == k.to_string()));
+    }
+    let mut columns = Vec::new();
+    for kind in kinds {
+        eprintln!("bench: running {iterations} iterations per operation on {kind}");
+        let (results, failures) = runner::run_all(kind, iterations);
+        columns.push(Column {
+            engine: kind.to_string(),
+            label: match kind {
+                EngineKind::Kvm => host.kvm_label().to_string(),
+                EngineKind::Interp => "interp".to_string(),
+            },
+            results,
+            failures,
+        });
+    }
+    print!("{}", report::table(&columns));
+    if let Some(path) = json {
+        std::fs::write(&path, report::json(&columns)).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if let Some(path) = plot {
+        std::fs::write(&path, report::svg(&columns)).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
