@@ -26,6 +26,18 @@ pub struct Args {
     #[arg(long)]
     pub drive: Option<String>,
 
+    /// A kernel to boot directly, without the BIOS: a Linux bzImage (64-bit entry) or a multiboot image.
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+
+    /// An initial ramdisk for -kernel (for multiboot: the first module).
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+
+    /// The kernel command line for -kernel.
+    #[arg(long, default_value = "console=ttyS0")]
+    pub append: String,
+
     /// Shorthand for -drive file=PATH,format=raw,if=ide.
     #[arg(long)]
     pub hda: Option<PathBuf>,
@@ -66,6 +78,9 @@ pub struct Args {
 
 /// Long options QEMU users type with a single dash.
 const SINGLE_DASH_LONG: &[&str] = &[
+    "kernel",
+    "initrd",
+    "append",
     "bios",
     "drive",
     "hda",

@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
 use vx86_machine::engine::{self, HostVirt};
-use vx86_machine::{Outcome, RunStats, Vm, VmConfig};
+use vx86_machine::loader::KernelRequest;
+use vx86_machine::{boot, Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse_from(cli::normalize_args(std::env::args())) {
@@ -44,15 +45,24 @@ fn run(args: Args) -> Result<i32, String> {
         (None, Some(path)) => Some(path.clone()),
         (None, None) => None,
     };
-    let disk: Box<dyn vx86_devices::Disk> = match &disk_path {
-        Some(path) => Box::new(vx86_devices::FileDisk::open(path).map_err(|e| e.to_string())?),
-        None => Box::new(vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image())),
+    if args.initrd.is_some() && args.kernel.is_none() {
+        return Err("-initrd needs -kernel".to_string());
+    }
+    let disk: Option<Box<dyn vx86_devices::Disk>> = match (&disk_path, &args.kernel) {
+        (Some(path), _) => Some(Box::new(
+            vx86_devices::FileDisk::open(path).map_err(|e| e.to_string())?,
+        )),
+        // With neither a disk nor a kernel, boot the bundled demo guest.
+        (None, None) => Some(Box::new(vx86_devices::MemDisk::new(
+            vx86_firmware::demo::disk_image(),
+        ))),
+        (None, Some(_)) => None,
     };
     let (serial_out, serial_in) = serial_backend(&args.serial)?;
     let config = VmConfig {
         ram_bytes,
         bios,
-        disk: Some(disk),
+        disk,
         serial_out,
         serial_in,
         no_reboot: args.no_reboot,
@@ -62,6 +72,23 @@ fn run(args: Args) -> Result<i32, String> {
         instruction_limit: args.max_instructions,
     };
     let mut vm = Vm::with_engine(config, engine_kind).map_err(|e| e.to_string())?;
+    if let Some(kernel_path) = &args.kernel {
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+        };
+        let kernel = read(kernel_path, "kernel image")?;
+        let initrd = args
+            .initrd
+            .as_deref()
+            .map(|p| read(p, "initrd"))
+            .transpose()?;
+        let request = KernelRequest {
+            kernel: &kernel,
+            initrd: initrd.as_deref(),
+            cmdline: &args.append,
+        };
+        boot::prepare(&mut vm, &request).map_err(|e| format!("{}: {e}", kernel_path.display()))?;
+    }
     let (outcome, stats) = vm.run();
     match &outcome {
         Outcome::TripleFault { cs, rip } => {

@@ -135,3 +135,81 @@ fn garbage_bios_images_run_without_panicking() {
         );
     }
 }
+
+/// A multiboot v1 kernel loaded at 1 MiB (header with address fields) that prints "MB:" plus EAX==magic and
+/// whether EBX points at the info structure, on COM1, then powers off.
+fn multiboot_kernel() -> Vec<u8> {
+    const BASE: u32 = 0x10_0000;
+    const MAGIC: u32 = 0x1BAD_B002;
+    const FLAGS: u32 = 1 << 16;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut ok = a.create_label();
+    a.mov(esi, eax).unwrap();
+    a.mov(dx, 0x3F8u32).unwrap();
+    for b in *b"MB:" {
+        a.mov(al, u32::from(b)).unwrap();
+        a.out(dx, al).unwrap();
+    }
+    a.cmp(esi, 0x2BAD_B002u32).unwrap();
+    a.mov(al, u32::from(b'N')).unwrap();
+    a.jne(ok).unwrap();
+    a.mov(al, u32::from(b'Y')).unwrap();
+    a.set_label(&mut ok).unwrap();
+    a.out(dx, al).unwrap();
+    a.mov(al, u32::from(b'\n')).unwrap();
+    a.out(dx, al).unwrap();
+    a.mov(dx, 0x604u32).unwrap();
+    a.mov(ax, 0x2000u32).unwrap();
+    a.out(dx, ax).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(u64::from(BASE) + 32).unwrap();
+    let header = [
+        MAGIC,
+        FLAGS,
+        0u32.wrapping_sub(MAGIC + FLAGS),
+        BASE,
+        BASE,
+        0,
+        0,
+        BASE + 32,
+    ];
+    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.extend_from_slice(&code);
+    image
+}
+
+#[test]
+fn a_multiboot_kernel_boots_directly_with_kernel() {
+    let kernel = temp_file("multiboot.bin", &multiboot_kernel());
+    let serial =
+        std::env::temp_dir().join(format!("vx86-cli-{}/mb-serial.txt", std::process::id()));
+    let out = vx86()
+        .args([
+            "-kernel",
+            kernel.to_str().unwrap(),
+            "-serial",
+            &format!("file:{}", serial.display()),
+            "-quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(serial).unwrap(), "MB:Y\n");
+}
+
+#[test]
+fn malformed_kernels_and_lonely_initrds_are_rejected() {
+    let junk = temp_file("junk-kernel.bin", &[0x5A; 4096]);
+    assert_rejected(
+        &["-kernel", junk.to_str().unwrap(), "-serial", "none"],
+        "junk-kernel.bin",
+    );
+    assert_rejected(
+        &["-initrd", junk.to_str().unwrap(), "-serial", "none"],
+        "-initrd needs -kernel",
+    );
+    assert_rejected(
+        &["-kernel", "/nonexistent/bzImage"],
+        "cannot read kernel image /nonexistent/bzImage",
+    );
+}
