@@ -110,6 +110,9 @@ fn cpu64() -> Cpu {
 
 fn run64(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     let mut bus = machine();
+    // An IDTR image of the test IDT at 0x4200, for snippets that reload it.
+    bus.load(0x4200, &(256u16 * 16 - 1).to_le_bytes());
+    bus.write_u64(0x4202, IDT);
     bus.load(CODE, &assemble(64, CODE, build));
     let mut cpu = cpu64();
     assert_eq!(cpu.run(&mut bus, 100_000), Exit::Halted);
@@ -385,4 +388,19 @@ fn swapgs_rdtscp_cmpxchg16b_and_long_mode_cpuid() {
     assert_eq!(read_u64(&bus, 0x4018), 0xBBBB);
     assert_eq!(cpu.state.rflags & ZF, ZF);
     assert_ne!(cpu.state.gpr[13] & (1 << 29), 0, "CPUID reports long mode");
+}
+
+#[test]
+fn lgdt_and_sgdt_use_a_64_bit_base_in_64_bit_mode() {
+    let (_, bus) = run64(|a| {
+        a.mov(rax, 0xFFFF_FFFF_8000_1000u64).unwrap();
+        a.mov(word_ptr(0x4000), 0x7Fu32).unwrap();
+        a.mov(qword_ptr(0x4002), rax).unwrap();
+        a.lidt(ptr(0x4000)).unwrap();
+        a.sidt(ptr(0x4100)).unwrap();
+        a.lidt(ptr(0x4200)).unwrap(); // back to a usable IDT before HLT
+        a.hlt().unwrap();
+    });
+    assert_eq!(read_u64(&bus, 0x4102), 0xFFFF_FFFF_8000_1000);
+    assert_eq!(bus.read_u32(0x4100) & 0xFFFF, 0x7F);
 }

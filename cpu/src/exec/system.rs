@@ -48,12 +48,8 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 let limit = self.read_mem(bus, seg, ea, 2)? as u32;
-                let base = self.read_mem(
-                    bus,
-                    seg,
-                    ea.wrapping_add(2) & mask(Self::address_size(i)),
-                    4,
-                )?;
+                let base_at = ea.wrapping_add(2) & mask(Self::address_size(i));
+                let base = self.read_mem(bus, seg, base_at, self.table_base_bytes())?;
                 // With a 16-bit operand size only 24 bits of the base are loaded.
                 let base = if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
                     base & 0xFF_FFFF
@@ -77,13 +73,8 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 let seg = Self::memory_segment(i);
                 self.write_mem(bus, seg, ea, 2, u64::from(table.limit & 0xFFFF))?;
-                self.write_mem(
-                    bus,
-                    seg,
-                    ea.wrapping_add(2) & mask(Self::address_size(i)),
-                    4,
-                    table.base,
-                )
+                let base_at = ea.wrapping_add(2) & mask(Self::address_size(i));
+                self.write_mem(bus, seg, base_at, self.table_base_bytes(), table.base)
             }
             M::Lldt => self.lldt(bus, i),
             M::Ltr => self.ltr(bus, i),
@@ -228,6 +219,15 @@ impl Cpu {
             attrs: common,
         };
         self.state.cpl = cpl;
+    }
+
+    /// Bytes of the base in an LGDT/LIDT/SGDT/SIDT operand: 8 in 64-bit mode (a 10-byte operand), else 4.
+    fn table_base_bytes(&self) -> usize {
+        if self.state.mode64() {
+            8
+        } else {
+            4
+        }
     }
 
     /// #GP(0) unless at CPL 0 (and not in virtual-8086 mode).
