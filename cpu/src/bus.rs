@@ -36,6 +36,11 @@ pub trait Bus {
     /// Whether a device asked the machine to stop (reset, power-off, debug exit) so the engine should return.
     fn stop_requested(&self) -> bool;
 
+    /// Tells the bus how many instructions the CPU has retired, just before an access whose result may depend on
+    /// time (port I/O, MMIO, the TSC), so a machine whose time follows instructions (`-icount`) can bring its
+    /// clock to that exact instruction. The default does nothing.
+    fn sync_instructions(&mut self, _retired: u64) {}
+
     /// Guest time in nanoseconds from the machine's clock, which drives the TSC at [`crate::cpuid::TSC_HZ`].
     /// `None` (the default) makes the TSC count retired instructions instead, for buses without a clock.
     fn now_ns(&self) -> Option<u64> {

@@ -15,7 +15,13 @@ pub struct Board {
     pub stats: BusStats,
     /// When set, every write to this port is logged with its host time (the benchmark's phase markers).
     pub marker: Option<MarkerLog>,
+    /// Under deterministic time: guest nanoseconds added to the instruction-derived time by idle skips (HLT
+    /// waiting for the next timer event).
+    pub idle_ns: u64,
 }
+
+/// Nanoseconds of guest time per instruction when time is deterministic (a 1 GHz guest).
+pub const VIRTUAL_NS_PER_INSTRUCTION: u64 = 1;
 
 impl Board {
     /// A board over `memory` and `devices`.
@@ -25,6 +31,7 @@ impl Board {
             devices,
             stats: BusStats::default(),
             marker: None,
+            idle_ns: 0,
         }
     }
 }
@@ -95,6 +102,12 @@ impl Bus for Board {
     }
     fn stop_requested(&self) -> bool {
         self.devices.request_pending()
+    }
+    fn sync_instructions(&mut self, retired: u64) {
+        let clock = self.devices.clock();
+        if clock.is_virtual() {
+            clock.advance_to_ns(retired * VIRTUAL_NS_PER_INSTRUCTION + self.idle_ns);
+        }
     }
     fn now_ns(&self) -> Option<u64> {
         Some(self.devices.clock().now_ns())

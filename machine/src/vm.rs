@@ -7,15 +7,13 @@ use crate::engine::{interp, Engine, EngineKind};
 use crate::memory::{GuestMemory, MemoryError};
 use std::io::Write;
 use std::time::{Duration, Instant};
-use vx86_cpu::{Cpu, Exit, SegReg, Trace};
+use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
 use vx86_devices::{BoardRequest, Clock, Disk, PcConfig, PcDevices};
 
 /// Instructions the CPU runs before the machine polls its devices.
 const SLICE: u64 = 20_000;
 /// The longest a halted CPU sleeps before checking for host input again.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
-/// Nanoseconds of guest time per instruction when the clock is deterministic (1 GHz-ish guest).
-const VIRTUAL_NS_PER_INSTRUCTION: u64 = 1;
 
 /// Everything needed to build a machine.
 pub struct VmConfig {
@@ -205,15 +203,11 @@ impl Vm {
                 Some(limit) => SLICE.min(limit - self.cpu.instructions),
                 None => SLICE,
             };
-            let before = self.cpu.instructions;
             let exit = match &mut self.engine {
                 Engine::Interp => interp::run(&mut self.cpu, &mut self.board, budget),
                 Engine::Kvm(kvm) => kvm.run(&mut self.cpu, &mut self.board),
             };
-            if self.clock.is_virtual() {
-                self.clock
-                    .advance_ns((self.cpu.instructions - before) * VIRTUAL_NS_PER_INSTRUCTION);
-            }
+            self.board.sync_instructions(self.cpu.instructions);
             self.board.devices.poll();
             if let Some(outcome) = self.take_request() {
                 return outcome;
@@ -296,7 +290,12 @@ impl Vm {
         let next = self.board.devices.next_event_ns();
         if self.clock.is_virtual() {
             match next {
-                Some(t) => self.clock.advance_to_ns(t.max(now + 1)),
+                Some(t) => {
+                    // Skip ahead to the event; instruction-derived time resumes from there.
+                    let target = t.max(now + 1);
+                    self.board.idle_ns += target - now;
+                    self.clock.advance_to_ns(target);
+                }
                 None => return Some(Outcome::HaltedForever),
             }
         } else {

@@ -194,6 +194,7 @@ impl Cpu {
                 let linear = self.seg_linear(SegReg::Es, di, size, Access::Write)?;
                 let user = self.user_mode();
                 self.probe_write(bus, linear, size, user)?;
+                bus.sync_instructions(self.instructions);
                 let v = bus.io_read(port, size as u8);
                 self.write_mem(bus, SegReg::Es, di, size, u64::from(v))?;
                 self.after_io(bus);
@@ -202,6 +203,7 @@ impl Cpu {
             Op::Outs => {
                 self.check_io_permission(bus, port, size)?;
                 let v = self.read_mem(bus, src_seg, si, size)?;
+                bus.sync_instructions(self.instructions);
                 bus.io_write(port, size as u8, v as u32);
                 self.after_io(bus);
                 (true, false)

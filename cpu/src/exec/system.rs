@@ -27,6 +27,7 @@ impl Cpu {
                 let size = i.op0_register().size();
                 let port = self.port_operand(i, 1);
                 self.check_io_permission(bus, port, size)?;
+                bus.sync_instructions(self.instructions);
                 let v = bus.io_read(port, size as u8);
                 self.set_reg(i.op0_register(), u64::from(v));
                 self.after_io(bus);
@@ -37,6 +38,7 @@ impl Cpu {
                 let port = self.port_operand(i, 0);
                 self.check_io_permission(bus, port, size)?;
                 let v = self.reg(i.op1_register()) as u32;
+                bus.sync_instructions(self.instructions);
                 bus.io_write(port, size as u8, v);
                 self.after_io(bus);
                 Ok(())
@@ -572,7 +574,8 @@ impl Cpu {
 
     /// The time-stamp counter: guest time from the bus's clock at [`crate::cpuid::TSC_HZ`] (retired instructions on
     /// a bus without one), plus the offset software set by writing the TSC MSR.
-    pub(crate) fn read_tsc<B: Bus>(&self, bus: &B) -> u64 {
+    pub(crate) fn read_tsc<B: Bus>(&self, bus: &mut B) -> u64 {
+        bus.sync_instructions(self.instructions);
         let ticks = bus.now_ns().unwrap_or(self.instructions);
         ticks.wrapping_add(self.state.tsc_offset)
     }

@@ -16,6 +16,10 @@ use decode_cache::{ends_block, Block};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use std::sync::Arc;
 
+/// How the decoder reads ambiguous encodings for our CPU model: without BMI1/LZCNT (not advertised), F3 0F BC and
+/// F3 0F BD are BSF and BSR with an ignored REP prefix, as on the processors we model, not TZCNT/LZCNT.
+const DECODER_OPTIONS: u32 = DecoderOptions::NO_MPFX_0FBC | DecoderOptions::NO_MPFX_0FBD;
+
 /// The most instructions one decoded block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
 
@@ -216,7 +220,7 @@ impl Cpu {
         let in_page = 0x1000 - (phys & 0xFFF) as usize;
         let mut bytes = [0u8; 0x1000];
         self.copy_code(bus, phys, &mut bytes[..in_page]);
-        let mut decoder = Decoder::with_ip(bitness, &bytes[..in_page], rip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(bitness, &bytes[..in_page], rip, DECODER_OPTIONS);
         let mut instrs = Vec::new();
         let mut len = 0u64;
         while instrs.len() < MAX_BLOCK_INSTRUCTIONS {
@@ -267,7 +271,7 @@ impl Cpu {
                 Err(f) => second_page_fault = Some(f),
             }
         }
-        let mut decoder = Decoder::with_ip(bitness, &bytes[..available], rip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(bitness, &bytes[..available], rip, DECODER_OPTIONS);
         let instr = decoder.decode();
         if instr.is_invalid() {
             return Err(match (decoder.last_error(), second_page_fault) {

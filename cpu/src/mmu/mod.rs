@@ -191,7 +191,10 @@ impl Cpu {
                 }
                 u64::from_le_bytes(bytes)
             }
-            PageBacking::Mmio => bus.mmio_read(phys, size as u8),
+            PageBacking::Mmio => {
+                bus.sync_instructions(self.instructions);
+                bus.mmio_read(phys, size as u8)
+            }
         }
     }
 
@@ -207,7 +210,10 @@ impl Cpu {
                 }
             }
             PageBacking::Rom(_) => {}
-            PageBacking::Mmio => bus.mmio_write(phys, size as u8, value),
+            PageBacking::Mmio => {
+                bus.sync_instructions(self.instructions);
+                bus.mmio_write(phys, size as u8, value)
+            }
         }
     }
 
