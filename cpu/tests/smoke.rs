@@ -147,7 +147,10 @@ fn rep_bsf_is_bsf_without_bmi1() {
     // F3 0F BC C8 is TZCNT on BMI1 parts and BSF everywhere else; our model has no BMI1.
     use vx86_cpu::testing::{flat32_cpu, FlatBus};
     let mut bus = FlatBus::new(1 << 20);
-    bus.load(0x1000, &[0xB8, 0x00, 0x01, 0x00, 0x00, 0xF3, 0x0F, 0xBC, 0xC8, 0xF4]); // mov eax,0x100; tzcnt ecx,eax; hlt
+    bus.load(
+        0x1000,
+        &[0xB8, 0x00, 0x01, 0x00, 0x00, 0xF3, 0x0F, 0xBC, 0xC8, 0xF4],
+    ); // mov eax,0x100; tzcnt ecx,eax; hlt
     let mut cpu = flat32_cpu(0x1000, 0x8000);
     assert_eq!(cpu.run(&mut bus, 100), vx86_cpu::Exit::Halted);
     assert_eq!(cpu.state.gpr[1], 8);

@@ -76,8 +76,15 @@ impl Cpu {
                 let dst = self.read_op(bus, i, 0, size)?;
                 let src = self.read_op(bus, i, 1, size)?;
                 let (sum, f) = alu::add(dst, src, false, size);
-                self.write_op(bus, i, 0, size, sum)?;
-                self.write_op(bus, i, 1, size, dst)?;
+                // SRC <- DEST, then DEST <- SUM (so XADD r, r leaves the sum). A memory destination is written
+                // first, so a fault there changes no register.
+                if i.op0_kind() == OpKind::Memory {
+                    self.write_op(bus, i, 0, size, sum)?;
+                    self.write_op(bus, i, 1, size, dst)?;
+                } else {
+                    self.write_op(bus, i, 1, size, dst)?;
+                    self.write_op(bus, i, 0, size, sum)?;
+                }
                 self.set_flags(f, ARITH);
                 Ok(())
             }
