@@ -26,8 +26,12 @@ impl Rng {
     }
 }
 
-/// Registers sequences may use (no RSP), by GPR number.
-const REGS: [usize; 15] = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+/// Registers sequences may use (no RSP; R15 is the scratch-memory base), by GPR number.
+const REGS: [usize; 14] = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+/// Bytes of scratch memory R15 points at.
+const SCRATCH: usize = 512;
+/// Where the interpreter's scratch memory lives.
+const SCRATCH_GUEST: u64 = 0x3000;
 
 fn r64(n: usize) -> AsmRegister64 {
     [
@@ -72,7 +76,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
     let imm = rng.next() as i32;
     let width = rng.below(4);
     let count = |rng: &mut Rng, bits: u64| 1 + rng.below(bits - 1) as u32;
-    let result = match rng.below(23) {
+    let result = match rng.below(24) {
         k @ 0..=4 => match (k, width) {
             (0, 0) => a.add(r64(d), r64(s)),
             (0, 1) => a.add(r32(d), imm),
@@ -164,6 +168,19 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
         .map(|_| false),
         20 => a.mul(r64(s)).map(|_| true),
         21 => a.imul(r32(s)).map(|_| true),
+        22 => {
+            let m = (rng.below(SCRATCH as u64 / 8 - 1) * 8) as i32;
+            match rng.below(8) {
+                0 => a.add(r64(d), qword_ptr(r15 + m)).map(|_| true),
+                1 => a.xor(dword_ptr(r15 + m), r32(s)).map(|_| true),
+                2 => a.mov(r32(d), dword_ptr(r15 + m + 2)).map(|_| false),
+                3 => a.mov(qword_ptr(r15 + m), r64(s)).map(|_| false),
+                4 => a.ror(dword_ptr(r15 + m), count(rng, 32)).map(|_| true),
+                5 => a.sub(word_ptr(r15 + m + 1), r16(s)).map(|_| true),
+                6 => a.movzx(r32(d), byte_ptr(r15 + m + 3)).map(|_| false),
+                _ => a.and(qword_ptr(r15 + m), imm).map(|_| true),
+            }
+        }
         _ => match width {
             0 => a.bsf(r64(d), r64(s)),
             _ => a.bsr(r32(d), r32(s)),
@@ -200,21 +217,22 @@ fn random_sequence(rng: &mut Rng, len: usize) -> impl FnOnce(&mut CodeAssembler)
 
 /// Runs `body` natively: loads the 16 registers (RSP excepted) and the arithmetic flags from `state`, runs the
 /// code, and stores them back.
-fn run_native(body: &[u8], state: &mut [u64; 17]) {
+fn run_native(body: &[u8], state: &mut [u64; 17], scratch: &mut [u8; SCRATCH]) {
+    state[15] = scratch.as_mut_ptr() as u64;
     let mut a = CodeAssembler::new(64).unwrap();
     for r in [rbx, rbp, r12, r13, r14, r15, rdi] {
         a.push(r).unwrap();
     }
     a.push(qword_ptr(rdi + 16 * 8)).unwrap();
     a.popfq().unwrap();
-    for n in REGS.iter().copied().filter(|n| *n != 7) {
+    for n in REGS.iter().copied().chain([15]).filter(|n| *n != 7) {
         a.mov(r64(n), qword_ptr(rdi + 8 * n as i32)).unwrap();
     }
     a.mov(rdi, qword_ptr(rdi + 7 * 8)).unwrap();
     let prologue = a.assemble(0).unwrap();
     let mut e = CodeAssembler::new(64).unwrap();
     e.xchg(qword_ptr(rsp), rdi).unwrap();
-    for n in REGS.iter().copied().filter(|n| *n != 7) {
+    for n in REGS.iter().copied().chain([15]).filter(|n| *n != 7) {
         e.mov(qword_ptr(rdi + 8 * n as i32), r64(n)).unwrap();
     }
     e.pushfq().unwrap();
@@ -231,14 +249,15 @@ fn run_native(body: &[u8], state: &mut [u64; 17]) {
     map.copy_from_slice(&code);
     let exec = map.make_exec().unwrap();
     // SAFETY: `exec` holds position-independent code assembled above: it saves and restores every callee-saved
-    // register, keeps RSP balanced, touches memory only through the 17-qword `state` array passed in RDI, and
-    // the body between prologue and epilogue is register-only integer code without branches or stack use.
+    // register, keeps RSP balanced, touches memory only through the 17-qword `state` array passed in RDI and the
+    // `scratch` buffer R15 points at (every body access is [r15 + disp] within SCRATCH), and the body has no
+    // branches or stack use.
     let f: extern "sysv64" fn(*mut u64) = unsafe { std::mem::transmute(exec.as_ptr()) };
     f(state.as_mut_ptr());
 }
 
 /// Runs `body` in the interpreter in 64-bit mode from `state`.
-fn run_interpreted(body: &[u8], state: &[u64; 17]) -> Cpu {
+fn run_interpreted(body: &[u8], state: &[u64; 17], scratch: &[u8; SCRATCH]) -> (Cpu, FlatBus) {
     let mut bus = FlatBus::new(4 << 20);
     bus.write_u64(0x70000, 0x71000 | 3);
     bus.write_u64(0x71000, 0x72000 | 3);
@@ -246,6 +265,7 @@ fn run_interpreted(body: &[u8], state: &[u64; 17]) -> Cpu {
     let mut code = body.to_vec();
     code.push(0xF4);
     bus.load(0x1000, &code);
+    bus.load(SCRATCH_GUEST, scratch);
     let mut cpu = Cpu::new();
     cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
     cpu.state.cr4 = cr4::PAE;
@@ -269,10 +289,11 @@ fn run_interpreted(body: &[u8], state: &[u64; 17]) -> Cpu {
         cpu.state.gpr[n] = state[n];
     }
     cpu.state.gpr[4] = 0x8000;
+    cpu.state.gpr[15] = SCRATCH_GUEST;
     cpu.state.rflags = 2 | (state[16] & vx86_cpu::flags::ARITH);
     cpu.state.rip = 0x1000;
     assert_eq!(cpu.run(&mut bus, 10_000), Exit::Halted);
-    cpu
+    (cpu, bus)
 }
 
 #[test]
@@ -294,9 +315,16 @@ fn random_integer_sequences_match_the_host_cpu() {
             };
         }
         state[16] = 2 | (rng.next() & vx86_cpu::flags::ARITH);
+        let mut scratch = [0u8; SCRATCH];
+        scratch.iter_mut().for_each(|b| *b = rng.next() as u8);
         let initial = state;
-        let cpu = run_interpreted(&body, &initial);
-        run_native(&body, &mut state);
+        let (cpu, bus) = run_interpreted(&body, &initial, &scratch);
+        run_native(&body, &mut state, &mut scratch);
+        let guest_scratch = &bus.ram[SCRATCH_GUEST as usize..SCRATCH_GUEST as usize + SCRATCH];
+        assert!(
+            guest_scratch == scratch,
+            "round {round}: scratch memory differs"
+        );
         for n in REGS {
             if cpu.state.gpr[n] != state[n] {
                 let mut text = String::new();
