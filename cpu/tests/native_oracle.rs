@@ -76,7 +76,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
     let imm = rng.next() as i32;
     let width = rng.below(4);
     let count = |rng: &mut Rng, bits: u64| 1 + rng.below(bits - 1) as u32;
-    let result = match rng.below(24) {
+    let result = match rng.below(25) {
         k @ 0..=4 => match (k, width) {
             (0, 0) => a.add(r64(d), r64(s)),
             (0, 1) => a.add(r32(d), imm),
@@ -84,7 +84,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
             (0, _) => a.add(byte_reg(d), byte_reg(s)),
             (1, 0) => a.sub(r64(d), imm),
             (1, 1) => a.sub(r32(d), r32(s)),
-            (1, 2) => a.sub(r16(d), (imm & 0x7FFF) as i32),
+            (1, 2) => a.sub(r16(d), imm & 0x7FFF),
             (1, _) => a.sub(byte_reg(d), byte_reg(s)),
             (2, 0) => a.and(r64(d), r64(s)),
             (2, _) => a.and(r32(d), imm),
@@ -94,7 +94,10 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
             (_, _) => a.xor(r32(d), r32(s)),
         }
         .map(|_| true),
-        5 => a.cmp(r64(d), r64(s)).map(|_| true),
+        5 => a.cmp(r64(d), r64(s)).map(|_| {
+            condition_reader(a, rng);
+            true
+        }),
         6 => match width {
             0 => a.neg(r64(d)),
             1 => a.not(r32(d)),
@@ -181,6 +184,33 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
                 _ => a.and(qword_ptr(r15 + m), imm).map(|_| true),
             }
         }
+        23 => {
+            // A string instruction within the scratch buffer, forwards or backwards, sometimes repeated.
+            let back = rng.below(2) == 0;
+            let (lo, hi) = (64u64, SCRATCH as u64 - 64);
+            let n = rng.below(8) as u32; // at most 7 qwords: stays inside the 64-byte margins
+            let src = (lo + rng.below(hi - lo)) as i32;
+            let dst = (lo + rng.below(hi - lo)) as i32;
+            let _ = if back { a.std() } else { a.cld() };
+            let _ = a.lea(rsi, ptr(r15 + src));
+            let _ = a.lea(rdi, ptr(r15 + dst));
+            let _ = a.mov(ecx, n);
+            let r = match rng.below(8) {
+                0 => a.rep().movsb(),
+                1 => a.rep().movsq(),
+                2 => a.rep().stosb(),
+                3 => a.rep().stosd(),
+                4 => a.repe().cmpsb(),
+                5 => a.repne().scasb(),
+                6 => a.lodsw(),
+                _ => a.rep().movsd(),
+            };
+            let _ = a.cld();
+            // Pointers become offsets into the scratch buffer, which are comparable between host and guest.
+            let _ = a.sub(rsi, r15);
+            let _ = a.sub(rdi, r15);
+            r.map(|_| false)
+        }
         _ => match width {
             0 => a.bsf(r64(d), r64(s)),
             _ => a.bsr(r32(d), r32(s)),
@@ -188,6 +218,54 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
         .map(|_| false),
     };
     result.unwrap_or(false)
+}
+
+/// A reader of all six arithmetic flags (SETcc, CMOVcc with a random condition), emitted only right after CMP.
+fn condition_reader(a: &mut CodeAssembler, rng: &mut Rng) {
+    let d = REGS[rng.below(REGS.len() as u64) as usize];
+    let s = REGS[rng.below(REGS.len() as u64) as usize];
+    let setters = [
+        CodeAssembler::seto,
+        CodeAssembler::setno,
+        CodeAssembler::setb,
+        CodeAssembler::setae,
+        CodeAssembler::sete,
+        CodeAssembler::setne,
+        CodeAssembler::setbe,
+        CodeAssembler::seta,
+        CodeAssembler::sets,
+        CodeAssembler::setns,
+        CodeAssembler::setp,
+        CodeAssembler::setnp,
+        CodeAssembler::setl,
+        CodeAssembler::setge,
+        CodeAssembler::setle,
+        CodeAssembler::setg,
+    ];
+    let movers = [
+        CodeAssembler::cmovo,
+        CodeAssembler::cmovno,
+        CodeAssembler::cmovb,
+        CodeAssembler::cmovae,
+        CodeAssembler::cmove,
+        CodeAssembler::cmovne,
+        CodeAssembler::cmovbe,
+        CodeAssembler::cmova,
+        CodeAssembler::cmovs,
+        CodeAssembler::cmovns,
+        CodeAssembler::cmovp,
+        CodeAssembler::cmovnp,
+        CodeAssembler::cmovl,
+        CodeAssembler::cmovge,
+        CodeAssembler::cmovle,
+        CodeAssembler::cmovg,
+    ];
+    let cc = rng.below(16) as usize;
+    let _ = if rng.below(2) == 0 {
+        setters[cc](a, byte_reg(d))
+    } else {
+        movers[cc](a, r64(d), r64(s))
+    };
 }
 
 /// A carry reader (ADC, SBB, RCL, RCR), emitted only where CF is defined.
@@ -320,17 +398,24 @@ fn random_integer_sequences_match_the_host_cpu() {
         let initial = state;
         let (cpu, bus) = run_interpreted(&body, &initial, &scratch);
         run_native(&body, &mut state, &mut scratch);
+        let listing = || {
+            iced_x86::Decoder::new(64, &body, 0)
+                .into_iter()
+                .map(|i| format!("  {i}\n"))
+                .collect::<String>()
+        };
         let guest_scratch = &bus.ram[SCRATCH_GUEST as usize..SCRATCH_GUEST as usize + SCRATCH];
-        assert!(
-            guest_scratch == scratch,
-            "round {round}: scratch memory differs"
-        );
+        if let Some(k) = (0..SCRATCH).find(|k| guest_scratch[*k] != scratch[*k]) {
+            panic!(
+                "round {round}: scratch byte {k:#x} is {:#x} in the interpreter, {:#x} on the host\n{}",
+                guest_scratch[k],
+                scratch[k],
+                listing()
+            );
+        }
         for n in REGS {
             if cpu.state.gpr[n] != state[n] {
-                let mut text = String::new();
-                for i in iced_x86::Decoder::new(64, &body, 0) {
-                    text.push_str(&format!("  {i}\n"));
-                }
+                let text = listing();
                 panic!(
                     "round {round}: register {n} is {:#x} in the interpreter, {:#x} on the host\ninitial {initial:x?}\n{text}",
                     cpu.state.gpr[n], state[n]
