@@ -271,12 +271,12 @@ pub fn classify(i: &Instruction) -> Fast {
 }
 
 impl Cpu {
-    #[inline]
+    #[inline(always)]
     fn gpr_part(&self, index: u8, size: u8) -> u64 {
         self.state.gpr[index as usize] & mask(size as usize)
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_gpr_part(&mut self, index: u8, size: u8, value: u64) {
         let slot = &mut self.state.gpr[index as usize];
         *slot = match size {
@@ -286,7 +286,7 @@ impl Cpu {
         };
     }
 
-    #[inline]
+    #[inline(always)]
     fn alu(&mut self, op: AluOp, dst: u8, b: u64, size: u8) {
         let bytes = size as usize;
         let a = self.gpr_part(dst, size);
