@@ -236,19 +236,25 @@ fn rotate_right_flags(r: u64, bytes: usize) -> u64 {
 /// the same rule otherwise, including a count that is a multiple of 9 or 17, where the value and CF are unchanged).
 #[inline]
 pub fn rcl(a: u64, count: u32, carry: bool, bytes: usize) -> (u64, u64) {
+    let (r, cf) = rotate_through_carry(a, count, carry, bytes, true);
+    let msb = r & sign_bit(bytes) != 0;
+    (r, if cf { CF } else { 0 } | if msb != cf { OF } else { 0 })
+}
+
+/// Rotates the (width + 1)-bit value CF:operand by `count` modulo width + 1, left or right; returns the operand
+/// part and the new carry.
+#[inline]
+fn rotate_through_carry(a: u64, count: u32, carry: bool, bytes: usize, left: bool) -> (u64, bool) {
     let w = bits(bytes);
     let n = count % (w + 1);
     let v = u128::from(carry) << w | u128::from(a & mask(bytes));
     let all = (1u128 << (w + 1)) - 1;
-    let rot = if n == 0 {
-        v
-    } else {
-        ((v << n) | (v >> (w + 1 - n))) & all
+    let rot = match (n, left) {
+        (0, _) => v,
+        (_, true) => ((v << n) | (v >> (w + 1 - n))) & all,
+        (_, false) => ((v >> n) | (v << (w + 1 - n))) & all,
     };
-    let r = rot as u64 & mask(bytes);
-    let cf = (rot >> w) & 1 != 0;
-    let msb = r & sign_bit(bytes) != 0;
-    (r, if cf { CF } else { 0 } | if msb != cf { OF } else { 0 })
+    (rot as u64 & mask(bytes), (rot >> w) & 1 != 0)
 }
 
 /// RCR by `count` (masked, non-zero), modulo width + 1. Only CF and OF are meaningful: CF = the bit rotated into
@@ -256,18 +262,11 @@ pub fn rcl(a: u64, count: u32, carry: bool, bytes: usize) -> (u64, u64) {
 /// MSB(original) XOR CF(original), and for larger counts the same rule applied to the final step.
 #[inline]
 pub fn rcr(a: u64, count: u32, carry: bool, bytes: usize) -> (u64, u64) {
-    let w = bits(bytes);
-    let n = count % (w + 1);
-    let v = u128::from(carry) << w | u128::from(a & mask(bytes));
-    let all = (1u128 << (w + 1)) - 1;
-    let rot = if n == 0 {
-        v
-    } else {
-        ((v >> n) | (v << (w + 1 - n))) & all
-    };
-    let r = rot as u64 & mask(bytes);
-    let cf = if (rot >> w) & 1 != 0 { CF } else { 0 };
-    (r, cf | (rotate_right_flags(r, bytes) & OF))
+    let (r, cf) = rotate_through_carry(a, count, carry, bytes, false);
+    (
+        r,
+        if cf { CF } else { 0 } | (rotate_right_flags(r, bytes) & OF),
+    )
 }
 
 /// SHLD by `count` (masked to 5 or 6 bits, non-zero): `dst` shifted left, filled from the top of `src`.

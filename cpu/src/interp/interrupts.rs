@@ -229,18 +229,8 @@ impl Cpu {
         error: Option<u32>,
         source: Source,
     ) -> Result<(), Fault> {
-        let ext = u16::from(source != Source::Software);
-        let idt_code = u16::from(vector) * 8 + 2 + ext;
-        let offset = u64::from(vector) * 8;
-        if offset + 7 > u64::from(self.state.idtr.limit) {
-            return Err(Fault::GeneralProtection(idt_code));
-        }
-        let gate = Descriptor(self.read_linear(
-            bus,
-            self.state.idtr.base.wrapping_add(offset),
-            8,
-            false,
-        )?);
+        let (ext, idt_code) = idt_error_code(vector, source);
+        let gate = Descriptor(self.read_idt_entry(bus, vector, 8, idt_code)?);
         let kind = gate.kind();
         let is_gate = matches!(
             kind,
@@ -331,6 +321,22 @@ impl Cpu {
             self.state.rflags &= !IF;
         }
         Ok(())
+    }
+
+    /// Reads the first qword of IDT entry `vector` (entries are `entry_size` bytes: 8, or 16 in long mode); #GP
+    /// with `idt_code` when the entry lies past the IDT limit.
+    pub(crate) fn read_idt_entry<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        entry_size: u64,
+        idt_code: u16,
+    ) -> Result<u64, Fault> {
+        let offset = u64::from(vector) * entry_size;
+        if offset + entry_size - 1 > u64::from(self.state.idtr.limit) {
+            return Err(Fault::GeneralProtection(idt_code));
+        }
+        self.read_linear(bus, self.state.idtr.base.wrapping_add(offset), 8, false)
     }
 
     /// The checks on an IDT gate itself: INT n (and INT3/INTO) may not use a gate whose DPL is below the CPL,
@@ -474,6 +480,13 @@ impl Cpu {
             .entry("task switch".to_string())
             .or_insert(0) += 1;
     }
+}
+
+/// The EXT bit (1 unless a software interrupt) and the IDT-referencing error code (vector * 8 + 2 + EXT) for a
+/// delivery of `vector`.
+pub(crate) fn idt_error_code(vector: u8, source: Source) -> (u16, u16) {
+    let ext = u16::from(source != Source::Software);
+    (ext, u16::from(vector) * 8 + 2 + ext)
 }
 
 /// The double-fault rules (SDM vol. 3, table 6-5): what to deliver when `second` occurs while delivering `first`.

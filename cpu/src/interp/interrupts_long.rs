@@ -1,7 +1,7 @@
 //! Interrupt and exception delivery in IA-32e mode (SDM vol. 3, 6.14): 16-byte IDT gates, 64-bit frames always
 //! including SS:RSP, the interrupt stack table, and RSP aligned to 16 bytes before the frame is pushed.
 
-use super::interrupts::Source;
+use super::interrupts::{idt_error_code, Source};
 use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::Fault;
@@ -19,14 +19,9 @@ impl Cpu {
         error: Option<u32>,
         source: Source,
     ) -> Result<(), Fault> {
-        let ext = u16::from(source != Source::Software);
-        let idt_code = u16::from(vector) * 8 + 2 + ext;
-        let offset = u64::from(vector) * 16;
-        if offset + 15 > u64::from(self.state.idtr.limit) {
-            return Err(Fault::GeneralProtection(idt_code));
-        }
-        let base = self.state.idtr.base.wrapping_add(offset);
-        let low = Descriptor(self.read_linear(bus, base, 8, false)?);
+        let (ext, idt_code) = idt_error_code(vector, source);
+        let low = Descriptor(self.read_idt_entry(bus, vector, 16, idt_code)?);
+        let base = self.state.idtr.base.wrapping_add(u64::from(vector) * 16);
         let high = self.read_linear(bus, base.wrapping_add(8), 8, false)?;
         let kind = low.kind();
         if low.is_code_or_data()
