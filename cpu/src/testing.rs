@@ -365,6 +365,19 @@ impl ProtectedMachine {
         self.bus.load(addr, &bytes);
     }
 
+    /// Builds a machine, lets `setup` adjust it, runs ring-0 code at `layout::KERNEL_CODE` and returns the machine
+    /// once it halted (normally in a handler stub).
+    pub fn run_ring0(
+        setup: impl FnOnce(&mut ProtectedMachine),
+        build: impl FnOnce(&mut CodeAssembler),
+    ) -> Self {
+        let mut m = ProtectedMachine::new();
+        setup(&mut m);
+        m.code(layout::KERNEL_CODE, build);
+        assert_eq!(m.run(), Exit::Halted);
+        m
+    }
+
     /// Runs until HLT (or another exit) with a generous budget.
     pub fn run(&mut self) -> Exit {
         self.cpu.run(&mut self.bus, 100_000)

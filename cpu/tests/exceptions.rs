@@ -12,18 +12,6 @@ use vx86_cpu::Exit;
 const SPARE: u16 = 0x40;
 const CONFORMING: u16 = 0x38;
 
-/// Runs ring-0 code at `layout::KERNEL_CODE` after `setup`; returns the machine once it halted in a handler stub.
-fn ring0(
-    setup: impl FnOnce(&mut ProtectedMachine),
-    build: impl FnOnce(&mut CodeAssembler),
-) -> ProtectedMachine {
-    let mut m = ProtectedMachine::new();
-    setup(&mut m);
-    m.code(layout::KERNEL_CODE, build);
-    assert_eq!(m.run(), Exit::Halted);
-    m
-}
-
 fn ring3(
     setup: impl FnOnce(&mut ProtectedMachine),
     build: impl FnOnce(&mut CodeAssembler),
@@ -40,7 +28,7 @@ const K: u32 = layout::KERNEL_CODE as u32;
 
 #[test]
 fn divide_error_has_no_error_code() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.xor(ecx, ecx).unwrap();
@@ -54,7 +42,7 @@ fn divide_error_has_no_error_code() {
 
 #[test]
 fn invalid_opcode_from_garbage_bytes() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.nop().unwrap();
@@ -66,7 +54,7 @@ fn invalid_opcode_from_garbage_bytes() {
 
 #[test]
 fn general_protection_from_bad_selector_carries_the_selector() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.mov(ax, 0x403u32).unwrap();
@@ -81,7 +69,7 @@ fn general_protection_from_bad_selector_carries_the_selector() {
 
 #[test]
 fn segment_not_present() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| m.set_gdt(SPARE, descriptor(0, 0xFFFFF, data_attrs(0) & !attr::P)),
         |a| {
             a.mov(ax, SPARE as u32).unwrap();
@@ -94,7 +82,7 @@ fn segment_not_present() {
 #[test]
 fn stack_fault_from_stack_limit_violation() {
     // SS limit 0xFFFF (byte granular): an SS-relative access past it is #SS(0); the stack itself is fine.
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.set_gdt(
                 SPARE,
@@ -153,7 +141,7 @@ fn int_through_gate_with_dpl_below_cpl_is_gp_with_idt_error_code() {
 #[test]
 fn page_fault_sets_cr2_and_error_code() {
     // Not present, supervisor read.
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             let pte = ProtectedMachine::pte_addr(0x6000);
@@ -199,7 +187,7 @@ fn page_fault_sets_cr2_and_error_code() {
 #[test]
 fn gp_while_delivering_gp_is_a_double_fault_and_then_a_triple_fault() {
     let setup = |m: &mut ProtectedMachine| m.set_idt(13, gate(0x400, 0x3000, st::INT_GATE32, 0, 0));
-    let m = ring0(setup, |a| {
+    let m = ProtectedMachine::run_ring0(setup, |a| {
         a.mov(ax, 0x400u32).unwrap();
         a.mov(ds, ax).unwrap();
     });

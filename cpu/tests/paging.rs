@@ -8,20 +8,9 @@ use vx86_cpu::Exit;
 
 const K: u32 = layout::KERNEL_CODE as u32;
 
-fn ring0(
-    setup: impl FnOnce(&mut ProtectedMachine),
-    build: impl FnOnce(&mut CodeAssembler),
-) -> ProtectedMachine {
-    let mut m = ProtectedMachine::new();
-    setup(&mut m);
-    m.code(layout::KERNEL_CODE, build);
-    assert_eq!(m.run(), Exit::Halted);
-    m
-}
-
 #[test]
 fn four_kib_page_remap_sets_accessed_and_dirty() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             m.bus
@@ -57,7 +46,7 @@ fn four_kib_page_remap_sets_accessed_and_dirty() {
 
 #[test]
 fn four_mib_page_with_pse() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             m.bus.write_u32(layout::PAGE_DIR + 4, 0x83); // linear 4 MiB -> physical 0, PS
@@ -81,7 +70,7 @@ fn four_mib_page_with_pse() {
 
 #[test]
 fn invlpg_anywhere_in_a_large_page_drops_all_of_it() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             m.bus.write_u32(layout::PAGE_DIR + 4, 0x83); // 4 MiB page: 0x406000 -> 0x6000
@@ -119,7 +108,7 @@ fn pae_identity(m: &mut ProtectedMachine) {
 
 #[test]
 fn pae_fetch_from_nx_page_faults_with_the_instruction_fetch_bit() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             pae_identity(m);
             m.bus.write_u64(0x24000 + 8 * 6, 0x6000 | 3 | 1 << 63);
@@ -147,7 +136,7 @@ fn write_protect_applies_to_supervisor_writes_only_with_cr0_wp() {
         m.bus
             .write_u32(ProtectedMachine::pte_addr(0x6000), 0x6000 | 1);
     };
-    let m = ring0(setup, |a| {
+    let m = ProtectedMachine::run_ring0(setup, |a| {
         a.mov(dword_ptr(0x6000), 0x42u32).unwrap();
         a.mov(eax, cr0).unwrap();
         a.or(eax, cr0::WP as u32).unwrap();
@@ -165,7 +154,7 @@ fn write_protect_applies_to_supervisor_writes_only_with_cr0_wp() {
 
 #[test]
 fn global_pages_survive_cr3_writes_but_not_invlpg() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             m.bus
@@ -205,7 +194,7 @@ fn global_pages_survive_cr3_writes_but_not_invlpg() {
 
 #[test]
 fn invlpg_makes_a_changed_pte_visible() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.identity_paging(3);
             m.bus

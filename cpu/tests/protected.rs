@@ -191,18 +191,6 @@ fn conforming_code_keeps_cpl_and_nonconforming_rejects_outer_callers() {
     );
 }
 
-/// Runs ring-0 code that ends in HLT and returns the machine.
-fn ring0(
-    setup: impl FnOnce(&mut ProtectedMachine),
-    build: impl FnOnce(&mut CodeAssembler),
-) -> ProtectedMachine {
-    let mut m = ProtectedMachine::new();
-    setup(&mut m);
-    m.code(layout::KERNEL_CODE, build);
-    assert_eq!(m.run(), Exit::Halted);
-    m
-}
-
 #[test]
 fn expand_down_segment_limits() {
     // 16-bit expand-down data: valid offsets are 0x1000..=0xFFFF.
@@ -212,7 +200,7 @@ fn expand_down_segment_limits() {
             descriptor(0, 0x0FFF, attr::P | attr::S | attr::RW | attr::DC),
         );
     };
-    let m = ring0(setup, |a| {
+    let m = ProtectedMachine::run_ring0(setup, |a| {
         a.mov(ax, SPARE as u32).unwrap();
         a.mov(ds, ax).unwrap();
         a.mov(dword_ptr(0x1000), 0x1234u32).unwrap();
@@ -223,7 +211,7 @@ fn expand_down_segment_limits() {
     assert_eq!(m.bus.read_u32(0x1000), 0x1234);
     assert_eq!(m.cpu.state.gpr[1], 0x55);
     assert_eq!((m.vector_taken(), m.stack(0)), (Some(13), 0));
-    let m = ring0(setup, |a| {
+    let m = ProtectedMachine::run_ring0(setup, |a| {
         a.mov(ax, SPARE as u32).unwrap();
         a.mov(ds, ax).unwrap();
         a.mov(eax, dword_ptr(0xFFFE)).unwrap();
@@ -247,7 +235,7 @@ fn segment_load_privilege_checks() {
     );
 
     // Ring 0: RPL 3 on a DPL 0 segment fails; a DPL 3 segment loads into DS but not into SS.
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.mov(ax, sel::UDATA as u32).unwrap();
@@ -261,7 +249,7 @@ fn segment_load_privilege_checks() {
         (m.vector_taken(), m.stack(0)),
         (Some(13), u32::from(sel::KDATA))
     );
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.mov(ax, sel::UDATA as u32).unwrap();
@@ -273,7 +261,7 @@ fn segment_load_privilege_checks() {
         (Some(13), u32::from(sel::UDATA & 0xFFFC))
     );
     // A code segment is not a data segment for SS; a not-present stack segment is #SS.
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| m.set_gdt(SPARE, descriptor(0, 0xFFFFF, data_attrs(0) & !attr::P)),
         |a| {
             a.mov(ax, SPARE as u32).unwrap();
@@ -285,7 +273,7 @@ fn segment_load_privilege_checks() {
 
 #[test]
 fn lar_lsl_verr_verw() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |m| {
             m.set_gdt(GATE, gate(sel::KCODE, 0, st::CALL_GATE32, 3, 0));
             m.set_gdt(SPARE, gate(sel::KCODE, 0, st::INT_GATE32, 3, 0));
@@ -391,7 +379,7 @@ fn lar_at_ring3_honours_dpl_and_is_ud_in_real_mode() {
 
 #[test]
 fn arpl_raises_rpl() {
-    let m = ring0(
+    let m = ProtectedMachine::run_ring0(
         |_| {},
         |a| {
             a.mov(eax, 0xABCD_0010u32).unwrap();
