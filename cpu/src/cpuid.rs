@@ -1,9 +1,9 @@
 //! The CPU model vx86 presents: one CPUID table and the model-specific registers, in one place.
 //!
-//! The model is an Intel 64 processor (family 6) with only the features the interpreter implements: the x87 FPU,
-//! VME, DE, PSE, TSC, MSR, PAE, CX8, APIC (with TSC-deadline), SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2, and
-//! in the extended leaves long mode, NX, SYSCALL, RDTSCP and LAHF in 64-bit mode. Features are added here as the
-//! interpreter gains them, never before.
+//! The model is an Intel 64 processor (family 6, model 15) with only the features the interpreter implements: the
+//! x87 FPU, VME, DE, PSE, TSC, MSR, PAE, CX8, APIC (with TSC-deadline), SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2,
+//! and in the extended leaves long mode, NX, SYSCALL, RDTSCP, LAHF in 64-bit mode and an invariant TSC. Features
+//! are added here as the interpreter gains them, never before.
 
 use crate::Cpu;
 
@@ -73,6 +73,9 @@ const LEAF1_EBX: u32 = (8 << 8) | (1 << 16);
 
 /// Highest extended leaf.
 const MAX_EXTENDED_LEAF: u32 = 0x8000_0008;
+/// CPUID.8000_0007h:EDX bit 8: the TSC is invariant (it runs at one rate whatever the power state), as the
+/// machine clock that drives it does.
+const INVARIANT_TSC: u32 = 1 << 8;
 /// The processor brand string (CPUID 8000_0002h..8000_0004h), 48 bytes NUL-padded.
 const BRAND: &[u8; 48] =
     b"vx86 virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
@@ -81,8 +84,11 @@ const ADDRESS_SIZES: u32 = 36 | (48 << 8);
 
 /// Highest basic leaf.
 const MAX_LEAF: u32 = 1;
-/// Family 6, model 3, stepping 3 (a Pentium II-class signature).
-const SIGNATURE: u32 = 0x0633;
+/// Family 6, model 15, stepping 11: a Core 2-class signature, the first Intel family-6 line with Intel 64. Linux
+/// keys real decisions on it: from model 14 it trusts the TSC to run at a constant rate and prefers REP string
+/// copies, and it has no performance-counter driver for model 15 without architectural perfmon (CPUID leaf 0Ah),
+/// which is right, since the model has no counters.
+const SIGNATURE: u32 = 0x06FB;
 const FEATURES_EDX: u32 = feature::VME
     | feature::DE
     | feature::PSE
@@ -133,6 +139,7 @@ pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
             };
             (word(0), word(1), word(2), word(3))
         }
+        0x8000_0007 => (0, 0, 0, INVARIANT_TSC),
         0x8000_0008 => (ADDRESS_SIZES, 0, 0, 0),
         // Intel returns the data of the highest basic leaf for leaves above it.
         _ if leaf < 0x8000_0000 => cpuid(MAX_LEAF, 0),
@@ -146,6 +153,8 @@ pub mod msr {
     pub const TSC: u32 = 0x10;
     /// Platform ID (read-only, zero).
     pub const PLATFORM_ID: u32 = 0x17;
+    /// Feature control (read-only here: locked, with VMX and SMX off, as firmware leaves it).
+    pub const FEATURE_CONTROL: u32 = 0x3A;
     /// SYSENTER target code segment.
     pub const SYSENTER_CS: u32 = 0x174;
     /// SYSENTER stack pointer.
@@ -198,6 +207,8 @@ pub mod msr {
 
 /// MTRRCAP: 8 variable ranges, fixed ranges, write-combining.
 const MTRRCAP_VALUE: u64 = 8 | (1 << 8) | (1 << 10);
+/// FEATURE_CONTROL: bit 0, the lock; the VMX-enable bits stay clear (the model has no VMX).
+const FEATURE_CONTROL_LOCKED: u64 = 1;
 /// PAT's power-on value.
 const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
 /// MISC_ENABLE: fast strings.
@@ -238,6 +249,7 @@ pub fn msr_read(cpu: &Cpu, index: u32) -> Option<u64> {
         msr::PLATFORM_ID | msr::BIOS_SIGN_ID => 0,
         msr::SYSENTER_CS..=msr::SYSENTER_EIP => st.sysenter[(index - msr::SYSENTER_CS) as usize],
         msr::MTRRCAP => MTRRCAP_VALUE,
+        msr::FEATURE_CONTROL => FEATURE_CONTROL_LOCKED,
         msr::EFER => st.efer,
         msr::STAR => st.star,
         msr::LSTAR => st.lstar,
@@ -287,11 +299,57 @@ pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> Result<(), MsrError> 
         msr::GS_BASE => st.segs[SegReg::Gs as usize].base = value,
         msr::KERNEL_GS_BASE => st.kernel_gs_base = value,
         msr::TSC_AUX => st.tsc_aux = value & 0xFFFF_FFFF,
-        msr::MTRRCAP => return Err(MsrError::Invalid),
+        // Read-only: MTRRCAP always, FEATURE_CONTROL because it is locked.
+        msr::MTRRCAP | msr::FEATURE_CONTROL => return Err(MsrError::Invalid),
         _ if stored_msr(index).is_some() => {
             cpu.msrs.insert(index, value);
         }
         _ => return Err(MsrError::Unknown),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_decodes_to_family_6_model_15_with_intel_vendor() {
+        let (max, ebx, ecx, edx) = cpuid(0, 0);
+        assert_eq!(max, MAX_LEAF);
+        let vendor: Vec<u8> = [ebx, edx, ecx]
+            .iter()
+            .flat_map(|r| r.to_le_bytes())
+            .collect();
+        assert_eq!(vendor, b"GenuineIntel");
+        let (eax, _, _, _) = cpuid(1, 0);
+        let family = (eax >> 8) & 0xF;
+        let model = ((eax >> 4) & 0xF) | (((eax >> 16) & 0xF) << 4);
+        assert_eq!((family, model, eax & 0xF), (6, 15, 11));
+    }
+
+    #[test]
+    fn extended_leaves_report_an_invariant_tsc_and_48_bit_linear_addresses() {
+        assert_eq!(cpuid(0x8000_0000, 0).0, 0x8000_0008);
+        assert_ne!(cpuid(0x8000_0007, 0).3 & INVARIANT_TSC, 0);
+        assert_eq!((cpuid(0x8000_0008, 0).0 >> 8) & 0xFF, 48);
+    }
+
+    #[test]
+    fn feature_control_reads_locked_without_vmx_and_refuses_writes() {
+        let mut cpu = Cpu::new();
+        assert_eq!(msr_read(&cpu, msr::FEATURE_CONTROL), Some(1));
+        assert_eq!(
+            msr_write(&mut cpu, msr::FEATURE_CONTROL, 5),
+            Err(MsrError::Invalid)
+        );
+    }
+
+    #[test]
+    fn msrs_the_model_lacks_are_unknown_both_ways() {
+        let mut cpu = Cpu::new();
+        // IA32_PERFEVTSEL0: the model has no performance counters.
+        assert_eq!(msr_read(&cpu, 0x186), None);
+        assert_eq!(msr_write(&mut cpu, 0x186, 0), Err(MsrError::Unknown));
+    }
 }

@@ -129,26 +129,20 @@ impl Fault {
 
     /// Short mnemonic such as `#GP`, for traces.
     pub fn mnemonic(&self) -> &'static str {
-        match self {
-            Fault::DivideError => "#DE",
-            Fault::Debug => "#DB",
-            Fault::Breakpoint => "#BP",
-            Fault::Overflow => "#OF",
-            Fault::BoundRange => "#BR",
-            Fault::InvalidOpcode => "#UD",
-            Fault::DeviceNotAvailable => "#NM",
-            Fault::DoubleFault => "#DF",
-            Fault::InvalidTss(_) => "#TS",
-            Fault::SegmentNotPresent(_) => "#NP",
-            Fault::StackFault(_) => "#SS",
-            Fault::GeneralProtection(_) => "#GP",
-            Fault::PageFault { .. } => "#PF",
-            Fault::FloatingPoint => "#MF",
-            Fault::AlignmentCheck => "#AC",
-            Fault::MachineCheck => "#MC",
-            Fault::SimdFloatingPoint => "#XM",
-        }
+        vector_mnemonic(self.vector()).unwrap_or("#??")
     }
+}
+
+/// The mnemonic of an exception vector (`#PF` for 14); `None` for reserved and interrupt vectors.
+pub fn vector_mnemonic(vector: u8) -> Option<&'static str> {
+    const NAMES: [&str; 21] = [
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "", "#TS", "#NP", "#SS",
+        "#GP", "#PF", "", "#MF", "#AC", "#MC", "#XM", "#VE",
+    ];
+    NAMES
+        .get(usize::from(vector))
+        .copied()
+        .filter(|n| !n.is_empty())
 }
 
 /// Shorthand for `Err(Fault::GeneralProtection(code))`.

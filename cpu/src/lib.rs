@@ -40,6 +40,8 @@ pub struct Cpu {
     pub trace: Trace,
     /// Unimplemented instructions met, by mnemonic, with how often (the `-d unimp` report).
     pub unimplemented: BTreeMap<String, u64>,
+    /// What the interpreter counts for `-d stats`.
+    pub stats: interp::InterpStats,
     /// Physical-address mask: bit 20 is cleared while the A20 gate is closed.
     pub(crate) a20_mask: u64,
     pub(crate) tlb: Tlb,
@@ -71,6 +73,7 @@ impl Cpu {
             instructions: 0,
             trace: Trace::default(),
             unimplemented: BTreeMap::new(),
+            stats: interp::InterpStats::default(),
             a20_mask: !0,
             tlb: Tlb::default(),
             decode_cache: DecodeCache::default(),

@@ -195,15 +195,45 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
             let _ = a.lea(rsi, ptr(r15 + src));
             let _ = a.lea(rdi, ptr(r15 + dst));
             let _ = a.mov(ecx, n);
-            let r = match rng.below(8) {
-                0 => a.rep().movsb(),
-                1 => a.rep().movsq(),
-                2 => a.rep().stosb(),
-                3 => a.rep().stosd(),
-                4 => a.repe().cmpsb(),
-                5 => a.repne().scasb(),
-                6 => a.lodsw(),
-                _ => a.rep().movsd(),
+            // Every string instruction at every width, with no prefix, REP/REPE or REPNE.
+            type Emit = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+            const STRINGS: [[Emit; 4]; 5] = [
+                [
+                    CodeAssembler::movsb,
+                    CodeAssembler::movsw,
+                    CodeAssembler::movsd,
+                    CodeAssembler::movsq,
+                ],
+                [
+                    CodeAssembler::stosb,
+                    CodeAssembler::stosw,
+                    CodeAssembler::stosd,
+                    CodeAssembler::stosq,
+                ],
+                [
+                    CodeAssembler::lodsb,
+                    CodeAssembler::lodsw,
+                    CodeAssembler::lodsd,
+                    CodeAssembler::lodsq,
+                ],
+                [
+                    CodeAssembler::cmpsb,
+                    CodeAssembler::cmpsw,
+                    CodeAssembler::cmpsd,
+                    CodeAssembler::cmpsq,
+                ],
+                [
+                    CodeAssembler::scasb,
+                    CodeAssembler::scasw,
+                    CodeAssembler::scasd,
+                    CodeAssembler::scasq,
+                ],
+            ];
+            let emit = STRINGS[rng.below(5) as usize][rng.below(4) as usize];
+            let r = match rng.below(3) {
+                0 => emit(a),
+                1 => emit(a.rep()),
+                _ => emit(a.repne()),
             };
             let _ = a.cld();
             // Pointers become offsets into the scratch buffer, which are comparable between host and guest.

@@ -135,8 +135,25 @@ fn print_stats(vm: &Vm, stats: &RunStats) {
     if let Some(exits) = vm.kvm_exits() {
         eprintln!("{exits}");
     } else {
+        let counts = &vm.cpu.stats;
         eprintln!("interpreter counts:");
-        eprintln!("  {:<22} {:>12}", "instructions", stats.instructions);
+        for (what, n) in [
+            ("instructions", stats.instructions),
+            ("blocks decoded", counts.blocks_decoded),
+            ("single-stepped", counts.single_steps),
+        ] {
+            eprintln!("  {what:<22} {n:>12}");
+        }
+        for (vector, n) in counts
+            .exceptions
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+        {
+            let name = vx86_cpu::fault::vector_mnemonic(vector as u8)
+                .map_or_else(|| format!("vector {vector}"), str::to_string);
+            eprintln!("  {:<22} {n:>12}", format!("exception {name}"));
+        }
     }
     let b = &vm.board.stats;
     eprintln!("bus accesses (every engine):");

@@ -158,7 +158,8 @@ impl Cpu {
         let acc = match size {
             1 => Register::AL,
             2 => Register::AX,
-            _ => Register::EAX,
+            4 => Register::EAX,
+            _ => Register::RAX,
         };
         let port = self.reg(Register::DX) as u16;
         let (advance_si, advance_di) = match op {

@@ -48,6 +48,7 @@ impl Cpu {
                 self.state.cr2 = address;
             }
             self.trace_event(current.mnemonic(), current.vector(), current.error_code());
+            self.stats.exceptions[usize::from(current.vector() & 31)] += 1;
             match self.deliver(
                 bus,
                 current.vector(),

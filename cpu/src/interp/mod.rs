@@ -47,6 +47,17 @@ pub struct Trace {
     pub unimplemented: bool,
 }
 
+/// What the interpreter counts, for `-d stats` and for tuning: the work behind the instruction count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterpStats {
+    /// Blocks decoded, that is decode-cache misses (a new block, an evicted one, or one whose page was written).
+    pub blocks_decoded: u64,
+    /// Instructions run one at a time outside the block cache (page- or limit-crossing, undecodable).
+    pub single_steps: u64,
+    /// Exceptions delivered, by vector (each step of a double fault counts).
+    pub exceptions: [u64; 32],
+}
+
 impl Cpu {
     /// Runs guest code until `budget` instructions have retired or something needs the machine.
     pub fn run<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
@@ -68,7 +79,10 @@ impl Cpu {
             match block {
                 Some(block) => self.run_block(bus, &block, end),
                 // An instruction that crosses a page or the code-segment limit runs on its own.
-                None => self.run_one(bus, Self::fetch),
+                None => {
+                    self.stats.single_steps += 1;
+                    self.run_one(bus, Self::fetch)
+                }
             }
             if let Some(exit) = self.pending_exit.take() {
                 return exit;
@@ -218,9 +232,21 @@ impl Cpu {
             return Ok(None);
         }
         let in_page = 0x1000 - (phys & 0xFFF) as usize;
-        let mut bytes = [0u8; 0x1000];
-        self.copy_code(bus, phys, &mut bytes[..in_page]);
-        let mut decoder = Decoder::with_ip(bitness, &bytes[..in_page], rip, DECODER_OPTIONS);
+        // RAM and ROM decode in place; MMIO (rare: code run from a device window) is read out first.
+        let mmio_copy: Vec<u8>;
+        let code: &[u8] = match bus.backing(phys) {
+            PageBacking::Ram(off) | PageBacking::Rom(off) => {
+                let at = off + (phys & 0xFFF) as usize;
+                bus.memory().get(at..at + in_page).unwrap_or(&[])
+            }
+            PageBacking::Mmio => {
+                let mut bytes = vec![0u8; in_page];
+                self.copy_code(bus, phys, &mut bytes);
+                mmio_copy = bytes;
+                &mmio_copy
+            }
+        };
+        let mut decoder = Decoder::with_ip(bitness, code, rip, DECODER_OPTIONS);
         let mut instrs = Vec::new();
         let mut len = 0u64;
         while instrs.len() < MAX_BLOCK_INSTRUCTIONS {
@@ -242,6 +268,7 @@ impl Cpu {
         if instrs.is_empty() {
             return Ok(None);
         }
+        self.stats.blocks_decoded += 1;
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
         let block = Arc::new(Block { instrs, fast, len });
         self.decode_cache
