@@ -52,6 +52,9 @@ pub struct Cpu {
     pub(crate) pending_exit: Option<interp::Exit>,
     /// Guest-physical address of the block being run (for its self-modification check).
     pub(crate) block_phys: u64,
+    /// Interrupts must be looked at after the current instruction although the block goes on: an MMIO access may
+    /// have changed what the devices request, or an STI/MOV SS shadow ends there.
+    pub(crate) recheck_interrupts: bool,
     /// Vector of the exception being delivered, for the double- and triple-fault rules.
     pub(crate) delivering: Option<fault::FaultClass>,
     /// Model-specific registers that have no dedicated field.
@@ -80,6 +83,7 @@ impl Cpu {
             stop: false,
             pending_exit: None,
             block_phys: 0,
+            recheck_interrupts: false,
             delivering: None,
             msrs: BTreeMap::new(),
         }

@@ -404,3 +404,30 @@ fn lgdt_and_sgdt_use_a_64_bit_base_in_64_bit_mode() {
     assert_eq!(read_u64(&bus, 0x4102), 0xFFFF_FFFF_8000_1000);
     assert_eq!(bus.read_u32(0x4100) & 0xFFFF, 0x7F);
 }
+
+#[test]
+fn code_at_kernel_addresses_runs_from_the_block_cache_without_a_limit_check() {
+    // The top 2 GiB (PML4[511], PDPT[510]) map the same low 4 MiB as the identity map, as a Linux kernel's do.
+    const HIGH: u64 = 0xFFFF_FFFF_8000_0000;
+    let mut bus = machine();
+    bus.write_u64(PML4 + 8 * 511, PDPT | 7);
+    bus.write_u64(PDPT + 8 * 510, PD | 7);
+    let code = assemble(64, HIGH + CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 1000u32).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.add(rax, 3).unwrap();
+        a.dec(ecx).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    bus.load(CODE, &code);
+    let mut cpu = cpu64();
+    cpu.state.rip = HIGH + CODE;
+    assert_eq!(cpu.run(&mut bus, 100_000), Exit::Halted);
+    assert_eq!(cpu.state.gpr[0], 3000);
+    // 64-bit mode ignores the CS limit, so nothing falls back to one-at-a-time fetching, and the loop body is
+    // decoded once: the MOV block, the loop block, and the HLT.
+    assert_eq!(cpu.stats.single_steps, 0);
+    assert!(cpu.stats.blocks_decoded <= 3, "{:?}", cpu.stats);
+}

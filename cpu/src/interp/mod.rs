@@ -113,10 +113,16 @@ impl Cpu {
     fn run_block<B: Bus>(&mut self, bus: &mut B, block: &Block, end: u64) {
         let page_generation = self.decode_cache.generation(self.block_phys);
         let ip_mask = self.ip_mask();
+        // An interrupt held back by an STI or MOV SS shadow is taken after this block's first instruction.
+        self.recheck_interrupts = self.state.interrupt_shadow;
         for (k, (instr, fast)) in block.instrs.iter().zip(&block.fast).enumerate() {
             if k > 0 {
-                // Between instructions: interrupts, a halted CPU, or a block that rewrote its own page.
-                let interrupt = self.state.rflags & IF != 0
+                // Between instructions: the budget, or a block that rewrote its own page. Interrupts are taken at
+                // block boundaries, and within a block only where something may have changed: after an MMIO access
+                // (an APIC EOI or TPR write, say) or at the end of an interrupt shadow. Port I/O, MSR and CR8
+                // writes, STI, POPF and IRET end blocks.
+                let interrupt = std::mem::take(&mut self.recheck_interrupts)
+                    && self.state.rflags & IF != 0
                     && !self.state.interrupt_shadow
                     && bus.interrupt_pending();
                 if interrupt
@@ -224,9 +230,14 @@ impl Cpu {
         let linear = self.fetch_linear(1)?;
         let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
         self.block_phys = phys;
-        let cs_limit = u64::from(self.state.seg(SegReg::Cs).limit);
+        // The highest offset code may be fetched from: the CS limit, which 64-bit mode does not check.
+        let cs_limit = if bitness == 64 {
+            u64::MAX
+        } else {
+            u64::from(self.state.seg(SegReg::Cs).limit)
+        };
         if let Some(block) = self.decode_cache.lookup(phys, rip, bitness) {
-            if rip + block.len - 1 <= cs_limit {
+            if rip.wrapping_add(block.len - 1) <= cs_limit {
                 return Ok(Some(Arc::clone(block)));
             }
             return Ok(None);
@@ -253,7 +264,7 @@ impl Cpu {
             let instr = decoder.decode();
             let fits_page =
                 !instr.is_invalid() || decoder.last_error() != DecoderError::NoMoreBytes;
-            let fits_segment = rip + len + instr.len() as u64 <= cs_limit + 1;
+            let fits_segment = rip.wrapping_add(len + instr.len() as u64 - 1) <= cs_limit;
             if !fits_page || !fits_segment || instr.is_invalid() {
                 // Invalid bytes and boundary cases go through the single-instruction path, which faults precisely.
                 break;

@@ -192,6 +192,7 @@ impl Cpu {
                 u64::from_le_bytes(bytes)
             }
             PageBacking::Mmio => {
+                self.recheck_interrupts = true;
                 bus.sync_instructions(self.instructions);
                 bus.mmio_read(phys, size as u8)
             }
@@ -211,6 +212,7 @@ impl Cpu {
             }
             PageBacking::Rom(_) => {}
             PageBacking::Mmio => {
+                self.recheck_interrupts = true;
                 bus.sync_instructions(self.instructions);
                 bus.mmio_write(phys, size as u8, value)
             }
