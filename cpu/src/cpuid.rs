@@ -270,6 +270,8 @@ pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> Result<(), MsrError> 
     let st = &mut cpu.state;
     match index {
         msr::BIOS_SIGN_ID => {}
+        // Intel 64 keeps the SYSENTER stack pointer and entry point whole, so they must be canonical.
+        msr::SYSENTER_ESP | msr::SYSENTER_EIP if !canonical => return Err(MsrError::Invalid),
         msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
             st.sysenter[(index - msr::SYSENTER_CS) as usize] = value
         }

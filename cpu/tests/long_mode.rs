@@ -431,3 +431,72 @@ fn code_at_kernel_addresses_runs_from_the_block_cache_without_a_limit_check() {
     assert_eq!(cpu.stats.single_steps, 0);
     assert!(cpu.stats.blocks_decoded <= 3, "{:?}", cpu.stats);
 }
+
+#[test]
+fn sysenter_enters_64_bit_ring_0_and_sysexitq_returns_to_64_bit_ring_3() {
+    let mut bus = machine();
+    let user = 0x2000u64;
+    let kernel_entry = 0x2800u64;
+    // A kernel stack pointer above 4 GiB: IA-32e SYSENTER takes the MSR whole.
+    let kernel_rsp = 0x0000_0001_2345_6780u64;
+    let code = assemble(64, CODE, |a| {
+        for (msr, value) in [
+            (0x174u32, u64::from(KERNEL_CS)),
+            (0x175, kernel_rsp),
+            (0x176, kernel_entry),
+        ] {
+            a.mov(ecx, msr).unwrap();
+            a.mov(eax, value as u32).unwrap();
+            a.mov(edx, (value >> 32) as u32).unwrap();
+            a.wrmsr().unwrap();
+        }
+        a.mov(rdx, user).unwrap();
+        a.mov(rcx, 0x0000_7FFF_0000_0000u64).unwrap();
+        a.sysexitq().unwrap();
+    });
+    bus.load(CODE, &code);
+    let user_code = assemble(64, user, |a| {
+        a.mov(rbx, rsp).unwrap();
+        a.mov(r12, 0x1_0000_0001u64).unwrap();
+        a.sysenter().unwrap();
+    });
+    bus.load(user, &user_code);
+    bus.load(
+        kernel_entry,
+        &assemble(64, kernel_entry, |a| a.hlt().unwrap()),
+    );
+    let mut cpu = cpu64();
+    cpu.state.rflags |= vx86_cpu::flags::IF;
+    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    // Ring 3 ran 64-bit code (a 64-bit immediate, a 64-bit RSP from RCX) with CS = SYSENTER_CS + 32.
+    assert_eq!(cpu.state.gpr[3], 0x0000_7FFF_0000_0000);
+    assert_eq!(cpu.state.gpr[12], 0x1_0000_0001);
+    // SYSENTER: ring 0, 64-bit CS from SYSENTER_CS, the whole 64-bit RSP, IF cleared.
+    assert_eq!(cpu.state.rip, kernel_entry + 1);
+    assert_eq!(cpu.state.cpl, 0);
+    assert!(cpu.state.mode64());
+    assert_eq!(cpu.state.seg(SegReg::Cs).selector, KERNEL_CS);
+    assert_eq!(cpu.state.seg(SegReg::Ss).selector, KERNEL_CS + 8);
+    assert_eq!(cpu.state.gpr[4], kernel_rsp);
+    assert_eq!(cpu.state.rflags & vx86_cpu::flags::IF, 0);
+}
+
+#[test]
+fn sysexitq_to_a_non_canonical_address_and_non_canonical_sysenter_msrs_raise_gp() {
+    let (cpu, _) = run64(|a| {
+        a.mov(ecx, 0x174u32).unwrap();
+        a.mov(eax, u32::from(KERNEL_CS)).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.mov(rdx, 0x8000_0000_0000_0000u64).unwrap();
+        a.sysexitq().unwrap();
+    });
+    assert_eq!(cpu.state.rip, HANDLERS + 13 + 1, "#GP from SYSEXITQ");
+    let (cpu, _) = run64(|a| {
+        a.mov(ecx, 0x176u32).unwrap();
+        a.xor(eax, eax).unwrap();
+        a.mov(edx, 0x8000_0000u32).unwrap();
+        a.wrmsr().unwrap();
+    });
+    assert_eq!(cpu.state.rip, HANDLERS + 13 + 1, "#GP from WRMSR");
+}

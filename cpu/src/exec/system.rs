@@ -163,62 +163,83 @@ impl Cpu {
                 self.write_msr(bus, self.state.gpr[1] as u32, v)
             }
             M::Sysenter => self.sysenter(),
-            M::Sysexit => self.sysexit(),
+            M::Sysexit => self.sysexit(false),
+            M::Sysexitq => self.sysexit(true),
             M::Ud0 | M::Ud1 | M::Ud2 => Err(Fault::InvalidOpcode),
             _ => Err(self.unimplemented(i)),
         }
     }
 
     /// SYSENTER: a fast call to ring 0 with flat segments derived from IA32_SYSENTER_CS (CS = SYSENTER_CS,
-    /// SS = SYSENTER_CS + 8), ESP and EIP from their MSRs; VM, IF and RF are cleared. #GP(0) in real mode or while
-    /// SYSENTER_CS is null.
+    /// SS = SYSENTER_CS + 8), the stack pointer and entry point from their MSRs; VM, IF and RF are cleared. In IA-32e
+    /// mode the target is 64-bit code (CS.L) and the MSRs are used whole; otherwise 32-bit. #GP(0) in real mode or
+    /// while SYSENTER_CS is null.
     fn sysenter(&mut self) -> Result<(), Fault> {
         let cs = self.state.sysenter[0] as u16;
         if !self.state.protected() || cs & 0xFFFC == 0 {
             return gp(0);
         }
+        let long = self.state.long_mode();
+        let width = if long { u64::MAX } else { 0xFFFF_FFFF };
         self.state.rflags &= !(VM | IF | RF);
-        self.load_flat_fast_segments(cs & 0xFFFC, (cs & 0xFFFC) + 8, 0);
-        self.state.gpr[4] = self.state.sysenter[1] & 0xFFFF_FFFF;
-        self.state.rip = self.state.sysenter[2] & 0xFFFF_FFFF;
+        self.load_flat_fast_segments(cs & 0xFFFC, (cs & 0xFFFC) + 8, 0, long);
+        self.state.gpr[4] = self.state.sysenter[1] & width;
+        self.state.rip = self.state.sysenter[2] & width;
         Ok(())
     }
 
-    /// SYSEXIT: back to ring 3 with flat segments CS = SYSENTER_CS + 16, SS = SYSENTER_CS + 24 (RPL 3), ESP = ECX,
-    /// EIP = EDX. #GP(0) unless at CPL 0 in protected mode with a non-null SYSENTER_CS.
-    fn sysexit(&mut self) -> Result<(), Fault> {
+    /// SYSEXIT: back to ring 3 with flat segments, the stack pointer from RCX and the return address from RDX. With
+    /// REX.W (SYSEXITQ, IA-32e mode) to 64-bit code with CS = SYSENTER_CS + 32 and SS = SYSENTER_CS + 40, else to
+    /// 32-bit code with CS = SYSENTER_CS + 16 and SS = SYSENTER_CS + 24 (all RPL 3). #GP(0) unless at CPL 0 in
+    /// protected mode with a non-null SYSENTER_CS, or for a non-canonical 64-bit return address.
+    fn sysexit(&mut self, to64: bool) -> Result<(), Fault> {
         let cs = self.state.sysenter[0] as u16;
         if !self.state.protected() || self.state.v86() || self.state.cpl != 0 || cs & 0xFFFC == 0 {
             return gp(0);
         }
-        self.load_flat_fast_segments(cs.wrapping_add(16) | 3, cs.wrapping_add(24) | 3, 3);
-        self.state.gpr[4] = self.state.gpr[1] & 0xFFFF_FFFF;
-        self.state.rip = self.state.gpr[2] & 0xFFFF_FFFF;
+        let (rsp, rip) = (self.state.gpr[1], self.state.gpr[2]);
+        if to64 {
+            if !crate::mmu::segment::canonical(rip) {
+                return gp(0);
+            }
+            self.load_flat_fast_segments(cs.wrapping_add(32) | 3, cs.wrapping_add(40) | 3, 3, true);
+            self.state.gpr[4] = rsp;
+            self.state.rip = rip;
+        } else {
+            self.load_flat_fast_segments(
+                cs.wrapping_add(16) | 3,
+                cs.wrapping_add(24) | 3,
+                3,
+                false,
+            );
+            self.state.gpr[4] = rsp & 0xFFFF_FFFF;
+            self.state.rip = rip & 0xFFFF_FFFF;
+        }
         Ok(())
     }
 
-    /// Loads the fixed flat 4 GiB CS (execute/read, 32-bit) and SS (read/write, big) caches SYSENTER and SYSEXIT
-    /// use without reading the GDT, and sets CPL.
-    fn load_flat_fast_segments(&mut self, cs: u16, ss: u16, cpl: u8) {
+    /// Loads the fixed flat 4 GiB CS (execute/read; 64-bit when `long`, else 32-bit) and SS (read/write, big)
+    /// caches SYSENTER and SYSEXIT use without reading the GDT, and sets CPL.
+    fn load_flat_fast_segments(&mut self, cs: u16, ss: u16, cpl: u8, long: bool) {
         use crate::state::{attr, SegReg, Segment};
         let common = attr::P
             | attr::S
             | attr::ACCESSED
             | attr::RW
-            | attr::DB
             | attr::G
             | (u16::from(cpl) << attr::DPL_SHIFT);
+        let code_size = if long { attr::L } else { attr::DB };
         self.state.segs[SegReg::Cs as usize] = Segment {
             base: 0,
             limit: 0xFFFF_FFFF,
             selector: cs,
-            attrs: common | attr::CODE,
+            attrs: common | attr::CODE | code_size,
         };
         self.state.segs[SegReg::Ss as usize] = Segment {
             base: 0,
             limit: 0xFFFF_FFFF,
             selector: ss,
-            attrs: common,
+            attrs: common | attr::DB,
         };
         self.state.cpl = cpl;
     }
