@@ -1,7 +1,8 @@
 #!/bin/bash
 # Fetches Debian 12's stock kernel and busybox-static and builds the vx86 test guest: a gzip'd cpio (newc)
 # initramfs whose /init prints VX86-INIT-START, runs initramfs/workload.sh (RESULT lines), and powers off; with
-# `vx86.shell` on the kernel command line it gives an interactive busybox shell on the console instead.
+# `vx86.shell` on the kernel command line it gives an interactive busybox shell on the console instead, and with
+# `vx86.panic` it crashes the kernel on purpose (SysRq c), which the pvpanic driver it loaded reports to vx86.
 #
 # Usage:  guests/debian-linux.sh          (as root on Debian 12; idempotent, downloads are cached)
 # Output: guests/cache/vmlinuz, guests/cache/initramfs.cpio.gz, guests/cache/expected.txt (the workload's RESULT
@@ -56,12 +57,21 @@ fetch() {
 kernel_deb=$(fetch "$kernel_pkg")
 busybox_deb=$(fetch busybox-static)
 
-# Unpack: the kernel only when its .deb is newer than the vmlinuz we took from it (the modules are not kept).
-if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ]; then
-    rm -rf "$cache/kernel-root"
+# Unpack: the kernel only when its .deb is newer than the vmlinuz we took from it. Of the modules only the
+# pvpanic pair is kept, for the initramfs: with them a guest kernel panic reaches vx86's pvpanic device.
+pvpanic_modules="pvpanic.ko pvpanic-mmio.ko"
+modules=$cache/modules
+if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ] || [ ! -s "$modules/pvpanic-mmio.ko" ]; then
+    rm -rf "$cache/kernel-root" "$modules"
     dpkg-deb -x "$kernel_deb" "$cache/kernel-root"
     vmlinuz=$(ls "$cache"/kernel-root/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
     [ -n "$vmlinuz" ] || die "no /boot/vmlinuz-* in $kernel_deb"
+    mkdir -p "$modules"
+    for m in $pvpanic_modules; do
+        found=$(find "$cache/kernel-root/lib/modules" -name "$m" | head -n1)
+        [ -n "$found" ] || die "no $m in $kernel_deb"
+        cp "$found" "$modules/$m"
+    done
     cp "$vmlinuz" "$cache/vmlinuz.tmp"
     mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
     rm -rf "$cache/kernel-root"
@@ -80,8 +90,9 @@ fi
 # The initramfs tree: busybox, /init, the workload, and the nodes the kernel needs before /init runs.
 root=$cache/initramfs-root
 rm -rf "$root"
-mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
 cp "$busybox" "$root/bin/busybox"
+for m in $pvpanic_modules; do cp "$modules/$m" "$root/lib/modules/$m"; done
 cp "$here/initramfs/init" "$root/init"
 cp "$here/initramfs/workload.sh" "$root/workload.sh"
 chmod 755 "$root/init" "$root/bin/busybox"

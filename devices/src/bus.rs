@@ -1,5 +1,6 @@
 //! Port I/O plumbing: the [`IoDevice`] trait every port device implements, the [`PortMap`] that says which device
-//! owns a port, and the [`BoardRequest`]s a device can make of the board (reset, power-off, debug exit).
+//! owns a port, and the [`BoardRequest`]s a device can make of the board (reset, power-off, debug exit, guest
+//! panic).
 
 use thiserror::Error;
 
@@ -24,6 +25,8 @@ pub enum BoardRequest {
     PowerOff,
     /// isa-debug-exit: stop with this process exit status (`(value << 1) | 1`).
     DebugExit(i32),
+    /// pvpanic: the guest kernel panicked and asks the host to handle it (stop the machine).
+    GuestPanicked,
 }
 
 /// A device on the port I/O bus.

@@ -2,7 +2,7 @@
 //!
 //! The machine builds one [`PcDevices`] from a [`PcConfig`] and talks only to it: port reads and writes,
 //! [`PcDevices::poll`] to move timers to the [`Clock`]'s present, interrupt acceptance (8259 pair, IOAPIC and local
-//! APIC), MMIO to the APICs, and the [`BoardRequest`]s (reset, power-off, debug exit) the guest makes.
+//! APIC), MMIO to the APICs, and the [`BoardRequest`]s (reset, power-off, debug exit, guest panic) the guest makes.
 //! Every device is also usable alone through [`IoDevice`].
 
 pub mod ata;
@@ -18,6 +18,7 @@ pub mod pit;
 pub mod pm;
 pub mod port92;
 pub mod post;
+pub mod pvpanic;
 pub mod reset_control;
 pub mod rtc;
 pub mod uart;

@@ -34,6 +34,7 @@ use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
 use crate::port92::{Port92, PORT92};
 use crate::post::{PostCode, POST_PORT};
+use crate::pvpanic::{PvPanic, PVPANIC_PORT};
 use crate::reset_control::{ResetControl, RESET_CONTROL};
 use crate::rtc::{Rtc, RTC_INDEX};
 use crate::uart::{Uart, COM1_BASE, COM1_IRQ};
@@ -87,6 +88,7 @@ enum Dev {
     Port92,
     Post,
     DebugExit,
+    PvPanic,
     Pm,
     ResetControl,
     Ata,
@@ -118,6 +120,8 @@ pub struct PcDevices {
     post: PostCode,
     /// isa-debug-exit.
     debug_exit: DebugExit,
+    /// pvpanic (guest panic reports).
+    pvpanic: PvPanic,
     /// ACPI PM1a block and PM timer.
     pm: AcpiPm,
     /// 0xCF9 reset control.
@@ -168,6 +172,7 @@ impl PcDevices {
         map(PORT92, 1, Dev::Port92);
         map(POST_PORT, 1, Dev::Post);
         map(DEBUG_EXIT_PORT, 1, Dev::DebugExit);
+        map(PVPANIC_PORT, 1, Dev::PvPanic);
         map(PM_BASE, PM_LEN, Dev::Pm);
         map(RESET_CONTROL, 1, Dev::ResetControl);
         if has_disk {
@@ -187,6 +192,7 @@ impl PcDevices {
             port92: Port92::new(),
             post: PostCode::new(config.trace_post),
             debug_exit: DebugExit::new(),
+            pvpanic: PvPanic::new(),
             pm: AcpiPm::new(config.clock),
             reset_control: ResetControl::new(),
             ata: config.disk.map(Ata::new),
@@ -206,6 +212,7 @@ impl PcDevices {
             Dev::Port92 => &mut self.port92,
             Dev::Post => &mut self.post,
             Dev::DebugExit => &mut self.debug_exit,
+            Dev::PvPanic => &mut self.pvpanic,
             Dev::Pm => &mut self.pm,
             Dev::ResetControl => &mut self.reset_control,
             Dev::Ata => self.ata.as_mut()?,
@@ -313,6 +320,7 @@ impl PcDevices {
             self.i8042.take_request(),
             self.port92.take_request(),
             self.debug_exit.take_request(),
+            self.pvpanic.take_request(),
             self.pm.take_request(),
             self.reset_control.take_request(),
         ];
@@ -484,6 +492,11 @@ impl PcDevices {
         &self.ioapic
     }
 
+    /// The pvpanic device (for tests, and to see whether the guest reported a crash-kernel panic).
+    pub fn pvpanic(&self) -> &PvPanic {
+        &self.pvpanic
+    }
+
     /// Clock time (ns) at which [`PcDevices::poll`] will next have a timer event, if any is scheduled. Serial input
     /// arrives at any time: a machine sleeping in HLT with a serial input channel should also wake on it.
     pub fn next_event_ns(&self) -> Option<u64> {
@@ -514,6 +527,7 @@ impl PcDevices {
         self.i8042 = I8042::new();
         self.port92 = Port92::new();
         self.debug_exit = DebugExit::new();
+        self.pvpanic = PvPanic::new();
         self.pm = AcpiPm::new(self.clock.clone());
         self.reset_control = ResetControl::new();
         if let Some(ata) = &mut self.ata {
@@ -523,7 +537,7 @@ impl PcDevices {
         self.sync();
     }
 
-    /// The oldest request (reset, power-off, debug exit) the guest made and the machine has not taken yet.
+    /// The oldest request (reset, power-off, debug exit, guest panic) the guest made and the machine has not taken yet.
     pub fn take_request(&mut self) -> Option<BoardRequest> {
         self.requests.pop_front()
     }

@@ -99,6 +99,7 @@ fn run(args: Args) -> Result<i32, String> {
         }
         Outcome::InstructionLimit => eprintln!("vx86: instruction limit reached"),
         Outcome::EngineFailed(why) => eprintln!("vx86: the engine stopped the guest: {why}"),
+        Outcome::GuestPanicked => eprintln!("vx86: the guest reported a kernel panic (pvpanic)"),
         _ => {}
     }
     if !args.quiet {

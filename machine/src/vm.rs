@@ -1,5 +1,5 @@
 //! A configured virtual machine and its run loop: build the board, run the CPU in slices, serve timers and HLT,
-//! and turn guest requests (power-off, reset, debug exit, triple fault) into an outcome.
+//! and turn guest requests (power-off, reset, debug exit, pvpanic, triple fault) into an outcome.
 
 use crate::board::Board;
 use crate::engine::kvm::{ExitStats, KvmEngine, KvmError};
@@ -48,6 +48,8 @@ pub enum Outcome {
     Reset,
     /// The guest wrote to isa-debug-exit; the process exit status it asked for.
     DebugExit(i32),
+    /// The guest kernel reported a panic through pvpanic (its panic loop would otherwise spin forever).
+    GuestPanicked,
     /// The CPU shut down after a triple fault, at this CS:EIP.
     TripleFault {
         /// Code segment selector.
@@ -73,6 +75,7 @@ impl Outcome {
             Outcome::InstructionLimit => 3,
             Outcome::HaltedForever => 4,
             Outcome::EngineFailed(_) => 5,
+            Outcome::GuestPanicked => 6,
         }
     }
 }
@@ -269,6 +272,7 @@ impl Vm {
         match self.board.devices.take_request()? {
             BoardRequest::PowerOff => Some(Outcome::PowerOff),
             BoardRequest::DebugExit(status) => Some(Outcome::DebugExit(status)),
+            BoardRequest::GuestPanicked => Some(Outcome::GuestPanicked),
             BoardRequest::Reset if self.no_reboot => Some(Outcome::Reset),
             BoardRequest::Reset => {
                 self.cpu.reset();

@@ -1,6 +1,7 @@
 //! Debian 12's stock kernel with the busybox initramfs from `guests/debian-linux.sh`, booted directly on the
 //! interpreter: the kernel reaches /init, the workload's results match values computed on the host, and the guest
-//! powers off cleanly. Skipped (with a message) when the guest has not been fetched.
+//! powers off cleanly; and a kernel panic is reported through the pvpanic device and ends the run with a non-zero
+//! status. Skipped (with a message) when the guest has not been fetched; `.ci/run` fetches it.
 
 use std::path::PathBuf;
 use vx86_machine::capture::SerialCapture;
@@ -11,15 +12,15 @@ fn cache() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guests/cache")
 }
 
-#[test]
-fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
+/// Boots the Debian guest with `extra` appended to the command line; None (after saying so) when it is not fetched.
+fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
     let (kernel, initrd) = (cache().join("vmlinuz"), cache().join("initramfs.cpio.gz"));
     if !kernel.exists() || !initrd.exists() {
         eprintln!(
             "skipped: run guests/debian-linux.sh first (no {})",
             kernel.display()
         );
-        return;
+        return None;
     }
     let kernel = std::fs::read(kernel).unwrap();
     let initrd = std::fs::read(initrd).unwrap();
@@ -42,18 +43,26 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
         ),
     })
     .unwrap();
+    let cmdline = format!("console=ttyS0 panic=-1 {extra}");
     let request = KernelRequest {
         kernel: &kernel,
         initrd: Some(&initrd),
-        cmdline: "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1",
+        cmdline: &cmdline,
     };
     boot::prepare(&mut vm, &request).unwrap();
     let (outcome, stats) = vm.run();
-    let text = serial.text();
     eprintln!(
         "{} instructions; unimplemented: {:?}",
         stats.instructions, vm.cpu.unimplemented
     );
+    Some((outcome, serial.text()))
+}
+
+#[test]
+fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
+    let Some((outcome, text)) = boot_debian("") else {
+        return;
+    };
     assert!(
         text.contains("VX86-INIT-START"),
         "outcome {outcome:?}; console:\n{text}"
@@ -67,9 +76,13 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
             "missing or different: {line}\nconsole:\n{text}"
         );
     }
-    // No oops, no unknown-MSR or invalid-opcode reports, no clocksource or TSC calibration complaints.
+    // No oops, warnings or failed self-tests; no unknown-MSR or invalid-opcode reports; no clocksource, TSC or
+    // PMU complaints.
     for bad in [
         "Oops",
+        "WARNING:",
+        "BUG",
+        "failed",
         "invalid opcode",
         "unchecked MSR access error",
         "Kernel panic",
@@ -77,7 +90,21 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
         "TSC calibration failed",
         "Unable to calibrate",
         "timekeeping watchdog",
+        "Broken PMU",
     ] {
         assert!(!text.contains(bad), "kernel log mentions '{bad}':\n{text}");
     }
+}
+
+#[test]
+fn debian_kernel_panic_is_reported_through_pvpanic_and_ends_the_run() {
+    let Some((outcome, text)) = boot_debian("vx86.panic") else {
+        return;
+    };
+    assert!(
+        text.contains("Kernel panic - not syncing: sysrq triggered crash"),
+        "outcome {outcome:?}; console:\n{text}"
+    );
+    assert_eq!(outcome, Outcome::GuestPanicked, "console:\n{text}");
+    assert_ne!(outcome.exit_status(), 0);
 }

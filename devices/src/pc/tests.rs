@@ -189,6 +189,28 @@ fn requests_a20_post_and_unassigned_ports() {
 }
 
 #[test]
+fn pvpanic_port_reports_a_guest_panic_to_the_machine() {
+    let (_, mut pc) = board(false);
+    assert_eq!(pc.io_read(0x505, 1), 0x03, "PANICKED and CRASH_LOADED");
+    // A word read is split: 0x506 belongs to nobody and floats.
+    assert_eq!(pc.io_read(0x505, 2), 0xFF03);
+    pc.io_write(0x505, 1, 0x02);
+    assert!(
+        !pc.request_pending(),
+        "a crash kernel takes over: keep running"
+    );
+    assert!(pc.pvpanic().crash_loaded());
+    pc.io_write(0x505, 1, 0x01);
+    assert_eq!(pc.take_request(), Some(BoardRequest::GuestPanicked));
+    // A wider write reaches the device as its low byte.
+    pc.io_write(0x505, 4, 0x0000_0201);
+    assert_eq!(pc.take_request(), Some(BoardRequest::GuestPanicked));
+    assert_eq!(pc.take_request(), None);
+    pc.reset();
+    assert!(!pc.pvpanic().crash_loaded());
+}
+
+#[test]
 fn reset_restores_power_on_state_but_keeps_cmos() {
     let (clock, mut pc) = board(true);
     init_pic(&mut pc);

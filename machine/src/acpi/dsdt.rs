@@ -1,8 +1,8 @@
-//! The DSDT and FACS: the smallest AML that lets Linux power the machine off, and the firmware control structure
-//! every non-hardware-reduced ACPI system has.
+//! The DSDT and FACS: the smallest AML that lets Linux power the machine off and find the pvpanic device, and the
+//! firmware control structure every non-hardware-reduced ACPI system has.
 //!
-//! The DSDT's AML is one statement, `Name (\_S5, Package (0x04) { Zero, Zero, Zero, Zero })`, hand-assembled (ACPI
-//! 6.x chapter 20):
+//! The DSDT's AML is two statements, hand-assembled (ACPI 6.x chapter 20; resource descriptors in chapter 6.4).
+//! First `Name (\_S5, Package (0x04) { Zero, Zero, Zero, Zero })` ([`AML_S5`]):
 //!
 //! | bytes | AML | meaning |
 //! |---|---|---|
@@ -17,30 +17,187 @@
 //! | `00 00` | ZeroOp ZeroOp | reserved |
 //!
 //! To power off, Linux reads SLP_TYPa from `\_S5` and writes `SLP_TYPa << 10 | SLP_EN` to PM1a_CNT (0x604).
+//!
+//! Then the pvpanic device ([`aml_pvpanic`]), 48 bytes:
+//!
+//! ```text
+//! Scope (\_SB) {
+//!     Device (PEVT) {
+//!         Name (_HID, "QEMU0001")
+//!         Name (_CRS, ResourceTemplate () { IO (Decode16, 0x0505, 0x0505, 0x01, 0x01) })
+//!     }
+//! }
+//! ```
+//!
+//! | bytes | AML | meaning |
+//! |---|---|---|
+//! | `10` | DefScope := ScopeOp PkgLength NameString TermList | ScopeOp |
+//! | `2F` | PkgLength (one byte) | 47: this byte, the name and the Device (under 64, so one byte is enough) |
+//! | `5C 5F 53 42 5F` | RootChar NameSeg `\_SB_` | the system bus scope |
+//! | `5B 82` | DefDevice := ExtOpPrefix DeviceOp PkgLength NameString TermList | DeviceOp |
+//! | `27` | PkgLength (one byte) | 39: this byte, the name and the two Names |
+//! | `50 45 56 54` | NameSeg `PEVT` | the device's name (QEMU's) |
+//! | `08 5F 48 49 44` | NameOp NameSeg `_HID` | the hardware ID... |
+//! | `0D 51 45 4D 55 30 30 30 31 00` | String := StringPrefix AsciiCharList NullChar | ...is pvpanic's ACPI ID |
+//! | `08 5F 43 52 53` | NameOp NameSeg `_CRS` | the current resources... |
+//! | `11` | DefBuffer := BufferOp PkgLength BufferSize ByteList | ...are a buffer (what ResourceTemplate compiles to) |
+//! | `0D` | PkgLength (one byte) | 13: this byte, BufferSize and the 10 bytes of descriptors |
+//! | `0A 0A` | BufferSize := BytePrefix ByteData | 10 bytes |
+//! | `47` | small item, name 0x08 (I/O port), length 7 | I/O port descriptor |
+//! | `01` | information bit 0 | decodes 16 address bits |
+//! | `05 05` `05 05` | range minimum, range maximum (u16 each) | fixed at port 0x505 |
+//! | `01` `01` | alignment, length | one port |
+//! | `79 00` | small item, name 0x0F (end tag), length 1; checksum | end of the template; checksum 0: not checked |
+//!
+//! Linux's `pvpanic-mmio` driver binds to `QEMU0001` and takes the port from `_CRS`. The PkgLengths are computed
+//! by [`pkg_length`], which also does the multi-byte form the AML grammar has for packages of 64 bytes and more.
 
 use super::sdt::Sdt;
+use vx86_devices::pvpanic::PVPANIC_PORT;
 
 /// DSDT revision: 2 means AML integers are 64 bits wide.
 pub const DSDT_REVISION: u8 = 2;
 
+/// ZeroOp: the integer 0.
+const ZERO_OP: u8 = 0x00;
+/// NameOp: `Name (NameString, DataRefObject)`.
+const NAME_OP: u8 = 0x08;
+/// BytePrefix: a one-byte integer follows.
+const BYTE_PREFIX: u8 = 0x0A;
+/// WordPrefix: a two-byte integer follows.
+const WORD_PREFIX: u8 = 0x0B;
+/// DWordPrefix: a four-byte integer follows.
+const DWORD_PREFIX: u8 = 0x0C;
+/// StringPrefix: a NUL-terminated ASCII string follows.
+const STRING_PREFIX: u8 = 0x0D;
+/// ScopeOp: `Scope (NameString) { TermList }`.
+const SCOPE_OP: u8 = 0x10;
+/// BufferOp: `Buffer (BufferSize) { ByteList }`.
+const BUFFER_OP: u8 = 0x11;
+/// PackageOp: `Package (NumElements) { PackageElementList }`.
+const PACKAGE_OP: u8 = 0x12;
+/// DeviceOp, after ExtOpPrefix (0x5B): `Device (NameString) { TermList }`.
+const DEVICE_OP: [u8; 2] = [0x5B, 0x82];
+/// RootChar: the name string starts at the namespace root.
+const ROOT_CHAR: u8 = b'\\';
+
+/// Small resource item tag of an I/O port descriptor (item name 0x08, 7 bytes follow).
+const RES_IO_PORT: u8 = 0x47;
+/// I/O port descriptor information byte: the device decodes 16 address bits (Decode16).
+const RES_IO_DECODE16: u8 = 0x01;
+/// Small resource item tag of the end tag (item name 0x0F, 1 byte follows: the checksum).
+const RES_END_TAG: u8 = 0x79;
+
 /// The AML of `Name (\_S5, Package (0x04) { Zero, Zero, Zero, Zero })` (see the module docs, byte by byte).
+#[rustfmt::skip]
 pub const AML_S5: [u8; 13] = [
-    0x08, // NameOp
-    0x5C, // RootChar '\'
-    b'_', b'S', b'5', b'_', // NameSeg "_S5_"
-    0x12, // PackageOp
-    0x06, // PkgLength: 6
-    0x04, // NumElements: 4
-    0x00, // ZeroOp: SLP_TYPa
-    0x00, // ZeroOp: SLP_TYPb
-    0x00, // ZeroOp: reserved
-    0x00, // ZeroOp: reserved
+    NAME_OP,                // Name (
+    ROOT_CHAR,              //   \
+    b'_', b'S', b'5', b'_', //   NameSeg "_S5_",
+    PACKAGE_OP,             //   Package
+    0x06,                   //     PkgLength: 6
+    0x04,                   //     NumElements: 4
+    ZERO_OP,                //     SLP_TYPa
+    ZERO_OP,                //     SLP_TYPb
+    ZERO_OP,                //     reserved
+    ZERO_OP,                //     reserved
 ];
 
-/// Builds the DSDT: the header and [`AML_S5`].
+/// pvpanic's ACPI hardware ID (QEMU's), which Linux's `pvpanic-mmio` driver matches.
+pub const PVPANIC_HID: &str = "QEMU0001";
+
+/// The PkgLength encoding (ACPI 6.x 20.2.4) of a package whose contents after the PkgLength are `body_len` bytes.
+///
+/// The encoded length counts the PkgLength bytes themselves. Under 64 it is one byte (bits 0-5). Otherwise the lead
+/// byte's bits 6-7 give the number of bytes that follow (1-3), its bits 0-3 hold the length's low nibble, and each
+/// following byte the next 8 bits, so 2, 3 and 4 bytes reach 2^12, 2^20 and 2^28.
+///
+/// # Panics
+/// If the package is 2^28 bytes or more, which AML cannot express (our tables are a few hundred bytes).
+pub fn pkg_length(body_len: usize) -> Vec<u8> {
+    if body_len + 1 < 1 << 6 {
+        return vec![(body_len + 1) as u8];
+    }
+    let following = (1..=3usize)
+        .find(|&n| body_len + 1 + n < 1 << (4 + 8 * n))
+        .expect("an AML package is under 256 MiB");
+    let total = body_len + 1 + following;
+    let mut encoded = vec![(following << 6) as u8 | (total & 0xF) as u8];
+    encoded.extend((0..following).map(|i| (total >> (4 + 8 * i)) as u8));
+    encoded
+}
+
+/// `op PkgLength body`: the shape of every AML object with a length (Scope, Device, Buffer, Package).
+fn with_pkg_length(op: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = op.to_vec();
+    out.extend(pkg_length(body.len()));
+    out.extend_from_slice(body);
+    out
+}
+
+/// An integer constant in the shortest of ByteConst, WordConst and DWordConst.
+fn aml_integer(value: u32) -> Vec<u8> {
+    let bytes = value.to_le_bytes();
+    match value {
+        0..=0xFF => vec![BYTE_PREFIX, bytes[0]],
+        0x100..=0xFFFF => vec![WORD_PREFIX, bytes[0], bytes[1]],
+        _ => [&[DWORD_PREFIX][..], &bytes].concat(),
+    }
+}
+
+/// A string constant: StringPrefix, the ASCII characters, NUL.
+fn aml_string(s: &str) -> Vec<u8> {
+    [&[STRING_PREFIX], s.as_bytes(), &[0]].concat()
+}
+
+/// `Name (name, object)` for a NameSeg in the current scope.
+fn aml_name(name: &[u8; 4], object: &[u8]) -> Vec<u8> {
+    [&[NAME_OP][..], name, object].concat()
+}
+
+/// `Buffer (len) { bytes }`.
+fn aml_buffer(bytes: &[u8]) -> Vec<u8> {
+    let size = u32::try_from(bytes.len()).expect("an AML buffer is under 4 GiB");
+    with_pkg_length(&[BUFFER_OP], &[aml_integer(size), bytes.to_vec()].concat())
+}
+
+/// `Scope (\name) { terms }` for a NameSeg under the root.
+fn aml_root_scope(name: &[u8; 4], terms: &[u8]) -> Vec<u8> {
+    with_pkg_length(&[SCOPE_OP], &[&[ROOT_CHAR][..], name, terms].concat())
+}
+
+/// `Device (name) { terms }` for a NameSeg in the current scope.
+fn aml_device(name: &[u8; 4], terms: &[u8]) -> Vec<u8> {
+    with_pkg_length(&DEVICE_OP, &[&name[..], terms].concat())
+}
+
+/// `IO (Decode16, port, port, 0x01, len)`: an I/O port descriptor for `len` ports fixed at `port`.
+fn io_port_descriptor(port: u16, len: u8) -> Vec<u8> {
+    let [lo, hi] = port.to_le_bytes();
+    vec![RES_IO_PORT, RES_IO_DECODE16, lo, hi, lo, hi, 0x01, len]
+}
+
+/// `ResourceTemplate () { descriptors }`: a buffer of the descriptors and an end tag (checksum 0: not checked).
+fn resource_template(descriptors: &[u8]) -> Vec<u8> {
+    aml_buffer(&[descriptors, &[RES_END_TAG, 0x00]].concat())
+}
+
+/// The AML of `Scope (\_SB) { Device (PEVT) { Name (_HID, "QEMU0001") Name (_CRS, ...) } }`: the pvpanic device
+/// at its one I/O port (see the module docs, byte by byte).
+pub fn aml_pvpanic() -> Vec<u8> {
+    let hid = aml_name(b"_HID", &aml_string(PVPANIC_HID));
+    let crs = aml_name(
+        b"_CRS",
+        &resource_template(&io_port_descriptor(PVPANIC_PORT, 1)),
+    );
+    aml_root_scope(b"_SB_", &aml_device(b"PEVT", &[hid, crs].concat()))
+}
+
+/// Builds the DSDT: the header, [`AML_S5`] and [`aml_pvpanic`].
 pub fn build_dsdt() -> Vec<u8> {
     let mut t = Sdt::new(b"DSDT", DSDT_REVISION);
     t.bytes(&AML_S5);
+    t.bytes(&aml_pvpanic());
     t.finish()
 }
 

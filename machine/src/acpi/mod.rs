@@ -1,10 +1,10 @@
 //! The ACPI tables the board gives an OS (ACPI 6.x chapter 5): how Linux finds the interrupt controllers, the PM
-//! timer, the power-off and the reset path.
+//! timer, the power-off, the reset path and the pvpanic device.
 //!
 //! ```text
 //! RSDP (at ACPI_TABLES_BASE, found by the BIOS-area scan)
 //!  ├── RSDT (32-bit pointers) ─┐
-//!  └── XSDT (64-bit pointers) ─┴── FADT ("FACP") ── FACS, DSDT (AML: \_S5)
+//!  └── XSDT (64-bit pointers) ─┴── FADT ("FACP") ── FACS, DSDT (AML: \_S5, pvpanic's \_SB.PEVT)
 //!                              └── MADT ("APIC"): local APIC, IOAPIC, IRQ0 -> GSI 2, SCI override, LINT1 NMI
 //! ```
 //!

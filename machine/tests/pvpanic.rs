@@ -1,0 +1,106 @@
+//! A guest that reports a panic through pvpanic (port 0x505) ends the run with `Outcome::GuestPanicked` and exit
+//! status 6, under every engine and from the command line.
+
+use iced_x86::code_asm::*;
+use std::process::Command;
+use vx86_machine::engine::HostVirt;
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
+
+/// A 64 KiB BIOS whose reset vector jumps to code that reports "crash kernel loaded" (which must not stop it),
+/// checks that the port reads back PANICKED | CRASH_LOADED, then reports "panicked". Should the run go on past
+/// that write, or the read return anything else, the code halts with interrupts off: `HaltedForever`.
+fn panicking_bios() -> Vec<u8> {
+    let mut a = CodeAssembler::new(16).unwrap();
+    let mut fail = a.create_label();
+    a.mov(dx, 0x505u32).unwrap();
+    a.mov(al, 0x02u32).unwrap();
+    a.out(dx, al).unwrap();
+    a.in_(al, dx).unwrap();
+    a.cmp(al, 0x03u32).unwrap();
+    a.jne(fail).unwrap();
+    a.mov(al, 0x01u32).unwrap();
+    a.out(dx, al).unwrap();
+    a.set_label(&mut fail).unwrap();
+    a.cli().unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(0).unwrap();
+    let mut image = vec![0xF4u8; 64 * 1024];
+    image[..code.len()].copy_from_slice(&code);
+    // Reset vector at F000:FFF0: JMP F000:0000.
+    image[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
+    image
+}
+
+fn config() -> VmConfig {
+    VmConfig {
+        ram_bytes: 16 << 20,
+        bios: panicking_bios(),
+        disk: None,
+        serial_out: None,
+        serial_in: None,
+        no_reboot: true,
+        deterministic: false,
+        trace: Default::default(),
+        trace_post: false,
+        instruction_limit: None,
+    }
+}
+
+fn assert_panicked(vm: &Vm, outcome: &Outcome) {
+    assert_eq!(*outcome, Outcome::GuestPanicked);
+    assert_eq!(outcome.exit_status(), 6);
+    assert!(
+        vm.board.devices.pvpanic().crash_loaded(),
+        "the CRASH_LOADED write was recorded"
+    );
+}
+
+#[test]
+fn a_guest_panic_ends_the_run_with_status_6() {
+    let mut vm = Vm::new(VmConfig {
+        deterministic: true,
+        instruction_limit: Some(1_000),
+        ..config()
+    })
+    .unwrap();
+    let (outcome, stats) = vm.run();
+    assert_panicked(&vm, &outcome);
+    assert_eq!(stats.instructions, 9, "stopped right after the OUT");
+}
+
+#[test]
+fn a_guest_panic_ends_the_run_under_kvm_where_the_host_can_run_it() {
+    if let Err(why) = HostVirt::probe().kvm {
+        eprintln!("skipped: kvm unavailable: {why}");
+        return;
+    }
+    let mut vm = Vm::with_engine(config(), EngineKind::Kvm).expect("machine builds");
+    let (outcome, _) = vm.run();
+    assert_panicked(&vm, &outcome);
+}
+
+#[test]
+fn the_command_line_names_the_panic_and_exits_with_6() {
+    let dir = std::env::temp_dir().join(format!("vx86-pvpanic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bios = dir.join("panic.bin");
+    std::fs::write(&bios, panicking_bios()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vx86"))
+        .args([
+            "-bios",
+            bios.to_str().unwrap(),
+            "-serial",
+            "none",
+            "-accel",
+            "interp",
+        ])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("vx86: the guest reported a kernel panic (pvpanic)"),
+        "{stderr}"
+    );
+}
