@@ -1,6 +1,7 @@
-//! The engine comparison as a table (stdout), JSON (`--json`) and a grouped bar chart (`--plot`, hand-written SVG).
+//! The engine comparison as a table (stdout), JSON (`--json`) and a grouped bar chart (`--plot`, hand-written SVG),
+//! each saying which flavour of the guest ran.
 
-use crate::guest::OPS;
+use crate::guest::Guest;
 use crate::runner::{OpFailure, OpResult};
 use std::fmt::Write;
 
@@ -32,22 +33,26 @@ fn fastest(columns: &[Column], op: &str) -> Option<f64> {
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
 }
 
-/// The table: ns per operation for each engine, with the ratio to the fastest engine on that row.
-pub fn table(columns: &[Column]) -> String {
+/// The table: ns per operation for each engine, with the ratio to the fastest engine on that row, under a line
+/// naming the guest.
+pub fn table(guest: Guest, columns: &[Column]) -> String {
     let width = columns
         .iter()
         .map(|c| c.label.len())
         .max()
         .unwrap_or(0)
         .max(22);
-    let mut out = format!("{:<12}", "operation");
+    let mut out = format!(
+        "nanobenchmark: {guest}, ns per operation\n{:<12}",
+        "operation"
+    );
     for c in columns {
         let _ = write!(out, " | {:>width$}", c.label);
     }
     out.push('\n');
     out.push_str(&"-".repeat(12 + columns.len() * (width + 3)));
     out.push('\n');
-    for op in OPS {
+    for op in guest.ops() {
         let _ = write!(out, "{:<12}", op.name);
         let best = fastest(columns, op.name);
         for c in columns {
@@ -83,9 +88,14 @@ fn json_str(s: &str) -> String {
     o
 }
 
-/// The same figures as JSON: `{"engines": [{"engine", "label", "ops": [...], "refused": [...]}]}`.
-pub fn json(columns: &[Column]) -> String {
-    let mut o = String::from("{\n  \"unit\": \"ns per operation\",\n  \"engines\": [\n");
+/// The same figures as JSON: `{"unit", "guest", "guest_bits", "engines": [{"engine", "label", "ops": [...],
+/// "refused": [...]}]}`.
+pub fn json(guest: Guest, columns: &[Column]) -> String {
+    let mut o = format!(
+        "{{\n  \"unit\": \"ns per operation\",\n  \"guest\": {},\n  \"guest_bits\": {},\n  \"engines\": [\n",
+        json_str(&guest.to_string()),
+        guest.bits()
+    );
     for (i, c) in columns.iter().enumerate() {
         let _ = write!(
             o,
@@ -126,11 +136,12 @@ pub fn json(columns: &[Column]) -> String {
 }
 
 /// A grouped bar chart: one group per operation, one bar per engine, on a log scale (the engines differ by orders
-/// of magnitude).
-pub fn svg(columns: &[Column]) -> String {
+/// of magnitude), titled with the guest.
+pub fn svg(guest: Guest, columns: &[Column]) -> String {
+    let ops = guest.ops();
     const COLORS: [&str; 4] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
     let (left, top, plot_h, group_w) = (70.0, 40.0, 300.0, 80.0);
-    let width = left + group_w * OPS.len() as f64 + 20.0;
+    let width = left + group_w * ops.len() as f64 + 20.0;
     let height = top + plot_h + 110.0;
     let values: Vec<f64> = columns
         .iter()
@@ -155,7 +166,7 @@ pub fn svg(columns: &[Column]) -> String {
     let mut o = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" \
          font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"20\" \
-         font-size=\"14\">vx86 engines: ns per operation (log scale, lower is faster)</text>\n"
+         font-size=\"14\">vx86 engines, {guest}: ns per operation (log scale, lower is faster)</text>\n"
     );
     let mut decade = lo;
     while decade <= hi {
@@ -172,7 +183,7 @@ pub fn svg(columns: &[Column]) -> String {
         decade += 1.0;
     }
     let bar_w = (group_w - 16.0) / columns.len().max(1) as f64;
-    for (g, op) in OPS.iter().enumerate() {
+    for (g, op) in ops.iter().enumerate() {
         let x0 = left + group_w * g as f64 + 8.0;
         for (c, col) in columns.iter().enumerate() {
             if let Some(ns) = col.ns(op.name) {

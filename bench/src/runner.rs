@@ -2,14 +2,14 @@
 //!
 //! How ticks become nanoseconds, per engine:
 //! - **kvm**: the guest's RDTSC is the host's TSC (KVM adds only an offset), so ns = ticks / TSC kHz (KVM_GET_TSC_KHZ).
-//! - **interp**: the guest's RDTSC counts retired instructions, not time, and a trap costs the host far more than an
-//!   ADD, so ticks say nothing about host time. The guest writes a marker to port 0x80 before and after each loop;
-//!   the board logs the host time of each write, and ns = (end - start) / iterations. The two writes add one port
-//!   access each to a loop of thousands of iterations.
+//! - **interp**: the guest's RDTSC reads the board's clock (host time, or retired instructions with
+//!   [`GuestTime::Instructions`]), which the interpreter samples only when asked. The guest writes a marker to port
+//!   0x80 before and after each loop; the board logs the host time of each write, and ns = (end - start) /
+//!   iterations. The two writes add one port access each to a loop of thousands of iterations.
 //!
 //! Each operation runs in a fresh machine of its own, so an operation an engine refuses costs only its own row.
 
-use crate::guest::{self, OPS};
+use crate::guest::{self, Guest};
 use std::time::Duration;
 use vx86_machine::board::MarkerLog;
 use vx86_machine::capture::SerialCapture;
@@ -18,7 +18,7 @@ use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 /// One operation's figures on one engine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpResult {
-    /// Operation name (see [`guest::OPS`]).
+    /// Operation name (see [`Guest::ops`]).
     pub name: &'static str,
     /// Loop iterations.
     pub iterations: u64,
@@ -53,30 +53,48 @@ pub struct GuestRun {
     pub vm: Vm,
 }
 
-/// A machine with the nanobenchmark guest loaded for `op_mask` (bit k: operation k), `iterations` each.
+/// How guest time passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestTime {
+    /// With host time (what the benchmark uses).
+    Host,
+    /// One nanosecond per retired instruction, so runs replay exactly and the interpreter's TSC counts instructions
+    /// (the interpreter only: KVM cannot count instructions).
+    Instructions,
+}
+
+/// The board the guests run on: 32 MiB of RAM, COM1 into `serial`, no disk; a reset ends the run.
+pub fn config(serial: Option<SerialCapture>, time: GuestTime) -> VmConfig {
+    VmConfig {
+        ram_bytes: 32 << 20,
+        bios: vx86_firmware::bios::image(),
+        disk: None,
+        serial_out: serial.map(|s| Box::new(s) as _),
+        serial_in: None,
+        no_reboot: true,
+        deterministic: time == GuestTime::Instructions,
+        trace: Default::default(),
+        trace_post: false,
+        instruction_limit: None,
+    }
+}
+
+/// A machine with the nanobenchmark `guest` loaded for `op_mask` (bit k: operation k), `iterations` each, and its
+/// markers logged.
 pub fn machine(
     engine: EngineKind,
+    time: GuestTime,
+    guest: Guest,
     op_mask: u32,
     iterations: u32,
 ) -> Result<(Vm, SerialCapture), String> {
     let serial = SerialCapture::new();
-    let config = VmConfig {
-        ram_bytes: 32 << 20,
-        bios: vx86_firmware::bios::image(),
-        disk: None,
-        serial_out: Some(Box::new(serial.clone())),
-        serial_in: None,
-        no_reboot: true,
-        deterministic: false,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: None,
-    };
-    let mut vm = Vm::with_engine(config, engine).map_err(|e| e.to_string())?;
-    for (addr, bytes) in guest::memory_image(op_mask, iterations) {
+    let mut vm =
+        Vm::with_engine(config(Some(serial.clone()), time), engine).map_err(|e| e.to_string())?;
+    for (addr, bytes) in guest.memory_image(op_mask, iterations) {
         vm.write_phys(u64::from(addr), &bytes);
     }
-    vm.cpu.state = guest::start_state();
+    vm.cpu.state = guest.start_state();
     vm.board.marker = Some(MarkerLog {
         port: guest::MARKER_PORT,
         writes: Vec::new(),
@@ -84,9 +102,25 @@ pub fn machine(
     Ok((vm, serial))
 }
 
-/// Runs the guest for `op_mask` on `engine`.
-pub fn run_guest(engine: EngineKind, op_mask: u32, iterations: u32) -> Result<GuestRun, String> {
-    let (mut vm, serial) = machine(engine, op_mask, iterations)?;
+/// Runs `guest` for `op_mask` on `engine` with host time.
+pub fn run_guest(
+    engine: EngineKind,
+    guest: Guest,
+    op_mask: u32,
+    iterations: u32,
+) -> Result<GuestRun, String> {
+    run_guest_with(engine, GuestTime::Host, guest, op_mask, iterations)
+}
+
+/// Runs `guest` for `op_mask` on `engine` with `time`.
+pub fn run_guest_with(
+    engine: EngineKind,
+    time: GuestTime,
+    guest: Guest,
+    op_mask: u32,
+    iterations: u32,
+) -> Result<GuestRun, String> {
+    let (mut vm, serial) = machine(engine, time, guest, op_mask, iterations)?;
     let (outcome, _) = vm.run();
     let log = vm.board.marker.take().map(|l| l.writes).unwrap_or_default();
     let first = log.first().map(|w| w.1);
@@ -103,12 +137,16 @@ pub fn run_guest(engine: EngineKind, op_mask: u32, iterations: u32) -> Result<Gu
     })
 }
 
-/// Runs every operation on `engine`, each in its own machine.
-pub fn run_all(engine: EngineKind, iterations: u32) -> (Vec<OpResult>, Vec<OpFailure>) {
+/// Runs every operation of `guest` on `engine`, each in its own machine.
+pub fn run_all(
+    engine: EngineKind,
+    guest: Guest,
+    iterations: u32,
+) -> (Vec<OpResult>, Vec<OpFailure>) {
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (k, op) in OPS.iter().enumerate() {
-        match run_op(engine, k, iterations) {
+    for (k, op) in guest.ops().iter().enumerate() {
+        match run_op(engine, guest, k, iterations) {
             Ok(r) => results.push(r),
             Err(why) => failures.push(OpFailure { name: op.name, why }),
         }
@@ -116,20 +154,31 @@ pub fn run_all(engine: EngineKind, iterations: u32) -> (Vec<OpResult>, Vec<OpFai
     (results, failures)
 }
 
-/// Runs operation `k` alone on `engine`.
-pub fn run_op(engine: EngineKind, k: usize, iterations: u32) -> Result<OpResult, String> {
-    let run = run_guest(engine, 1 << k, iterations)?;
+/// Runs operation `k` of `guest` alone on `engine`.
+pub fn run_op(
+    engine: EngineKind,
+    guest: Guest,
+    k: usize,
+    iterations: u32,
+) -> Result<OpResult, String> {
+    let run = run_guest(engine, guest, 1 << k, iterations)?;
     if run.outcome != Outcome::PowerOff {
         return Err(match &run.outcome {
             Outcome::EngineFailed(why) => why.clone(),
-            other => format!("the guest ended with {other:?}"),
+            other => match guest::unexpected_exception(&run.serial) {
+                Some(v) => format!(
+                    "the guest ended with {other:?} after an unexpected {} (vector {v})",
+                    guest::exception_name(v)
+                ),
+                None => format!("the guest ended with {other:?}"),
+            },
         });
     }
     let (name, iters, ticks) = guest::parse_results(&run.serial)
         .into_iter()
         .next()
         .ok_or_else(|| format!("no result line in: {}", run.serial))?;
-    let op = OPS[k];
+    let op = guest.ops()[k];
     if name != op.name {
         return Err(format!("expected {}, the guest reported {name}", op.name));
     }

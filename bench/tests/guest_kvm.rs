@@ -1,10 +1,10 @@
-//! The nanobenchmark guest and a fixed workload under kvm, compared with the interpreter. Where /dev/kvm is
+//! The nanobenchmark guests and a fixed workload under kvm, compared with the interpreter. Where /dev/kvm is
 //! missing or unusable these tests say so and return.
 
-use vx86_bench::guest::{self, OPS};
-use vx86_bench::runner;
+use vx86_bench::guest::{self, Guest};
+use vx86_bench::runner::{self, GuestTime};
 use vx86_machine::engine::HostVirt;
-use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
+use vx86_machine::{EngineKind, Outcome, Vm};
 
 fn kvm_or_skip() -> Option<HostVirt> {
     let host = HostVirt::probe();
@@ -17,41 +17,71 @@ fn kvm_or_skip() -> Option<HostVirt> {
     }
 }
 
-#[test]
-fn the_nanobenchmark_guest_under_kvm_reports_what_the_host_can_run() {
-    let Some(host) = kvm_or_skip() else { return };
+/// Runs each operation of `guest` alone under kvm: those that run report their own line with ticks that grow with
+/// the iterations. Returns the refused ones with how their run ended.
+fn refused_under_kvm(guest: Guest) -> Vec<(&'static str, String)> {
     let mut refused = Vec::new();
-    for (k, op) in OPS.iter().enumerate() {
-        let run = runner::run_guest(EngineKind::Kvm, 1 << k, 100).expect("machine builds");
-        if run.outcome == Outcome::PowerOff {
+    for (k, op) in guest.ops().iter().enumerate() {
+        let ticks = |iterations: u32| {
+            let run = runner::run_guest(EngineKind::Kvm, guest, 1 << k, iterations)
+                .expect("machine builds");
+            if run.outcome != Outcome::PowerOff {
+                return Err(format!("{:?}: {}", run.outcome, run.serial.trim_end()));
+            }
             let results = guest::parse_results(&run.serial);
-            assert_eq!(results.len(), 1, "{}", run.serial);
-            assert_eq!((results[0].0.as_str(), results[0].1), (op.name, 100));
+            assert_eq!(results.len(), 1, "{guest}: {}", run.serial);
+            assert_eq!(
+                (results[0].0.as_str(), results[0].1),
+                (op.name, u64::from(iterations))
+            );
             assert!(run.serial.trim_end().ends_with(guest::DONE_LINE));
-        } else {
-            refused.push((op.name, run.outcome));
+            Ok(results[0].2)
+        };
+        match ticks(300) {
+            Ok(few) => {
+                // The TSC is the host's: ten times the iterations take more ticks, whatever the host's load.
+                let many = ticks(3000).expect("ran with fewer iterations");
+                assert!(
+                    few > 0 && many > few,
+                    "{guest} {}: {few} then {many} ticks",
+                    op.name
+                );
+            }
+            Err(why) => refused.push((op.name, why)),
         }
     }
-    if host.hardware {
-        assert!(refused.is_empty(), "hardware KVM refused: {refused:?}");
-    } else {
-        // PVM: kernel-mode code is emulated by the host, which cannot emulate IRET nor turn on 32-bit paging;
-        // ring-0 operations without either run.
-        eprintln!("kvm (PVM) refused: {refused:?}");
-        for must in ["port_io", "cli_sti"] {
-            assert!(
-                refused.iter().all(|r| r.0 != must),
-                "{must} refused: {refused:?}"
-            );
+    refused
+}
+
+#[test]
+fn the_nanobenchmark_guests_under_kvm_run_what_the_host_allows() {
+    let Some(host) = kvm_or_skip() else { return };
+    for guest in Guest::ALL {
+        let refused = refused_under_kvm(guest);
+        if host.hardware {
+            assert!(refused.is_empty(), "hardware KVM refused: {refused:?}");
+            continue;
+        }
+        // PVM: guest kernel mode is emulated by the host. It refuses the 32-bit guest's IRETD and 32-bit paging, so
+        // only its ring-0 operations without paging run; in the 64-bit guest it turns INT 0x80 from ring 3 into #UD
+        // and SYSRETQ into #GP, and runs everything else.
+        eprintln!("kvm (PVM) refused, {guest}: {refused:?}");
+        let may_refuse = |name: &str| match guest {
+            Guest::Protected32 => !matches!(name, "port_io" | "cli_sti"),
+            Guest::Long64 => matches!(name, "int80" | "syscall"),
+        };
+        for (name, why) in &refused {
+            assert!(may_refuse(name), "{guest}: {name} refused: {why}");
         }
     }
 }
 
-/// A fixed ring-0 workload (no IRET, no paging, so even PVM runs it): fills 4 KiB with a hash sequence, reads a
-/// device port, and powers off.
-fn workload() -> Vec<u8> {
+/// A fixed ring-0 workload (no IRET, no paging change, so even PVM runs it): fills 4 KiB with a hash sequence,
+/// reads a device port, and powers off. In 64-bit code it also moves the sum through R9.
+fn workload(guest: Guest) -> Vec<u8> {
     use iced_x86::code_asm::*;
-    let mut a = CodeAssembler::new(32).unwrap();
+    let bits = guest.bits();
+    let mut a = CodeAssembler::new(bits).unwrap();
     let mut top = a.create_label();
     a.mov(edi, 0x40000u32).unwrap();
     a.mov(ecx, 1024u32).unwrap();
@@ -60,12 +90,20 @@ fn workload() -> Vec<u8> {
     a.set_label(&mut top).unwrap();
     a.imul_3(eax, eax, 1_103_515_245i32).unwrap();
     a.add(eax, 12345).unwrap();
-    a.mov(dword_ptr(edi), eax).unwrap();
+    if bits == 64 {
+        a.mov(dword_ptr(rdi), eax).unwrap();
+    } else {
+        a.mov(dword_ptr(edi), eax).unwrap();
+    }
     a.add(ebx, eax).unwrap();
     a.rol(ebx, 3).unwrap();
     a.add(edi, 4).unwrap();
     a.dec(ecx).unwrap();
     a.jnz(top).unwrap();
+    if bits == 64 {
+        a.mov(r9, rbx).unwrap();
+        a.shl(r9, 7).unwrap();
+    }
     a.in_(al, 0x21).unwrap(); // PIC mask register: 0 after power-on.
     a.movzx(esi, al).unwrap();
     a.mov(ebp, 0xCAFEu32).unwrap();
@@ -76,25 +114,14 @@ fn workload() -> Vec<u8> {
     a.assemble(u64::from(guest::CODE_ADDR)).unwrap()
 }
 
-fn run_workload(engine: EngineKind) -> (Outcome, vx86_cpu::CpuState, u64) {
-    let config = VmConfig {
-        ram_bytes: 32 << 20,
-        bios: vx86_firmware::bios::image(),
-        disk: None,
-        serial_out: None,
-        serial_in: None,
-        no_reboot: true,
-        deterministic: false,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: None,
-    };
-    let mut vm = Vm::with_engine(config, engine).expect("machine builds");
-    for (addr, bytes) in guest::memory_image(0, 1) {
+fn run_workload(engine: EngineKind, guest: Guest) -> (Outcome, vx86_cpu::CpuState, u64) {
+    let mut vm =
+        Vm::with_engine(runner::config(None, GuestTime::Host), engine).expect("machine builds");
+    for (addr, bytes) in guest.memory_image(0, 1) {
         vm.write_phys(u64::from(addr), &bytes);
     }
-    vm.write_phys(u64::from(guest::CODE_ADDR), &workload());
-    vm.cpu.state = guest::start_state();
+    vm.write_phys(u64::from(guest::CODE_ADDR), &workload(guest));
+    vm.cpu.state = guest.start_state();
     let (outcome, _) = vm.run();
     let mut mem = vec![0u8; 4096];
     vm.board.memory.read_phys(0x40000, &mut mem);
@@ -105,24 +132,31 @@ fn run_workload(engine: EngineKind) -> (Outcome, vx86_cpu::CpuState, u64) {
 }
 
 #[test]
-fn a_fixed_workload_gives_the_same_registers_and_memory_under_interp_and_kvm() {
-    let (outcome, interp, interp_sum) = run_workload(EngineKind::Interp);
-    assert_eq!(outcome, Outcome::PowerOff);
-    assert_eq!(interp.gpr[vx86_cpu::state::gpr::RBP], 0xCAFE);
-    if kvm_or_skip().is_none() {
-        return;
+fn a_fixed_workload_gives_the_same_registers_and_memory_under_interp_and_kvm_in_both_modes() {
+    let kvm = kvm_or_skip();
+    for guest in Guest::ALL {
+        let (outcome, interp, interp_sum) = run_workload(EngineKind::Interp, guest);
+        assert_eq!(outcome, Outcome::PowerOff, "{guest}");
+        assert_eq!(interp.gpr[vx86_cpu::state::gpr::RBP], 0xCAFE);
+        assert_eq!(interp.mode64(), guest == Guest::Long64);
+        if kvm.is_none() {
+            continue;
+        }
+        // The start state went through the kvm engine's conversion (EFER, CR0/3/4, CS.L, TR) and back.
+        let (outcome, kvm, kvm_sum) = run_workload(EngineKind::Kvm, guest);
+        assert_eq!(outcome, Outcome::PowerOff, "{guest}");
+        assert_eq!(kvm_sum, interp_sum, "{guest}: memory differs");
+        assert_eq!(kvm.gpr, interp.gpr, "{guest}: general registers differ");
+        assert_eq!(kvm.rip, interp.rip, "{guest}");
+        assert_eq!(
+            kvm.rflags & 0x8D5,
+            interp.rflags & 0x8D5,
+            "{guest}: arithmetic flags differ"
+        );
+        assert_eq!(kvm.segs, interp.segs, "{guest}");
+        assert_eq!(kvm.cr0 & 0x8000_0001, interp.cr0 & 0x8000_0001, "{guest}");
+        assert_eq!(kvm.cr3, interp.cr3, "{guest}");
+        assert_eq!(kvm.efer, interp.efer, "{guest}");
+        assert_eq!(kvm.mode64(), guest == Guest::Long64, "{guest}");
     }
-    let (outcome, kvm, kvm_sum) = run_workload(EngineKind::Kvm);
-    assert_eq!(outcome, Outcome::PowerOff);
-    assert_eq!(kvm_sum, interp_sum, "memory differs");
-    assert_eq!(kvm.gpr[..8], interp.gpr[..8], "general registers differ");
-    assert_eq!(kvm.rip, interp.rip);
-    assert_eq!(
-        kvm.rflags & 0x8D5,
-        interp.rflags & 0x8D5,
-        "arithmetic flags differ"
-    );
-    assert_eq!(kvm.segs, interp.segs);
-    assert_eq!(kvm.cr0 & 0x8000_0001, interp.cr0 & 0x8000_0001);
-    assert_eq!(kvm.efer, interp.efer);
 }

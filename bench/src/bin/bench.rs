@@ -1,12 +1,25 @@
 //! `bench`: runs the nanobenchmark guest on every available engine and prints ns per operation for each, with the
 //! ratio to the fastest. `--json FILE` writes the same figures; `--plot FILE.svg` draws them as a grouped bar chart;
-//! `--iterations N` sets the loop count (default 20000); `--engines interp,kvm` picks engines.
+//! `--iterations N` sets the loop count (default 20000); `--engines interp,kvm` picks engines; `--guest 32|64` picks
+//! the guest's flavour (default 64).
 
 use std::process::ExitCode;
+use vx86_bench::guest::Guest;
 use vx86_bench::report::{self, Column};
 use vx86_bench::runner;
 use vx86_machine::engine::HostVirt;
 use vx86_machine::EngineKind;
+
+const USAGE: &str = "\
+usage: bench [--guest 32|64] [--iterations N] [--engines interp,kvm] [--json FILE] [--plot FILE.svg]
+
+  --guest 64      the 64-bit long-mode guest (default: it runs on the most engines, PVM included)
+  --guest 32      the 32-bit protected-mode guest (SYSENTER instead of SYSCALL; PVM refuses most of it)
+  --iterations N  loop iterations per operation (default 20000)
+  --engines LIST  engines to run, from interp,kvm (default: every one this host offers)
+  --json FILE     also write the figures as JSON
+  --plot FILE     also draw them as an SVG bar chart
+";
 
 fn main() -> ExitCode {
     match run() {
@@ -23,6 +36,7 @@ fn run() -> Result<(), String> {
     let mut plot = None;
     let mut iterations = 20_000u32;
     let mut engines: Option<Vec<String>> = None;
+    let mut guest = Guest::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -33,10 +47,9 @@ fn run() -> Result<(), String> {
                 iterations = value()?.parse().map_err(|e| format!("--iterations: {e}"))?
             }
             "--engines" => engines = Some(value()?.split(',').map(str::to_string).collect()),
+            "--guest" => guest = value()?.parse().map_err(|e| format!("--guest: {e}"))?,
             "-h" | "--help" => {
-                println!(
-                    "usage: bench [--iterations N] [--engines interp,kvm] [--json FILE] [--plot FILE.svg]"
-                );
+                print!("{USAGE}");
                 return Ok(());
             }
             other => return Err(format!("unknown argument '{other}'")),
@@ -53,8 +66,8 @@ fn run() -> Result<(), String> {
     }
     let mut columns = Vec::new();
     for kind in kinds {
-        eprintln!("bench: running {iterations} iterations per operation on {kind}");
-        let (results, failures) = runner::run_all(kind, iterations);
+        eprintln!("bench: {guest}: {iterations} iterations per operation on {kind}");
+        let (results, failures) = runner::run_all(kind, guest, iterations);
         columns.push(Column {
             engine: kind.to_string(),
             label: match kind {
@@ -65,12 +78,12 @@ fn run() -> Result<(), String> {
             failures,
         });
     }
-    print!("{}", report::table(&columns));
+    print!("{}", report::table(guest, &columns));
     if let Some(path) = json {
-        std::fs::write(&path, report::json(&columns)).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::write(&path, report::json(guest, &columns)).map_err(|e| format!("{path}: {e}"))?;
     }
     if let Some(path) = plot {
-        std::fs::write(&path, report::svg(&columns)).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::write(&path, report::svg(guest, &columns)).map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
 }

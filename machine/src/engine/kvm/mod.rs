@@ -354,19 +354,16 @@ impl KvmEngine {
         regs::sregs_to_kvm(s, &mut sregs);
         self.vcpu.set_sregs(&sregs)?;
         self.vcpu.set_regs(&regs::regs_to_kvm(s))?;
-        self.vcpu.set_msrs(&regs::sysenter_msrs(s))?;
+        self.vcpu.set_msrs(&regs::state_msrs(s))?;
         Ok(())
     }
 
     fn pull_state(&mut self, s: &mut CpuState) -> Result<(), kvm_ioctls::Error> {
         regs::regs_from_kvm(&self.vcpu.get_regs()?, s);
         regs::sregs_from_kvm(&self.vcpu.get_sregs()?, s);
-        let mut msrs = regs::sysenter_msrs(s);
-        if self.vcpu.get_msrs(&mut msrs)? == 3 {
-            for (k, e) in msrs.as_slice().iter().enumerate() {
-                s.sysenter[k] = e.data;
-            }
-        }
+        let mut msrs = regs::state_msrs(s);
+        let count = self.vcpu.get_msrs(&mut msrs)?;
+        regs::state_msrs_into(&msrs, count, s);
         Ok(())
     }
 

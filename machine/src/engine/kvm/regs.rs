@@ -149,16 +149,55 @@ pub fn sregs_from_kvm(k: &kvm_sregs, s: &mut CpuState) {
     };
 }
 
-/// The MSRs vx86's state holds: SYSENTER_CS/ESP/EIP, with their current values.
-pub fn sysenter_msrs(s: &CpuState) -> Msrs {
-    let entries: Vec<kvm_msr_entry> = (0..3)
-        .map(|k| kvm_msr_entry {
-            index: msr::SYSENTER_CS + k,
-            data: s.sysenter[k as usize],
+/// The MSRs whose values `CpuState` holds in fields of their own (FS and GS bases travel with the segment
+/// registers instead): the SYSENTER trio and the SYSCALL/SWAPGS set.
+const STATE_MSRS: [u32; 8] = [
+    msr::SYSENTER_CS,
+    msr::SYSENTER_ESP,
+    msr::SYSENTER_EIP,
+    msr::STAR,
+    msr::LSTAR,
+    msr::CSTAR,
+    msr::SFMASK,
+    msr::KERNEL_GS_BASE,
+];
+
+/// The `CpuState` field behind one of [`STATE_MSRS`].
+fn state_msr(s: &mut CpuState, index: u32) -> Option<&mut u64> {
+    Some(match index {
+        msr::SYSENTER_CS..=msr::SYSENTER_EIP => {
+            &mut s.sysenter[(index - msr::SYSENTER_CS) as usize]
+        }
+        msr::STAR => &mut s.star,
+        msr::LSTAR => &mut s.lstar,
+        msr::CSTAR => &mut s.cstar,
+        msr::SFMASK => &mut s.sfmask,
+        msr::KERNEL_GS_BASE => &mut s.kernel_gs_base,
+        _ => return None,
+    })
+}
+
+/// [`STATE_MSRS`] with their values in `s`, for KVM_SET_MSRS (or as the list KVM_GET_MSRS fills).
+pub fn state_msrs(s: &CpuState) -> Msrs {
+    let mut copy = s.clone();
+    let entries: Vec<kvm_msr_entry> = STATE_MSRS
+        .iter()
+        .map(|&index| kvm_msr_entry {
+            index,
+            data: state_msr(&mut copy, index).map_or(0, |v| *v),
             ..Default::default()
         })
         .collect();
-    Msrs::from_entries(&entries).expect("three MSR entries fit")
+    Msrs::from_entries(&entries).expect("eight MSR entries fit")
+}
+
+/// Copies the first `count` entries KVM_GET_MSRS filled back into `s`.
+pub fn state_msrs_into(msrs: &Msrs, count: usize, s: &mut CpuState) {
+    for e in msrs.as_slice().iter().take(count) {
+        if let Some(field) = state_msr(s, e.index) {
+            *field = e.data;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -184,5 +223,42 @@ mod tests {
         assert_eq!(back.gpr, s.gpr);
         assert_eq!(back.gdtr, s.gdtr);
         assert_eq!(k.cs.base, 0xFFFF_0000);
+    }
+
+    #[test]
+    fn state_msrs_round_trip_through_a_kvm_msr_list() {
+        let mut s = CpuState::reset();
+        s.sysenter = [0x10, 0x2000, 0x3000];
+        s.star = 0x0023_0010_0000_0000;
+        s.lstar = 0xFFFF_FFFF_8100_0000;
+        s.cstar = 0xFFFF_FFFF_8100_1000;
+        s.sfmask = 0x4700;
+        s.kernel_gs_base = 0xFFFF_8880_0F80_0000;
+        let msrs = state_msrs(&s);
+        assert_eq!(msrs.as_slice().len(), STATE_MSRS.len());
+        let mut back = CpuState::reset();
+        state_msrs_into(&msrs, STATE_MSRS.len(), &mut back);
+        assert_eq!(
+            (
+                back.sysenter,
+                back.star,
+                back.lstar,
+                back.cstar,
+                back.sfmask,
+                back.kernel_gs_base
+            ),
+            (
+                s.sysenter,
+                s.star,
+                s.lstar,
+                s.cstar,
+                s.sfmask,
+                s.kernel_gs_base
+            )
+        );
+        // Entries KVM did not fill leave the state alone.
+        let mut partial = CpuState::reset();
+        state_msrs_into(&msrs, 3, &mut partial);
+        assert_eq!((partial.sysenter, partial.lstar), (s.sysenter, 0));
     }
 }
