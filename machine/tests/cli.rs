@@ -1,5 +1,7 @@
 //! The `vx86` binary: exit statuses and one clear line for bad input, never a panic.
 
+mod common;
+
 use iced_x86::code_asm::*;
 use std::process::Command;
 
@@ -27,13 +29,9 @@ fn triple_fault_bios() -> Vec<u8> {
     a.lidt(ptr(0x100)).unwrap();
     a.int3().unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(0).unwrap();
-    let mut image = vec![0xF4u8; 64 * 1024];
-    image[..code.len()].copy_from_slice(&code);
+    let mut image = common::bios_with_code(&a.assemble(0).unwrap());
     // The IDTR image at F000:0100: limit 0, base 0.
     image[0x100..0x106].fill(0);
-    // Reset vector at F000:FFF0: JMP F000:0000.
-    image[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
     image
 }
 

@@ -1,6 +1,8 @@
 //! A guest that reports a panic through pvpanic (port 0x505) ends the run with `Outcome::GuestPanicked` and exit
 //! status 6, under every engine and from the command line.
 
+mod common;
+
 use iced_x86::code_asm::*;
 use std::process::Command;
 use vx86_machine::engine::HostVirt;
@@ -23,12 +25,7 @@ fn panicking_bios() -> Vec<u8> {
     a.set_label(&mut fail).unwrap();
     a.cli().unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(0).unwrap();
-    let mut image = vec![0xF4u8; 64 * 1024];
-    image[..code.len()].copy_from_slice(&code);
-    // Reset vector at F000:FFF0: JMP F000:0000.
-    image[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
-    image
+    common::bios_with_code(&a.assemble(0).unwrap())
 }
 
 fn config() -> VmConfig {

@@ -1,6 +1,8 @@
 //! A guest reset (keyboard-controller pulse or port 0xCF9) ends the run with status 0 under `-no-reboot`, and
 //! otherwise reboots the machine through the reset vector with RAM kept, as on a PC.
 
+mod common;
+
 use iced_x86::code_asm::*;
 use vx86_machine::{Outcome, Vm, VmConfig};
 
@@ -28,12 +30,7 @@ fn resetting_bios(reset_port: u16, reset_value: u8) -> Vec<u8> {
     a.out(dx, ax).unwrap();
     a.cli().unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(0).unwrap();
-    let mut image = vec![0xF4u8; 64 * 1024];
-    image[..code.len()].copy_from_slice(&code);
-    // Reset vector at F000:FFF0: JMP F000:0000.
-    image[0xFFF0..0xFFF5].copy_from_slice(&[0xEA, 0x00, 0x00, 0x00, 0xF0]);
-    image
+    common::bios_with_code(&a.assemble(0).unwrap())
 }
 
 fn run(reset_port: u16, reset_value: u8, no_reboot: bool) -> (Outcome, u8) {
