@@ -1,4 +1,9 @@
 //! The soft TLB: a direct-mapped cache from linear page to physical page, its backing and its permissions.
+//!
+//! A MOV to CR3 drops every non-global translation. Rather than clearing thousands of entries each time (Linux with
+//! page-table isolation writes CR3 on every system call), entries carry the epoch they were made in, and such a
+//! flush just starts a new epoch: a non-global entry from an older epoch no longer matches. Global entries match
+//! in any epoch. Full flushes (CR4, CR0, mode and A20 changes), which are rare, clear the table.
 
 /// Entry flag: user-mode (CPL 3) accesses are allowed on every level of the walk.
 pub const USER: u8 = 1 << 0;
@@ -17,7 +22,8 @@ pub const ROM: u8 = 1 << 6;
 /// `host` of an entry whose page is not backed by host memory (MMIO or nothing).
 pub const NO_HOST: usize = usize::MAX;
 
-const ENTRIES: usize = 256;
+/// Entries: enough for a Linux kernel's working set of pages (256 missed often enough to show in profiles).
+const ENTRIES: usize = 4096;
 const VALID: u64 = 1 << 63;
 
 /// One cached translation.
@@ -31,18 +37,26 @@ pub struct TlbEntry {
     pub flags: u8,
     /// Offset of the page in the bus's host memory, or [`NO_HOST`].
     pub host: usize,
+    /// The flush epoch the translation was made in (see the module docs).
+    pub epoch: u32,
 }
 
 /// A direct-mapped soft TLB.
 #[derive(Clone)]
 pub struct Tlb {
     entries: Box<[TlbEntry; ENTRIES]>,
+    /// The current epoch: non-global entries of other epochs are stale.
+    epoch: u32,
+    /// Whether some entry may come from a large page (so INVLPG must look for its other pieces).
+    has_large: bool,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {
             entries: Box::new([TlbEntry::default(); ENTRIES]),
+            epoch: 0,
+            has_large: false,
         }
     }
 }
@@ -56,16 +70,19 @@ impl Tlb {
     #[inline]
     pub fn lookup(&self, linear: u64) -> Option<&TlbEntry> {
         let e = &self.entries[Self::slot(linear)];
-        (e.tag == (linear >> 12) | VALID).then_some(e)
+        (e.tag == (linear >> 12) | VALID && (e.epoch == self.epoch || e.flags & GLOBAL != 0))
+            .then_some(e)
     }
 
     /// Caches a translation of the page holding `linear`, with the page's host-memory offset.
     pub fn insert(&mut self, linear: u64, phys: u64, flags: u8, host: usize) {
+        self.has_large |= flags & LARGE != 0;
         self.entries[Self::slot(linear)] = TlbEntry {
             tag: (linear >> 12) | VALID,
             phys: phys & !0xFFF,
             host,
             flags,
+            epoch: self.epoch,
         };
     }
 
@@ -73,23 +90,82 @@ impl Tlb {
     /// of one drops every large-page piece (conservative, but never stale).
     pub fn invalidate_page(&mut self, linear: u64) {
         let e = &mut self.entries[Self::slot(linear)];
-        let large = e.flags & LARGE != 0;
         if e.tag == (linear >> 12) | VALID {
             *e = TlbEntry::default();
         }
-        if large || self.entries.iter().any(|e| e.flags & LARGE != 0) {
+        if self.has_large {
             for e in self.entries.iter_mut().filter(|e| e.flags & LARGE != 0) {
                 *e = TlbEntry::default();
             }
+            self.has_large = false;
         }
     }
 
-    /// Drops every translation, or every non-global one when `keep_global`.
+    /// Drops every translation, or every non-global one when `keep_global` (by starting a new epoch).
     pub fn flush(&mut self, keep_global: bool) {
-        for e in self.entries.iter_mut() {
-            if !(keep_global && e.flags & GLOBAL != 0) {
-                *e = TlbEntry::default();
-            }
+        self.epoch = self.epoch.wrapping_add(1);
+        // A wrapped epoch would make entries 2^32 flushes old match again: clear them instead.
+        if !keep_global || self.epoch == 0 {
+            self.entries.fill(TlbEntry::default());
+            self.has_large = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KERNEL: u64 = 0xFFFF_FFFF_8100_0000;
+    const USER: u64 = 0x40_0000;
+
+    fn filled() -> Tlb {
+        let mut t = Tlb::default();
+        t.insert(KERNEL, 0x100_0000, GLOBAL, 0);
+        t.insert(USER, 0x200_0000, 0, 0);
+        t
+    }
+
+    #[test]
+    fn a_cr3_style_flush_keeps_global_entries_and_drops_the_rest() {
+        let mut t = filled();
+        t.flush(true);
+        assert_eq!(t.lookup(KERNEL).map(|e| e.phys), Some(0x100_0000));
+        assert!(t.lookup(USER).is_none());
+        // A translation made after the flush is valid in the new epoch.
+        t.insert(USER, 0x300_0000, 0, 0);
+        assert_eq!(t.lookup(USER).map(|e| e.phys), Some(0x300_0000));
+    }
+
+    #[test]
+    fn a_full_flush_drops_everything() {
+        let mut t = filled();
+        t.flush(false);
+        assert!(t.lookup(KERNEL).is_none() && t.lookup(USER).is_none());
+    }
+
+    #[test]
+    fn invlpg_drops_every_piece_of_a_large_page() {
+        let mut t = Tlb::default();
+        let base = 0x20_0000u64;
+        t.insert(base, base, LARGE, 0);
+        t.insert(base + 0x5000, base + 0x5000, LARGE, 0);
+        t.insert(USER, 0x200_0000, 0, 0);
+        t.invalidate_page(base + 0x1000);
+        assert!(t.lookup(base).is_none() && t.lookup(base + 0x5000).is_none());
+        assert!(
+            t.lookup(USER).is_some(),
+            "4 KiB translations elsewhere stay"
+        );
+    }
+
+    #[test]
+    fn a_wrapping_epoch_clears_the_table_rather_than_reviving_old_entries() {
+        let mut t = filled();
+        t.epoch = u32::MAX;
+        t.insert(USER, 0x200_0000, 0, 0);
+        t.flush(true);
+        assert_eq!(t.epoch, 0);
+        assert!(t.lookup(USER).is_none() && t.lookup(KERNEL).is_none());
     }
 }
