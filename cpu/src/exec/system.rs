@@ -494,7 +494,8 @@ impl Cpu {
                     } else {
                         v & 0xFFFF_FFFF
                     };
-                    self.tlb.flush(self.state.cr4 & cr4::PGE != 0);
+                    // Drops the non-global translations; there are global ones only while CR4.PGE is set.
+                    self.tlb.flush(true);
                     Ok(())
                 }
                 Register::CR4 => self.write_cr4(v),

@@ -47,8 +47,9 @@ pub struct Tlb {
     entries: Box<[TlbEntry; ENTRIES]>,
     /// The current epoch: non-global entries of other epochs are stale.
     epoch: u32,
-    /// Whether some entry may come from a large page (so INVLPG must look for its other pieces).
-    has_large: bool,
+    /// Slots filled with a large-page piece since INVLPG last looked (some may have been refilled since), so that
+    /// INVLPG finds a large page's other pieces without scanning the whole table.
+    large_slots: Vec<u16>,
 }
 
 impl Default for Tlb {
@@ -56,7 +57,7 @@ impl Default for Tlb {
         Tlb {
             entries: Box::new([TlbEntry::default(); ENTRIES]),
             epoch: 0,
-            has_large: false,
+            large_slots: Vec::new(),
         }
     }
 }
@@ -76,8 +77,17 @@ impl Tlb {
 
     /// Caches a translation of the page holding `linear`, with the page's host-memory offset.
     pub fn insert(&mut self, linear: u64, phys: u64, flags: u8, host: usize) {
-        self.has_large |= flags & LARGE != 0;
-        self.entries[Self::slot(linear)] = TlbEntry {
+        let slot = Self::slot(linear);
+        if flags & LARGE != 0 {
+            if self.large_slots.len() >= 2 * ENTRIES {
+                // Refilled slots repeat: keep each slot that holds a large piece once.
+                self.large_slots.clear();
+                let large = (0..ENTRIES).filter(|&k| self.entries[k].flags & LARGE != 0);
+                self.large_slots.extend(large.map(|k| k as u16));
+            }
+            self.large_slots.push(slot as u16);
+        }
+        self.entries[slot] = TlbEntry {
             tag: (linear >> 12) | VALID,
             phys: phys & !0xFFF,
             host,
@@ -93,11 +103,11 @@ impl Tlb {
         if e.tag == (linear >> 12) | VALID {
             *e = TlbEntry::default();
         }
-        if self.has_large {
-            for e in self.entries.iter_mut().filter(|e| e.flags & LARGE != 0) {
+        for slot in self.large_slots.drain(..) {
+            let e = &mut self.entries[usize::from(slot)];
+            if e.flags & LARGE != 0 {
                 *e = TlbEntry::default();
             }
-            self.has_large = false;
         }
     }
 
@@ -107,7 +117,7 @@ impl Tlb {
         // A wrapped epoch would make entries 2^32 flushes old match again: clear them instead.
         if !keep_global || self.epoch == 0 {
             self.entries.fill(TlbEntry::default());
-            self.has_large = false;
+            self.large_slots.clear();
         }
     }
 }
@@ -157,6 +167,18 @@ mod tests {
             t.lookup(USER).is_some(),
             "4 KiB translations elsewhere stay"
         );
+    }
+
+    #[test]
+    fn invlpg_finds_large_pieces_however_many_were_cached_since_the_last_one() {
+        let mut t = Tlb::default();
+        // Three passes over the whole table: the list of large slots is compacted on the way.
+        for k in 0..(3 * ENTRIES as u64) {
+            t.insert(k << 12, k << 12, LARGE, 0);
+        }
+        assert!(t.large_slots.len() <= 2 * ENTRIES);
+        t.invalidate_page(0x1234_5000);
+        assert!((0..ENTRIES as u64).all(|k| t.lookup((2 * ENTRIES as u64 + k) << 12).is_none()));
     }
 
     #[test]
