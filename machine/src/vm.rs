@@ -29,7 +29,9 @@ pub struct VmConfig {
     pub serial_in: Option<crossbeam_channel::Receiver<u8>>,
     /// A guest reset ends the run instead of restarting the machine.
     pub no_reboot: bool,
-    /// Guest time advances with instructions instead of host time, so runs replay exactly.
+    /// Guest time advances with instructions and jumps over idle periods, so runs replay exactly (`-icount`).
+    /// Otherwise the interpreter's guest time still advances with instructions (see [`Pacing`]) but idles in host
+    /// time, and KVM's follows the host's clock.
     pub deterministic: bool,
     /// CPU traces.
     pub trace: Trace,
@@ -106,6 +108,7 @@ pub struct Vm {
     /// Memory and devices.
     pub board: Board,
     clock: Clock,
+    pacing: Pacing,
     no_reboot: bool,
     instruction_limit: Option<u64>,
 }
@@ -157,10 +160,15 @@ impl Vm {
                 Engine::Kvm(Box::new(KvmEngine::new(&mut memory)?))
             }
         };
-        let clock = if config.deterministic {
-            Clock::virtual_time()
-        } else {
-            Clock::host()
+        let pacing = match (&engine, config.deterministic) {
+            (_, true) => Pacing::Deterministic,
+            (Engine::Interp, false) => Pacing::InstructionsAndHostIdle,
+            (Engine::Kvm(_), false) => Pacing::Host,
+        };
+        let clock = match pacing {
+            Pacing::Deterministic => Clock::virtual_time(),
+            Pacing::InstructionsAndHostIdle => Clock::virtual_time_at(host_unix_secs()),
+            Pacing::Host => Clock::host(),
         };
         let devices = PcDevices::new(PcConfig {
             clock: clock.clone(),
@@ -178,6 +186,7 @@ impl Vm {
             engine,
             board: Board::new(memory, devices),
             clock,
+            pacing,
             no_reboot: config.no_reboot,
             instruction_limit: config.instruction_limit,
         })
@@ -292,8 +301,8 @@ impl Vm {
         }
         let now = self.clock.now_ns();
         let next = self.board.devices.next_event_ns();
-        if self.clock.is_virtual() {
-            match next {
+        match self.pacing {
+            Pacing::Deterministic => match next {
                 Some(t) => {
                     // Skip ahead to the event; instruction-derived time resumes from there.
                     let target = t.max(now + 1);
@@ -301,16 +310,56 @@ impl Vm {
                     self.clock.advance_to_ns(target);
                 }
                 None => return Some(Outcome::HaltedForever),
+            },
+            Pacing::InstructionsAndHostIdle => {
+                // Sleep as the host would, then let guest time catch up by what the sleep took.
+                let slept = sleep_until_event(now, next);
+                self.board.idle_ns += slept;
+                self.clock.advance_to_ns(now + slept);
             }
-        } else {
-            let wait = next.map_or(MAX_IDLE_SLEEP, |t| {
-                Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP)
-            });
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
+            Pacing::Host => {
+                sleep_until_event(now, next);
             }
         }
         self.board.devices.poll();
         None
     }
+}
+
+/// How guest time relates to host time.
+///
+/// The interpreter runs guest code perhaps fifty times slower than hardware. Were guest time host time, a stretch
+/// the guest spends with interrupts off would last long enough to lose timer ticks, and Linux's clocksource watchdog
+/// would see its jiffies fall behind the TSC and mark the TSC unstable. So under the interpreter guest time advances
+/// with the instructions retired (a 1 GHz CPU: [`crate::board::VIRTUAL_NS_PER_INSTRUCTION`]), as under `-icount`,
+/// and only a halted CPU waits in host time: a guest that sleeps for a second sleeps for a host second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pacing {
+    /// `-icount`: instructions, and idle periods skipped, so a run replays exactly.
+    Deterministic,
+    /// The interpreter's default: instructions, and idle periods spent in host time.
+    InstructionsAndHostIdle,
+    /// KVM, which cannot count instructions: the host's clock.
+    Host,
+}
+
+/// Sleeps until the clock (now at `now` ns) reaches the next device event, at most [`MAX_IDLE_SLEEP`] so that host
+/// input is noticed; returns the nanoseconds slept.
+fn sleep_until_event(now: u64, next: Option<u64>) -> u64 {
+    let wait = next.map_or(MAX_IDLE_SLEEP, |t| {
+        Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP)
+    });
+    if wait.is_zero() {
+        return 0;
+    }
+    let start = Instant::now();
+    std::thread::sleep(wait);
+    start.elapsed().as_nanos() as u64
+}
+
+/// The host's wall-clock time in Unix seconds (the RTC of a paced guest starts there).
+fn host_unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
