@@ -29,11 +29,7 @@ fn timing_bios() -> Vec<u8> {
     a.rdtsc().unwrap();
     a.mov(dword_ptr(TSC_AFTER), eax).unwrap();
     a.mov(dword_ptr(TSC_AFTER + 4), edx).unwrap();
-    a.mov(dx, 0x604u32).unwrap();
-    a.mov(ax, 0x2000u32).unwrap();
-    a.out(dx, ax).unwrap();
-    a.cli().unwrap();
-    a.hlt().unwrap();
+    common::acpi_power_off(&mut a);
     common::bios_with_code(&a.assemble(0).unwrap())
 }
 

@@ -25,11 +25,7 @@ fn resetting_bios(reset_port: u16, reset_value: u8) -> Vec<u8> {
     a.cli().unwrap();
     a.hlt().unwrap();
     a.set_label(&mut second_boot).unwrap();
-    a.mov(dx, 0x604u32).unwrap();
-    a.mov(ax, 0x2000u32).unwrap();
-    a.out(dx, ax).unwrap();
-    a.cli().unwrap();
-    a.hlt().unwrap();
+    common::acpi_power_off(&mut a);
     common::bios_with_code(&a.assemble(0).unwrap())
 }
 
