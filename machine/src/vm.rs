@@ -41,6 +41,26 @@ pub struct VmConfig {
     pub instruction_limit: Option<u64>,
 }
 
+impl VmConfig {
+    /// A machine with `ram_bytes` of RAM, `bios` and nothing else: no disk, no serial connections, guest-paced
+    /// (not deterministic) time, resets reboot, no traces and no instruction limit. Change fields with struct-update
+    /// syntax (`VmConfig { no_reboot: true, ..VmConfig::new(ram, bios) }`).
+    pub fn new(ram_bytes: u64, bios: Vec<u8>) -> VmConfig {
+        VmConfig {
+            ram_bytes,
+            bios,
+            disk: None,
+            serial_out: None,
+            serial_in: None,
+            no_reboot: false,
+            deterministic: false,
+            trace: Trace::default(),
+            trace_post: false,
+            instruction_limit: None,
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -9,16 +9,12 @@ use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 fn demo_config(serial: SerialCapture) -> VmConfig {
     VmConfig {
-        ram_bytes: 32 << 20,
-        bios: vx86_firmware::bios::image(),
         disk: Some(Box::new(MemDisk::new(vx86_firmware::demo::disk_image()))),
         serial_out: Some(Box::new(serial)),
-        serial_in: None,
         no_reboot: true,
         deterministic: false,
-        trace: Default::default(),
-        trace_post: false,
         instruction_limit: None,
+        ..VmConfig::new(32 << 20, vx86_firmware::bios::image())
     }
 }
 

@@ -36,16 +36,9 @@ fn timing_bios() -> Vec<u8> {
 /// TSC ticks the guest measured across its loop.
 fn measured_ticks(deterministic: bool) -> u64 {
     let mut vm = Vm::new(VmConfig {
-        ram_bytes: 16 << 20,
-        bios: timing_bios(),
-        disk: None,
-        serial_out: None,
-        serial_in: None,
         no_reboot: true,
         deterministic,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: None,
+        ..VmConfig::new(16 << 20, timing_bios())
     })
     .unwrap();
     let (outcome, _) = vm.run();

@@ -30,16 +30,8 @@ fn panicking_bios() -> Vec<u8> {
 
 fn config() -> VmConfig {
     VmConfig {
-        ram_bytes: 16 << 20,
-        bios: panicking_bios(),
-        disk: None,
-        serial_out: None,
-        serial_in: None,
         no_reboot: true,
-        deterministic: false,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: None,
+        ..VmConfig::new(16 << 20, panicking_bios())
     }
 }
 

@@ -31,16 +31,10 @@ fn resetting_bios(reset_port: u16, reset_value: u8) -> Vec<u8> {
 
 fn run(reset_port: u16, reset_value: u8, no_reboot: bool) -> (Outcome, u8) {
     let mut vm = Vm::new(VmConfig {
-        ram_bytes: 16 << 20,
-        bios: resetting_bios(reset_port, reset_value),
-        disk: None,
-        serial_out: None,
-        serial_in: None,
         no_reboot,
         deterministic: true,
-        trace: Default::default(),
-        trace_post: false,
         instruction_limit: Some(10_000),
+        ..VmConfig::new(16 << 20, resetting_bios(reset_port, reset_value))
     })
     .unwrap();
     let (outcome, _) = vm.run();
