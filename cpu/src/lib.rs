@@ -6,6 +6,7 @@
 
 pub mod alu;
 pub mod bus;
+pub mod code_pages;
 pub mod cpuid;
 pub mod descriptor;
 mod exec;
@@ -46,6 +47,8 @@ pub struct Cpu {
     pub(crate) a20_mask: u64,
     pub(crate) tlb: Tlb,
     pub(crate) decode_cache: DecodeCache,
+    /// Which physical pages hold cached code (decoded or translated), for self-modifying code.
+    pub(crate) code_pages: code_pages::CodePages,
     /// Set by an instruction (port I/O) after which the engine must return to the machine.
     pub(crate) stop: bool,
     /// An exit decided inside a block (a triple fault), returned by the run loop.
@@ -80,6 +83,7 @@ impl Cpu {
             a20_mask: !0,
             tlb: Tlb::default(),
             decode_cache: DecodeCache::default(),
+            code_pages: code_pages::CodePages::default(),
             stop: false,
             pending_exit: None,
             block_phys: 0,
@@ -95,6 +99,7 @@ impl Cpu {
         self.fpu = fpu::FpuState::new();
         self.tlb.flush(false);
         self.decode_cache.clear();
+        self.code_pages.clear_marks();
         self.delivering = None;
         self.msrs.clear();
     }

@@ -122,8 +122,13 @@ impl Cpu {
                     .state
                     .seg(Self::memory_segment(i))
                     .base
-                    .wrapping_add(ea)
-                    & 0xFFFF_FFFF;
+                    .wrapping_add(ea);
+                // Outside 64-bit mode linear addresses wrap at 4 GiB; in it, kernel addresses are far above.
+                let linear = if self.state.mode64() {
+                    linear
+                } else {
+                    linear & 0xFFFF_FFFF
+                };
                 self.tlb.invalidate_page(linear);
                 Ok(())
             }

@@ -4,18 +4,16 @@
 //! pointer and ending at the first instruction that may change control flow or the machine's mode (see
 //! [`ends_block`]) or at the page end. The cache is direct-mapped; each slot is tagged with the block's physical
 //! address, the instruction pointer it was decoded at (branch targets are absolute), the code size, and the
-//! generation of its physical page. A write to a page that holds cached code bumps the page's generation, which
-//! invalidates every block from that page at once (self-modifying code works); the interpreter also re-checks the
-//! generation after each instruction of a block, so a block that rewrites its own tail stops there.
+//! generation of its physical page ([`CodePages`]). A write to a page that holds cached code bumps the page's
+//! generation, which invalidates every block from that page at once (self-modifying code works); the interpreter
+//! also re-checks the generation after each instruction of a block, so a block that rewrites its own tail stops
+//! there.
 
+use crate::code_pages::CodePages;
 use iced_x86::{FlowControl, Instruction, Mnemonic as M, OpKind};
 use std::sync::Arc;
 
 const SLOTS: usize = 1 << 13;
-/// Bit in a page's generation word meaning "some cached block was decoded from this page".
-const HAS_CODE: u32 = 1 << 31;
-/// Pages above this are never cached (far above any RAM we model).
-const MAX_TRACKED_PAGES: usize = 1 << 24;
 
 /// Straight-line decoded instructions from one physical page.
 #[derive(Debug)]
@@ -37,12 +35,10 @@ struct Slot {
     block: Option<Arc<Block>>,
 }
 
-/// The cache of decoded blocks.
+/// The cache of decoded blocks. Page generations come from [`CodePages`], which the caller passes in.
 #[derive(Clone)]
 pub struct DecodeCache {
     slots: Vec<Slot>,
-    /// Per 4 KiB physical page: generation in bits 0..30, [`HAS_CODE`] in bit 31.
-    pages: Vec<u32>,
 }
 
 impl Default for DecodeCache {
@@ -55,7 +51,6 @@ impl Default for DecodeCache {
                 };
                 SLOTS
             ],
-            pages: Vec::new(),
         }
     }
 }
@@ -65,20 +60,20 @@ impl DecodeCache {
         (phys as usize ^ (phys >> 13) as usize) & (SLOTS - 1)
     }
 
-    /// The current generation of the physical page holding `phys`.
+    /// The block cached for this physical address, instruction pointer and code size, if its page is unchanged.
     #[inline]
-    pub fn generation(&self, phys: u64) -> u32 {
-        self.pages.get((phys >> 12) as usize).copied().unwrap_or(0) & !HAS_CODE
-    }
-
-    /// The block cached for this physical address, instruction pointer and code size.
-    #[inline]
-    pub fn lookup(&self, phys: u64, rip: u64, bitness: u32) -> Option<&Arc<Block>> {
+    pub fn lookup(
+        &self,
+        pages: &CodePages,
+        phys: u64,
+        rip: u64,
+        bitness: u32,
+    ) -> Option<&Arc<Block>> {
         let s = &self.slots[Self::slot(phys)];
         if s.phys == phys
             && s.rip == rip
             && s.bitness == bitness
-            && s.generation == self.generation(phys)
+            && s.generation == pages.generation(phys)
         {
             s.block.as_ref()
         } else {
@@ -86,17 +81,16 @@ impl DecodeCache {
         }
     }
 
-    /// Caches a block decoded from `phys` (which lies within one page).
-    pub fn insert(&mut self, phys: u64, rip: u64, bitness: u32, block: Arc<Block>) {
-        let page = (phys >> 12) as usize;
-        if page >= MAX_TRACKED_PAGES {
-            return;
-        }
-        if page >= self.pages.len() {
-            self.pages.resize(page + 1, 0);
-        }
-        self.pages[page] |= HAS_CODE;
-        let generation = self.pages[page] & !HAS_CODE;
+    /// Caches a block decoded from `phys` (which lies within one page) at the page's current generation; the
+    /// caller has marked the page as holding code.
+    pub fn insert(
+        &mut self,
+        generation: u32,
+        phys: u64,
+        rip: u64,
+        bitness: u32,
+        block: Arc<Block>,
+    ) {
         self.slots[Self::slot(phys)] = Slot {
             phys,
             rip,
@@ -104,16 +98,6 @@ impl DecodeCache {
             bitness,
             block: Some(block),
         };
-    }
-
-    /// Records a write to guest-physical memory: decoded code on that page becomes stale.
-    #[inline]
-    pub fn note_write(&mut self, phys: u64) {
-        if let Some(g) = self.pages.get_mut((phys >> 12) as usize) {
-            if *g & HAS_CODE != 0 {
-                *g = (*g & !HAS_CODE).wrapping_add(1) & !HAS_CODE;
-            }
-        }
     }
 
     /// Drops everything (used on reset).

@@ -7,6 +7,7 @@ pub mod interrupts_long;
 pub mod operands;
 
 use crate::bus::{Bus, PageBacking};
+use crate::code_pages::CodePages;
 use crate::fault::Fault;
 use crate::flags::IF;
 use crate::mmu::Access;
@@ -111,7 +112,7 @@ impl Cpu {
 
     /// Executes a cached block from its first instruction for as long as control flows straight through it.
     fn run_block<B: Bus>(&mut self, bus: &mut B, block: &Block, end: u64) {
-        let page_generation = self.decode_cache.generation(self.block_phys);
+        let page_generation = self.code_pages.generation(self.block_phys);
         let ip_mask = self.ip_mask();
         // An interrupt held back by an STI or MOV SS shadow is taken after this block's first instruction.
         self.recheck_interrupts = self.state.interrupt_shadow;
@@ -127,7 +128,7 @@ impl Cpu {
                     && bus.interrupt_pending();
                 if interrupt
                     || self.instructions >= end
-                    || self.decode_cache.generation(self.block_phys) != page_generation
+                    || self.code_pages.generation(self.block_phys) != page_generation
                 {
                     return;
                 }
@@ -236,7 +237,10 @@ impl Cpu {
         } else {
             u64::from(self.state.seg(SegReg::Cs).limit)
         };
-        if let Some(block) = self.decode_cache.lookup(phys, rip, bitness) {
+        if let Some(block) = self
+            .decode_cache
+            .lookup(&self.code_pages, phys, rip, bitness)
+        {
             if rip.wrapping_add(block.len - 1) <= cs_limit {
                 return Ok(Some(Arc::clone(block)));
             }
@@ -282,8 +286,12 @@ impl Cpu {
         self.stats.blocks_decoded += 1;
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
         let block = Arc::new(Block { instrs, fast, len });
-        self.decode_cache
-            .insert(phys, rip, bitness, Arc::clone(&block));
+        if CodePages::trackable(phys) {
+            self.mark_code_page(phys);
+            let generation = self.code_pages.generation(phys);
+            self.decode_cache
+                .insert(generation, phys, rip, bitness, Arc::clone(&block));
+        }
         Ok(Some(block))
     }
 

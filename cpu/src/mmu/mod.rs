@@ -34,7 +34,7 @@ impl Cpu {
         access: Access,
         user: bool,
     ) -> Result<u64, Fault> {
-        if let Some(e) = self.tlb.lookup(linear) {
+        if let Some(e) = self.tlb.lookup(linear, user) {
             let wp = self.state.cr0 & crate::state::cr0::WP != 0;
             let dirty_ok = access != Access::Write || e.flags & tlb::DIRTY != 0;
             if dirty_ok && paging::rights_allow(e.flags, access, user, wp) {
@@ -67,20 +67,21 @@ impl Cpu {
             PageBacking::Rom(offset) => (flags | tlb::ROM, offset),
             PageBacking::Mmio => (flags, tlb::NO_HOST),
         };
-        self.tlb.insert(linear, phys_page, flags, host);
-        Ok(phys_page | (linear & 0xFFF))
-    }
-
-    /// The host-memory offset and physical page of `linear` when the TLB already holds a translation that allows
-    /// `access` to RAM (ROM for reads) without a walk: the fast path of every data access.
-    #[inline]
-    fn tlb_host(&self, linear: u64, access: Access, user: bool) -> Option<(usize, u64)> {
-        let e = self.tlb.lookup(linear)?;
-        let writable_ram = e.flags & (tlb::ROM | tlb::DIRTY) == tlb::DIRTY;
-        let backed = e.host != tlb::NO_HOST && (access != Access::Write || writable_ram);
         let wp = self.state.cr0 & crate::state::cr0::WP != 0;
-        (backed && paging::rights_allow(e.flags, access, user, wp))
-            .then(|| (e.host + (linear & 0xFFF) as usize, e.phys))
+        let fast_write = flags & (tlb::ROM | tlb::DIRTY) == tlb::DIRTY
+            && paging::rights_allow(flags, Access::Write, user, wp)
+            && !self.code_pages.is_code(phys_page);
+        let fill = tlb::Fill {
+            linear,
+            phys: phys_page,
+            flags,
+            host,
+            host_base: bus.memory().as_ptr() as usize,
+            fast_read: paging::rights_allow(flags, Access::Read, user, wp),
+            fast_write,
+        };
+        self.tlb.insert(user, fill);
+        Ok(phys_page | (linear & 0xFFF))
     }
 
     /// Translation for traces and debuggers that changes no guest state: no A/D bits, no TLB fill, no fault.
@@ -103,7 +104,7 @@ impl Cpu {
         user: bool,
     ) -> Result<u64, Fault> {
         if (linear & 0xFFF) as usize + size <= 0x1000 {
-            if let Some((at, _)) = self.tlb_host(linear, Access::Read, user) {
+            if let Some(at) = self.tlb.fast_offset(linear, size, user, false) {
                 if let Some(bytes) = bus.memory().get(at..at + size) {
                     return Ok(load_le(bytes));
                 }
@@ -137,8 +138,7 @@ impl Cpu {
         user: bool,
     ) -> Result<(), Fault> {
         if (linear & 0xFFF) as usize + size <= 0x1000 {
-            if let Some((at, phys)) = self.tlb_host(linear, Access::Write, user) {
-                self.decode_cache.note_write(phys);
+            if let Some(at) = self.tlb.fast_offset(linear, size, user, true) {
                 if let Some(bytes) = bus.memory().get_mut(at..at + size) {
                     store_le(bytes, value);
                     return Ok(());
@@ -204,7 +204,7 @@ impl Cpu {
     pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize, value: u64) {
         match bus.backing(phys) {
             PageBacking::Ram(off) => {
-                self.decode_cache.note_write(phys);
+                self.code_pages.note_write(phys);
                 let at = off + (phys & 0xFFF) as usize;
                 if let Some(dst) = bus.memory().get_mut(at..at + size) {
                     dst.copy_from_slice(&value.to_le_bytes()[..size]);
@@ -298,5 +298,26 @@ fn store_le(bytes: &mut [u8], value: u64) {
         4 => bytes.copy_from_slice(&(value as u32).to_le_bytes()),
         8 => bytes.copy_from_slice(&value.to_le_bytes()),
         n => bytes.copy_from_slice(&value.to_le_bytes()[..n]),
+    }
+}
+
+impl Cpu {
+    /// Records that an engine caches code from the physical page of `phys`: writes to it now take the slow path,
+    /// which bumps its generation (see [`crate::code_pages`]).
+    pub fn mark_code_page(&mut self, phys: u64) {
+        if self.code_pages.mark(phys) {
+            self.tlb.protect_code_page(phys);
+        }
+    }
+
+    /// The generation of the physical page of `phys`: cached code from it is valid while this is unchanged.
+    #[inline]
+    pub fn code_generation(&self, phys: u64) -> u32 {
+        self.code_pages.generation(phys)
+    }
+
+    /// The soft TLB's table for user (`user`) or supervisor accesses, as generated code reads it.
+    pub fn tlb_table(&self, user: bool) -> *const tlb::TlbEntry {
+        self.tlb.table_ptr(user)
     }
 }

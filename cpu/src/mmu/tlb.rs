@@ -1,9 +1,16 @@
-//! The soft TLB: a direct-mapped cache from linear page to physical page, its backing and its permissions.
+//! The soft TLB: direct-mapped caches from linear page to physical page, its backing and its permissions, one for
+//! supervisor and one for user accesses (as QEMU keeps one per MMU index), so that a hit needs no privilege check.
+//!
+//! Each entry is laid out for generated code ([`TlbEntry`], `#[repr(C)]`, offsets in [`entry_offsets`]): beside the
+//! translation's own tag it holds a *read tag* and a *write tag*, the linear page address when that kind of access
+//! may go straight to host memory, and an invalid value otherwise. Every reason to take the slow path is folded into
+//! them: an MMIO page, ROM (for writes), no write permission, a dirty bit not yet set, a page holding decoded or
+//! translated code (writes must invalidate it). So the fast path of a data access is one compare, then
+//! `host = linear + addend`. The interpreter's fast path uses the same tags.
 //!
 //! A MOV to CR3 drops every non-global translation. Rather than clearing thousands of entries each time (Linux with
-//! page-table isolation writes CR3 on every system call), entries carry the epoch they were made in, and such a
-//! flush just starts a new epoch: a non-global entry from an older epoch no longer matches. Global entries match
-//! in any epoch. Full flushes (CR4, CR0, mode and A20 changes), which are rare, clear the table.
+//! page-table isolation writes CR3 on every system call), the TLB remembers which slots it filled with non-global
+//! translations since the last such flush and clears only those.
 
 /// Entry flag: user-mode (CPL 3) accesses are allowed on every level of the walk.
 pub const USER: u8 = 1 << 0;
@@ -22,103 +29,241 @@ pub const ROM: u8 = 1 << 6;
 /// `host` of an entry whose page is not backed by host memory (MMIO or nothing).
 pub const NO_HOST: usize = usize::MAX;
 
-/// Entries: enough for a Linux kernel's working set of pages (256 missed often enough to show in profiles).
-const ENTRIES: usize = 4096;
-const VALID: u64 = 1 << 63;
+/// Entries per table: enough for a Linux kernel's working set of pages (256 missed often enough to show in profiles).
+pub const ENTRIES: usize = 4096;
+/// log2 of `size_of::<TlbEntry>()`: generated code scales a slot index by it.
+pub const ENTRY_SHIFT: u32 = 5;
+/// A read or write tag that no page-aligned address equals: that access takes the slow path.
+pub const INVALID_TAG: u64 = 1;
+/// Low bit of [`TlbEntry::tag`] marking a valid translation (page addresses have it clear).
+const VALID: u64 = 1;
 
-/// One cached translation.
-#[derive(Clone, Copy, Debug, Default)]
+/// One cached translation, as generated code reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct TlbEntry {
-    /// Linear page number with the valid bit (bit 63); 0 means empty.
+    /// The linear page address when reads may use host memory directly, else [`INVALID_TAG`].
+    pub read_tag: u64,
+    /// The linear page address when writes may use host memory directly, else [`INVALID_TAG`].
+    pub write_tag: u64,
+    /// Host address of the page minus its linear address (wrapping): `host = linear + addend` on a tag hit.
+    pub addend: u64,
+    /// The linear page address with the valid bit (bit 0) for any access, 0 when empty.
     pub tag: u64,
+}
+
+const EMPTY: TlbEntry = TlbEntry {
+    read_tag: INVALID_TAG,
+    write_tag: INVALID_TAG,
+    addend: 0,
+    tag: 0,
+};
+
+/// Byte offsets of [`TlbEntry`] fields, for generated code.
+pub mod entry_offsets {
+    use super::TlbEntry;
+    use core::mem::offset_of;
+    /// Offset of [`TlbEntry::read_tag`].
+    pub const READ_TAG: usize = offset_of!(TlbEntry, read_tag);
+    /// Offset of [`TlbEntry::write_tag`].
+    pub const WRITE_TAG: usize = offset_of!(TlbEntry, write_tag);
+    /// Offset of [`TlbEntry::addend`].
+    pub const ADDEND: usize = offset_of!(TlbEntry, addend);
+}
+
+/// What the interpreter and the page-fault logic need of a translation beyond the fast-path tags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlbInfo {
     /// Guest-physical address of the page (A20 already applied).
     pub phys: u64,
     /// Permission flags, see the constants in this module.
     pub flags: u8,
     /// Offset of the page in the bus's host memory, or [`NO_HOST`].
     pub host: usize,
-    /// The flush epoch the translation was made in (see the module docs).
-    pub epoch: u32,
 }
 
-/// A direct-mapped soft TLB.
+/// What a new translation is, for [`Tlb::insert`].
+#[derive(Clone, Copy, Debug)]
+pub struct Fill {
+    /// Linear address in the page.
+    pub linear: u64,
+    /// Guest-physical page.
+    pub phys: u64,
+    /// Permission flags.
+    pub flags: u8,
+    /// Offset in host memory, or [`NO_HOST`].
+    pub host: usize,
+    /// Address of host memory's first byte (the base `host` offsets count from).
+    pub host_base: usize,
+    /// Reads at this privilege may go to host memory.
+    pub fast_read: bool,
+    /// Writes at this privilege may go to host memory.
+    pub fast_write: bool,
+}
+
+/// One privilege level's table.
 #[derive(Clone)]
-pub struct Tlb {
-    entries: Box<[TlbEntry; ENTRIES]>,
-    /// The current epoch: non-global entries of other epochs are stale.
-    epoch: u32,
-    /// Slots filled with a large-page piece since INVLPG last looked (some may have been refilled since), so that
-    /// INVLPG finds a large page's other pieces without scanning the whole table.
-    large_slots: Vec<u16>,
+struct Table {
+    entries: Box<[TlbEntry]>,
+    info: Box<[TlbInfo]>,
+    /// Slots filled with non-global translations since the last CR3-style flush (may repeat or be stale).
+    non_global: Vec<u16>,
+    /// Slots filled with a large-page piece since INVLPG last looked, so INVLPG finds a large page's other pieces
+    /// without scanning the table.
+    large: Vec<u16>,
 }
 
-impl Default for Tlb {
+impl Default for Table {
     fn default() -> Self {
-        Tlb {
-            entries: Box::new([TlbEntry::default(); ENTRIES]),
-            epoch: 0,
-            large_slots: Vec::new(),
+        Table {
+            entries: vec![EMPTY; ENTRIES].into_boxed_slice(),
+            info: vec![TlbInfo::default(); ENTRIES].into_boxed_slice(),
+            non_global: Vec::new(),
+            large: Vec::new(),
         }
     }
+}
+
+impl Table {
+    fn clear_slot(&mut self, slot: usize) {
+        self.entries[slot] = EMPTY;
+    }
+
+    fn clear_all(&mut self) {
+        self.entries.fill(EMPTY);
+        self.non_global.clear();
+        self.large.clear();
+    }
+}
+
+/// The soft TLB: a supervisor table and a user table.
+#[derive(Clone, Default)]
+pub struct Tlb {
+    tables: [Table; 2],
+}
+
+/// The slot of a linear address.
+#[inline]
+pub fn slot(linear: u64) -> usize {
+    ((linear >> 12) as usize) & (ENTRIES - 1)
 }
 
 impl Tlb {
-    fn slot(linear: u64) -> usize {
-        ((linear >> 12) as usize) & (ENTRIES - 1)
-    }
-
-    /// The cached entry for `linear`, if any.
+    /// The cached translation of `linear` for accesses at user privilege (`user`) or supervisor privilege.
     #[inline]
-    pub fn lookup(&self, linear: u64) -> Option<&TlbEntry> {
-        let e = &self.entries[Self::slot(linear)];
-        (e.tag == (linear >> 12) | VALID && (e.epoch == self.epoch || e.flags & GLOBAL != 0))
-            .then_some(e)
+    pub fn lookup(&self, linear: u64, user: bool) -> Option<&TlbInfo> {
+        let t = &self.tables[usize::from(user)];
+        let s = slot(linear);
+        (t.entries[s].tag == (linear & !0xFFF) | VALID).then(|| &t.info[s])
     }
 
-    /// Caches a translation of the page holding `linear`, with the page's host-memory offset.
-    pub fn insert(&mut self, linear: u64, phys: u64, flags: u8, host: usize) {
-        let slot = Self::slot(linear);
-        if flags & LARGE != 0 {
-            if self.large_slots.len() >= 2 * ENTRIES {
-                // Refilled slots repeat: keep each slot that holds a large piece once.
-                self.large_slots.clear();
-                let large = (0..ENTRIES).filter(|&k| self.entries[k].flags & LARGE != 0);
-                self.large_slots.extend(large.map(|k| k as u16));
+    /// The host-memory offset of `size` bytes at `linear` when they lie in one page whose read tag (or write tag,
+    /// when `write`) hits: the interpreter's fast path.
+    #[inline]
+    pub fn fast_offset(&self, linear: u64, size: usize, user: bool, write: bool) -> Option<usize> {
+        let t = &self.tables[usize::from(user)];
+        let s = slot(linear);
+        let e = &t.entries[s];
+        let tag = if write { e.write_tag } else { e.read_tag };
+        let last_page = linear.wrapping_add(size as u64 - 1) & !0xFFF;
+        (tag == last_page).then(|| t.info[s].host + (linear & 0xFFF) as usize)
+    }
+
+    /// Caches a translation made for accesses at user privilege (`user`) or supervisor privilege.
+    pub fn insert(&mut self, user: bool, fill: Fill) {
+        let t = &mut self.tables[usize::from(user)];
+        let s = slot(fill.linear);
+        let page = fill.linear & !0xFFF;
+        if fill.flags & GLOBAL == 0 {
+            if t.non_global.len() >= ENTRIES {
+                // Refilled slots repeat: keep each slot that holds a non-global translation once.
+                t.non_global = (0..ENTRIES)
+                    .filter(|&k| t.entries[k].tag != 0 && t.info[k].flags & GLOBAL == 0)
+                    .map(|k| k as u16)
+                    .collect();
             }
-            self.large_slots.push(slot as u16);
+            t.non_global.push(s as u16);
         }
-        self.entries[slot] = TlbEntry {
-            tag: (linear >> 12) | VALID,
-            phys: phys & !0xFFF,
-            host,
-            flags,
-            epoch: self.epoch,
+        if fill.flags & LARGE != 0 {
+            if t.large.len() >= ENTRIES {
+                t.large = (0..ENTRIES)
+                    .filter(|&k| t.entries[k].tag != 0 && t.info[k].flags & LARGE != 0)
+                    .map(|k| k as u16)
+                    .collect();
+            }
+            t.large.push(s as u16);
+        }
+        let backed = fill.host != NO_HOST;
+        t.entries[s] = TlbEntry {
+            read_tag: if backed && fill.fast_read {
+                page
+            } else {
+                INVALID_TAG
+            },
+            write_tag: if backed && fill.fast_write {
+                page
+            } else {
+                INVALID_TAG
+            },
+            addend: (fill.host_base.wrapping_add(fill.host) as u64).wrapping_sub(page),
+            tag: page | VALID,
+        };
+        t.info[s] = TlbInfo {
+            phys: fill.phys & !0xFFF,
+            flags: fill.flags,
+            host: fill.host,
         };
     }
 
-    /// INVLPG: drops the translation of one page. A large page is cached as 4 KiB pieces, so invalidating any part
-    /// of one drops every large-page piece (conservative, but never stale).
+    /// INVLPG: drops the translation of one page in both tables. A large page is cached as 4 KiB pieces, so
+    /// invalidating any part of one drops every large-page piece (conservative, but never stale).
     pub fn invalidate_page(&mut self, linear: u64) {
-        let e = &mut self.entries[Self::slot(linear)];
-        if e.tag == (linear >> 12) | VALID {
-            *e = TlbEntry::default();
-        }
-        for slot in self.large_slots.drain(..) {
-            let e = &mut self.entries[usize::from(slot)];
-            if e.flags & LARGE != 0 {
-                *e = TlbEntry::default();
+        let s = slot(linear);
+        for t in &mut self.tables {
+            if t.entries[s].tag == (linear & !0xFFF) | VALID {
+                t.clear_slot(s);
+            }
+            for k in std::mem::take(&mut t.large) {
+                let k = usize::from(k);
+                if t.info[k].flags & LARGE != 0 {
+                    t.clear_slot(k);
+                }
             }
         }
     }
 
-    /// Drops every translation, or every non-global one when `keep_global` (by starting a new epoch).
+    /// Drops every translation, or every non-global one when `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
-        self.epoch = self.epoch.wrapping_add(1);
-        // A wrapped epoch would make entries 2^32 flushes old match again: clear them instead.
-        if !keep_global || self.epoch == 0 {
-            self.entries.fill(TlbEntry::default());
-            self.large_slots.clear();
+        for t in &mut self.tables {
+            if !keep_global {
+                t.clear_all();
+                continue;
+            }
+            for k in std::mem::take(&mut t.non_global) {
+                let k = usize::from(k);
+                if t.info[k].flags & GLOBAL == 0 {
+                    t.clear_slot(k);
+                }
+            }
         }
+    }
+
+    /// A physical page now holds decoded or translated code: writes to it must take the slow path, which notices
+    /// them, so every write tag that maps it is withdrawn.
+    pub fn protect_code_page(&mut self, phys: u64) {
+        let page = phys & !0xFFF;
+        for t in &mut self.tables {
+            for (e, info) in t.entries.iter_mut().zip(t.info.iter()) {
+                if info.phys == page && e.tag != 0 {
+                    e.write_tag = INVALID_TAG;
+                }
+            }
+        }
+    }
+
+    /// The first entry of the table for user (`user`) or supervisor accesses, for generated code.
+    pub fn table_ptr(&self, user: bool) -> *const TlbEntry {
+        self.tables[usize::from(user)].entries.as_ptr()
     }
 }
 
@@ -127,67 +272,109 @@ mod tests {
     use super::*;
 
     const KERNEL: u64 = 0xFFFF_FFFF_8100_0000;
-    const USER: u64 = 0x40_0000;
+    const USER_PAGE: u64 = 0x40_0000;
+
+    fn fill(linear: u64, phys: u64, flags: u8) -> Fill {
+        Fill {
+            linear,
+            phys,
+            flags,
+            host: phys as usize,
+            host_base: 0x1000_0000,
+            fast_read: true,
+            fast_write: true,
+        }
+    }
 
     fn filled() -> Tlb {
         let mut t = Tlb::default();
-        t.insert(KERNEL, 0x100_0000, GLOBAL, 0);
-        t.insert(USER, 0x200_0000, 0, 0);
+        t.insert(false, fill(KERNEL, 0x100_0000, GLOBAL));
+        t.insert(false, fill(USER_PAGE, 0x200_0000, 0));
         t
+    }
+
+    #[test]
+    fn entry_layout_is_what_generated_code_assumes() {
+        assert_eq!(1 << ENTRY_SHIFT, std::mem::size_of::<TlbEntry>());
+        assert_eq!(
+            (
+                entry_offsets::READ_TAG,
+                entry_offsets::WRITE_TAG,
+                entry_offsets::ADDEND
+            ),
+            (0, 8, 16)
+        );
+    }
+
+    #[test]
+    fn a_hit_gives_host_addresses_through_the_addend() {
+        let t = filled();
+        let e = t.tables[0].entries[slot(USER_PAGE + 0x10)];
+        assert_eq!(e.read_tag, USER_PAGE);
+        assert_eq!(
+            (USER_PAGE + 0x10).wrapping_add(e.addend),
+            0x1000_0000 + 0x200_0010
+        );
+        assert_eq!(
+            t.fast_offset(USER_PAGE + 0x10, 4, false, true),
+            Some(0x200_0010)
+        );
+        // The same page is not cached for user accesses, and an access crossing the page's end misses.
+        assert_eq!(t.fast_offset(USER_PAGE + 0x10, 4, true, false), None);
+        assert_eq!(t.fast_offset(USER_PAGE + 0xFFE, 4, false, false), None);
     }
 
     #[test]
     fn a_cr3_style_flush_keeps_global_entries_and_drops_the_rest() {
         let mut t = filled();
         t.flush(true);
-        assert_eq!(t.lookup(KERNEL).map(|e| e.phys), Some(0x100_0000));
-        assert!(t.lookup(USER).is_none());
-        // A translation made after the flush is valid in the new epoch.
-        t.insert(USER, 0x300_0000, 0, 0);
-        assert_eq!(t.lookup(USER).map(|e| e.phys), Some(0x300_0000));
+        assert_eq!(t.lookup(KERNEL, false).map(|e| e.phys), Some(0x100_0000));
+        assert!(t.lookup(USER_PAGE, false).is_none());
+        t.insert(false, fill(USER_PAGE, 0x300_0000, 0));
+        assert_eq!(t.lookup(USER_PAGE, false).map(|e| e.phys), Some(0x300_0000));
     }
 
     #[test]
     fn a_full_flush_drops_everything() {
         let mut t = filled();
         t.flush(false);
-        assert!(t.lookup(KERNEL).is_none() && t.lookup(USER).is_none());
+        assert!(t.lookup(KERNEL, false).is_none() && t.lookup(USER_PAGE, false).is_none());
     }
 
     #[test]
     fn invlpg_drops_every_piece_of_a_large_page() {
         let mut t = Tlb::default();
         let base = 0x20_0000u64;
-        t.insert(base, base, LARGE, 0);
-        t.insert(base + 0x5000, base + 0x5000, LARGE, 0);
-        t.insert(USER, 0x200_0000, 0, 0);
+        t.insert(false, fill(base, base, LARGE));
+        t.insert(true, fill(base + 0x5000, base + 0x5000, LARGE | USER));
+        t.insert(false, fill(USER_PAGE, 0x200_0000, 0));
         t.invalidate_page(base + 0x1000);
-        assert!(t.lookup(base).is_none() && t.lookup(base + 0x5000).is_none());
+        assert!(t.lookup(base, false).is_none() && t.lookup(base + 0x5000, true).is_none());
         assert!(
-            t.lookup(USER).is_some(),
+            t.lookup(USER_PAGE, false).is_some(),
             "4 KiB translations elsewhere stay"
         );
     }
 
     #[test]
-    fn invlpg_finds_large_pieces_however_many_were_cached_since_the_last_one() {
+    fn non_global_slots_are_found_however_many_fills_came_since_the_last_flush() {
         let mut t = Tlb::default();
-        // Three passes over the whole table: the list of large slots is compacted on the way.
         for k in 0..(3 * ENTRIES as u64) {
-            t.insert(k << 12, k << 12, LARGE, 0);
+            t.insert(false, fill(k << 12, k << 12, 0));
         }
-        assert!(t.large_slots.len() <= 2 * ENTRIES);
-        t.invalidate_page(0x1234_5000);
-        assert!((0..ENTRIES as u64).all(|k| t.lookup((2 * ENTRIES as u64 + k) << 12).is_none()));
+        assert!(t.tables[0].non_global.len() <= ENTRIES + 1);
+        t.flush(true);
+        assert!(
+            (0..ENTRIES as u64).all(|k| t.lookup((2 * ENTRIES as u64 + k) << 12, false).is_none())
+        );
     }
 
     #[test]
-    fn a_wrapping_epoch_clears_the_table_rather_than_reviving_old_entries() {
+    fn a_code_page_loses_its_write_tags_only() {
         let mut t = filled();
-        t.epoch = u32::MAX;
-        t.insert(USER, 0x200_0000, 0, 0);
-        t.flush(true);
-        assert_eq!(t.epoch, 0);
-        assert!(t.lookup(USER).is_none() && t.lookup(KERNEL).is_none());
+        t.protect_code_page(0x200_0123);
+        assert_eq!(t.fast_offset(USER_PAGE, 1, false, true), None);
+        assert!(t.fast_offset(USER_PAGE, 1, false, false).is_some());
+        assert!(t.fast_offset(KERNEL, 1, false, true).is_some());
     }
 }
