@@ -14,8 +14,10 @@ pub mod fault;
 pub mod flags;
 pub mod fpu;
 pub mod interp;
+pub mod interrupts;
 pub mod mmu;
 pub mod state;
+pub mod step;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -23,6 +25,7 @@ pub use bus::{Bus, PageBacking};
 pub use fault::Fault;
 pub use interp::{Exit, Trace};
 pub use state::{CpuState, SegReg};
+pub use step::Flow;
 
 use interp::decode_cache::DecodeCache;
 use mmu::tlb::Tlb;

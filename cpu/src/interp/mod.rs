@@ -2,8 +2,6 @@
 //! exceptions and interrupts, and return to the machine when something needs it.
 
 pub mod decode_cache;
-pub mod interrupts;
-pub mod interrupts_long;
 pub mod operands;
 
 use crate::bus::{Bus, PageBacking};
@@ -12,6 +10,7 @@ use crate::fault::Fault;
 use crate::flags::IF;
 use crate::mmu::Access;
 use crate::state::SegReg;
+use crate::step::Flow;
 use crate::Cpu;
 use decode_cache::{ends_block, Block};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
@@ -82,38 +81,19 @@ impl Cpu {
                 // An instruction that crosses a page or the code-segment limit runs on its own.
                 None => {
                     self.stats.single_steps += 1;
-                    self.run_one(bus, Self::fetch)
+                    self.run_one(bus)
                 }
             }
-            if let Some(exit) = self.pending_exit.take() {
+            if let Some(exit) = self.take_exit() {
                 return exit;
-            }
-            if self.stop {
-                self.stop = false;
-                return Exit::DeviceRequest;
             }
         }
         Exit::BudgetExhausted
     }
 
-    /// Takes a pending external interrupt if the CPU accepts one now; reports a halted CPU with nothing to do.
-    #[inline]
-    fn accept_interrupt<B: Bus>(&mut self, bus: &mut B) -> Option<Exit> {
-        if self.state.rflags & IF != 0 && !self.state.interrupt_shadow && bus.interrupt_pending() {
-            self.state.halted = false;
-            let vector = bus.acknowledge_interrupt();
-            return self.deliver_external_interrupt(bus, vector).err();
-        }
-        if self.state.halted {
-            return Some(Exit::Halted);
-        }
-        None
-    }
-
     /// Executes a cached block from its first instruction for as long as control flows straight through it.
     fn run_block<B: Bus>(&mut self, bus: &mut B, block: &Block, end: u64) {
         let page_generation = self.code_pages.generation(self.block_phys);
-        let ip_mask = self.ip_mask();
         // An interrupt held back by an STI or MOV SS shadow is taken after this block's first instruction.
         self.recheck_interrupts = self.state.interrupt_shadow;
         for (k, (instr, fast)) in block.instrs.iter().zip(&block.fast).enumerate() {
@@ -133,53 +113,22 @@ impl Cpu {
                     return;
                 }
             }
-            self.state.interrupt_shadow = false;
-            if self.trace.in_asm {
-                self.print_instruction(instr);
-            }
-            let start_rip = self.state.rip;
-            let next = instr.next_ip() & ip_mask;
-            self.state.rip = next;
-            let result = match self.execute_fast(bus, *fast, instr) {
-                Some(result) => result,
-                None => self.execute(bus, instr),
-            };
-            match result {
-                Ok(()) => self.instructions += 1,
-                Err(fault) => {
-                    self.state.rip = start_rip;
-                    if let Err(exit) = self.deliver_exception(bus, fault) {
-                        self.pending_exit = Some(exit);
-                    }
-                    return;
-                }
-            }
-            if self.state.rip != next || self.stop {
-                return;
+            match self.execute_with(bus, instr, *fast) {
+                Flow::Next if !self.stop => {}
+                _ => return,
             }
         }
     }
 
-    /// Runs one instruction fetched by `fetch`, delivering its fault if it has one.
-    fn run_one<B: Bus>(
-        &mut self,
-        bus: &mut B,
-        fetch: fn(&mut Cpu, &mut B, &mut Instruction) -> Result<(), Fault>,
-    ) {
-        self.state.interrupt_shadow = false;
-        let start_rip = self.state.rip;
+    /// Runs the one instruction at CS:RIP outside the block cache, delivering its fault if it has one.
+    fn run_one<B: Bus>(&mut self, bus: &mut B) {
         let mut instr = Instruction::default();
-        let result = fetch(self, bus, &mut instr).and_then(|()| {
-            if self.trace.in_asm {
-                self.print_instruction(&instr);
+        match self.fetch(bus, &mut instr) {
+            Ok(()) => {
+                self.execute_decoded(bus, &instr);
             }
-            self.state.rip = instr.next_ip() & self.ip_mask();
-            self.execute(bus, &instr)
-        });
-        match result {
-            Ok(()) => self.instructions += 1,
             Err(fault) => {
-                self.state.rip = start_rip;
+                self.state.interrupt_shadow = false;
                 if let Err(exit) = self.deliver_exception(bus, fault) {
                     self.pending_exit = Some(exit);
                 }
@@ -206,15 +155,6 @@ impl Cpu {
             16 => 0xFFFF,
             32 => 0xFFFF_FFFF,
             _ => u64::MAX,
-        }
-    }
-
-    /// Re-reads the A20 gate after port I/O; a change flushes the TLB.
-    pub(crate) fn sync_a20<B: Bus>(&mut self, bus: &mut B) {
-        let mask = if bus.a20_enabled() { !0 } else { !(1u64 << 20) };
-        if mask != self.a20_mask {
-            self.a20_mask = mask;
-            self.tlb.flush(false);
         }
     }
 
@@ -373,7 +313,7 @@ impl Cpu {
         *self.unimplemented.entry(key).or_insert(0) += 1;
     }
 
-    fn print_instruction(&self, i: &Instruction) {
+    pub(crate) fn print_instruction(&self, i: &Instruction) {
         let mut text = String::new();
         IntelFormatter::new().format(i, &mut text);
         eprintln!(

@@ -2,7 +2,9 @@
 //! gates with the privilege-change stack switch through the TSS, delivery out of virtual-8086 mode, and the
 //! double- and triple-fault rules.
 
-use super::Exit;
+use crate::interp::Exit;
+
+mod long;
 use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{Fault, FaultClass};

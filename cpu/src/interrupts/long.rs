@@ -1,7 +1,7 @@
 //! Interrupt and exception delivery in IA-32e mode (SDM vol. 3, 6.14): 16-byte IDT gates, 64-bit frames always
 //! including SS:RSP, the interrupt stack table, and RSP aligned to 16 bytes before the frame is pushed.
 
-use super::interrupts::{idt_error_code, Source};
+use super::{idt_error_code, Source};
 use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::Fault;

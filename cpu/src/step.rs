@@ -1,0 +1,118 @@
+//! The one-instruction step every software engine shares: execute one already-decoded instruction with all of the
+//! interpreter's bookkeeping (RIP, the instruction count, the interrupt shadow, exception delivery) and say how
+//! control flowed. The interpreter's block loop runs on it; the translator's callouts for the instructions it does
+//! not translate are its second client.
+
+use crate::bus::Bus;
+use crate::exec::fast::Fast;
+use crate::interp::Exit;
+use crate::Cpu;
+use iced_x86::Instruction;
+
+/// How control left an instruction run by [`Cpu::execute_decoded`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// It retired and control goes on to the next instruction in sequence.
+    Next,
+    /// It retired and control went elsewhere (a taken branch, a far transfer, a software interrupt).
+    Jumped,
+    /// It raised an exception, which was delivered (or the CPU shut down: see [`Cpu::take_exit`]); it did not
+    /// retire.
+    Faulted,
+}
+
+impl Cpu {
+    /// Executes one decoded instruction at the current RIP, which must be `instr.ip()`: clears the interrupt
+    /// shadow it inherits, advances RIP, runs it, counts it if it retires, and delivers its exception if it faults
+    /// (RIP back at its start). Afterwards [`Cpu::needs_machine`] says whether the engine must return.
+    pub fn execute_decoded<B: Bus>(&mut self, bus: &mut B, instr: &Instruction) -> Flow {
+        self.execute_with(bus, instr, Fast::Generic)
+    }
+
+    /// [`Cpu::execute_decoded`] with the instruction's pre-resolved fast form (the interpreter's block cache).
+    #[inline]
+    pub(crate) fn execute_with<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        instr: &Instruction,
+        fast: Fast,
+    ) -> Flow {
+        self.state.interrupt_shadow = false;
+        if self.trace.in_asm {
+            self.print_instruction(instr);
+        }
+        let start_rip = self.state.rip;
+        let next = instr.next_ip() & self.ip_mask();
+        self.state.rip = next;
+        let result = match self.execute_fast(bus, fast, instr) {
+            Some(result) => result,
+            None => self.execute(bus, instr),
+        };
+        match result {
+            Ok(()) => {
+                self.instructions += 1;
+                if self.state.rip == next {
+                    Flow::Next
+                } else {
+                    Flow::Jumped
+                }
+            }
+            Err(fault) => {
+                self.state.rip = start_rip;
+                if let Err(exit) = self.deliver_exception(bus, fault) {
+                    self.pending_exit = Some(exit);
+                }
+                Flow::Faulted
+            }
+        }
+    }
+
+    /// Whether the engine must return to the machine now: a device asked it to stop (after port I/O) or the CPU
+    /// shut down.
+    #[inline]
+    pub fn needs_machine(&self) -> bool {
+        self.stop || self.pending_exit.is_some()
+    }
+
+    /// Why the engine must return, if it must (see [`Cpu::needs_machine`]); clears the request.
+    pub fn take_exit(&mut self) -> Option<Exit> {
+        if let Some(exit) = self.pending_exit.take() {
+            return Some(exit);
+        }
+        std::mem::take(&mut self.stop).then_some(Exit::DeviceRequest)
+    }
+
+    /// Whether the last instructions touched something (MMIO, the end of an interrupt shadow) after which pending
+    /// interrupts must be looked at before the next block boundary; clears the note.
+    #[inline]
+    pub fn take_interrupt_recheck(&mut self) -> bool {
+        std::mem::take(&mut self.recheck_interrupts)
+    }
+
+    /// Takes a pending external interrupt if the CPU accepts one now, and reports a halted CPU with nothing to do:
+    /// what every engine does between blocks.
+    #[inline]
+    pub fn accept_interrupt<B: Bus>(&mut self, bus: &mut B) -> Option<Exit> {
+        if self.state.rflags & crate::flags::IF != 0
+            && !self.state.interrupt_shadow
+            && bus.interrupt_pending()
+        {
+            self.state.halted = false;
+            let vector = bus.acknowledge_interrupt();
+            return self.deliver_external_interrupt(bus, vector).err();
+        }
+        if self.state.halted {
+            return Some(Exit::Halted);
+        }
+        None
+    }
+
+    /// Re-reads the A20 gate (after port I/O, and when an engine starts a slice); a change flushes the TLB.
+    pub fn sync_a20<B: Bus>(&mut self, bus: &mut B) {
+        let mask = if bus.a20_enabled() { !0 } else { !(1u64 << 20) };
+        if mask != self.a20_mask {
+            self.a20_mask = mask;
+            self.tlb.flush(false);
+        }
+    }
+}
