@@ -245,12 +245,8 @@ impl Vm {
                 return outcome;
             }
             match exit {
+                Exit::EngineFailed(why) => return Outcome::EngineFailed(why),
                 Exit::TripleFault => {
-                    if let Engine::Kvm(kvm) = &mut self.engine {
-                        if let Some(why) = kvm.take_failure() {
-                            return Outcome::EngineFailed(why);
-                        }
-                    }
                     let cs = self.cpu.state.seg(SegReg::Cs).selector;
                     return Outcome::TripleFault {
                         cs,

@@ -134,8 +134,6 @@ pub struct KvmEngine {
     pub dropped_cpuid_features: u32,
     /// VM exits by reason.
     pub stats: ExitStats,
-    /// Why the last run failed, when KVM refused to go on (failed entry, internal error).
-    failure: Option<String>,
     kicker: Option<Kicker>,
 }
 
@@ -193,7 +191,6 @@ impl KvmEngine {
             readonly_rom,
             dropped_cpuid_features,
             stats: ExitStats::default(),
-            failure: None,
             kicker: None,
         })
     }
@@ -208,18 +205,12 @@ impl KvmEngine {
         self.vcpu.get_tsc_khz().ok().filter(|&k| k > 0)
     }
 
-    /// Why the engine stopped with an error, once.
-    pub fn take_failure(&mut self) -> Option<String> {
-        self.failure.take()
-    }
-
     /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, or
     /// the periodic kick (reported as [`Exit::BudgetExhausted`]). `cpu.state` holds the guest's registers after.
     pub fn run(&mut self, cpu: &mut Cpu, board: &mut Board) -> Exit {
         if self.upload {
             if let Err(e) = self.push_state(&cpu.state) {
-                self.failure = Some(format!("cannot set the vCPU's registers: {e}"));
-                return Exit::TripleFault;
+                return Exit::EngineFailed(format!("cannot set the vCPU's registers: {e}"));
             }
             self.upload = false;
             self.halted = cpu.state.halted;
@@ -230,8 +221,7 @@ impl KvmEngine {
             k.set_running(false);
         }
         if let Err(e) = self.pull_state(&mut cpu.state) {
-            self.failure = Some(format!("cannot read the vCPU's registers: {e}"));
-            return Exit::TripleFault;
+            return Exit::EngineFailed(format!("cannot read the vCPU's registers: {e}"));
         }
         cpu.state.halted = self.halted;
         exit
@@ -293,18 +283,16 @@ impl KvmEngine {
                     // SAFETY: as for IoIn above; after KVM_EXIT_INTERNAL_ERROR the kernel filled `internal`.
                     let internal = unsafe { (*run_ptr).__bindgen_anon_1.internal };
                     let n = (internal.ndata as usize).min(internal.data.len());
-                    self.failure = Some(format!(
+                    return Exit::EngineFailed(format!(
                         "KVM internal error {} ({}), data {:x?}",
                         internal.suberror,
                         internal_error_name(internal.suberror),
                         &internal.data[..n]
                     ));
-                    return Exit::TripleFault;
                 }
                 Ok(other) => {
                     self.stats.other += 1;
-                    self.failure = Some(format!("KVM stopped the guest: {other:?}"));
-                    return Exit::TripleFault;
+                    return Exit::EngineFailed(format!("KVM stopped the guest: {other:?}"));
                 }
                 Err(e) if e.errno() == libc::EINTR => {
                     self.stats.kick += 1;
@@ -313,8 +301,7 @@ impl KvmEngine {
                 Err(e) if e.errno() == libc::EAGAIN => {}
                 Err(e) => {
                     self.stats.other += 1;
-                    self.failure = Some(format!("KVM_RUN failed: {e}"));
-                    return Exit::TripleFault;
+                    return Exit::EngineFailed(format!("KVM_RUN failed: {e}"));
                 }
             }
             if board.devices.request_pending() {
