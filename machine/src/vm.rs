@@ -2,8 +2,8 @@
 //! and turn guest requests (power-off, reset, debug exit, pvpanic, triple fault) into an outcome.
 
 use crate::board::Board;
-use crate::engine::kvm::{ExitStats, KvmEngine, KvmError};
-use crate::engine::{interp, Engine, EngineKind};
+use crate::engine::kvm::{ExitStats, KvmError};
+use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::memory::{GuestMemory, MemoryError};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -124,7 +124,7 @@ pub struct Vm {
     /// The CPU: its state, and (under the interpreter) its counters and caches.
     pub cpu: Cpu,
     // Declared before the board: a KVM VM is dropped before the memory it maps.
-    engine: Engine,
+    engine: Box<dyn ExecutionEngine>,
     /// Memory and devices.
     pub board: Board,
     clock: Clock,
@@ -164,26 +164,23 @@ impl Vm {
     /// Builds the board and a CPU at its reset vector, run by `engine`.
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
         let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
-        let engine = match engine {
-            EngineKind::Interp => Engine::Interp,
-            EngineKind::Kvm => {
-                if config.deterministic {
-                    return Err(VmError::Unsupported(
-                        "-icount needs -accel interp: KVM cannot count guest instructions",
-                    ));
-                }
-                if config.instruction_limit.is_some() {
-                    return Err(VmError::Unsupported(
-                        "-max-instructions needs -accel interp: KVM cannot count guest instructions",
-                    ));
-                }
-                Engine::Kvm(Box::new(KvmEngine::new(&mut memory)?))
+        let engine = engine::build(engine, &mut memory)?;
+        if !engine.counts_instructions() {
+            if config.deterministic {
+                return Err(VmError::Unsupported(
+                    "-icount needs -accel interp: KVM cannot count guest instructions",
+                ));
             }
-        };
-        let pacing = match (&engine, config.deterministic) {
+            if config.instruction_limit.is_some() {
+                return Err(VmError::Unsupported(
+                    "-max-instructions needs -accel interp: KVM cannot count guest instructions",
+                ));
+            }
+        }
+        let pacing = match (engine.counts_instructions(), config.deterministic) {
             (_, true) => Pacing::Deterministic,
-            (Engine::Interp, false) => Pacing::InstructionsAndHostIdle,
-            (Engine::Kvm(_), false) => Pacing::Host,
+            (true, false) => Pacing::InstructionsAndHostIdle,
+            (false, false) => Pacing::Host,
         };
         let clock = match pacing {
             Pacing::Deterministic => Clock::virtual_time(),
@@ -235,10 +232,7 @@ impl Vm {
                 Some(limit) => SLICE.min(limit - self.cpu.instructions),
                 None => SLICE,
             };
-            let exit = match &mut self.engine {
-                Engine::Interp => interp::run(&mut self.cpu, &mut self.board, budget),
-                Engine::Kvm(kvm) => kvm.run(&mut self.cpu, &mut self.board),
-            };
+            let exit = self.engine.run(&mut self.cpu, &mut self.board, budget);
             self.board.sync_instructions(self.cpu.instructions);
             self.board.devices.poll();
             if let Some(outcome) = self.take_request() {
@@ -264,21 +258,13 @@ impl Vm {
     }
 
     /// The engine running this machine.
-    pub fn engine_kind(&self) -> EngineKind {
-        self.engine.kind()
-    }
-
-    /// The KVM engine, when it runs this machine.
-    pub fn kvm(&self) -> Option<&KvmEngine> {
-        match &self.engine {
-            Engine::Kvm(k) => Some(k),
-            Engine::Interp => None,
-        }
+    pub fn engine(&self) -> &dyn ExecutionEngine {
+        self.engine.as_ref()
     }
 
     /// VM exits by reason, under kvm.
     pub fn kvm_exits(&self) -> Option<&ExitStats> {
-        self.kvm().map(|k| &k.stats)
+        self.engine.kvm().map(|k| &k.stats)
     }
 
     /// Copies `bytes` into guest-physical memory at `paddr` (RAM only; ROM and unbacked bytes are skipped), for
@@ -302,9 +288,7 @@ impl Vm {
             BoardRequest::Reset => {
                 self.cpu.reset();
                 self.board.devices.reset();
-                if let Engine::Kvm(kvm) = &mut self.engine {
-                    kvm.state_changed();
-                }
+                self.engine.state_changed();
                 None
             }
         }

@@ -20,6 +20,7 @@ pub mod regs;
 
 pub use exits::ExitStats;
 
+use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
 use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, ONE_MIB};
 use crate::memory::GuestMemory;
@@ -195,36 +196,9 @@ impl KvmEngine {
         })
     }
 
-    /// The machine replaced the CPU state (reset, a loader): write it to the vCPU before the next run.
-    pub fn state_changed(&mut self) {
-        self.upload = true;
-    }
-
     /// The guest's TSC rate in kHz (the host's, under KVM), if KVM reports it.
     pub fn tsc_khz(&self) -> Option<u32> {
         self.vcpu.get_tsc_khz().ok().filter(|&k| k > 0)
-    }
-
-    /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, or
-    /// the periodic kick (reported as [`Exit::BudgetExhausted`]). `cpu.state` holds the guest's registers after.
-    pub fn run(&mut self, cpu: &mut Cpu, board: &mut Board) -> Exit {
-        if self.upload {
-            if let Err(e) = self.push_state(&cpu.state) {
-                return Exit::EngineFailed(format!("cannot set the vCPU's registers: {e}"));
-            }
-            self.upload = false;
-            self.halted = cpu.state.halted;
-        }
-        self.kicker_for_this_thread().set_running(true);
-        let exit = self.run_until_exit(board);
-        if let Some(k) = &self.kicker {
-            k.set_running(false);
-        }
-        if let Err(e) = self.pull_state(&mut cpu.state) {
-            return Exit::EngineFailed(format!("cannot read the vCPU's registers: {e}"));
-        }
-        cpu.state.halted = self.halted;
-        exit
     }
 
     fn run_until_exit(&mut self, board: &mut Board) -> Exit {
@@ -366,6 +340,51 @@ impl KvmEngine {
             self.kicker = Some(Kicker::start(me));
         }
         self.kicker.as_ref().expect("just set")
+    }
+}
+
+impl ExecutionEngine for KvmEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Kvm
+    }
+
+    fn counts_instructions(&self) -> bool {
+        false
+    }
+
+    /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, a
+    /// refusal, or the periodic kick (reported as [`Exit::BudgetExhausted`]; KVM cannot count to `budget`).
+    fn run(&mut self, cpu: &mut Cpu, board: &mut Board, _budget: u64) -> Exit {
+        if self.upload {
+            if let Err(e) = self.push_state(&cpu.state) {
+                return Exit::EngineFailed(format!("cannot set the vCPU's registers: {e}"));
+            }
+            self.upload = false;
+            self.halted = cpu.state.halted;
+        }
+        self.kicker_for_this_thread().set_running(true);
+        let exit = self.run_until_exit(board);
+        if let Some(k) = &self.kicker {
+            k.set_running(false);
+        }
+        if let Err(e) = self.pull_state(&mut cpu.state) {
+            return Exit::EngineFailed(format!("cannot read the vCPU's registers: {e}"));
+        }
+        cpu.state.halted = self.halted;
+        exit
+    }
+
+    /// The machine replaced the CPU state (a reset): write it to the vCPU before the next run.
+    fn state_changed(&mut self) {
+        self.upload = true;
+    }
+
+    fn stats_report(&self, _cpu: &Cpu, _instructions: u64) -> String {
+        self.stats.to_string()
+    }
+
+    fn kvm(&self) -> Option<&KvmEngine> {
+        Some(self)
     }
 }
 
