@@ -132,7 +132,7 @@ pub fn run_guest_with(
         outcome,
         serial: serial.text(),
         markers,
-        tsc_khz: vm.kvm().and_then(|k| k.tsc_khz()),
+        tsc_khz: vm.engine().kvm().and_then(|k| k.tsc_khz()),
         vm,
     })
 }

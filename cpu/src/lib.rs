@@ -10,6 +10,7 @@ pub mod code_pages;
 pub mod cpuid;
 pub mod descriptor;
 mod exec;
+pub mod exit;
 pub mod fault;
 pub mod flags;
 pub mod fpu;
@@ -22,8 +23,9 @@ pub mod step;
 pub mod testing;
 
 pub use bus::{Bus, PageBacking};
+pub use exit::Exit;
 pub use fault::Fault;
-pub use interp::{Exit, Trace};
+pub use interp::Trace;
 pub use state::{CpuState, SegReg};
 pub use step::Flow;
 
@@ -55,7 +57,7 @@ pub struct Cpu {
     /// Set by an instruction (port I/O) after which the engine must return to the machine.
     pub(crate) stop: bool,
     /// An exit decided inside a block (a triple fault), returned by the run loop.
-    pub(crate) pending_exit: Option<interp::Exit>,
+    pub(crate) pending_exit: Option<Exit>,
     /// Guest-physical address of the block being run (for its self-modification check).
     pub(crate) block_phys: u64,
     /// Interrupts must be looked at after the current instruction although the block goes on: an MMIO access may

@@ -5,7 +5,7 @@
 
 use crate::bus::Bus;
 use crate::exec::fast::Fast;
-use crate::interp::Exit;
+use crate::Exit;
 use crate::Cpu;
 use iced_x86::Instruction;
 

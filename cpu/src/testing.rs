@@ -3,9 +3,8 @@
 //! Used by the cpu crate's unit tests and by other crates' tests (enable the `testing` feature).
 
 use crate::bus::{Bus, PageBacking};
-use crate::interp::Exit;
 use crate::state::{attr, cr0, SegReg, Segment};
-use crate::Cpu;
+use crate::{Cpu, Exit};
 use iced_x86::code_asm::CodeAssembler;
 use std::collections::VecDeque;
 

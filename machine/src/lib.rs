@@ -9,6 +9,7 @@ pub mod engine;
 pub mod layout;
 pub mod loader;
 pub mod memory;
+pub mod pacing;
 pub mod vm;
 
 pub use engine::{Accel, EngineKind};

@@ -125,37 +125,15 @@ fn print_summary(vm: &Vm, stats: &RunStats, outcome: &Outcome) {
             stats.instructions,
             stats.wall.as_secs_f64(),
             stats.mips(),
-            vm.engine_kind()
+            vm.engine().kind()
         ),
     }
 }
 
-/// `-d stats`: VM exits by reason under kvm; under the interpreter, what it counts (instructions) beside the bus
-/// accesses that would each be an exit under kvm.
+/// `-d stats`: what the engine counts (VM exits by reason under kvm; instructions, blocks and exceptions under the
+/// interpreter) beside the bus accesses that would each be an exit under kvm.
 fn print_stats(vm: &Vm, stats: &RunStats) {
-    if let Some(exits) = vm.kvm_exits() {
-        eprintln!("{exits}");
-    } else {
-        let counts = &vm.cpu.stats;
-        eprintln!("interpreter counts:");
-        for (what, n) in [
-            ("instructions", stats.instructions),
-            ("blocks decoded", counts.blocks_decoded),
-            ("single-stepped", counts.single_steps),
-        ] {
-            eprintln!("  {what:<22} {n:>12}");
-        }
-        for (vector, n) in counts
-            .exceptions
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-        {
-            let name = vx86_cpu::fault::vector_mnemonic(vector as u8)
-                .map_or_else(|| format!("vector {vector}"), str::to_string);
-            eprintln!("  {:<22} {n:>12}", format!("exception {name}"));
-        }
-    }
+    eprintln!("{}", vm.engine().stats_report(&vm.cpu, stats.instructions));
     let b = &vm.board.stats;
     eprintln!("bus accesses (every engine):");
     for (what, n) in [

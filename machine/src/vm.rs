@@ -2,18 +2,17 @@
 //! and turn guest requests (power-off, reset, debug exit, pvpanic, triple fault) into an outcome.
 
 use crate::board::Board;
-use crate::engine::kvm::{ExitStats, KvmEngine, KvmError};
-use crate::engine::{interp, Engine, EngineKind};
+use crate::engine::kvm::{ExitStats, KvmError};
+use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::memory::{GuestMemory, MemoryError};
+use crate::pacing::Pacing;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
-use vx86_devices::{BoardRequest, Clock, Disk, PcConfig, PcDevices};
+use vx86_devices::{BoardRequest, Disk, PcConfig, PcDevices};
 
 /// Instructions the CPU runs before the machine polls its devices.
 const SLICE: u64 = 20_000;
-/// The longest a halted CPU sleeps before checking for host input again.
-const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
 
 /// Everything needed to build a machine.
 pub struct VmConfig {
@@ -30,8 +29,8 @@ pub struct VmConfig {
     /// A guest reset ends the run instead of restarting the machine.
     pub no_reboot: bool,
     /// Guest time advances with instructions and jumps over idle periods, so runs replay exactly (`-icount`).
-    /// Otherwise the interpreter's guest time still advances with instructions (see [`Pacing`]) but idles in host
-    /// time, and KVM's follows the host's clock.
+    /// Otherwise guest time still advances with instructions under an engine that counts them (see [`crate::pacing`])
+    /// but idles in host time, and under KVM it follows the host's clock.
     pub deterministic: bool,
     /// CPU traces.
     pub trace: Trace,
@@ -113,7 +112,7 @@ pub enum VmError {
     Kvm(#[from] KvmError),
     /// An option the chosen engine cannot honour.
     #[error("{0}")]
-    Unsupported(&'static str),
+    Unsupported(String),
 }
 
 /// A machine ready to run.
@@ -124,10 +123,9 @@ pub struct Vm {
     /// The CPU: its state, and (under the interpreter) its counters and caches.
     pub cpu: Cpu,
     // Declared before the board: a KVM VM is dropped before the memory it maps.
-    engine: Engine,
+    engine: Box<dyn ExecutionEngine>,
     /// Memory and devices.
     pub board: Board,
-    clock: Clock,
     pacing: Pacing,
     no_reboot: bool,
     instruction_limit: Option<u64>,
@@ -164,34 +162,14 @@ impl Vm {
     /// Builds the board and a CPU at its reset vector, run by `engine`.
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
         let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
-        let engine = match engine {
-            EngineKind::Interp => Engine::Interp,
-            EngineKind::Kvm => {
-                if config.deterministic {
-                    return Err(VmError::Unsupported(
-                        "-icount needs -accel interp: KVM cannot count guest instructions",
-                    ));
-                }
-                if config.instruction_limit.is_some() {
-                    return Err(VmError::Unsupported(
-                        "-max-instructions needs -accel interp: KVM cannot count guest instructions",
-                    ));
-                }
-                Engine::Kvm(Box::new(KvmEngine::new(&mut memory)?))
-            }
-        };
-        let pacing = match (&engine, config.deterministic) {
-            (_, true) => Pacing::Deterministic,
-            (Engine::Interp, false) => Pacing::InstructionsAndHostIdle,
-            (Engine::Kvm(_), false) => Pacing::Host,
-        };
-        let clock = match pacing {
-            Pacing::Deterministic => Clock::virtual_time(),
-            Pacing::InstructionsAndHostIdle => Clock::virtual_time_at(host_unix_secs()),
-            Pacing::Host => Clock::host(),
-        };
+        let engine = engine::build(engine, &mut memory)?;
+        let pacing = Pacing::for_engine(
+            engine.as_ref(),
+            config.deterministic,
+            config.instruction_limit,
+        )?;
         let devices = PcDevices::new(PcConfig {
-            clock: clock.clone(),
+            clock: pacing.clock(),
             ram_bytes: config.ram_bytes,
             serial_out: config.serial_out,
             serial_in: config.serial_in,
@@ -205,7 +183,6 @@ impl Vm {
             cpu,
             engine,
             board: Board::new(memory, devices),
-            clock,
             pacing,
             no_reboot: config.no_reboot,
             instruction_limit: config.instruction_limit,
@@ -235,22 +212,15 @@ impl Vm {
                 Some(limit) => SLICE.min(limit - self.cpu.instructions),
                 None => SLICE,
             };
-            let exit = match &mut self.engine {
-                Engine::Interp => interp::run(&mut self.cpu, &mut self.board, budget),
-                Engine::Kvm(kvm) => kvm.run(&mut self.cpu, &mut self.board),
-            };
+            let exit = self.engine.run(&mut self.cpu, &mut self.board, budget);
             self.board.sync_instructions(self.cpu.instructions);
             self.board.devices.poll();
             if let Some(outcome) = self.take_request() {
                 return outcome;
             }
             match exit {
+                Exit::EngineFailed(why) => return Outcome::EngineFailed(why),
                 Exit::TripleFault => {
-                    if let Engine::Kvm(kvm) = &mut self.engine {
-                        if let Some(why) = kvm.take_failure() {
-                            return Outcome::EngineFailed(why);
-                        }
-                    }
                     let cs = self.cpu.state.seg(SegReg::Cs).selector;
                     return Outcome::TripleFault {
                         cs,
@@ -268,21 +238,13 @@ impl Vm {
     }
 
     /// The engine running this machine.
-    pub fn engine_kind(&self) -> EngineKind {
-        self.engine.kind()
-    }
-
-    /// The KVM engine, when it runs this machine.
-    pub fn kvm(&self) -> Option<&KvmEngine> {
-        match &self.engine {
-            Engine::Kvm(k) => Some(k),
-            Engine::Interp => None,
-        }
+    pub fn engine(&self) -> &dyn ExecutionEngine {
+        self.engine.as_ref()
     }
 
     /// VM exits by reason, under kvm.
     pub fn kvm_exits(&self) -> Option<&ExitStats> {
-        self.kvm().map(|k| &k.stats)
+        self.engine.kvm().map(|k| &k.stats)
     }
 
     /// Copies `bytes` into guest-physical memory at `paddr` (RAM only; ROM and unbacked bytes are skipped), for
@@ -306,80 +268,20 @@ impl Vm {
             BoardRequest::Reset => {
                 self.cpu.reset();
                 self.board.devices.reset();
-                if let Engine::Kvm(kvm) = &mut self.engine {
-                    kvm.state_changed();
-                }
+                self.engine.state_changed();
                 None
             }
         }
     }
 
-    /// The CPU is halted: wait (in host or guest time) until a device may have an interrupt for it.
+    /// The CPU is halted: wait until a device may have an interrupt for it, or say that nothing ever can wake it.
     fn idle(&mut self) -> Option<Outcome> {
-        if self.cpu.state.rflags & vx86_cpu::flags::IF == 0 {
+        if self.cpu.state.rflags & vx86_cpu::flags::IF == 0
+            || !self.pacing.wait_for_event(&mut self.board)
+        {
             return Some(Outcome::HaltedForever);
-        }
-        let now = self.clock.now_ns();
-        let next = self.board.devices.next_event_ns();
-        match self.pacing {
-            Pacing::Deterministic => match next {
-                Some(t) => {
-                    // Skip ahead to the event; instruction-derived time resumes from there.
-                    let target = t.max(now + 1);
-                    self.board.idle_ns += target - now;
-                    self.clock.advance_to_ns(target);
-                }
-                None => return Some(Outcome::HaltedForever),
-            },
-            Pacing::InstructionsAndHostIdle => {
-                // Sleep as the host would, then let guest time catch up by what the sleep took.
-                let slept = sleep_until_event(now, next);
-                self.board.idle_ns += slept;
-                self.clock.advance_to_ns(now + slept);
-            }
-            Pacing::Host => {
-                sleep_until_event(now, next);
-            }
         }
         self.board.devices.poll();
         None
     }
-}
-
-/// How guest time relates to host time.
-///
-/// The interpreter runs guest code perhaps fifty times slower than hardware. Were guest time host time, a stretch
-/// the guest spends with interrupts off would last long enough to lose timer ticks, and Linux's clocksource watchdog
-/// would see its jiffies fall behind the TSC and mark the TSC unstable. So under the interpreter guest time advances
-/// with the instructions retired (a 1 GHz CPU: [`crate::board::VIRTUAL_NS_PER_INSTRUCTION`]), as under `-icount`,
-/// and only a halted CPU waits in host time: a guest that sleeps for a second sleeps for a host second.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pacing {
-    /// `-icount`: instructions, and idle periods skipped, so a run replays exactly.
-    Deterministic,
-    /// The interpreter's default: instructions, and idle periods spent in host time.
-    InstructionsAndHostIdle,
-    /// KVM, which cannot count instructions: the host's clock.
-    Host,
-}
-
-/// Sleeps until the clock (now at `now` ns) reaches the next device event, at most [`MAX_IDLE_SLEEP`] so that host
-/// input is noticed; returns the nanoseconds slept.
-fn sleep_until_event(now: u64, next: Option<u64>) -> u64 {
-    let wait = next.map_or(MAX_IDLE_SLEEP, |t| {
-        Duration::from_nanos(t.saturating_sub(now)).min(MAX_IDLE_SLEEP)
-    });
-    if wait.is_zero() {
-        return 0;
-    }
-    let start = Instant::now();
-    std::thread::sleep(wait);
-    start.elapsed().as_nanos() as u64
-}
-
-/// The host's wall-clock time in Unix seconds (the RTC of a paced guest starts there).
-fn host_unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

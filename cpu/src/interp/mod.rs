@@ -11,7 +11,7 @@ use crate::flags::IF;
 use crate::mmu::Access;
 use crate::state::SegReg;
 use crate::step::Flow;
-use crate::Cpu;
+use crate::{Cpu, Exit};
 use decode_cache::{ends_block, Block};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use std::sync::Arc;
@@ -22,19 +22,6 @@ const DECODER_OPTIONS: u32 = DecoderOptions::NO_MPFX_0FBC | DecoderOptions::NO_M
 
 /// The most instructions one decoded block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
-
-/// Why [`Cpu::run`] returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// HLT with no interrupt to wake it: the machine may sleep until a device has something.
-    Halted,
-    /// The instruction budget ran out.
-    BudgetExhausted,
-    /// An exception occurred while delivering a double fault: the CPU shuts down.
-    TripleFault,
-    /// A device asked the machine to act (reset, power-off, debug exit) after an I/O access.
-    DeviceRequest,
-}
 
 /// Which execution traces to print on stderr (the `-d` flag).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

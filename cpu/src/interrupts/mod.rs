@@ -2,9 +2,8 @@
 //! gates with the privilege-change stack switch through the TSS, delivery out of virtual-8086 mode, and the
 //! double- and triple-fault rules.
 
-use crate::interp::Exit;
-
 mod long;
+
 use crate::bus::Bus;
 use crate::descriptor::{system_type, Descriptor};
 use crate::fault::{Fault, FaultClass};
@@ -12,7 +11,7 @@ use crate::flags::{AC, IF, IOPL, NT, RF, TF, VIF, VM};
 use crate::mmu::segment::{segment_allows, segment_fault};
 use crate::state::cr4;
 use crate::state::{attr, SegReg, Segment};
-use crate::Cpu;
+use crate::{Cpu, Exit};
 
 /// What raised an interrupt; it decides the EXT bit of error codes and whether the gate's DPL is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,18 @@
 //! Execution engines and how one is chosen: `-accel interp|kvm|auto`.
 //!
-//! Every engine has the same contract: run the guest until it halts, shuts down, a device asks the machine to act,
-//! or its slice ends, and say which with a [`vx86_cpu::Exit`]; the machine ([`crate::vm`]) does the rest.
+//! Every engine has the same contract, [`ExecutionEngine`]: run the guest until it halts, shuts down, a device asks
+//! the machine to act, or its slice ends, and say which with a [`vx86_cpu::Exit`]; the machine ([`crate::vm`]) does
+//! the rest without knowing which engine it runs. Adding an engine is one [`EngineKind`] variant, one
+//! [`ExecutionEngine`] impl, and one line in [`build`].
 
 pub mod interp;
 pub mod kvm;
 
+use crate::board::Board;
+use crate::memory::GuestMemory;
+use crate::vm::VmError;
 use std::fmt;
+use vx86_cpu::{Cpu, Exit};
 
 /// What the user asked for with `-accel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,22 +126,41 @@ pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), Str
     }
 }
 
-/// The engine inside a machine.
-pub enum Engine {
-    /// The reference interpreter.
-    Interp,
-    /// KVM (boxed: it holds file descriptors, a kick thread and counters).
-    Kvm(Box<kvm::KvmEngine>),
+/// What the machine asks of an engine. The run loop drives every engine through this trait alone.
+pub trait ExecutionEngine {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+
+    /// Whether the engine counts retired guest instructions in `Cpu::instructions`: only then can guest time follow
+    /// them and can `-icount` and `-max-instructions` be honoured.
+    fn counts_instructions(&self) -> bool;
+
+    /// Runs the guest from `cpu.state` until it halts, shuts down, a device asks the machine to act, or `budget`
+    /// instructions have retired (an engine that cannot count them returns after a time slice of its own). After
+    /// the run `cpu.state` holds the guest's registers.
+    fn run(&mut self, cpu: &mut Cpu, board: &mut Board, budget: u64) -> Exit;
+
+    /// The machine replaced `cpu.state` between runs (a reset): the engine must take it up before running again.
+    fn state_changed(&mut self) {}
+
+    /// The engine's own counts for `-d stats`, one line each, for a run that retired `instructions`.
+    fn stats_report(&self, cpu: &Cpu, instructions: u64) -> String;
+
+    /// The KVM engine, if this is it (its exit counts and TSC rate, for reports and the benchmark).
+    fn kvm(&self) -> Option<&kvm::KvmEngine> {
+        None
+    }
 }
 
-impl Engine {
-    /// Which engine this is.
-    pub fn kind(&self) -> EngineKind {
-        match self {
-            Engine::Interp => EngineKind::Interp,
-            Engine::Kvm(_) => EngineKind::Kvm,
-        }
-    }
+/// Builds the engine `kind` over the board's guest `memory` (whose host mapping must outlive the engine).
+pub fn build(
+    kind: EngineKind,
+    memory: &mut GuestMemory,
+) -> Result<Box<dyn ExecutionEngine>, VmError> {
+    Ok(match kind {
+        EngineKind::Interp => Box::new(interp::InterpEngine),
+        EngineKind::Kvm => Box::new(kvm::KvmEngine::new(memory)?),
+    })
 }
 
 #[cfg(test)]

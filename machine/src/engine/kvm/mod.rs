@@ -20,6 +20,7 @@ pub mod regs;
 
 pub use exits::ExitStats;
 
+use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
 use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, ONE_MIB};
 use crate::memory::GuestMemory;
@@ -134,8 +135,6 @@ pub struct KvmEngine {
     pub dropped_cpuid_features: u32,
     /// VM exits by reason.
     pub stats: ExitStats,
-    /// Why the last run failed, when KVM refused to go on (failed entry, internal error).
-    failure: Option<String>,
     kicker: Option<Kicker>,
 }
 
@@ -193,48 +192,13 @@ impl KvmEngine {
             readonly_rom,
             dropped_cpuid_features,
             stats: ExitStats::default(),
-            failure: None,
             kicker: None,
         })
-    }
-
-    /// The machine replaced the CPU state (reset, a loader): write it to the vCPU before the next run.
-    pub fn state_changed(&mut self) {
-        self.upload = true;
     }
 
     /// The guest's TSC rate in kHz (the host's, under KVM), if KVM reports it.
     pub fn tsc_khz(&self) -> Option<u32> {
         self.vcpu.get_tsc_khz().ok().filter(|&k| k > 0)
-    }
-
-    /// Why the engine stopped with an error, once.
-    pub fn take_failure(&mut self) -> Option<String> {
-        self.failure.take()
-    }
-
-    /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, or
-    /// the periodic kick (reported as [`Exit::BudgetExhausted`]). `cpu.state` holds the guest's registers after.
-    pub fn run(&mut self, cpu: &mut Cpu, board: &mut Board) -> Exit {
-        if self.upload {
-            if let Err(e) = self.push_state(&cpu.state) {
-                self.failure = Some(format!("cannot set the vCPU's registers: {e}"));
-                return Exit::TripleFault;
-            }
-            self.upload = false;
-            self.halted = cpu.state.halted;
-        }
-        self.kicker_for_this_thread().set_running(true);
-        let exit = self.run_until_exit(board);
-        if let Some(k) = &self.kicker {
-            k.set_running(false);
-        }
-        if let Err(e) = self.pull_state(&mut cpu.state) {
-            self.failure = Some(format!("cannot read the vCPU's registers: {e}"));
-            return Exit::TripleFault;
-        }
-        cpu.state.halted = self.halted;
-        exit
     }
 
     fn run_until_exit(&mut self, board: &mut Board) -> Exit {
@@ -293,18 +257,16 @@ impl KvmEngine {
                     // SAFETY: as for IoIn above; after KVM_EXIT_INTERNAL_ERROR the kernel filled `internal`.
                     let internal = unsafe { (*run_ptr).__bindgen_anon_1.internal };
                     let n = (internal.ndata as usize).min(internal.data.len());
-                    self.failure = Some(format!(
+                    return Exit::EngineFailed(format!(
                         "KVM internal error {} ({}), data {:x?}",
                         internal.suberror,
                         internal_error_name(internal.suberror),
                         &internal.data[..n]
                     ));
-                    return Exit::TripleFault;
                 }
                 Ok(other) => {
                     self.stats.other += 1;
-                    self.failure = Some(format!("KVM stopped the guest: {other:?}"));
-                    return Exit::TripleFault;
+                    return Exit::EngineFailed(format!("KVM stopped the guest: {other:?}"));
                 }
                 Err(e) if e.errno() == libc::EINTR => {
                     self.stats.kick += 1;
@@ -313,8 +275,7 @@ impl KvmEngine {
                 Err(e) if e.errno() == libc::EAGAIN => {}
                 Err(e) => {
                     self.stats.other += 1;
-                    self.failure = Some(format!("KVM_RUN failed: {e}"));
-                    return Exit::TripleFault;
+                    return Exit::EngineFailed(format!("KVM_RUN failed: {e}"));
                 }
             }
             if board.devices.request_pending() {
@@ -379,6 +340,51 @@ impl KvmEngine {
             self.kicker = Some(Kicker::start(me));
         }
         self.kicker.as_ref().expect("just set")
+    }
+}
+
+impl ExecutionEngine for KvmEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Kvm
+    }
+
+    fn counts_instructions(&self) -> bool {
+        false
+    }
+
+    /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, a
+    /// refusal, or the periodic kick (reported as [`Exit::BudgetExhausted`]; KVM cannot count to `budget`).
+    fn run(&mut self, cpu: &mut Cpu, board: &mut Board, _budget: u64) -> Exit {
+        if self.upload {
+            if let Err(e) = self.push_state(&cpu.state) {
+                return Exit::EngineFailed(format!("cannot set the vCPU's registers: {e}"));
+            }
+            self.upload = false;
+            self.halted = cpu.state.halted;
+        }
+        self.kicker_for_this_thread().set_running(true);
+        let exit = self.run_until_exit(board);
+        if let Some(k) = &self.kicker {
+            k.set_running(false);
+        }
+        if let Err(e) = self.pull_state(&mut cpu.state) {
+            return Exit::EngineFailed(format!("cannot read the vCPU's registers: {e}"));
+        }
+        cpu.state.halted = self.halted;
+        exit
+    }
+
+    /// The machine replaced the CPU state (a reset): write it to the vCPU before the next run.
+    fn state_changed(&mut self) {
+        self.upload = true;
+    }
+
+    fn stats_report(&self, _cpu: &Cpu, _instructions: u64) -> String {
+        self.stats.to_string()
+    }
+
+    fn kvm(&self) -> Option<&KvmEngine> {
+        Some(self)
     }
 }
 
