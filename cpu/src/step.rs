@@ -116,3 +116,14 @@ impl Cpu {
         }
     }
 }
+
+impl Cpu {
+    /// Delivers an exception raised outside an instruction (a fetch fault found while looking up a block); a
+    /// shutdown is kept for [`Cpu::take_exit`].
+    pub fn deliver_fault<B: Bus>(&mut self, bus: &mut B, fault: crate::Fault) {
+        self.state.interrupt_shadow = false;
+        if let Err(exit) = self.deliver_exception(bus, fault) {
+            self.pending_exit = Some(exit);
+        }
+    }
+}

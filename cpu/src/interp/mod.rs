@@ -57,7 +57,8 @@ impl Cpu {
             let block = match self.fetch_block(bus) {
                 Ok(block) => block,
                 Err(fault) => {
-                    if let Err(exit) = self.deliver_exception(bus, fault) {
+                    self.deliver_fault(bus, fault);
+                    if let Some(exit) = self.take_exit() {
                         return exit;
                     }
                     continue;
@@ -114,12 +115,7 @@ impl Cpu {
             Ok(()) => {
                 self.execute_decoded(bus, &instr);
             }
-            Err(fault) => {
-                self.state.interrupt_shadow = false;
-                if let Err(exit) = self.deliver_exception(bus, fault) {
-                    self.pending_exit = Some(exit);
-                }
-            }
+            Err(fault) => self.deliver_fault(bus, fault),
         }
     }
 
@@ -155,24 +151,59 @@ impl Cpu {
     fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Result<Option<Arc<Block>>, Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
-        let linear = self.fetch_linear(1)?;
-        let phys = self.translate(bus, linear, Access::Fetch, self.user_mode())?;
+        let phys = self.fetch_physical(bus)?;
         self.block_phys = phys;
-        // The highest offset code may be fetched from: the CS limit, which 64-bit mode does not check.
-        let cs_limit = if bitness == 64 {
-            u64::MAX
-        } else {
-            u64::from(self.state.seg(SegReg::Cs).limit)
-        };
-        if let Some(block) = self
-            .decode_cache
-            .lookup(&self.code_pages, phys, rip, bitness)
-        {
-            if rip.wrapping_add(block.len - 1) <= cs_limit {
+        if let Some(block) = self.decode_cache.lookup(&self.code_pages, phys, rip, bitness) {
+            if rip.wrapping_add(block.len - 1) <= self.code_limit() {
                 return Ok(Some(Arc::clone(block)));
             }
             return Ok(None);
         }
+        let instrs = self.decode_straight_line(bus, phys, MAX_BLOCK_INSTRUCTIONS);
+        if instrs.is_empty() {
+            return Ok(None);
+        }
+        self.stats.blocks_decoded += 1;
+        let len = instrs.iter().map(|i| i.len() as u64).sum();
+        let fast = instrs.iter().map(crate::exec::fast::classify).collect();
+        let block = Arc::new(Block { instrs, fast, len });
+        if CodePages::trackable(phys) {
+            self.mark_code_page(phys);
+            let generation = self.code_pages.generation(phys);
+            self.decode_cache
+                .insert(generation, phys, rip, bitness, Arc::clone(&block));
+        }
+        Ok(Some(block))
+    }
+
+    /// The guest-physical address of the instruction at CS:RIP, after the code-segment and paging checks.
+    pub fn fetch_physical<B: Bus>(&mut self, bus: &mut B) -> Result<u64, Fault> {
+        let linear = self.fetch_linear(1)?;
+        self.translate(bus, linear, Access::Fetch, self.user_mode())
+    }
+
+    /// The highest offset code may be fetched from: the CS limit, which 64-bit mode does not check.
+    pub fn code_limit(&self) -> u64 {
+        if self.state.code_bitness() == 64 {
+            u64::MAX
+        } else {
+            u64::from(self.state.seg(SegReg::Cs).limit)
+        }
+    }
+
+    /// Decodes up to `max` straight-line instructions at CS:RIP, whose physical address is `phys`: up to the first
+    /// that ends a block ([`ends_block`]), the page end or the code segment's limit. Invalid bytes and instructions
+    /// that cross the page or the limit are left out (the single-instruction path faults precisely on them), so
+    /// the result may be empty. Every engine that caches code decodes it here.
+    pub fn decode_straight_line<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        phys: u64,
+        max: usize,
+    ) -> Vec<Instruction> {
+        let bitness = self.state.code_bitness();
+        let rip = self.state.rip;
+        let cs_limit = self.code_limit();
         let in_page = 0x1000 - (phys & 0xFFF) as usize;
         // RAM and ROM decode in place; MMIO (rare: code run from a device window) is read out first.
         let mmio_copy: Vec<u8>;
@@ -191,13 +222,12 @@ impl Cpu {
         let mut decoder = Decoder::with_ip(bitness, code, rip, DECODER_OPTIONS);
         let mut instrs = Vec::new();
         let mut len = 0u64;
-        while instrs.len() < MAX_BLOCK_INSTRUCTIONS {
+        while instrs.len() < max {
             let instr = decoder.decode();
             let fits_page =
                 !instr.is_invalid() || decoder.last_error() != DecoderError::NoMoreBytes;
             let fits_segment = rip.wrapping_add(len + instr.len() as u64 - 1) <= cs_limit;
             if !fits_page || !fits_segment || instr.is_invalid() {
-                // Invalid bytes and boundary cases go through the single-instruction path, which faults precisely.
                 break;
             }
             len += instr.len() as u64;
@@ -207,19 +237,7 @@ impl Cpu {
                 break;
             }
         }
-        if instrs.is_empty() {
-            return Ok(None);
-        }
-        self.stats.blocks_decoded += 1;
-        let fast = instrs.iter().map(crate::exec::fast::classify).collect();
-        let block = Arc::new(Block { instrs, fast, len });
-        if CodePages::trackable(phys) {
-            self.mark_code_page(phys);
-            let generation = self.code_pages.generation(phys);
-            self.decode_cache
-                .insert(generation, phys, rip, bitness, Arc::clone(&block));
-        }
-        Ok(Some(block))
+        instrs
     }
 
     /// Fetches and decodes the single instruction at CS:RIP (no caching): for instructions that cross a page or

@@ -117,7 +117,7 @@ impl Cpu {
 
     /// Address size in bytes of the instruction's memory operand.
     #[inline]
-    pub(crate) fn address_size(i: &Instruction) -> usize {
+    pub fn address_size(i: &Instruction) -> usize {
         let base = i.memory_base();
         if base != Register::None {
             return base.size();

@@ -1,0 +1,47 @@
+//! The context generated code runs with: a pointer to it lives in host R14 (and one to the guest's `CpuState` in
+//! R15) for as long as translated code runs. `#[repr(C)]`: generated code addresses its fields by offset.
+
+use vx86_cpu::mmu::tlb::TlbEntry;
+use vx86_cpu::Cpu;
+
+/// What translated code and its callouts share.
+#[repr(C)]
+pub struct JitCtx {
+    /// Guest instructions the slice may still retire. A block subtracts its length on entry and leaves (before
+    /// running anything) if that goes negative.
+    pub budget: i64,
+    /// The guest's arithmetic flags as an RFLAGS image, whenever translated code does not hold them in the host's
+    /// RFLAGS (at block boundaries and callouts always).
+    pub saved_flags: u64,
+    /// The soft TLB's supervisor and user tables.
+    pub tlb: [*const TlbEntry; 2],
+    /// The CPU being run.
+    pub cpu: *mut Cpu,
+    /// The bus, type-erased: callouts are instantiated for its concrete type.
+    pub bus: *mut (),
+    /// `cpu.instructions` when the slice started.
+    pub base_instructions: u64,
+    /// `budget` when the slice started.
+    pub start_budget: i64,
+    /// The callouts' counters.
+    pub stats: *mut crate::callout::CalloutStats,
+}
+
+impl JitCtx {
+    /// The instructions retired so far in this slice, by the budget (exact at block boundaries and callouts).
+    pub fn retired(&self) -> u64 {
+        (self.start_budget - self.budget) as u64
+    }
+}
+
+/// Byte offsets of [`JitCtx`] fields, for generated code.
+pub mod offsets {
+    use super::JitCtx;
+    use core::mem::offset_of;
+    /// Offset of [`JitCtx::budget`].
+    pub const BUDGET: i32 = offset_of!(JitCtx, budget) as i32;
+    /// Offset of [`JitCtx::saved_flags`].
+    pub const SAVED_FLAGS: i32 = offset_of!(JitCtx, saved_flags) as i32;
+    /// Offset of [`JitCtx::tlb`].
+    pub const TLB: i32 = offset_of!(JitCtx, tlb) as i32;
+}

@@ -1,0 +1,492 @@
+//! Host code for one guest block, emitted in one pass with dynasm (no IR).
+//!
+//! Block layout: the budget check; each guest instruction in order (native code, or a callout to the CPU's step);
+//! the exits; then, out of line, the slow paths of memory accesses that missed the TLB (each a callout for its
+//! instruction, which lets the interpreter's code do the walk, the fault, MMIO or the write to a code page).
+//!
+//! Flags: the guest's arithmetic flags live either in the host's RFLAGS or in `JitCtx::saved_flags`, tracked at
+//! translation time. They are saved before anything that may clobber them or observe them (a TLB lookup, a
+//! callout, an exit), so every fault and every exit sees the exact flags of its instruction's start.
+
+use crate::ctx::offsets as ctx;
+use crate::mode::Mode;
+use crate::plan::{self, MemOperand, Native, Plan};
+use crate::regs::{self, Pool, RegSet};
+use dynasmrt::x64::Assembler;
+use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
+use iced_x86::{ConditionCode, Encoder, Instruction, InstructionInfoFactory, OpKind, Register};
+use vx86_cpu::mmu::tlb::{entry_offsets, ENTRIES, ENTRY_SHIFT};
+use vx86_cpu::state::offsets as state;
+
+/// One guest instruction's record, which its callout receives: what to run and where it stands in its block.
+#[derive(Debug)]
+pub struct Site {
+    /// The decoded guest instruction.
+    pub instr: Instruction,
+    /// Instructions of the block not yet retired when this one starts, itself included.
+    pub remaining: u32,
+    /// It ends the block: the block is left after it whatever happens.
+    pub ends_block: bool,
+    /// Guest-physical page of the block.
+    pub phys: u64,
+    /// That page's code generation when the block was translated.
+    pub generation: u32,
+    /// How the instruction reaches its callout.
+    pub via: Via,
+}
+
+/// Why a site's callout runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The instruction is never translated.
+    Callout,
+    /// The instruction is translated, and this run missed the TLB.
+    TlbMiss,
+}
+
+/// Callout entry points, as host addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Callouts {
+    /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: runs the site's instruction; nonzero means leave
+    /// the block (RIP is set).
+    pub step: usize,
+}
+
+/// The exit reasons blocks return to the dispatcher in RAX.
+pub mod exit {
+    /// Left normally: `CpuState::rip` holds the next guest instruction.
+    pub const NEXT: u64 = 0;
+    /// A callout asked to leave (RIP set, instruction count fixed).
+    pub const CALLOUT: u64 = 1;
+    /// The budget did not cover the block: nothing ran.
+    pub const BUDGET: u64 = 2;
+}
+
+/// Where the guest's arithmetic flags are at a point of the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FlagsAt {
+    /// The host's RFLAGS holds them.
+    in_host: bool,
+    /// `JitCtx::saved_flags` holds them.
+    saved: bool,
+}
+
+struct SlowPath {
+    label: DynamicLabel,
+    site: usize,
+    join: DynamicLabel,
+    restore_flags: bool,
+}
+
+/// Emits one block's host code.
+pub struct BlockEmitter<'a> {
+    ops: &'a mut Assembler,
+    epilogue: DynamicLabel,
+    callouts: Callouts,
+    mode: Mode,
+    flags: FlagsAt,
+    slow: Vec<SlowPath>,
+    info: InstructionInfoFactory,
+}
+
+impl<'a> BlockEmitter<'a> {
+    /// An emitter that appends to `ops`; blocks leave through `epilogue`.
+    pub fn new(
+        ops: &'a mut Assembler,
+        epilogue: DynamicLabel,
+        callouts: Callouts,
+        mode: Mode,
+    ) -> Self {
+        BlockEmitter {
+            ops,
+            epilogue,
+            callouts,
+            mode,
+            flags: FlagsAt {
+                in_host: false,
+                saved: true,
+            },
+            slow: Vec::new(),
+            info: InstructionInfoFactory::new(),
+        }
+    }
+
+    /// Emits the block whose instructions are `sites`; returns its entry and, per site, the host offset where its
+    /// code starts (for `-d out_asm`).
+    pub fn emit(mut self, sites: &[Site]) -> (AssemblyOffset, Vec<usize>) {
+        let entry = self.ops.offset();
+        let n = sites.len() as i32;
+        let no_budget = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; sub QWORD [r14 + ctx::BUDGET], n
+            ; js =>no_budget
+        );
+        let mut starts = Vec::with_capacity(sites.len());
+        // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
+        let mut left = false;
+        for (k, site) in sites.iter().enumerate() {
+            starts.push(self.ops.offset().0);
+            match plan::plan(&site.instr, &self.mode, &mut self.info) {
+                Plan::DirectBranch => {
+                    self.branch(&site.instr);
+                    left = true;
+                }
+                Plan::Native(native) if self.native(sites, k, &native) => {}
+                _ => {
+                    self.callout(site);
+                    // A block-ending callout always asks to leave, with RIP set.
+                    if site.ends_block {
+                        dynasm!(self.ops ; .arch x64 ; jmp =>self.epilogue);
+                        left = true;
+                    }
+                }
+            }
+        }
+        if !left {
+            let next = sites.last().map_or(0, |s| s.instr.next_ip());
+            self.exit_to(next);
+        }
+        let first_ip = sites.first().map_or(0, |s| s.instr.ip());
+        dynasm!(self.ops
+            ; .arch x64
+            ; =>no_budget
+            ; add QWORD [r14 + ctx::BUDGET], n
+        );
+        self.set_rip(first_ip);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov eax, exit::BUDGET as i32
+            ; jmp =>self.epilogue
+        );
+        for slow in std::mem::take(&mut self.slow) {
+            dynasm!(self.ops ; .arch x64 ; =>slow.label);
+            self.call_step(&sites[slow.site]);
+            if slow.restore_flags {
+                self.restore_flags_now();
+            }
+            dynasm!(self.ops ; .arch x64 ; jmp =>slow.join);
+        }
+        (entry, starts)
+    }
+
+    fn save_flags(&mut self) {
+        if !self.flags.saved {
+            dynasm!(self.ops
+                ; .arch x64
+                ; pushfq
+                ; pop QWORD [r14 + ctx::SAVED_FLAGS]
+            );
+            self.flags.saved = true;
+        }
+    }
+
+    fn restore_flags_now(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; push QWORD [r14 + ctx::SAVED_FLAGS]
+            ; popfq
+        );
+    }
+
+    fn load_flags(&mut self) {
+        if !self.flags.in_host {
+            self.restore_flags_now();
+            self.flags.in_host = true;
+        }
+    }
+
+    fn set_rip(&mut self, rip: u64) {
+        let rip_off = state::RIP as i32;
+        if let Ok(imm) = i32::try_from(rip as i64) {
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [r15 + rip_off], imm);
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rax, QWORD rip as i64
+                ; mov [r15 + rip_off], rax
+            );
+        }
+    }
+
+    /// Leaves the block for guest address `rip`.
+    fn exit_to(&mut self, rip: u64) {
+        self.save_flags();
+        self.set_rip(rip);
+        dynasm!(self.ops
+            ; .arch x64
+            ; xor eax, eax
+            ; jmp =>self.epilogue
+        );
+    }
+
+    /// Calls the step callout for `site`; leaves RAX as its verdict.
+    fn call_step(&mut self, site: &Site) {
+        let site_ptr = site as *const Site as i64;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, r14
+            ; mov rsi, QWORD site_ptr
+            ; mov rax, QWORD self.callouts.step as i64
+            ; call rax
+            ; test eax, eax
+            ; jnz =>self.epilogue
+        );
+    }
+
+    fn callout(&mut self, site: &Site) {
+        self.save_flags();
+        self.call_step(site);
+        self.flags = FlagsAt {
+            in_host: false,
+            saved: true,
+        };
+    }
+
+    /// A relative JMP or Jcc: exits to its target and, for Jcc, to the next instruction.
+    fn branch(&mut self, i: &Instruction) {
+        let target = i.near_branch_target();
+        let next = i.next_ip();
+        if i.mnemonic() == iced_x86::Mnemonic::Jmp {
+            self.exit_to(target);
+            return;
+        }
+        self.load_flags();
+        self.save_flags();
+        let taken = self.ops.new_dynamic_label();
+        self.jcc(i.condition_code(), taken);
+        self.exit_to(next);
+        dynasm!(self.ops ; .arch x64 ; =>taken);
+        self.exit_to(target);
+    }
+
+    fn jcc(&mut self, cc: ConditionCode, to: DynamicLabel) {
+        use ConditionCode as C;
+        match cc {
+            C::o => dynasm!(self.ops ; .arch x64 ; jo =>to),
+            C::no => dynasm!(self.ops ; .arch x64 ; jno =>to),
+            C::b => dynasm!(self.ops ; .arch x64 ; jb =>to),
+            C::ae => dynasm!(self.ops ; .arch x64 ; jae =>to),
+            C::e => dynasm!(self.ops ; .arch x64 ; je =>to),
+            C::ne => dynasm!(self.ops ; .arch x64 ; jne =>to),
+            C::be => dynasm!(self.ops ; .arch x64 ; jbe =>to),
+            C::a => dynasm!(self.ops ; .arch x64 ; ja =>to),
+            C::s => dynasm!(self.ops ; .arch x64 ; js =>to),
+            C::ns => dynasm!(self.ops ; .arch x64 ; jns =>to),
+            C::p => dynasm!(self.ops ; .arch x64 ; jp =>to),
+            C::np => dynasm!(self.ops ; .arch x64 ; jnp =>to),
+            C::l => dynasm!(self.ops ; .arch x64 ; jl =>to),
+            C::ge => dynasm!(self.ops ; .arch x64 ; jge =>to),
+            C::le => dynasm!(self.ops ; .arch x64 ; jle =>to),
+            C::g => dynasm!(self.ops ; .arch x64 ; jg =>to),
+            C::None => dynasm!(self.ops ; .arch x64 ; jmp =>to),
+        }
+    }
+
+    /// Emits `sites[k]` natively; false (having emitted nothing) when it cannot be encoded on the host.
+    fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
+        let i = &sites[k].instr;
+        let mut pool = Pool::new(n.used, n.high_byte);
+        // Host register for each guest register the instruction names.
+        let mut host = [0u8; 16];
+        for g in n.used.iter() {
+            host[usize::from(g)] = if regs::needs_rename(g) {
+                match pool.take() {
+                    Some(r) => r,
+                    None => return false,
+                }
+            } else {
+                g
+            };
+        }
+        let needs_address = n.memory.is_some() || n.lea;
+        let scratch = if needs_address {
+            match (pool.take(), pool.take(), pool.take()) {
+                (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+                _ => return false,
+            }
+        } else {
+            None
+        };
+        let Some(bytes) = host_bytes(i, n, &host, scratch.map(|s| s.0)) else {
+            return false;
+        };
+        if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
+            self.save_flags();
+            self.address(i, addr, t1, mem.wrap32, mem.add_base);
+            let miss = self.ops.new_dynamic_label();
+            self.tlb_lookup(addr, t1, t2, &mem, miss);
+            self.flags.in_host = false;
+            let join = self.ops.new_dynamic_label();
+            self.body(n, &host, &bytes);
+            dynasm!(self.ops ; .arch x64 ; =>join);
+            self.slow.push(SlowPath {
+                label: miss,
+                site: k,
+                join,
+                restore_flags: self.flags.in_host,
+            });
+            return true;
+        }
+        if let (Some((addr, t1, _)), true) = (scratch, n.lea) {
+            // LEA: the address (no segment base) goes to the destination at its size.
+            let wrap32 = Self::address_wraps32(i);
+            self.address(i, addr, t1, wrap32, None);
+            let dst = regs::number(i.op0_register());
+            let size = i.op0_register().size();
+            let d = host[usize::from(dst)];
+            match size {
+                2 => {
+                    // A 16-bit LEA keeps the destination's upper bits.
+                    self.load_regs(RegSet(1 << dst), &host);
+                    dynasm!(self.ops ; .arch x64 ; mov Rw(d), Rw(addr));
+                }
+                4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(addr)),
+                _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(addr)),
+            }
+            self.store_regs(RegSet(1 << dst), &host);
+            return true;
+        }
+        self.body(n, &host, &bytes);
+        true
+    }
+
+    fn address_wraps32(i: &Instruction) -> bool {
+        vx86_cpu::Cpu::address_size(i) == 4
+    }
+
+    /// Flags in, registers in, the instruction, registers out.
+    fn body(&mut self, n: &Native, host: &[u8; 16], bytes: &[u8]) {
+        if n.needs_flags {
+            self.load_flags();
+        }
+        self.load_regs(n.used, host);
+        self.ops.extend(bytes.iter().copied());
+        self.store_regs(n.written, host);
+        if n.writes_flags {
+            self.flags = FlagsAt {
+                in_host: true,
+                saved: false,
+            };
+        }
+    }
+
+    fn load_regs(&mut self, set: RegSet, host: &[u8; 16]) {
+        for g in set.iter() {
+            let off = (state::GPR + 8 * usize::from(g)) as i32;
+            let h = host[usize::from(g)];
+            dynasm!(self.ops ; .arch x64 ; mov Rq(h), [r15 + off]);
+        }
+    }
+
+    fn store_regs(&mut self, set: RegSet, host: &[u8; 16]) {
+        for g in set.iter() {
+            let off = (state::GPR + 8 * usize::from(g)) as i32;
+            let h = host[usize::from(g)];
+            dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(h));
+        }
+    }
+
+    /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest
+    /// registers in `CpuState`.
+    fn address(&mut self, i: &Instruction, addr: u8, tmp: u8, wrap32: bool, seg: Option<vx86_cpu::SegReg>) {
+        let base = i.memory_base();
+        let index = i.memory_index();
+        let mut disp = i.memory_displacement64() as i64;
+        if base == Register::RIP || base == Register::EIP {
+            // iced resolves RIP-relative operands to absolute addresses.
+            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
+            disp = 0;
+        } else if base != Register::None {
+            let off = (state::GPR + 8 * usize::from(regs::number(base))) as i32;
+            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), [r15 + off]);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
+            disp = 0;
+        }
+        let disp32 = match i32::try_from(disp) {
+            Ok(d) => d,
+            Err(_) => {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), QWORD disp ; add Rq(addr), Rq(tmp));
+                0
+            }
+        };
+        if index != Register::None {
+            let off = (state::GPR + 8 * usize::from(regs::number(index))) as i32;
+            dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), [r15 + off]);
+            match i.memory_index_scale() {
+                1 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) + disp32]),
+                2 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 2 + disp32]),
+                4 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 4 + disp32]),
+                _ => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 8 + disp32]),
+            }
+        } else if disp32 != 0 {
+            dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + disp32]);
+        }
+        if wrap32 {
+            dynasm!(self.ops ; .arch x64 ; mov Rd(addr), Rd(addr));
+        }
+        if let Some(seg) = seg {
+            let off = (state::SEGS + 16 * seg as usize) as i32;
+            if wrap32 {
+                dynasm!(self.ops ; .arch x64 ; add Rd(addr), [r15 + off]);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; add Rq(addr), [r15 + off]);
+            }
+        }
+    }
+
+    /// The inline soft-TLB lookup: on a hit `addr` becomes the host address; a miss jumps to `miss`.
+    fn tlb_lookup(&mut self, addr: u8, entry: u8, last: u8, mem: &MemOperand, miss: DynamicLabel) {
+        let table = ctx::TLB + 8 * i32::from(self.mode.user);
+        let tag = if mem.write {
+            entry_offsets::WRITE_TAG
+        } else {
+            entry_offsets::READ_TAG
+        } as i32;
+        let addend = entry_offsets::ADDEND as i32;
+        let size_minus_one = mem.size as i32 - 1;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(entry), Rq(addr)
+            ; shr Rq(entry), 12
+            ; and Rd(entry), (ENTRIES - 1) as i32
+            ; shl Rd(entry), ENTRY_SHIFT as i8
+            ; add Rq(entry), [r14 + table]
+            ; lea Rq(last), [Rq(addr) + size_minus_one]
+            ; and Rq(last), -4096
+            ; cmp Rq(last), [Rq(entry) + tag]
+            ; jne =>miss
+            ; add Rq(addr), [Rq(entry) + addend]
+        );
+    }
+}
+
+/// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
+fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) -> Option<Vec<u8>> {
+    if n.lea {
+        return Some(Vec::new());
+    }
+    let mut h = *i;
+    h.set_code(plan::host_code(i.code()));
+    for k in 0..i.op_count() {
+        if i.op_kind(k) == OpKind::Register {
+            let r = i.op_register(k);
+            if !regs::is_high_byte(r) {
+                h.set_op_register(k, regs::resized(r, host[usize::from(regs::number(r))]));
+            }
+        }
+    }
+    if n.memory.is_some() {
+        let a = regs::resized(Register::RAX, addr?);
+        h.set_memory_base(a);
+        h.set_memory_index(Register::None);
+        h.set_memory_index_scale(1);
+        h.set_memory_displacement64(0);
+        h.set_memory_displ_size(0);
+        h.set_segment_prefix(Register::None);
+    }
+    let mut encoder = Encoder::new(64);
+    encoder.encode(&h, 0).ok()?;
+    Some(encoder.take_buffer())
+}

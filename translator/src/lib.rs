@@ -1,0 +1,326 @@
+//! vx86's dynamic binary translator: guest x86 code, block by block, into host x86-64 code.
+//!
+//! A block (straight-line guest code up to a control transfer, a mode-changing instruction or a page end) is
+//! decoded by the CPU's own block decoder, planned instruction by instruction ([`plan`]) and emitted in one pass
+//! with dynasm ([`emit`]): ordinary integer instructions run on the host as themselves, with guest registers
+//! loaded from and stored to `CpuState` and the guest's arithmetic flags kept in the host's RFLAGS; memory operands
+//! go through an inline lookup of the CPU's soft TLB; everything else, privileged and sensitive instructions
+//! first, is a callout to the CPU's one-instruction step ([`callout`]), which applies the architectural rules. The
+//! dispatcher ([`Translator::run`]) keeps the interpreter's contract: the same exits, the same instruction counts,
+//! interrupts taken at the same boundaries.
+
+pub mod callout;
+pub mod ctx;
+pub mod emit;
+pub mod mode;
+pub mod plan;
+pub mod regs;
+mod trace;
+
+use callout::{flags_image, CalloutStats};
+use ctx::JitCtx;
+use dynasmrt::x64::Assembler;
+use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
+use emit::{BlockEmitter, Callouts, Site, Via};
+use mode::Mode;
+use std::collections::HashMap;
+use vx86_cpu::code_pages::CodePages;
+use vx86_cpu::flags::ARITH;
+use vx86_cpu::interp::decode_cache::ends_block;
+use vx86_cpu::{Bus, Cpu, CpuState, Exit};
+
+/// The most guest instructions one block holds.
+const MAX_BLOCK_INSTRUCTIONS: usize = 64;
+/// The code cache's default size (QEMU's `-tb-size` default is larger; vx86's blocks are small).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// What the translator counts, for `-d stats`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Blocks translated.
+    pub blocks_translated: u64,
+    /// Host code bytes emitted.
+    pub code_bytes: u64,
+    /// Times the code cache filled and was flushed whole.
+    pub flushes: u64,
+    /// Blocks found stale because their page was written (self-modifying code), and translated again.
+    pub smc_invalidations: u64,
+    /// Blocks entered from the dispatcher.
+    pub dispatches: u64,
+    /// Instructions run by the interpreter instead (page-crossing, interrupt shadows, the slice's last few).
+    pub interpreted: u64,
+}
+
+/// Which traces to print on stderr when a block is translated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceOptions {
+    /// Each new block's guest instructions (`-d in_asm`).
+    pub in_asm: bool,
+    /// The host code generated for each guest instruction (`-d out_asm`).
+    pub out_asm: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    phys: u64,
+    rip: u64,
+    mode: Mode,
+}
+
+struct Block {
+    entry: AssemblyOffset,
+    generation: u32,
+    /// Guest instructions in the block.
+    len: u64,
+    /// The block's instructions; callouts hold pointers into this allocation.
+    _sites: Box<[Site]>,
+}
+
+/// The entry trampoline: `fn(state, ctx, code) -> exit reason`.
+type Enter = unsafe extern "sysv64" fn(*mut CpuState, *mut JitCtx, *const u8) -> u64;
+
+/// The code cache and its dispatcher.
+pub struct Translator {
+    ops: Assembler,
+    enter: AssemblyOffset,
+    epilogue: DynamicLabel,
+    blocks: HashMap<Key, Block>,
+    cache_bytes: usize,
+    /// What the translator counted.
+    pub stats: Stats,
+    /// What its callouts counted.
+    pub callouts: CalloutStats,
+    /// Traces to print.
+    pub trace: TraceOptions,
+}
+
+impl Translator {
+    /// A translator whose code cache holds up to `cache_bytes` of host code before it is flushed.
+    pub fn new(cache_bytes: usize) -> std::io::Result<Translator> {
+        let (ops, enter, epilogue) = fresh_assembler()?;
+        Ok(Translator {
+            ops,
+            enter,
+            epilogue,
+            blocks: HashMap::new(),
+            cache_bytes: cache_bytes.max(64 << 10),
+            stats: Stats::default(),
+            callouts: CalloutStats {
+                by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
+                tlb_misses: 0,
+            },
+            trace: TraceOptions::default(),
+        })
+    }
+
+    /// Runs guest code until `budget` instructions have retired or something needs the machine: the same contract
+    /// as the interpreter's `Cpu::run`.
+    pub fn run<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, budget: u64) -> Exit {
+        cpu.sync_a20(bus);
+        let end = cpu.instructions.saturating_add(budget);
+        while cpu.instructions < end {
+            if let Some(exit) = cpu.accept_interrupt(bus) {
+                return exit;
+            }
+            let left = end - cpu.instructions;
+            // An interrupt shadow ends after one instruction, which the interpreter runs.
+            let block = if cpu.state.interrupt_shadow {
+                None
+            } else {
+                match self.block_at(cpu, bus) {
+                    Ok(block) => block,
+                    Err(fault) => {
+                        cpu.deliver_fault(bus, fault);
+                        if let Some(exit) = cpu.take_exit() {
+                            return exit;
+                        }
+                        continue;
+                    }
+                }
+            };
+            match block {
+                Some((key, len)) if len <= left => self.execute::<B>(cpu, bus, key, left),
+                other => {
+                    // The interpreter takes what the translator does not: one instruction, or the slice's rest
+                    // when the block is longer than the budget, so slices end where the interpreter's do.
+                    let n = if other.is_some() { left } else { 1 };
+                    let before = cpu.instructions;
+                    let exit = cpu.run(bus, n);
+                    self.stats.interpreted += cpu.instructions - before;
+                    if exit != Exit::BudgetExhausted {
+                        return exit;
+                    }
+                }
+            }
+            if let Some(exit) = cpu.take_exit() {
+                return exit;
+            }
+        }
+        Exit::BudgetExhausted
+    }
+
+    /// The block at CS:RIP, translated if need be, with its length; `None` when it cannot be translated (its first
+    /// instruction crosses the page or is invalid, or the page is beyond what is tracked).
+    fn block_at<B: Bus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+    ) -> Result<Option<(Key, u64)>, vx86_cpu::Fault> {
+        let phys = cpu.fetch_physical(bus)?;
+        let key = Key {
+            phys,
+            rip: cpu.state.rip,
+            mode: Mode::of(&cpu.state),
+        };
+        if let Some(block) = self.blocks.get(&key) {
+            if block.generation == cpu.code_generation(phys) {
+                return Ok(Some((key, block.len)));
+            }
+            self.stats.smc_invalidations += 1;
+        }
+        if !CodePages::trackable(phys) {
+            return Ok(None);
+        }
+        Ok(self.translate::<B>(cpu, bus, key).map(|len| (key, len)))
+    }
+
+    fn translate<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<u64> {
+        let instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        if instrs.is_empty() {
+            return None;
+        }
+        if self.ops.offset().0 > self.cache_bytes {
+            self.flush().ok()?;
+        }
+        cpu.mark_code_page(key.phys);
+        let generation = cpu.code_generation(key.phys);
+        let n = instrs.len();
+        let sites: Box<[Site]> = instrs
+            .into_iter()
+            .enumerate()
+            .map(|(k, instr)| Site {
+                ends_block: ends_block(&instr),
+                remaining: (n - k) as u32,
+                phys: key.phys,
+                generation,
+                via: Via::Callout,
+                instr,
+            })
+            .collect();
+        let sites = mark_translated_sites(sites, &key.mode);
+        let callouts = Callouts {
+            step: callout::step::<B> as *const () as usize,
+        };
+        let start = self.ops.offset();
+        let (entry, starts) = BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode).emit(&sites);
+        self.ops.commit().ok()?;
+        let end = self.ops.offset();
+        self.stats.blocks_translated += 1;
+        self.stats.code_bytes += (end.0 - start.0) as u64;
+        if self.trace.in_asm || self.trace.out_asm {
+            let code = self.ops.reader();
+            let code = code.lock();
+            trace::print_block(&code, &sites, &starts, end.0, self.trace);
+        }
+        self.blocks.insert(
+            key,
+            Block {
+                entry,
+                generation,
+                len: n as u64,
+                _sites: sites,
+            },
+        );
+        Some(n as u64)
+    }
+
+    /// Drops every translation and starts an empty code cache.
+    fn flush(&mut self) -> std::io::Result<()> {
+        let (ops, enter, epilogue) = fresh_assembler()?;
+        self.blocks.clear();
+        self.ops = ops;
+        self.enter = enter;
+        self.epilogue = epilogue;
+        self.stats.flushes += 1;
+        Ok(())
+    }
+
+    fn execute<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key, budget: u64) {
+        let Some(block) = self.blocks.get(&key) else {
+            return;
+        };
+        self.stats.dispatches += 1;
+        let (enter, code) = {
+            let reader = self.ops.reader();
+            let buffer = reader.lock();
+            // SAFETY: the trampoline at `self.enter` was emitted with the `Enter` signature and committed; the
+            // buffer is not changed while translated code runs (translation happens only here, between runs).
+            let enter: Enter = unsafe { std::mem::transmute(buffer.ptr(self.enter)) };
+            (enter, buffer.ptr(block.entry))
+        };
+        let cpu_ptr: *mut Cpu = cpu;
+        let mut ctx = JitCtx {
+            budget: budget as i64,
+            saved_flags: flags_image(cpu.state.rflags),
+            tlb: [cpu.tlb_table(false), cpu.tlb_table(true)],
+            cpu: cpu_ptr,
+            bus: (bus as *mut B).cast(),
+            base_instructions: cpu.instructions,
+            start_budget: budget as i64,
+            stats: &mut self.callouts,
+        };
+        // SAFETY: `code` is a committed block of this cache, entered through the trampoline with the CPU's state
+        // and a context whose pointers outlive the call; callouts are instantiated for `B`.
+        unsafe {
+            let state = std::ptr::addr_of_mut!((*cpu_ptr).state);
+            enter(state, &mut ctx, code);
+        }
+        cpu.state.rflags = (cpu.state.rflags & !ARITH) | (ctx.saved_flags & ARITH);
+        cpu.instructions = ctx.base_instructions + ctx.retired();
+    }
+}
+
+/// Notes which sites are translated (their callout, if any, is a TLB miss's slow path).
+fn mark_translated_sites(mut sites: Box<[Site]>, mode: &Mode) -> Box<[Site]> {
+    let mut info = iced_x86::InstructionInfoFactory::new();
+    for site in sites.iter_mut() {
+        if let plan::Plan::Native(_) = plan::plan(&site.instr, mode, &mut info) {
+            site.via = Via::TlbMiss;
+        }
+    }
+    sites
+}
+
+/// A new code buffer holding the entry trampoline and the shared epilogue.
+fn fresh_assembler() -> std::io::Result<(Assembler, AssemblyOffset, DynamicLabel)> {
+    let mut ops = Assembler::new()?;
+    let epilogue = ops.new_dynamic_label();
+    let enter = ops.offset();
+    // Callee-saved registers, then a 16-byte-aligned stack for callouts (6 pushes + the return address + 8).
+    dynasm!(ops
+        ; .arch x64
+        ; push rbx
+        ; push rbp
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; sub rsp, 8
+        ; mov r15, rdi
+        ; mov r14, rsi
+        ; jmp rdx
+        ; =>epilogue
+        ; add rsp, 8
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbp
+        ; pop rbx
+        ; ret
+    );
+    ops.commit()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok((ops, enter, epilogue))
+}
+

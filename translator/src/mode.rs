@@ -1,0 +1,50 @@
+//! The mode bits a block is specialised on (QEMU's TB flags): code size, privilege, and which segments are flat
+//! enough that a memory access needs no limit check. A block is only reused in the mode it was translated for.
+
+use vx86_cpu::state::{attr, Segment};
+use vx86_cpu::{CpuState, SegReg};
+
+/// What a block's translation depends on beyond its guest-physical address and RIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mode {
+    /// Code size: 16, 32 or 64.
+    pub bitness: u32,
+    /// CPL 3: memory accesses use the user TLB.
+    pub user: bool,
+    /// Bit per [`SegReg`]: accesses through it need no limit or type check (in 32-bit code: a present, writable,
+    /// expand-up data segment with a 4 GiB limit; ES, SS and DS also with base 0, FS and GS with their base added
+    /// at run time).
+    flat: u8,
+}
+
+impl Mode {
+    /// The current mode of `state`.
+    pub fn of(state: &CpuState) -> Mode {
+        let bitness = state.code_bitness();
+        let mut flat = 0;
+        if bitness == 32 {
+            for seg in [SegReg::Es, SegReg::Ss, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
+                let s = state.seg(seg);
+                let base_ok = s.base == 0 || matches!(seg, SegReg::Fs | SegReg::Gs);
+                if base_ok && flat_data(s) {
+                    flat |= 1 << seg as u8;
+                }
+            }
+        }
+        Mode {
+            bitness,
+            user: state.cpl == 3,
+            flat,
+        }
+    }
+
+    /// Whether accesses through `seg` need no limit or type check.
+    pub fn flat(&self, seg: SegReg) -> bool {
+        self.flat & (1 << seg as u8) != 0
+    }
+}
+
+fn flat_data(s: &Segment) -> bool {
+    let wanted = attr::P | attr::S | attr::RW;
+    s.attrs & (wanted | attr::CODE | attr::DC) == wanted && s.limit == 0xFFFF_FFFF
+}

@@ -1,0 +1,296 @@
+//! What to do with each guest instruction: run it on the host as itself ([`Native`]), end the block with a direct
+//! branch, or call out to the CPU's one-instruction step. Nothing is unsupported: whatever is not translated is a
+//! callout, so everything that runs under the interpreter runs under the translator.
+
+use crate::mode::Mode;
+use crate::regs::{self, RegSet};
+use iced_x86::{
+    Code, FlowControl, Instruction, InstructionInfoFactory, Mnemonic as M, OpAccess, OpKind,
+};
+use vx86_cpu::flags::ARITH;
+use vx86_cpu::{Cpu, SegReg};
+
+/// How one guest instruction is translated.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// It runs on the host as itself.
+    Native(Native),
+    /// A relative JMP or Jcc: the block ends in exits to its targets.
+    DirectBranch,
+    /// The CPU's one-instruction step runs it.
+    Callout,
+}
+
+/// A guest memory operand, for the inline TLB lookup.
+#[derive(Clone, Copy, Debug)]
+pub struct MemOperand {
+    /// Bytes accessed.
+    pub size: u32,
+    /// The access writes (read-modify-write included).
+    pub write: bool,
+    /// Add this segment's base (FS or GS) at run time.
+    pub add_base: Option<SegReg>,
+    /// The address wraps at 4 GiB.
+    pub wrap32: bool,
+}
+
+/// An instruction that runs on the host.
+#[derive(Clone, Debug)]
+pub struct Native {
+    /// Guest registers it reads or writes (each is loaded into the host register of its number, or a renamed one).
+    pub used: RegSet,
+    /// Guest registers it writes (stored back afterwards).
+    pub written: RegSet,
+    /// Its memory operand, if it accesses memory.
+    pub memory: Option<MemOperand>,
+    /// It computes an address without accessing memory (LEA).
+    pub lea: bool,
+    /// It needs the guest's flags in the host's RFLAGS (it reads them, or writes only some of them).
+    pub needs_flags: bool,
+    /// It writes arithmetic flags.
+    pub writes_flags: bool,
+    /// It names AH, CH, DH or BH.
+    pub high_byte: bool,
+}
+
+/// Integer instructions that run natively when their operands allow.
+fn translatable(m: M) -> bool {
+    matches!(
+        m,
+        M::Mov
+            | M::Movzx
+            | M::Movsx
+            | M::Movsxd
+            | M::Lea
+            | M::Add
+            | M::Adc
+            | M::Sub
+            | M::Sbb
+            | M::Cmp
+            | M::And
+            | M::Or
+            | M::Xor
+            | M::Test
+            | M::Inc
+            | M::Dec
+            | M::Neg
+            | M::Not
+            | M::Shl
+            | M::Sal
+            | M::Shr
+            | M::Sar
+            | M::Rol
+            | M::Ror
+            | M::Rcl
+            | M::Rcr
+            | M::Shld
+            | M::Shrd
+            | M::Imul
+            | M::Mul
+            | M::Bt
+            | M::Bts
+            | M::Btr
+            | M::Btc
+            | M::Bswap
+            | M::Xchg
+            | M::Xadd
+            | M::Cmpxchg
+            | M::Cbw
+            | M::Cwde
+            | M::Cdqe
+            | M::Cwd
+            | M::Cdq
+            | M::Cqo
+            | M::Clc
+            | M::Stc
+            | M::Cmc
+            | M::Nop
+            | M::Seto
+            | M::Setno
+            | M::Setb
+            | M::Setae
+            | M::Sete
+            | M::Setne
+            | M::Setbe
+            | M::Seta
+            | M::Sets
+            | M::Setns
+            | M::Setp
+            | M::Setnp
+            | M::Setl
+            | M::Setge
+            | M::Setle
+            | M::Setg
+            | M::Cmovo
+            | M::Cmovno
+            | M::Cmovb
+            | M::Cmovae
+            | M::Cmove
+            | M::Cmovne
+            | M::Cmovbe
+            | M::Cmova
+            | M::Cmovs
+            | M::Cmovns
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovl
+            | M::Cmovge
+            | M::Cmovle
+            | M::Cmovg
+    )
+}
+
+/// Shifts and rotates leave the flags alone when their masked count is zero: the host must start from the guest's.
+fn count_may_be_zero(m: M) -> bool {
+    matches!(
+        m,
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd
+    )
+}
+
+/// Decides how to translate `i` in `mode`.
+pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Plan {
+    if matches!(i.flow_control(), FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch)
+        && matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
+        && !matches!(i.mnemonic(), M::Jcxz | M::Jecxz | M::Jrcxz | M::Loop | M::Loope | M::Loopne)
+    {
+        return Plan::DirectBranch;
+    }
+    match native(i, mode, info) {
+        Some(n) => Plan::Native(n),
+        None => Plan::Callout,
+    }
+}
+
+fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) -> Option<Native> {
+    if !translatable(i.mnemonic()) || i.has_rep_prefix() || i.has_repne_prefix() {
+        return None;
+    }
+    // BT* with a register bit offset may address memory beyond the operand; leave those to the step.
+    if matches!(i.mnemonic(), M::Bt | M::Bts | M::Btr | M::Btc)
+        && i.op0_kind() == OpKind::Memory
+        && i.op1_kind() == OpKind::Register
+    {
+        return None;
+    }
+    let mut memory_ops = 0;
+    let mut high_byte = false;
+    for n in 0..i.op_count() {
+        match i.op_kind(n) {
+            OpKind::Register => {
+                let r = i.op_register(n);
+                if !r.is_gpr() {
+                    return None;
+                }
+                high_byte |= regs::is_high_byte(r);
+            }
+            OpKind::Memory => memory_ops += 1,
+            OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate64
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32to64 => {}
+            _ => return None,
+        }
+    }
+    let info = factory.info(i);
+    let mut used = RegSet::default();
+    let mut written = RegSet::default();
+    for u in info.used_registers() {
+        let r = u.register();
+        if r.is_segment_register() {
+            continue;
+        }
+        if !r.is_gpr() {
+            return None;
+        }
+        let n = regs::number(r);
+        if memory_ops > 0 && (r == i.memory_base() || r == i.memory_index()) {
+            // Only the address uses it: the address is computed from CpuState directly.
+            if !(0..i.op_count())
+                .any(|k| i.op_kind(k) == OpKind::Register && i.op_register(k) == r)
+            {
+                continue;
+            }
+        }
+        used.insert(n);
+        if matches!(
+            u.access(),
+            OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+        ) {
+            written.insert(n);
+        }
+    }
+    let lea = i.mnemonic() == M::Lea;
+    let memory = if memory_ops == 0 || lea {
+        None
+    } else {
+        Some(memory_operand(i, mode, &info)?)
+    };
+    if lea && mode.bitness == 16 || (lea && Cpu::address_size(i) == 2) {
+        return None;
+    }
+    let modified = i.rflags_modified() as u64 & ARITH;
+    let read = i.rflags_read() as u64 & ARITH;
+    Some(Native {
+        used,
+        written,
+        memory,
+        lea,
+        needs_flags: read != 0
+            || (modified != 0 && modified != ARITH)
+            || count_may_be_zero(i.mnemonic()),
+        writes_flags: modified != 0,
+        high_byte,
+    })
+}
+
+fn memory_operand(
+    i: &Instruction,
+    mode: &Mode,
+    info: &iced_x86::InstructionInfo,
+) -> Option<MemOperand> {
+    let address_size = Cpu::address_size(i);
+    if address_size == 2 || mode.bitness == 16 {
+        return None;
+    }
+    let seg = SegReg::from_iced(i.memory_segment())?;
+    let add_base = match seg {
+        SegReg::Fs | SegReg::Gs => Some(seg),
+        _ => None,
+    };
+    if mode.bitness != 64 && !mode.flat(seg) {
+        return None;
+    }
+    let size = i.memory_size().size() as u32;
+    if !matches!(size, 1 | 2 | 4 | 8) {
+        return None;
+    }
+    let write = info.used_memory().iter().any(|m| {
+        matches!(
+            m.access(),
+            OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+        )
+    });
+    Some(MemOperand {
+        size,
+        write,
+        add_base,
+        wrap32: address_size == 4 || mode.bitness == 32,
+    })
+}
+
+/// The host form of INC/DEC r16/r32 (the one-byte 0x40..0x4F forms do not exist in 64-bit mode).
+pub fn host_code(code: Code) -> Code {
+    match code {
+        Code::Inc_r16 => Code::Inc_rm16,
+        Code::Inc_r32 => Code::Inc_rm32,
+        Code::Dec_r16 => Code::Dec_rm16,
+        Code::Dec_r32 => Code::Dec_rm32,
+        other => other,
+    }
+}
+

@@ -1,0 +1,65 @@
+//! `-d in_asm,out_asm`: each new block's guest instructions, each followed by the host code it became, so a student
+//! sees which guest instruction turned into which host instructions (the exits and slow paths come last).
+
+use crate::emit::Site;
+use crate::TraceOptions;
+use dynasmrt::ExecutableBuffer;
+use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+
+/// Prints a block translated from `sites`, whose host code for site k starts at offset `starts[k]` of `code` and
+/// whose whole code ends at `end`.
+pub fn print_block(
+    code: &ExecutableBuffer,
+    sites: &[Site],
+    starts: &[usize],
+    end: usize,
+    trace: TraceOptions,
+) {
+    eprint!("{}", listing(code, sites, starts, end, trace));
+}
+
+/// The text [`print_block`] prints.
+pub fn listing(
+    code: &[u8],
+    sites: &[Site],
+    starts: &[usize],
+    end: usize,
+    trace: TraceOptions,
+) -> String {
+    let mut formatter = IntelFormatter::new();
+    let mut out = String::new();
+    let phys = sites.first().map_or(0, |s| s.phys);
+    out.push_str(&format!("block at phys {phys:#x}:\n"));
+    for (k, site) in sites.iter().enumerate() {
+        if trace.in_asm {
+            let mut text = String::new();
+            formatter.format(&site.instr, &mut text);
+            out.push_str(&format!("  guest {:#010x}  {text}\n", site.instr.ip()));
+        }
+        if trace.out_asm {
+            let to = starts.get(k + 1).copied().unwrap_or(end);
+            host_lines(&mut out, &mut formatter, code, starts[k], to);
+        }
+    }
+    if trace.out_asm {
+        out.push_str("  exits and slow paths:\n");
+        let from = sites.len().checked_sub(1).map_or(end, |last| {
+            // The last instruction's own code is listed above; what follows it is shared by the block.
+            starts.get(last + 1).copied().unwrap_or(end)
+        });
+        host_lines(&mut out, &mut formatter, code, from.min(end), end);
+    }
+    out
+}
+
+fn host_lines(out: &mut String, formatter: &mut IntelFormatter, code: &[u8], from: usize, to: usize) {
+    let Some(bytes) = code.get(from..to) else {
+        return;
+    };
+    let mut decoder = Decoder::with_ip(64, bytes, from as u64, DecoderOptions::NONE);
+    for instr in decoder.iter() {
+        let mut text = String::new();
+        formatter.format(&instr, &mut text);
+        out.push_str(&format!("           host +{:05x}  {text}\n", instr.ip()));
+    }
+}
