@@ -583,6 +583,14 @@ pub fn compare_states(
     }
 }
 
+/// Reports that a test cannot run here, because `why`. Under `CI=true` this panics, so a CI run fails rather than
+/// skip unseen; elsewhere it prints `skipped: <why>` on stderr, and the caller returns.
+pub fn skip_outside_ci(why: impl std::fmt::Display) {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!in_ci, "CI=true, so this test may not skip: {why}");
+    eprintln!("skipped: {why}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,5 +690,46 @@ mod tests {
         );
         actual.gpr[9] = 0;
         assert_eq!(compare_states(&expected, &actual, flags::PF), Ok(()));
+    }
+
+    /// With `VX86_SKIP_PROBE` set, skips for that reason; [`a_skip_is_a_message_outside_ci_and_a_failure_in_ci`]
+    /// runs it in a child process. Without it, does nothing.
+    #[test]
+    fn skip_probe() {
+        if let Ok(why) = std::env::var("VX86_SKIP_PROBE") {
+            skip_outside_ci(why);
+        }
+    }
+
+    #[test]
+    fn a_skip_is_a_message_outside_ci_and_a_failure_in_ci() {
+        let probe = |ci: Option<&str>| {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child
+                .args(["--exact", "testing::tests::skip_probe", "--nocapture"])
+                .env("VX86_SKIP_PROBE", "no widget here");
+            match ci {
+                Some(value) => child.env("CI", value),
+                None => child.env_remove("CI"),
+            };
+            let out = child.output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        for ci in [None, Some("false")] {
+            let (passed, stderr) = probe(ci);
+            assert!(
+                passed && stderr.contains("skipped: no widget here"),
+                "CI={ci:?}: {stderr}"
+            );
+        }
+        let (passed, stderr) = probe(Some("true"));
+        assert!(!passed, "{stderr}");
+        assert!(
+            stderr.contains("CI=true, so this test may not skip: no widget here"),
+            "{stderr}"
+        );
     }
 }
