@@ -1,17 +1,20 @@
 //! The nanobenchmark guests and a fixed workload under kvm, compared with the interpreter. Where /dev/kvm is
-//! missing or unusable these tests say so and return.
+//! missing or unusable these tests say so and return (and fail under `CI=true`).
 
 use vx86_bench::guest::{self, Guest};
 use vx86_bench::runner::{self, GuestTime};
+use vx86_cpu::testing::skip_outside_ci;
 use vx86_machine::engine::HostVirt;
 use vx86_machine::{EngineKind, Outcome, Vm};
 
+/// The host's virtualisation support when KVM is usable; `None`, after saying why (a failure under `CI=true`), when
+/// not.
 fn kvm_or_skip() -> Option<HostVirt> {
     let host = HostVirt::probe();
     match &host.kvm {
         Ok(()) => Some(host),
         Err(why) => {
-            eprintln!("skipped: kvm unavailable: {why}");
+            skip_outside_ci(format_args!("kvm unavailable: {why}"));
             None
         }
     }

@@ -1,11 +1,14 @@
-//! Test support: a flat-RAM [`Bus`] and helpers that assemble a guest snippet with `code_asm` and run it.
+//! Test support: a flat-RAM [`Bus`], helpers that assemble a guest snippet with `code_asm` and run it, and a
+//! comparison of two runs' end states under the flags the code leaves defined.
 //!
 //! Used by the cpu crate's unit tests and by other crates' tests (enable the `testing` feature).
 
 use crate::bus::{Bus, PageBacking};
-use crate::state::{attr, cr0, SegReg, Segment};
+use crate::flags;
+use crate::state::{attr, cr0, CpuState, SegReg, Segment};
 use crate::{Cpu, Exit};
 use iced_x86::code_asm::CodeAssembler;
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, RflagsBits};
 use std::collections::VecDeque;
 
 /// A bus with `ram` bytes of RAM at physical 0, no ROM, open bus above, and recordable port I/O.
@@ -412,5 +415,320 @@ impl ProtectedMachine {
     /// Physical address of the page-table entry that maps `linear` (below 4 MiB) after [`Self::identity_paging`].
     pub fn pte_addr(linear: u64) -> u64 {
         layout::PAGE_TABLE + 4 * (linear >> 12)
+    }
+}
+
+/// Names of the general-purpose registers in encoding order.
+const GPR_NAMES: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
+
+/// The arithmetic flags with their names, in bit order.
+const ARITH_FLAG_NAMES: [(u64, &str); 6] = [
+    (flags::CF, "CF"),
+    (flags::PF, "PF"),
+    (flags::AF, "AF"),
+    (flags::ZF, "ZF"),
+    (flags::SF, "SF"),
+    (flags::OF, "OF"),
+];
+
+/// The mask of arithmetic flags (CF PF AF ZF SF OF) whose value after running the straight-line `code` (decoded
+/// at `bitness`) is architecturally defined: a flag is defined if the last instruction that may modify it defines
+/// it, or if no instruction touches it (it keeps its initial value).
+///
+/// Where iced-x86's static flag information cannot know the outcome, the mask is conservative: a repeated string
+/// instruction may run zero times (it defines nothing new), and a shift or rotate by CL, or by a count whose result
+/// is undefined, leaves every flag it may touch undefined.
+pub fn defined_flags_after(code: &[u8], bitness: u32) -> u64 {
+    Decoder::new(bitness, code, DecoderOptions::NONE)
+        .into_iter()
+        .fold(flags::ARITH, |defined, insn| {
+            let mut modified = arith_flags(insn.rflags_modified());
+            let mut undefined = arith_flags(insn.rflags_undefined());
+            match count_effect(&insn) {
+                Some(CountEffect::NoFlags) => return defined,
+                Some(CountEffect::OverflowUndefined) => undefined |= flags::OF & modified,
+                Some(CountEffect::AllUndefined(touched)) => {
+                    modified |= touched;
+                    undefined = modified;
+                }
+                None => {}
+            }
+            let may_not_run =
+                insn.is_string_instruction() && (insn.has_rep_prefix() || insn.has_repne_prefix());
+            if may_not_run {
+                // With RCX = 0 the flags stay as they were: only flags defined before and after stay defined.
+                defined & !undefined
+            } else {
+                (defined & !modified) | (modified & !undefined)
+            }
+        })
+}
+
+/// Converts iced-x86's [`RflagsBits`] to the arithmetic RFLAGS bits they name.
+fn arith_flags(iced: u32) -> u64 {
+    [
+        (RflagsBits::CF, flags::CF),
+        (RflagsBits::PF, flags::PF),
+        (RflagsBits::AF, flags::AF),
+        (RflagsBits::ZF, flags::ZF),
+        (RflagsBits::SF, flags::SF),
+        (RflagsBits::OF, flags::OF),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| iced & bit != 0)
+    .fold(0, |mask, (_, flag)| mask | flag)
+}
+
+/// How the count of a shift or rotate bears on which of its flags are defined.
+enum CountEffect {
+    /// The masked count is 0: no flag changes.
+    NoFlags,
+    /// The count is above 1: OF is undefined.
+    OverflowUndefined,
+    /// The count is unknown (CL), or the operation is out of the range where Intel defines its flags: every flag
+    /// of this mask, which the instruction may touch, is undefined.
+    AllUndefined(u64),
+}
+
+/// The effect of a shift or rotate's count on its flags beyond iced-x86's static information; `None` for any
+/// other instruction and for a count of 1.
+fn count_effect(insn: &Instruction) -> Option<CountEffect> {
+    let through_carry = matches!(insn.mnemonic(), Mnemonic::Rcl | Mnemonic::Rcr);
+    let rotate = through_carry || matches!(insn.mnemonic(), Mnemonic::Rol | Mnemonic::Ror);
+    let shift = matches!(
+        insn.mnemonic(),
+        Mnemonic::Shl
+            | Mnemonic::Sal
+            | Mnemonic::Shr
+            | Mnemonic::Sar
+            | Mnemonic::Shld
+            | Mnemonic::Shrd
+    );
+    if !rotate && !shift {
+        return None;
+    }
+    let touched = if rotate {
+        flags::CF | flags::OF
+    } else {
+        flags::ARITH
+    };
+    let width = 8 * if insn.op0_kind() == OpKind::Register {
+        insn.op0_register().size()
+    } else {
+        insn.memory_size().size()
+    } as u32;
+    let count_mask = if width == 64 { 63 } else { 31 };
+    let count = match insn.op_kind(insn.op_count() - 1) {
+        OpKind::Immediate8 => u32::from(insn.immediate8()) & count_mask,
+        _ => return Some(CountEffect::AllUndefined(touched)),
+    };
+    match count {
+        0 => Some(CountEffect::NoFlags),
+        // A shift past the operand width, or a rotation through carry that comes full circle.
+        _ if (shift && count >= width)
+            || (through_carry && width < 32 && count % (width + 1) == 0) =>
+        {
+            Some(CountEffect::AllUndefined(touched))
+        }
+        1 => None,
+        _ => Some(CountEffect::OverflowUndefined),
+    }
+}
+
+/// Compares the state a run reached (`actual`) with the `expected` one: the 16 general-purpose registers, RIP, and
+/// the RFLAGS bits in `flags_mask`. The error lists every difference, one per line.
+pub fn compare_states(
+    expected: &CpuState,
+    actual: &CpuState,
+    flags_mask: u64,
+) -> Result<(), String> {
+    let mut differences: Vec<String> = GPR_NAMES
+        .iter()
+        .zip(expected.gpr.iter().zip(&actual.gpr))
+        .filter(|(_, (e, a))| e != a)
+        .map(|(name, (e, a))| format!("{name}: expected {e:#x}, got {a:#x}"))
+        .collect();
+    if expected.rip != actual.rip {
+        differences.push(format!(
+            "rip: expected {:#x}, got {:#x}",
+            expected.rip, actual.rip
+        ));
+    }
+    let flag_differences = (expected.rflags ^ actual.rflags) & flags_mask;
+    if flag_differences != 0 {
+        let mut names: Vec<String> = ARITH_FLAG_NAMES
+            .iter()
+            .filter(|(bit, _)| flag_differences & bit != 0)
+            .map(|(_, name)| name.to_string())
+            .collect();
+        let other = flag_differences & !flags::ARITH;
+        if other != 0 {
+            names.push(format!("{other:#x}"));
+        }
+        differences.push(format!(
+            "rflags: {} differ (expected {:#x}, got {:#x}, compared under {flags_mask:#x})",
+            names.join(" "),
+            expected.rflags,
+            actual.rflags
+        ));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(differences.join("\n"))
+    }
+}
+
+/// Reports that a test cannot run here, because `why`. Under `CI=true` this panics, so a CI run fails rather than
+/// skip unseen; elsewhere it prints `skipped: <why>` on stderr, and the caller returns.
+pub fn skip_outside_ci(why: impl std::fmt::Display) {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!in_ci, "CI=true, so this test may not skip: {why}");
+    eprintln!("skipped: {why}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::code_asm::*;
+
+    fn defined(build: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> u64 {
+        defined_flags_after(&assemble(64, 0, |a| build(a).expect("assembles")), 64)
+    }
+
+    #[test]
+    fn untouched_flags_and_fully_written_flags_are_defined() {
+        assert_eq!(defined(|a| a.mov(rax, rbx)), flags::ARITH);
+        assert_eq!(defined(|a| a.add(rax, rbx)), flags::ARITH);
+    }
+
+    #[test]
+    fn the_last_writer_decides() {
+        let mul_defines = flags::CF | flags::OF;
+        assert_eq!(defined(|a| a.mul(rbx)), mul_defines);
+        assert_eq!(
+            defined(|a| {
+                a.mul(rbx)?;
+                a.inc(rax)
+            }),
+            flags::ARITH
+        );
+        // INC leaves CF alone, so MUL's CF stays, and BT's undefined flags win over ADD's defined ones.
+        assert_eq!(
+            defined(|a| {
+                a.add(rax, rbx)?;
+                a.bt(rax, 3)?;
+                a.inc(rcx)
+            }),
+            flags::ARITH
+        );
+        assert_eq!(
+            defined(|a| {
+                a.add(rax, rbx)?;
+                a.bt(rax, 3)
+            }),
+            flags::CF | flags::ZF
+        );
+        assert_eq!(defined(|a| a.and(rax, rbx)), flags::ARITH & !flags::AF);
+    }
+
+    #[test]
+    fn shift_counts_decide_what_is_defined() {
+        let shift_defines = flags::CF | flags::PF | flags::ZF | flags::SF;
+        assert_eq!(defined(|a| a.shl(rax, 1)), shift_defines | flags::OF);
+        assert_eq!(defined(|a| a.shl(rax, 5)), shift_defines);
+        // A count masked to 0 changes nothing, so MUL's undefined flags stay undefined.
+        assert_eq!(
+            defined(|a| {
+                a.mul(rbx)?;
+                a.shl(eax, 32)
+            }),
+            flags::CF | flags::OF
+        );
+        assert_eq!(defined(|a| a.shl(al, 8)), 0);
+        assert_eq!(defined(|a| a.shl(rax, cl)), 0);
+        assert_eq!(defined(|a| a.rol(rax, 3)), flags::ARITH & !flags::OF);
+        assert_eq!(
+            defined(|a| a.rcl(al, 9)),
+            flags::ARITH & !(flags::CF | flags::OF)
+        );
+    }
+
+    #[test]
+    fn a_repeated_string_compare_defines_nothing_new() {
+        assert_eq!(defined(|a| a.cmpsb()), flags::ARITH);
+        assert_eq!(
+            defined(|a| {
+                a.mul(rbx)?;
+                a.rep().cmpsb()
+            }),
+            flags::CF | flags::OF
+        );
+    }
+
+    #[test]
+    fn compare_states_lists_each_difference() {
+        let expected = Cpu::new().state;
+        let mut actual = expected.clone();
+        assert_eq!(compare_states(&expected, &actual, flags::ARITH), Ok(()));
+        actual.gpr[9] = 7;
+        actual.rflags ^= flags::ZF | flags::CF;
+        assert_eq!(
+            compare_states(&expected, &actual, flags::ZF),
+            Err(format!(
+                "r9: expected 0x0, got 0x7\nrflags: ZF differ (expected {:#x}, got {:#x}, compared under 0x40)",
+                expected.rflags, actual.rflags
+            ))
+        );
+        assert_eq!(
+            compare_states(&expected, &actual, flags::CF).map_err(|e| e.contains("CF")),
+            Err(true)
+        );
+        actual.gpr[9] = 0;
+        assert_eq!(compare_states(&expected, &actual, flags::PF), Ok(()));
+    }
+
+    /// With `VX86_SKIP_PROBE` set, skips for that reason; [`a_skip_is_a_message_outside_ci_and_a_failure_in_ci`]
+    /// runs it in a child process. Without it, does nothing.
+    #[test]
+    fn skip_probe() {
+        if let Ok(why) = std::env::var("VX86_SKIP_PROBE") {
+            skip_outside_ci(why);
+        }
+    }
+
+    #[test]
+    fn a_skip_is_a_message_outside_ci_and_a_failure_in_ci() {
+        let probe = |ci: Option<&str>| {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child
+                .args(["--exact", "testing::tests::skip_probe", "--nocapture"])
+                .env("VX86_SKIP_PROBE", "no widget here");
+            match ci {
+                Some(value) => child.env("CI", value),
+                None => child.env_remove("CI"),
+            };
+            let out = child.output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        for ci in [None, Some("false")] {
+            let (passed, stderr) = probe(ci);
+            assert!(
+                passed && stderr.contains("skipped: no widget here"),
+                "CI={ci:?}: {stderr}"
+            );
+        }
+        let (passed, stderr) = probe(Some("true"));
+        assert!(!passed, "{stderr}");
+        assert!(
+            stderr.contains("CI=true, so this test may not skip: no widget here"),
+            "{stderr}"
+        );
     }
 }

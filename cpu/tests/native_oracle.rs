@@ -1,15 +1,18 @@
-//! The host CPU as the oracle: random sequences of register-only integer instructions run natively and in the
-//! interpreter (in 64-bit mode) from the same registers and flags, and must leave the same registers.
+//! The host CPU as the oracle: random sequences of integer instructions run natively and in the interpreter (in
+//! 64-bit mode) from the same registers, flags and scratch page, and must leave the same general-purpose registers
+//! (RSP and R15 included), the same scratch page, and the same arithmetic flags wherever the sequence leaves them
+//! architecturally defined ([`defined_flags_after`]).
 //!
-//! Flags are compared only through instructions that read them (ADC, SBB, RCL, RCR), which are emitted right after
-//! an instruction whose carry Intel defines, so undefined flags (where our documented choice may differ from the
-//! host) never reach the comparison. Sequences never touch RSP or memory.
+//! The scratch page sits at the same linear address in both: the guest's page tables map the host's address of the
+//! page onto guest RAM. R15 points at it and is never written; RSP points into its upper part, where sequences
+//! push and pop. Instructions that read flags (ADC, SBB, RCL, RCR, SETcc, CMOVcc) are emitted only right after an
+//! instruction that defines the flags they read, so undefined flags never reach the registers.
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use iced_x86::code_asm::*;
-use vx86_cpu::state::{attr, cr0, cr4, efer, SegReg, Segment};
-use vx86_cpu::testing::{assemble, FlatBus};
+use vx86_cpu::state::{attr, cr0, cr4, efer, CpuState, SegReg, Segment};
+use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, FlatBus};
 use vx86_cpu::{Cpu, Exit};
 
 struct Rng(u64);
@@ -28,10 +31,18 @@ impl Rng {
 
 /// Registers sequences may use (no RSP; R15 is the scratch-memory base), by GPR number.
 const REGS: [usize; 14] = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-/// Bytes of scratch memory R15 points at.
+/// Bytes at the start of the scratch page that sequences address through R15.
 const SCRATCH: usize = 512;
-/// Where the interpreter's scratch memory lives.
+/// Size of the scratch page.
+const PAGE: usize = 4096;
+/// Offset in the scratch page where RSP starts: room below for pushes, above for pops of what was never pushed.
+const STACK_TOP: u64 = 0xC00;
+/// Guest-physical address of the scratch page.
 const SCRATCH_GUEST: u64 = 0x3000;
+/// Guest-physical address (identity-mapped) of the code.
+const CODE_GUEST: u64 = 0x1000;
+/// Guest-physical address of the PML4; the page tables it needs follow it.
+const PML4_GUEST: u64 = 0x70000;
 
 fn r64(n: usize) -> AsmRegister64 {
     [
@@ -76,7 +87,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
     let imm = rng.next() as i32;
     let width = rng.below(4);
     let count = |rng: &mut Rng, bits: u64| 1 + rng.below(bits - 1) as u32;
-    let result = match rng.below(25) {
+    let result = match rng.below(26) {
         k @ 0..=4 => match (k, width) {
             (0, 0) => a.add(r64(d), r64(s)),
             (0, 1) => a.add(r32(d), imm),
@@ -236,11 +247,15 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng) -> bool {
                 _ => emit(a.repne()),
             };
             let _ = a.cld();
-            // Pointers become offsets into the scratch buffer, which are comparable between host and guest.
-            let _ = a.sub(rsi, r15);
-            let _ = a.sub(rdi, r15);
             r.map(|_| false)
         }
+        24 => match width {
+            0 => a.push(r64(s)),
+            1 => a.pop(r64(d)),
+            2 => a.push(imm),
+            _ => a.pop(qword_ptr(r15 + (rng.below(SCRATCH as u64 / 8) * 8) as i32)),
+        }
+        .map(|_| false),
         _ => match width {
             0 => a.bsf(r64(d), r64(s)),
             _ => a.bsr(r32(d), r32(s)),
@@ -323,30 +338,57 @@ fn random_sequence(rng: &mut Rng, len: usize) -> impl FnOnce(&mut CodeAssembler)
     }
 }
 
-/// Runs `body` natively: loads the 16 registers (RSP excepted) and the arithmetic flags from `state`, runs the
-/// code, and stores them back.
-fn run_native(body: &[u8], state: &mut [u64; 17], scratch: &mut [u8; SCRATCH]) {
-    state[15] = scratch.as_mut_ptr() as u64;
+/// The registers and flags the native runner loads before the body and stores after it, and the host's RSP while
+/// the body runs on its own stack. The layout is fixed: the runner addresses the fields by offset.
+#[repr(C)]
+struct NativeFrame {
+    gpr: [u64; 16],
+    rflags: u64,
+    host_rsp: u64,
+}
+
+/// Offset of [`NativeFrame::rflags`].
+const FRAME_RFLAGS: i32 = 16 * 8;
+/// Offset of [`NativeFrame::host_rsp`].
+const FRAME_HOST_RSP: i32 = 17 * 8;
+
+/// Runs `body` natively from the registers and arithmetic flags of `initial` (RSP and R15 included, both pointing
+/// into `scratch`), and returns the state it ends in: RIP is where the interpreter must stop, after the HLT that
+/// follows the body.
+fn run_native(body: &[u8], initial: &CpuState, scratch: &mut memmap2::MmapMut) -> CpuState {
+    let r15_and_rsp = [initial.gpr[15], initial.gpr[4]];
+    let page = scratch.as_ptr() as u64..scratch.as_ptr() as u64 + PAGE as u64;
+    assert!(r15_and_rsp.iter().all(|r| page.contains(r)));
+    let mut frame = NativeFrame {
+        gpr: initial.gpr,
+        rflags: initial.rflags,
+        host_rsp: 0,
+    };
+    let frame_addr = &mut frame as *mut NativeFrame as u64;
+    // Entered with the frame in RDI: saves the callee-saved registers and RSP, loads flags and registers.
     let mut a = CodeAssembler::new(64).unwrap();
-    for r in [rbx, rbp, r12, r13, r14, r15, rdi] {
+    for r in [rbx, rbp, r12, r13, r14, r15] {
         a.push(r).unwrap();
     }
-    a.push(qword_ptr(rdi + 16 * 8)).unwrap();
+    a.mov(qword_ptr(rdi + FRAME_HOST_RSP), rsp).unwrap();
+    a.push(qword_ptr(rdi + FRAME_RFLAGS)).unwrap();
     a.popfq().unwrap();
-    for n in REGS.iter().copied().chain([15]).filter(|n| *n != 7) {
+    for n in (0..16).filter(|n| *n != 7) {
         a.mov(r64(n), qword_ptr(rdi + 8 * n as i32)).unwrap();
     }
     a.mov(rdi, qword_ptr(rdi + 7 * 8)).unwrap();
     let prologue = a.assemble(0).unwrap();
+    // Stores every register without a free one: RAX to the frame's absolute address first, then through RAX
+    // pointing at the frame; the flags once the host stack is back (MOV leaves them alone).
     let mut e = CodeAssembler::new(64).unwrap();
-    e.xchg(qword_ptr(rsp), rdi).unwrap();
-    for n in REGS.iter().copied().chain([15]).filter(|n| *n != 7) {
-        e.mov(qword_ptr(rdi + 8 * n as i32), r64(n)).unwrap();
+    e.mov(qword_ptr(frame_addr), rax).unwrap();
+    e.mov(rax, frame_addr).unwrap();
+    for n in 1..16 {
+        e.mov(qword_ptr(rax + 8 * n as i32), r64(n)).unwrap();
     }
+    e.mov(rsp, qword_ptr(rax + FRAME_HOST_RSP)).unwrap();
     e.pushfq().unwrap();
-    e.pop(qword_ptr(rdi + 16 * 8)).unwrap();
-    e.pop(rax).unwrap();
-    e.mov(qword_ptr(rdi + 7 * 8), rax).unwrap();
+    e.pop(qword_ptr(rax + FRAME_RFLAGS)).unwrap();
     for r in [r15, r14, r13, r12, rbp, rbx] {
         e.pop(r).unwrap();
     }
@@ -357,27 +399,52 @@ fn run_native(body: &[u8], state: &mut [u64; 17], scratch: &mut [u8; SCRATCH]) {
     map.copy_from_slice(&code);
     let exec = map.make_exec().unwrap();
     // SAFETY: `exec` holds position-independent code assembled above: it saves and restores every callee-saved
-    // register, keeps RSP balanced, touches memory only through the 17-qword `state` array passed in RDI and the
-    // `scratch` buffer R15 points at (every body access is [r15 + disp] within SCRATCH), and the body has no
-    // branches or stack use.
-    let f: extern "sysv64" fn(*mut u64) = unsafe { std::mem::transmute(exec.as_ptr()) };
-    f(state.as_mut_ptr());
+    // register and the host's RSP, and touches memory only through `frame` (whose address it is given in RDI and
+    // as an immediate) and the scratch page R15 and RSP point into (checked above): every body access is
+    // [r15 + disp] within SCRATCH, or a push or pop, at most a few dozen, from STACK_TOP within the page. The body
+    // has no branches. A signal delivered while the body runs would land on the scratch stack; sequences are a
+    // few dozen instructions, and the test sends none.
+    let f: extern "sysv64" fn(*mut NativeFrame) = unsafe { std::mem::transmute(exec.as_ptr()) };
+    f(&mut frame);
+    CpuState {
+        gpr: frame.gpr,
+        rflags: frame.rflags,
+        rip: initial.rip + body.len() as u64 + 1,
+        ..initial.clone()
+    }
 }
 
-/// Runs `body` in the interpreter in 64-bit mode from `state`.
-fn run_interpreted(body: &[u8], state: &[u64; 17], scratch: &[u8; SCRATCH]) -> (Cpu, FlatBus) {
-    let mut bus = FlatBus::new(4 << 20);
-    bus.write_u64(0x70000, 0x71000 | 3);
-    bus.write_u64(0x71000, 0x72000 | 3);
-    bus.write_u64(0x72000, 0x83);
-    let mut code = body.to_vec();
-    code.push(0xF4);
-    bus.load(0x1000, &code);
-    bus.load(SCRATCH_GUEST, scratch);
+/// Maps the 4 KiB page at linear `linear` to guest-physical `phys` under the PML4 at [`PML4_GUEST`], allocating the
+/// tables it lacks at `next_table` onwards.
+fn map_page(bus: &mut FlatBus, linear: u64, phys: u64, next_table: &mut u64) {
+    let mut table = PML4_GUEST;
+    for shift in [39, 30, 21] {
+        let entry = table + 8 * ((linear >> shift) & 511);
+        let value = u64::from_le_bytes(
+            bus.ram[entry as usize..entry as usize + 8]
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(value & 0x80, 0, "{linear:#x} falls in a large page");
+        table = if value & 1 == 0 {
+            let fresh = *next_table;
+            *next_table += 0x1000;
+            bus.write_u64(entry, fresh | 3);
+            fresh
+        } else {
+            value & 0x000F_FFFF_FFFF_F000
+        };
+    }
+    bus.write_u64(table + 8 * ((linear >> 12) & 511), phys | 3);
+}
+
+/// A CPU in 64-bit mode at [`CODE_GUEST`] with random registers and arithmetic flags; R15 and RSP point into the
+/// scratch page at host address `scratch`.
+fn random_initial_state(rng: &mut Rng, scratch: u64) -> CpuState {
     let mut cpu = Cpu::new();
     cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
     cpu.state.cr4 = cr4::PAE;
-    cpu.state.cr3 = 0x70000;
+    cpu.state.cr3 = PML4_GUEST;
     cpu.state.efer = efer::LME | efer::LMA;
     let data = Segment {
         base: 0,
@@ -394,12 +461,42 @@ fn run_interpreted(body: &[u8], state: &[u64; 17], scratch: &[u8; SCRATCH]) -> (
         ..data
     };
     for n in REGS {
-        cpu.state.gpr[n] = state[n];
+        cpu.state.gpr[n] = match rng.below(4) {
+            0 => rng.next() & 0xFF,
+            1 => rng.next() | 0x8000_0000_0000_0000,
+            _ => rng.next(),
+        };
     }
-    cpu.state.gpr[4] = 0x8000;
-    cpu.state.gpr[15] = SCRATCH_GUEST;
-    cpu.state.rflags = 2 | (state[16] & vx86_cpu::flags::ARITH);
-    cpu.state.rip = 0x1000;
+    cpu.state.gpr[4] = scratch + STACK_TOP;
+    cpu.state.gpr[15] = scratch;
+    cpu.state.rflags = 2 | (rng.next() & vx86_cpu::flags::ARITH);
+    cpu.state.rip = CODE_GUEST;
+    cpu.state
+}
+
+/// Runs `body` in the interpreter from `initial`, with the scratch page's bytes at its host address `scratch_addr`.
+fn run_interpreted(
+    body: &[u8],
+    initial: &CpuState,
+    scratch_addr: u64,
+    scratch: &[u8],
+) -> (Cpu, FlatBus) {
+    let mut bus = FlatBus::new(4 << 20);
+    bus.write_u64(PML4_GUEST, (PML4_GUEST + 0x1000) | 3);
+    bus.write_u64(PML4_GUEST + 0x1000, (PML4_GUEST + 0x2000) | 3);
+    bus.write_u64(PML4_GUEST + 0x2000, 0x83);
+    map_page(
+        &mut bus,
+        scratch_addr,
+        SCRATCH_GUEST,
+        &mut (PML4_GUEST + 0x3000),
+    );
+    let mut code = body.to_vec();
+    code.push(0xF4);
+    bus.load(CODE_GUEST, &code);
+    bus.load(SCRATCH_GUEST, scratch);
+    let mut cpu = Cpu::new();
+    cpu.state = initial.clone();
     assert_eq!(cpu.run(&mut bus, 10_000), Exit::Halted);
     (cpu, bus)
 }
@@ -412,30 +509,22 @@ fn random_integer_sequences_match_the_host_cpu() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
+    let mut scratch = memmap2::MmapMut::map_anon(PAGE).unwrap();
+    let scratch_addr = scratch.as_ptr() as u64;
     for round in 0..rounds {
         let body = assemble(64, 0, random_sequence(&mut rng, 1 + (round % 12)));
-        let mut state = [0u64; 17];
-        for n in REGS {
-            state[n] = match rng.below(4) {
-                0 => rng.next() & 0xFF,
-                1 => rng.next() | 0x8000_0000_0000_0000,
-                _ => rng.next(),
-            };
-        }
-        state[16] = 2 | (rng.next() & vx86_cpu::flags::ARITH);
-        let mut scratch = [0u8; SCRATCH];
+        let initial = random_initial_state(&mut rng, scratch_addr);
         scratch.iter_mut().for_each(|b| *b = rng.next() as u8);
-        let initial = state;
-        let (cpu, bus) = run_interpreted(&body, &initial, &scratch);
-        run_native(&body, &mut state, &mut scratch);
+        let (cpu, bus) = run_interpreted(&body, &initial, scratch_addr, &scratch);
+        let host = run_native(&body, &initial, &mut scratch);
         let listing = || {
             iced_x86::Decoder::new(64, &body, 0)
                 .into_iter()
                 .map(|i| format!("  {i}\n"))
                 .collect::<String>()
         };
-        let guest_scratch = &bus.ram[SCRATCH_GUEST as usize..SCRATCH_GUEST as usize + SCRATCH];
-        if let Some(k) = (0..SCRATCH).find(|k| guest_scratch[*k] != scratch[*k]) {
+        let guest_scratch = &bus.ram[SCRATCH_GUEST as usize..SCRATCH_GUEST as usize + PAGE];
+        if let Some(k) = (0..PAGE).find(|k| guest_scratch[*k] != scratch[*k]) {
             panic!(
                 "round {round}: scratch byte {k:#x} is {:#x} in the interpreter, {:#x} on the host\n{}",
                 guest_scratch[k],
@@ -443,14 +532,13 @@ fn random_integer_sequences_match_the_host_cpu() {
                 listing()
             );
         }
-        for n in REGS {
-            if cpu.state.gpr[n] != state[n] {
-                let text = listing();
-                panic!(
-                    "round {round}: register {n} is {:#x} in the interpreter, {:#x} on the host\ninitial {initial:x?}\n{text}",
-                    cpu.state.gpr[n], state[n]
-                );
-            }
+        if let Err(diff) = compare_states(&host, &cpu.state, defined_flags_after(&body, 64)) {
+            panic!(
+                "round {round}: the interpreter (got) differs from the host (expected):\n{diff}\ninitial {:x?} flags {:#x}\n{}",
+                initial.gpr,
+                initial.rflags,
+                listing()
+            );
         }
     }
 }

@@ -1,29 +1,18 @@
 //! Debian 12's stock kernel with the busybox initramfs from `guests/debian-linux.sh`, booted directly on the
 //! interpreter: the kernel reaches /init, the workload's results match values computed on the host, and the guest
 //! powers off cleanly; and a kernel panic is reported through the pvpanic device and ends the run with a non-zero
-//! status. Skipped (with a message) when the guest has not been fetched; `.ci/run` fetches it.
+//! status. Skipped (with a message) when the guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches
+//! it.
 
-use std::path::PathBuf;
+mod common;
+
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, Outcome, Vm, VmConfig};
 
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guests/cache")
-}
-
 /// Boots the Debian guest with `extra` appended to the command line; None (after saying so) when it is not fetched.
 fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
-    let (kernel, initrd) = (cache().join("vmlinuz"), cache().join("initramfs.cpio.gz"));
-    if !kernel.exists() || !initrd.exists() {
-        eprintln!(
-            "skipped: run guests/debian-linux.sh first (no {})",
-            kernel.display()
-        );
-        return None;
-    }
-    let kernel = std::fs::read(kernel).unwrap();
-    let initrd = std::fs::read(initrd).unwrap();
+    let (kernel, initrd) = common::debian_guest()?;
     let serial = SerialCapture::new();
     let mut vm = Vm::new(VmConfig {
         ram_bytes: 256 << 20,
@@ -69,7 +58,7 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
     );
     assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
     // The workload's results, computed on the host by the same busybox from the same data.
-    let expected = std::fs::read_to_string(cache().join("expected.txt")).unwrap();
+    let expected = std::fs::read_to_string(common::guest_cache().join("expected.txt")).unwrap();
     for line in expected.lines().filter(|l| l.starts_with("RESULT ")) {
         assert!(
             text.contains(line),

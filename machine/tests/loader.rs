@@ -1,6 +1,8 @@
 //! Direct kernel loading: synthetic bzImages and multiboot images built here, loaded into guest memory, and every
 //! malformed image rejected with a clear error; plus Debian's real kernel when guests/debian-linux.sh has run.
 
+mod common;
+
 use vx86_machine::loader::bzimage::SetupHeader;
 use vx86_machine::loader::e820::{E820Entry, E820_RAM};
 use vx86_machine::loader::entry::{
@@ -756,12 +758,7 @@ fn malformed_multiboot_images_are_rejected_with_clear_errors() {
 
 #[test]
 fn debian_kernel_header_and_load() {
-    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/cache");
-    let (Ok(kernel), Ok(initrd)) = (
-        std::fs::read(cache.join("vmlinuz")),
-        std::fs::read(cache.join("initramfs.cpio.gz")),
-    ) else {
-        println!("skipped: run guests/debian-linux.sh first");
+    let Some((kernel, initrd)) = common::debian_guest() else {
         return;
     };
     let h = SetupHeader::parse(&kernel).unwrap();

@@ -5,7 +5,6 @@ mod common;
 
 use iced_x86::code_asm::*;
 use std::process::Command;
-use vx86_machine::engine::HostVirt;
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 /// A 64 KiB BIOS whose reset vector jumps to code that reports "crash kernel loaded" (which must not stop it),
@@ -59,8 +58,7 @@ fn a_guest_panic_ends_the_run_with_status_6() {
 
 #[test]
 fn a_guest_panic_ends_the_run_under_kvm_where_the_host_can_run_it() {
-    if let Err(why) = HostVirt::probe().kvm {
-        eprintln!("skipped: kvm unavailable: {why}");
+    if common::usable_kvm().is_none() {
         return;
     }
     let mut vm = Vm::with_engine(config(), EngineKind::Kvm).expect("machine builds");
