@@ -472,6 +472,9 @@ fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) ->
     for k in 0..i.op_count() {
         if i.op_kind(k) == OpKind::Register {
             let r = i.op_register(k);
+            if !n.used.contains(regs::number(r)) {
+                return None;
+            }
             if !regs::is_high_byte(r) {
                 h.set_op_register(k, regs::resized(r, host[usize::from(regs::number(r))]));
             }

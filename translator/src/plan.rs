@@ -208,13 +208,15 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
             return None;
         }
         let n = regs::number(r);
-        if memory_ops > 0 && (r == i.memory_base() || r == i.memory_index()) {
-            // Only the address uses it: the address is computed from CpuState directly.
-            if !(0..i.op_count())
-                .any(|k| i.op_kind(k) == OpKind::Register && i.op_register(k) == r)
-            {
-                continue;
-            }
+        let address_only = memory_ops > 0
+            && u.access() == OpAccess::Read
+            && (r == i.memory_base() || r == i.memory_index())
+            && !(0..i.op_count()).any(|k| {
+                i.op_kind(k) == OpKind::Register && regs::number(i.op_register(k)) == n
+            });
+        if address_only {
+            // The address is computed from CpuState directly.
+            continue;
         }
         used.insert(n);
         if matches!(

@@ -21,6 +21,11 @@ impl Cpu {
         let count = (self.read_op(bus, i, count_op, 1)? & count_mask) as u32;
         let value = self.read_op(bus, i, 0, size)?;
         if count == 0 {
+            // Flags and value stay, but a 32-bit register is still written, so its upper half is cleared (as the
+            // host CPU does).
+            if size == 4 && i.op0_kind() == iced_x86::OpKind::Register {
+                self.write_op(bus, i, 0, 4, value)?;
+            }
             return Ok(());
         }
         let carry = self.state.rflags & CF != 0;
