@@ -5,8 +5,8 @@
 
 use crate::bus::Bus;
 use crate::exec::fast::Fast;
-use crate::Exit;
 use crate::Cpu;
+use crate::Exit;
 use iced_x86::Instruction;
 
 /// How control left an instruction run by [`Cpu::execute_decoded`].

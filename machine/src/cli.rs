@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub accel: String,
 
-    /// Traces on stderr, comma separated: in_asm, int, post, unimp, stats.
+    /// Traces on stderr, comma separated: in_asm, out_asm, int, post, unimp, stats.
     #[arg(short = 'd', long = "trace")]
     pub trace: Option<String>,
 
@@ -129,7 +129,7 @@ pub enum ArgError {
     #[error("unknown accelerator '{0}': use interp, kvm or auto")]
     Accel(String),
     /// An unknown trace name.
-    #[error("unknown trace '{0}' in -d: use in_asm, int, post, unimp, stats")]
+    #[error("unknown trace '{0}' in -d: use in_asm, out_asm, int, post, unimp, stats")]
     Trace(String),
 }
 
@@ -189,6 +189,7 @@ pub fn parse_traces(list: Option<&str>) -> Result<Traces, ArgError> {
     for name in list.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
         match name {
             "in_asm" => t.cpu.in_asm = true,
+            "out_asm" => t.cpu.out_asm = true,
             "int" => t.cpu.interrupts = true,
             "unimp" => t.cpu.unimplemented = true,
             "post" => t.post = true,

@@ -389,7 +389,14 @@ impl<'a> BlockEmitter<'a> {
 
     /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest
     /// registers in `CpuState`.
-    fn address(&mut self, i: &Instruction, addr: u8, tmp: u8, wrap32: bool, seg: Option<vx86_cpu::SegReg>) {
+    fn address(
+        &mut self,
+        i: &Instruction,
+        addr: u8,
+        tmp: u8,
+        wrap32: bool,
+        seg: Option<vx86_cpu::SegReg>,
+    ) {
         let base = i.memory_base();
         let index = i.memory_index();
         let mut disp = i.memory_displacement64() as i64;
@@ -416,9 +423,15 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), [r15 + off]);
             match i.memory_index_scale() {
                 1 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) + disp32]),
-                2 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 2 + disp32]),
-                4 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 4 + disp32]),
-                _ => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 8 + disp32]),
+                2 => {
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 2 + disp32])
+                }
+                4 => {
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 4 + disp32])
+                }
+                _ => {
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 8 + disp32])
+                }
             }
         } else if disp32 != 0 {
             dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + disp32]);

@@ -212,7 +212,8 @@ impl Translator {
             step: callout::step::<B> as *const () as usize,
         };
         let start = self.ops.offset();
-        let (entry, starts) = BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode).emit(&sites);
+        let (entry, starts) =
+            BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode).emit(&sites);
         self.ops.commit().ok()?;
         let end = self.ops.offset();
         self.stats.blocks_translated += 1;
@@ -323,4 +324,3 @@ fn fresh_assembler() -> std::io::Result<(Assembler, AssemblyOffset, DynamicLabel
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok((ops, enter, epilogue))
 }
-

@@ -150,10 +150,16 @@ fn count_may_be_zero(m: M) -> bool {
 
 /// Decides how to translate `i` in `mode`.
 pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Plan {
-    if matches!(i.flow_control(), FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch)
-        && matches!(i.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
-        && !matches!(i.mnemonic(), M::Jcxz | M::Jecxz | M::Jrcxz | M::Loop | M::Loope | M::Loopne)
-    {
+    if matches!(
+        i.flow_control(),
+        FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
+    ) && matches!(
+        i.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+    ) && !matches!(
+        i.mnemonic(),
+        M::Jcxz | M::Jecxz | M::Jrcxz | M::Loop | M::Loope | M::Loopne
+    ) {
         return Plan::DirectBranch;
     }
     match native(i, mode, info) {
@@ -211,9 +217,8 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
         let address_only = memory_ops > 0
             && u.access() == OpAccess::Read
             && (r == i.memory_base() || r == i.memory_index())
-            && !(0..i.op_count()).any(|k| {
-                i.op_kind(k) == OpKind::Register && regs::number(i.op_register(k)) == n
-            });
+            && !(0..i.op_count())
+                .any(|k| i.op_kind(k) == OpKind::Register && regs::number(i.op_register(k)) == n);
         if address_only {
             // The address is computed from CpuState directly.
             continue;
@@ -230,9 +235,9 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     let memory = if memory_ops == 0 || lea {
         None
     } else {
-        Some(memory_operand(i, mode, &info)?)
+        Some(memory_operand(i, mode, info)?)
     };
-    if lea && mode.bitness == 16 || (lea && Cpu::address_size(i) == 2) {
+    if lea && (mode.bitness == 16 || Cpu::address_size(i) == 2) {
         return None;
     }
     let modified = i.rflags_modified() as u64 & ARITH;
@@ -295,4 +300,3 @@ pub fn host_code(code: Code) -> Code {
         other => other,
     }
 }
-

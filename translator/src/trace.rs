@@ -52,7 +52,13 @@ pub fn listing(
     out
 }
 
-fn host_lines(out: &mut String, formatter: &mut IntelFormatter, code: &[u8], from: usize, to: usize) {
+fn host_lines(
+    out: &mut String,
+    formatter: &mut IntelFormatter,
+    code: &[u8],
+    from: usize,
+    to: usize,
+) {
     let Some(bytes) = code.get(from..to) else {
         return;
     };

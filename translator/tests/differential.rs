@@ -71,7 +71,8 @@ fn mem(rng: &mut Rng) -> AsmMemoryOperand {
 }
 
 /// The flags conditions test.
-const CONDITION_FLAGS: u32 = RflagsBits::CF | RflagsBits::PF | RflagsBits::ZF | RflagsBits::SF | RflagsBits::OF;
+const CONDITION_FLAGS: u32 =
+    RflagsBits::CF | RflagsBits::PF | RflagsBits::ZF | RflagsBits::SF | RflagsBits::OF;
 
 /// Emits one random instruction. `clean` tracks whether every condition flag is architecturally defined; where it
 /// is not, a CMP comes first, so no flag reader ever sees a flag Intel leaves undefined (where the interpreter's
@@ -163,7 +164,12 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     if let Some(last) = a.instructions().last() {
         let variable_count = matches!(
             last.mnemonic(),
-            Mnemonic::Shl | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror | Mnemonic::Shrd
+            Mnemonic::Shl
+                | Mnemonic::Shr
+                | Mnemonic::Sar
+                | Mnemonic::Rol
+                | Mnemonic::Ror
+                | Mnemonic::Shrd
         ) && last.op_count() >= 2;
         if last.rflags_undefined() & CONDITION_FLAGS != 0 || variable_count {
             *clean = false;
@@ -312,7 +318,9 @@ fn random_bytes_as_code_behave_as_under_the_interpreter() {
         let (mut reference, mut ref_bus) = long_mode_machine(&code, &mut Rng(7));
         let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(7));
         let ref_exit = reference.run(&mut ref_bus, 200);
-        let exit = Translator::new(1 << 20).unwrap().run(&mut cpu, &mut bus, 200);
+        let exit = Translator::new(1 << 20)
+            .unwrap()
+            .run(&mut cpu, &mut bus, 200);
         assert_eq!(exit, ref_exit);
         assert_eq!(cpu.instructions, reference.instructions);
         assert_eq!(cpu.state.rip, reference.state.rip);

@@ -72,7 +72,7 @@ fn run() -> Result<(), String> {
             engine: kind.to_string(),
             label: match kind {
                 EngineKind::Kvm => host.kvm_label().to_string(),
-                EngineKind::Interp => "interp".to_string(),
+                EngineKind::Interp | EngineKind::Bt => kind.to_string(),
             },
             results,
             failures,

@@ -26,8 +26,10 @@ const MAX_BLOCK_INSTRUCTIONS: usize = 64;
 /// Which execution traces to print on stderr (the `-d` flag).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
-    /// Every executed guest instruction, disassembled.
+    /// Every executed guest instruction, disassembled (under the translator: each translated block, once).
     pub in_asm: bool,
+    /// The host code generated for each translated block (engines that generate code).
+    pub out_asm: bool,
     /// Every interrupt and exception delivered.
     pub interrupts: bool,
     /// Every unimplemented instruction met.
@@ -153,7 +155,10 @@ impl Cpu {
         let rip = self.state.rip;
         let phys = self.fetch_physical(bus)?;
         self.block_phys = phys;
-        if let Some(block) = self.decode_cache.lookup(&self.code_pages, phys, rip, bitness) {
+        if let Some(block) = self
+            .decode_cache
+            .lookup(&self.code_pages, phys, rip, bitness)
+        {
             if rip.wrapping_add(block.len - 1) <= self.code_limit() {
                 return Ok(Some(Arc::clone(block)));
             }

@@ -5,6 +5,7 @@
 //! the rest without knowing which engine it runs. Adding an engine is one [`EngineKind`] variant, one
 //! [`ExecutionEngine`] impl, and one line in [`build`].
 
+pub mod bt;
 pub mod interp;
 pub mod kvm;
 
@@ -19,6 +20,8 @@ use vx86_cpu::{Cpu, Exit};
 pub enum Accel {
     /// The reference interpreter.
     Interp,
+    /// The binary translator (`bt`, or QEMU's spelling `tcg`).
+    Bt,
     /// KVM through /dev/kvm.
     Kvm,
     /// KVM where the host has hardware virtualization, else the fastest software engine.
@@ -29,11 +32,12 @@ impl std::str::FromStr for Accel {
     type Err = String;
     fn from_str(s: &str) -> Result<Accel, String> {
         match s {
-            "interp" | "tcg" => Ok(Accel::Interp),
+            "interp" => Ok(Accel::Interp),
+            "bt" | "tcg" => Ok(Accel::Bt),
             "kvm" => Ok(Accel::Kvm),
             "auto" => Ok(Accel::Auto),
             other => Err(format!(
-                "unknown accelerator '{other}': use interp, kvm or auto"
+                "unknown accelerator '{other}': use interp, bt (or tcg), kvm or auto"
             )),
         }
     }
@@ -44,6 +48,8 @@ impl std::str::FromStr for Accel {
 pub enum EngineKind {
     /// The reference interpreter.
     Interp,
+    /// The binary translator.
+    Bt,
     /// KVM.
     Kvm,
 }
@@ -52,6 +58,7 @@ impl fmt::Display for EngineKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             EngineKind::Interp => "interp",
+            EngineKind::Bt => "bt",
             EngineKind::Kvm => "kvm",
         })
     }
@@ -103,6 +110,8 @@ pub fn cpu_has_hardware_virt() -> bool {
 pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), String> {
     match accel {
         Accel::Interp => Ok((EngineKind::Interp, "-accel interp".into())),
+        Accel::Bt if cfg!(target_arch = "x86_64") => Ok((EngineKind::Bt, "-accel bt".into())),
+        Accel::Bt => Err("-accel bt: the translator emits x86-64 code and this host is not x86-64".into()),
         Accel::Kvm => match &host.kvm {
             Ok(()) => Ok((EngineKind::Kvm, "-accel kvm".into())),
             Err(why) => Err(format!("-accel kvm: {why}; run with -accel interp")),
@@ -159,6 +168,7 @@ pub fn build(
 ) -> Result<Box<dyn ExecutionEngine>, VmError> {
     Ok(match kind {
         EngineKind::Interp => Box::new(interp::InterpEngine),
+        EngineKind::Bt => Box::new(bt::BtEngine::new()?),
         EngineKind::Kvm => Box::new(kvm::KvmEngine::new(memory)?),
     })
 }
