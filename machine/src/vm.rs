@@ -189,6 +189,11 @@ impl Vm {
         })
     }
 
+    /// Changes where the run stops (`-max-instructions`): a debugger or a test may run a machine in steps.
+    pub fn set_instruction_limit(&mut self, limit: Option<u64>) {
+        self.instruction_limit = limit;
+    }
+
     /// Runs the guest until it ends, returning how it ended and the run's statistics.
     pub fn run(&mut self) -> (Outcome, RunStats) {
         let start = Instant::now();
