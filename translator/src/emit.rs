@@ -10,7 +10,7 @@
 
 use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
-use crate::plan::{self, MemOperand, Native, Plan};
+use crate::plan::{self, MemOperand, Native, Plan, StackOp};
 use crate::regs::{self, Pool, RegSet};
 use dynasmrt::x64::Assembler;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
@@ -131,6 +131,10 @@ impl<'a> BlockEmitter<'a> {
                 Plan::DirectBranch => {
                     self.branch(&site.instr);
                     left = true;
+                }
+                Plan::Stack(op) => {
+                    self.stack(sites, k, op);
+                    left |= matches!(op, StackOp::CallRel | StackOp::Ret(_));
                 }
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
@@ -349,6 +353,104 @@ impl<'a> BlockEmitter<'a> {
         }
         self.body(n, &host, &bytes);
         true
+    }
+
+    /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
+    /// miss runs the instruction in the CPU's step (which faults precisely).
+    fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
+        let i = &sites[k].instr;
+        // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value.
+        let (addr, entry, last, rsp, value) = (0u8, 1u8, 2u8, 3u8, 5u8);
+        let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
+        let rip_off = state::RIP as i32;
+        let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
+        self.save_flags();
+        self.flags.in_host = false;
+        dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+        if write {
+            dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
+        } else {
+            let release = match op {
+                StackOp::Ret(extra) => 8 + i32::from(extra),
+                _ => 8,
+            };
+            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(rsp) ; add Rq(rsp), release);
+        }
+        let miss = self.ops.new_dynamic_label();
+        let mem = MemOperand {
+            size: 8,
+            write,
+            add_base: None,
+            wrap32: false,
+        };
+        self.tlb_lookup(addr, entry, last, &mem, miss);
+        match op {
+            StackOp::Push(reg) => {
+                let off = (state::GPR + 8 * usize::from(reg)) as i32;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), [r15 + off]
+                    ; mov [Rq(addr)], Rq(value)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
+            StackOp::Pop(reg) => {
+                let off = (state::GPR + 8 * usize::from(reg)) as i32;
+                // POP RSP leaves the popped value in RSP: the register is written last.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), [Rq(addr)]
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                    ; mov [r15 + off], Rq(value)
+                );
+            }
+            StackOp::CallRel => {
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), QWORD i.next_ip() as i64
+                    ; mov [Rq(addr)], Rq(value)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
+            StackOp::Ret(_) => {
+                // A non-canonical return address faults in the RET itself: the slow path raises it.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), [Rq(addr)]
+                    ; mov Rq(last), Rq(value)
+                    ; shl Rq(last), 16
+                    ; sar Rq(last), 16
+                    ; cmp Rq(last), Rq(value)
+                    ; jne =>miss
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                    ; mov [r15 + rip_off], Rq(value)
+                );
+            }
+        }
+        let join = self.ops.new_dynamic_label();
+        match op {
+            StackOp::CallRel | StackOp::Ret(_) => {
+                if let StackOp::CallRel = op {
+                    self.exit_to(i.near_branch_target());
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.epilogue);
+                }
+                // After the slow path's step (which set RIP), leave as well.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; =>join
+                    ; xor eax, eax
+                    ; jmp =>self.epilogue
+                );
+            }
+            _ => dynasm!(self.ops ; .arch x64 ; =>join),
+        }
+        self.slow.push(SlowPath {
+            label: miss,
+            site: k,
+            join,
+            restore_flags: false,
+        });
     }
 
     fn address_wraps32(i: &Instruction) -> bool {

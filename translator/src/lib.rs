@@ -285,7 +285,9 @@ impl Translator {
 fn mark_translated_sites(mut sites: Box<[Site]>, mode: &Mode) -> Box<[Site]> {
     let mut info = iced_x86::InstructionInfoFactory::new();
     for site in sites.iter_mut() {
-        if let plan::Plan::Native(_) = plan::plan(&site.instr, mode, &mut info) {
+        if let plan::Plan::Native(_) | plan::Plan::Stack(_) =
+            plan::plan(&site.instr, mode, &mut info)
+        {
             site.via = Via::TlbMiss;
         }
     }

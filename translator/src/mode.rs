@@ -15,6 +15,8 @@ pub struct Mode {
     /// expand-up data segment with a 4 GiB limit; ES, SS and DS also with base 0, FS and GS with their base added
     /// at run time).
     flat: u8,
+    /// The highest offset code may run at (the CS limit; 64-bit code has none, but must stay canonical).
+    pub code_limit: u64,
 }
 
 impl Mode {
@@ -35,6 +37,21 @@ impl Mode {
             bitness,
             user: state.cpl == 3,
             flat,
+            code_limit: if bitness == 64 {
+                u64::MAX
+            } else {
+                u64::from(state.seg(SegReg::Cs).limit)
+            },
+        }
+    }
+
+    /// Whether a direct jump to `target` lands where code may run; if not, the jump itself faults, which the
+    /// CPU's step does precisely.
+    pub fn jump_target_ok(&self, target: u64) -> bool {
+        if self.bitness == 64 {
+            vx86_cpu::mmu::segment::canonical(target)
+        } else {
+            target <= self.code_limit
         }
     }
 

@@ -17,8 +17,23 @@ pub enum Plan {
     Native(Native),
     /// A relative JMP or Jcc: the block ends in exits to its targets.
     DirectBranch,
+    /// A 64-bit stack operation on the guest stack through the TLB.
+    Stack(StackOp),
     /// The CPU's one-instruction step runs it.
     Callout,
+}
+
+/// The stack operations translated natively (64-bit mode, 8-byte slots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackOp {
+    /// PUSH of a register (its number).
+    Push(u8),
+    /// POP into a register (its number).
+    Pop(u8),
+    /// CALL to a relative target: pushes the return address and ends the block.
+    CallRel,
+    /// RET, releasing this many more bytes: pops the target and ends the block.
+    Ret(u16),
 }
 
 /// A guest memory operand, for the inline TLB lookup.
@@ -161,6 +176,19 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
         M::Jcxz | M::Jecxz | M::Jrcxz | M::Loop | M::Loope | M::Loopne
     ) {
         return Plan::DirectBranch;
+    }
+    if mode.bitness == 64 {
+        let op = match i.code() {
+            Code::Push_r64 => Some(StackOp::Push(regs::number(i.op0_register()))),
+            Code::Pop_r64 => Some(StackOp::Pop(regs::number(i.op0_register()))),
+            Code::Call_rel32_64 => Some(StackOp::CallRel),
+            Code::Retnq => Some(StackOp::Ret(0)),
+            Code::Retnq_imm16 => Some(StackOp::Ret(i.immediate16())),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return Plan::Stack(op);
+        }
     }
     match native(i, mode, info) {
         Some(n) => Plan::Native(n),
