@@ -60,6 +60,28 @@ pub mod exit {
     pub const CALLOUT: u64 = 1;
     /// The budget did not cover the block: nothing ran.
     pub const BUDGET: u64 = 2;
+    /// This and above: left through direct exit number `value - DIRECT` (RIP set), which may be linked.
+    pub const DIRECT: u64 = 16;
+}
+
+/// A direct exit of a block (to a guest address known at translation time): its jump can be patched to go straight
+/// to the target's translation (block chaining).
+#[derive(Clone, Copy, Debug)]
+pub struct DirectExit {
+    /// Where the 5-byte `jmp rel32` to patch starts (it first jumps to the exit code right after it).
+    pub patch: AssemblyOffset,
+    /// The guest address the exit leaves for.
+    pub target: u64,
+}
+
+/// What [`BlockEmitter::emit`] produced.
+pub struct Emitted {
+    /// Where the block's code starts.
+    pub entry: AssemblyOffset,
+    /// Per site, where its host code starts (for `-d out_asm`).
+    pub starts: Vec<usize>,
+    /// The block's direct exits, numbered from the emitter's first exit number.
+    pub exits: Vec<DirectExit>,
 }
 
 /// Where the guest's arithmetic flags are at a point of the block.
@@ -87,6 +109,9 @@ pub struct BlockEmitter<'a> {
     flags: FlagsAt,
     slow: Vec<SlowPath>,
     info: InstructionInfoFactory,
+    /// The number the block's first direct exit gets.
+    first_exit: usize,
+    exits: Vec<DirectExit>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -96,8 +121,11 @@ impl<'a> BlockEmitter<'a> {
         epilogue: DynamicLabel,
         callouts: Callouts,
         mode: Mode,
+        first_exit: usize,
     ) -> Self {
         BlockEmitter {
+            first_exit,
+            exits: Vec::new(),
             ops,
             epilogue,
             callouts,
@@ -111,9 +139,8 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Emits the block whose instructions are `sites`; returns its entry and, per site, the host offset where its
-    /// code starts (for `-d out_asm`).
-    pub fn emit(mut self, sites: &[Site]) -> (AssemblyOffset, Vec<usize>) {
+    /// Emits the block whose instructions are `sites`.
+    pub fn emit(mut self, sites: &[Site]) -> Emitted {
         let entry = self.ops.offset();
         let n = sites.len() as i32;
         let no_budget = self.ops.new_dynamic_label();
@@ -171,7 +198,11 @@ impl<'a> BlockEmitter<'a> {
             }
             dynasm!(self.ops ; .arch x64 ; jmp =>slow.join);
         }
-        (entry, starts)
+        Emitted {
+            entry,
+            starts,
+            exits: self.exits,
+        }
     }
 
     fn save_flags(&mut self) {
@@ -213,13 +244,22 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Leaves the block for guest address `rip`.
+    /// Leaves the block for guest address `rip`, through a jump that chaining may later point at the target's
+    /// translation (which expects the flags saved, as every block entry does).
     fn exit_to(&mut self, rip: u64) {
         self.save_flags();
+        let number = self.first_exit + self.exits.len();
+        self.exits.push(DirectExit {
+            patch: self.ops.offset(),
+            target: rip,
+        });
+        // jmp rel32 to the next instruction, until linked.
+        self.ops.extend([0xE9, 0, 0, 0, 0]);
         self.set_rip(rip);
+        let code = (exit::DIRECT + number as u64) as i32;
         dynasm!(self.ops
             ; .arch x64
-            ; xor eax, eax
+            ; mov eax, code
             ; jmp =>self.epilogue
         );
     }

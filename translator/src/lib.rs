@@ -21,7 +21,7 @@ use callout::{flags_image, CalloutStats};
 use ctx::JitCtx;
 use dynasmrt::x64::Assembler;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
-use emit::{BlockEmitter, Callouts, Site, Via};
+use emit::{exit, BlockEmitter, Callouts, Site, Via};
 use mode::Mode;
 use std::collections::HashMap;
 use vx86_cpu::code_pages::CodePages;
@@ -49,6 +49,8 @@ pub struct Stats {
     pub dispatches: u64,
     /// Instructions run by the interpreter instead (page-crossing, interrupt shadows, the slice's last few).
     pub interpreted: u64,
+    /// Direct exits patched to jump straight to their target's translation.
+    pub links: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -64,6 +66,14 @@ pub struct TraceOptions {
 struct Key {
     phys: u64,
     rip: u64,
+    mode: Mode,
+}
+
+/// A direct exit, for linking: where its jump is and what it leaves for.
+struct ExitRecord {
+    exit: emit::DirectExit,
+    /// Linear page of the block it leaves (chains stay within a page, whose mapping the block was entered through).
+    linear_page: u64,
     mode: Mode,
 }
 
@@ -85,6 +95,9 @@ pub struct Translator {
     enter: AssemblyOffset,
     epilogue: DynamicLabel,
     blocks: HashMap<Key, Block>,
+    exits: Vec<ExitRecord>,
+    /// The direct exit the last block left through, if any: linked once its target is found.
+    last_exit: Option<usize>,
     cache_bytes: usize,
     /// What the translator counted.
     pub stats: Stats,
@@ -103,6 +116,8 @@ impl Translator {
             enter,
             epilogue,
             blocks: HashMap::new(),
+            exits: Vec::new(),
+            last_exit: None,
             cache_bytes: cache_bytes.max(64 << 10),
             stats: Stats::default(),
             callouts: CalloutStats {
@@ -138,8 +153,14 @@ impl Translator {
                     }
                 }
             };
+            let came_through = self.last_exit.take();
             match block {
-                Some((key, len)) if len <= left => self.execute::<B>(cpu, bus, key, left),
+                Some((key, len)) if len <= left => {
+                    if let Some(number) = came_through {
+                        self.link(number, key);
+                    }
+                    self.last_exit = self.execute::<B>(cpu, bus, key, left);
+                }
                 other => {
                     // The interpreter takes what the translator does not: one instruction, or the slice's rest
                     // when the block is longer than the budget, so slices end where the interpreter's do.
@@ -212,9 +233,19 @@ impl Translator {
             step: callout::step::<B> as *const () as usize,
         };
         let start = self.ops.offset();
-        let (entry, starts) =
-            BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode).emit(&sites);
+        let first_exit = self.exits.len();
+        let emitted =
+            BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode, first_exit)
+                .emit(&sites);
         self.ops.commit().ok()?;
+        let linear_page = key.mode.cs_base.wrapping_add(key.rip) & !0xFFF;
+        self.exits
+            .extend(emitted.exits.iter().map(|&exit| ExitRecord {
+                exit,
+                linear_page,
+                mode: key.mode,
+            }));
+        let (entry, starts) = (emitted.entry, emitted.starts);
         let end = self.ops.offset();
         self.stats.blocks_translated += 1;
         self.stats.code_bytes += (end.0 - start.0) as u64;
@@ -239,6 +270,8 @@ impl Translator {
     fn flush(&mut self) -> std::io::Result<()> {
         let (ops, enter, epilogue) = fresh_assembler()?;
         self.blocks.clear();
+        self.exits.clear();
+        self.last_exit = None;
         self.ops = ops;
         self.enter = enter;
         self.epilogue = epilogue;
@@ -246,10 +279,15 @@ impl Translator {
         Ok(())
     }
 
-    fn execute<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key, budget: u64) {
-        let Some(block) = self.blocks.get(&key) else {
-            return;
-        };
+    /// Runs the block of `key` (and whatever it is chained to); returns the direct exit it left through, if any.
+    fn execute<B: Bus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+        key: Key,
+        budget: u64,
+    ) -> Option<usize> {
+        let block = self.blocks.get(&key)?;
         self.stats.dispatches += 1;
         let (enter, code) = {
             let reader = self.ops.reader();
@@ -272,12 +310,44 @@ impl Translator {
         };
         // SAFETY: `code` is a committed block of this cache, entered through the trampoline with the CPU's state
         // and a context whose pointers outlive the call; callouts are instantiated for `B`.
-        unsafe {
+        let reason = unsafe {
             let state = std::ptr::addr_of_mut!((*cpu_ptr).state);
-            enter(state, &mut ctx, code);
-        }
+            enter(state, &mut ctx, code)
+        };
         cpu.state.rflags = (cpu.state.rflags & !ARITH) | (ctx.saved_flags & ARITH);
         cpu.instructions = ctx.base_instructions + ctx.retired();
+        reason
+            .checked_sub(exit::DIRECT)
+            .map(|number| number as usize)
+    }
+
+    /// Points direct exit `number` straight at the translation of `key`, its target, when that is safe: the same
+    /// mode, and the same linear page (whose mapping the source block was entered through). Blocks of a page that
+    /// is written are only ever entered from the dispatcher again, which checks their page's generation.
+    fn link(&mut self, number: usize, key: Key) {
+        let Some(record) = self.exits.get(number) else {
+            return;
+        };
+        let linear = key.mode.cs_base.wrapping_add(key.rip);
+        if record.exit.target != key.rip
+            || record.mode != key.mode
+            || linear & !0xFFF != record.linear_page
+        {
+            return;
+        }
+        let Some(target) = self.blocks.get(&key).map(|b| b.entry) else {
+            return;
+        };
+        let patch = record.exit.patch;
+        let rel = (target.0 as i64 - (patch.0 as i64 + 5)) as i32;
+        let patched = self.ops.alter(|m| {
+            m.goto(patch);
+            let bytes = rel.to_le_bytes();
+            m.extend([0xE9, bytes[0], bytes[1], bytes[2], bytes[3]]);
+        });
+        if patched.is_ok() {
+            self.stats.links += 1;
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Mode {
     flat: u8,
     /// The highest offset code may run at (the CS limit; 64-bit code has none, but must stay canonical).
     pub code_limit: u64,
+    /// CS's base outside 64-bit mode (0 in it), so a block's RIPs map to fixed linear addresses.
+    pub cs_base: u64,
 }
 
 impl Mode {
@@ -37,6 +39,11 @@ impl Mode {
             bitness,
             user: state.cpl == 3,
             flat,
+            cs_base: if bitness == 64 {
+                0
+            } else {
+                state.seg(SegReg::Cs).base
+            },
             code_limit: if bitness == 64 {
                 u64::MAX
             } else {

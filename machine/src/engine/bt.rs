@@ -57,6 +57,7 @@ impl ExecutionEngine for BtEngine {
             ("code-cache flushes".to_string(), s.flushes),
             ("SMC invalidations".to_string(), s.smc_invalidations),
             ("dispatcher entries".to_string(), s.dispatches),
+            ("chained exits".to_string(), s.links),
             ("interpreted instrs".to_string(), s.interpreted),
             ("TLB-miss slow paths".to_string(), c.tlb_misses),
         ];
