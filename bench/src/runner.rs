@@ -66,16 +66,10 @@ pub enum GuestTime {
 /// The board the guests run on: 32 MiB of RAM, COM1 into `serial`, no disk; a reset ends the run.
 pub fn config(serial: Option<SerialCapture>, time: GuestTime) -> VmConfig {
     VmConfig {
-        ram_bytes: 32 << 20,
-        bios: vx86_firmware::bios::image(),
-        disk: None,
         serial_out: serial.map(|s| Box::new(s) as _),
-        serial_in: None,
         no_reboot: true,
         deterministic: time == GuestTime::Instructions,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: None,
+        ..VmConfig::new(32 << 20, vx86_firmware::bios::image())
     }
 }
 

@@ -54,10 +54,14 @@ pub struct Args {
     #[arg(long = "no-reboot")]
     pub no_reboot: bool,
 
-    /// Execution engine: interp (the reference interpreter), kvm (/dev/kvm), or auto (kvm where the CPU has
-    /// vmx/svm, else the interpreter).
+    /// Execution engine: interp (the reference interpreter), bt or tcg (the binary translator), kvm (/dev/kvm),
+    /// or auto (kvm where the CPU has vmx/svm, else the interpreter).
     #[arg(long, default_value = "auto")]
     pub accel: String,
+
+    /// The binary translator's code cache in MiB (QEMU's spelling); flushed whole when full.
+    #[arg(long = "tb-size", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub tb_size: Option<u32>,
 
     /// Traces on stderr, comma separated: in_asm, out_asm, int, post, unimp, stats.
     #[arg(short = 'd', long = "trace")]
@@ -88,6 +92,7 @@ const SINGLE_DASH_LONG: &[&str] = &[
     "nographic",
     "no-reboot",
     "accel",
+    "tb-size",
     "icount",
     "max-instructions",
     "quiet",
@@ -126,7 +131,7 @@ pub enum ArgError {
     #[error("invalid -serial '{0}': use stdio, file:PATH or none")]
     Serial(String),
     /// An unknown engine.
-    #[error("unknown accelerator '{0}': use interp, kvm or auto")]
+    #[error("unknown accelerator '{0}': use interp, bt (or tcg), kvm or auto")]
     Accel(String),
     /// An unknown trace name.
     #[error("unknown trace '{0}' in -d: use in_asm, out_asm, int, post, unimp, stats")]

@@ -70,6 +70,11 @@ fn run(args: Args) -> Result<i32, String> {
         trace: traces.cpu,
         trace_post: traces.post,
         instruction_limit: args.max_instructions,
+        code_cache_bytes: args
+            .tb_size
+            .map_or(vx86_translator::DEFAULT_CACHE_BYTES, |mib| {
+                (mib as usize) << 20
+            }),
     };
     let mut vm = Vm::with_engine(config, engine_kind).map_err(|e| e.to_string())?;
     if let Some(kernel_path) = &args.kernel {

@@ -38,6 +38,8 @@ pub struct VmConfig {
     pub trace_post: bool,
     /// Stop after this many guest instructions (None: run until the guest ends).
     pub instruction_limit: Option<u64>,
+    /// The binary translator's code-cache size in bytes (`-tb-size`), under bt.
+    pub code_cache_bytes: usize,
 }
 
 impl VmConfig {
@@ -56,6 +58,7 @@ impl VmConfig {
             trace: Trace::default(),
             trace_post: false,
             instruction_limit: None,
+            code_cache_bytes: vx86_translator::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -162,7 +165,7 @@ impl Vm {
     /// Builds the board and a CPU at its reset vector, run by `engine`.
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
         let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
-        let engine = engine::build(engine, &mut memory)?;
+        let engine = engine::build(engine, &mut memory, config.code_cache_bytes)?;
         let pacing = Pacing::for_engine(
             engine.as_ref(),
             config.deterministic,

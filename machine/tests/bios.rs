@@ -1,10 +1,10 @@
-//! vx86's BIOS services, exercised by a boot sector running on the interpreter: each service's results are stored
-//! in low memory and checked after the guest powers off.
+//! vx86's BIOS services, exercised by a boot sector running on the interpreter and on the binary translator: each
+//! service's results are stored in low memory and checked after the guest powers off.
 
 use iced_x86::code_asm::*;
 use vx86_devices::MemDisk;
 use vx86_machine::capture::SerialCapture;
-use vx86_machine::{Outcome, Vm, VmConfig};
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 /// Where the boot sector stores its results.
 const RESULTS: u64 = 0x600;
@@ -82,23 +82,33 @@ fn service_probe_disk() -> Vec<u8> {
     disk
 }
 
+/// Boots `disk` under the interpreter, and under the binary translator, which must end the same way with the same
+/// serial output, instruction count and low megabyte of memory; returns the interpreter's run.
 fn boot(disk: Vec<u8>) -> (Vm, Outcome, String) {
-    let serial = SerialCapture::new();
-    let mut vm = Vm::new(VmConfig {
-        ram_bytes: 16 << 20,
-        bios: vx86_firmware::bios::image(),
-        disk: Some(Box::new(MemDisk::new(disk))),
-        serial_out: Some(Box::new(serial.clone())),
-        serial_in: None,
-        no_reboot: true,
-        deterministic: true,
-        trace: Default::default(),
-        trace_post: false,
-        instruction_limit: Some(200_000_000),
-    })
-    .unwrap();
-    let (outcome, _) = vm.run();
-    (vm, outcome, serial.text())
+    let run = |engine| {
+        let serial = SerialCapture::new();
+        let config = VmConfig {
+            disk: Some(Box::new(MemDisk::new(disk.clone()))),
+            serial_out: Some(Box::new(serial.clone())),
+            no_reboot: true,
+            deterministic: true,
+            instruction_limit: Some(200_000_000),
+            ..VmConfig::new(16 << 20, vx86_firmware::bios::image())
+        };
+        let mut vm = Vm::with_engine(config, engine).unwrap();
+        let (outcome, _) = vm.run();
+        (vm, outcome, serial.text())
+    };
+    let reference = run(EngineKind::Interp);
+    let translated = run(EngineKind::Bt);
+    assert_eq!(translated.1, reference.1, "bt outcome");
+    assert_eq!(translated.2, reference.2, "bt serial output");
+    assert_eq!(translated.0.cpu.instructions, reference.0.cpu.instructions);
+    assert!(
+        read(&translated.0, 0, 1 << 20) == read(&reference.0, 0, 1 << 20),
+        "bt left different memory below 1 MiB"
+    );
+    reference
 }
 
 fn read(vm: &Vm, addr: u64, len: usize) -> Vec<u8> {

@@ -1,8 +1,9 @@
-//! The bundled demo guest boots through vx86's own BIOS on the interpreter and tells its whole story.
+//! The bundled demo guest boots through vx86's own BIOS and tells its whole story, on the interpreter and on the
+//! binary translator; under `-icount` both engines give the same output, instruction count and final state.
 
 use vx86_devices::MemDisk;
 use vx86_machine::capture::SerialCapture;
-use vx86_machine::{Outcome, Vm, VmConfig};
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 fn demo_config(serial: SerialCapture) -> VmConfig {
     VmConfig {
@@ -15,13 +16,26 @@ fn demo_config(serial: SerialCapture) -> VmConfig {
     }
 }
 
+/// The software engines, which count instructions (kvm has its own tests).
+const ENGINES: [EngineKind; 2] = [EngineKind::Interp, EngineKind::Bt];
+
 #[test]
 fn demo_boots_through_our_bios_and_powers_off_cleanly() {
+    for engine in ENGINES {
+        demo_tells_its_whole_story(engine);
+    }
+}
+
+fn demo_tells_its_whole_story(engine: EngineKind) {
     let serial = SerialCapture::new();
-    let mut vm = Vm::new(demo_config(serial.clone())).expect("machine builds");
+    let mut vm = Vm::with_engine(demo_config(serial.clone()), engine).expect("machine builds");
     let (outcome, stats) = vm.run();
     let text = serial.text();
-    assert_eq!(outcome, Outcome::PowerOff, "guest output:\n{text}");
+    assert_eq!(
+        outcome,
+        Outcome::PowerOff,
+        "{engine}: guest output:\n{text}"
+    );
     assert!(text.contains("vx86 BIOS"), "BIOS banner missing:\n{text}");
     for step in ["Step 1", "Step 2", "Step 3", "Step 4", "Step 5", "Step 6"] {
         assert!(text.contains(step), "{step} missing:\n{text}");
@@ -42,10 +56,10 @@ fn demo_boots_through_our_bios_and_powers_off_cleanly() {
 }
 
 #[test]
-fn deterministic_runs_replay_identically() {
-    let run = || {
+fn deterministic_runs_replay_identically_on_every_software_engine() {
+    let run = |engine| {
         let serial = SerialCapture::new();
-        let mut vm = Vm::new(demo_config(serial.clone())).expect("machine builds");
+        let mut vm = Vm::with_engine(demo_config(serial.clone()), engine).expect("machine builds");
         let (outcome, stats) = vm.run();
         (
             outcome,
@@ -54,9 +68,14 @@ fn deterministic_runs_replay_identically() {
             vm.cpu.state.clone(),
         )
     };
-    let (a, b) = (run(), run());
-    assert_eq!(a.0, b.0);
-    assert_eq!(a.1, b.1, "instruction counts differ");
-    assert_eq!(a.2, b.2);
-    assert_eq!(a.3, b.3);
+    let reference = run(EngineKind::Interp);
+    for (engine, again) in [
+        (EngineKind::Interp, run(EngineKind::Interp)),
+        (EngineKind::Bt, run(EngineKind::Bt)),
+    ] {
+        assert_eq!(reference.0, again.0, "{engine}: outcome");
+        assert_eq!(reference.1, again.1, "{engine}: instruction counts differ");
+        assert_eq!(reference.2, again.2, "{engine}: serial output differs");
+        assert_eq!(reference.3, again.3, "{engine}: final state differs");
+    }
 }

@@ -15,21 +15,16 @@ fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
     let (kernel, initrd) = common::debian_guest()?;
     let serial = SerialCapture::new();
     let mut vm = Vm::new(VmConfig {
-        ram_bytes: 256 << 20,
-        bios: vx86_firmware::bios::image(),
-        disk: None,
         serial_out: Some(Box::new(serial.clone())),
-        serial_in: None,
         no_reboot: true,
         deterministic: true,
-        trace: Default::default(),
-        trace_post: false,
         instruction_limit: Some(
             std::env::var("VX86_LINUX_LIMIT")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20_000_000_000),
         ),
+        ..VmConfig::new(256 << 20, vx86_firmware::bios::image())
     })
     .unwrap();
     let cmdline = format!("console=ttyS0 panic=-1 {extra}");

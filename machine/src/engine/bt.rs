@@ -4,7 +4,7 @@ use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
 use crate::vm::VmError;
 use vx86_cpu::{Cpu, Exit};
-use vx86_translator::{TraceOptions, Translator, DEFAULT_CACHE_BYTES};
+use vx86_translator::{TraceOptions, Translator};
 
 /// The binary translator as an engine.
 pub struct BtEngine {
@@ -14,9 +14,9 @@ pub struct BtEngine {
 }
 
 impl BtEngine {
-    /// A translator with the default code-cache size.
-    pub fn new() -> Result<BtEngine, VmError> {
-        let translator = Translator::new(DEFAULT_CACHE_BYTES)
+    /// A translator whose code cache holds `code_cache_bytes`.
+    pub fn new(code_cache_bytes: usize) -> Result<BtEngine, VmError> {
+        let translator = Translator::new(code_cache_bytes)
             .map_err(|e| VmError::Unsupported(format!("-accel bt: no code buffer: {e}")))?;
         Ok(BtEngine {
             translator,
