@@ -41,3 +41,32 @@ pub const ID: u64 = 1 << 21;
 pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
 /// Flags that exist on an i686 (software can set these; others read as zero).
 pub const IMPLEMENTED: u64 = ARITH | TF | IF | DF | IOPL | NT | RF | VM | AC | VIF | VIP | ID;
+
+/// The arithmetic RFLAGS bits named by iced-x86's `RflagsBits` (which numbers flags its own way), as found in
+/// `Instruction::rflags_read()`, `rflags_modified()` and the like.
+pub fn arith_from_iced(iced: u32) -> u64 {
+    use iced_x86::RflagsBits as R;
+    [
+        (R::CF, CF),
+        (R::PF, PF),
+        (R::AF, AF),
+        (R::ZF, ZF),
+        (R::SF, SF),
+        (R::OF, OF),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| iced & bit != 0)
+    .fold(0, |mask, (_, flag)| mask | flag)
+}
+
+#[cfg(test)]
+mod iced_tests {
+    use super::*;
+
+    #[test]
+    fn iced_flag_bits_map_to_rflags_bits() {
+        use iced_x86::RflagsBits as R;
+        assert_eq!(arith_from_iced(R::SF | R::PF), SF | PF);
+        assert_eq!(arith_from_iced(R::DF | R::IF), 0);
+    }
+}

@@ -8,7 +8,7 @@ use crate::flags;
 use crate::state::{attr, cr0, CpuState, SegReg, Segment};
 use crate::{Cpu, Exit};
 use iced_x86::code_asm::CodeAssembler;
-use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, RflagsBits};
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind};
 use std::collections::VecDeque;
 
 /// A bus with `ram` bytes of RAM at physical 0, no ROM, open bus above, and recordable port I/O.
@@ -445,8 +445,8 @@ pub fn defined_flags_after(code: &[u8], bitness: u32) -> u64 {
     Decoder::new(bitness, code, DecoderOptions::NONE)
         .into_iter()
         .fold(flags::ARITH, |defined, insn| {
-            let mut modified = arith_flags(insn.rflags_modified());
-            let mut undefined = arith_flags(insn.rflags_undefined());
+            let mut modified = flags::arith_from_iced(insn.rflags_modified());
+            let mut undefined = flags::arith_from_iced(insn.rflags_undefined());
             match count_effect(&insn) {
                 Some(CountEffect::NoFlags) => return defined,
                 Some(CountEffect::OverflowUndefined) => undefined |= flags::OF & modified,
@@ -465,21 +465,6 @@ pub fn defined_flags_after(code: &[u8], bitness: u32) -> u64 {
                 (defined & !modified) | (modified & !undefined)
             }
         })
-}
-
-/// Converts iced-x86's [`RflagsBits`] to the arithmetic RFLAGS bits they name.
-fn arith_flags(iced: u32) -> u64 {
-    [
-        (RflagsBits::CF, flags::CF),
-        (RflagsBits::PF, flags::PF),
-        (RflagsBits::AF, flags::AF),
-        (RflagsBits::ZF, flags::ZF),
-        (RflagsBits::SF, flags::SF),
-        (RflagsBits::OF, flags::OF),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| iced & bit != 0)
-    .fold(0, |mask, (_, flag)| mask | flag)
 }
 
 /// How the count of a shift or rotate bears on which of its flags are defined.
@@ -731,4 +716,45 @@ mod tests {
             "{stderr}"
         );
     }
+}
+
+/// Where [`long_mode_cpu`] puts its page tables (three pages from here).
+pub const LONG_MODE_TABLES: u64 = 0x1000;
+
+/// A CPU in 64-bit mode at CPL 0 with RIP at `entry` and RSP at `stack`: flat segments, 4-level paging that
+/// identity-maps the bus's RAM (up to 1 GiB) with 2 MiB pages, its tables at [`LONG_MODE_TABLES`] in `bus`.
+pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
+    let (pml4, pdpt, pd) = (
+        LONG_MODE_TABLES,
+        LONG_MODE_TABLES + 0x1000,
+        LONG_MODE_TABLES + 0x2000,
+    );
+    bus.write_u64(pml4, pdpt | 3);
+    bus.write_u64(pdpt, pd | 3);
+    let large_pages = (bus.ram.len() as u64).div_ceil(2 << 20).min(512);
+    for k in 0..large_pages {
+        bus.write_u64(pd + 8 * k, (k << 21) | 0x83);
+    }
+    let mut cpu = Cpu::new();
+    cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
+    cpu.state.cr4 = crate::state::cr4::PAE;
+    cpu.state.cr3 = pml4;
+    cpu.state.efer = crate::state::efer::LME | crate::state::efer::LMA;
+    let data = Segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector: 0x10,
+        attrs: attr::P | attr::S | attr::RW | attr::DB | attr::G,
+    };
+    for s in SegReg::ALL {
+        cpu.state.segs[s as usize] = data;
+    }
+    cpu.state.segs[SegReg::Cs as usize] = Segment {
+        selector: 8,
+        attrs: attr::P | attr::S | attr::CODE | attr::L,
+        ..data
+    };
+    cpu.state.rip = entry;
+    cpu.state.gpr[crate::state::gpr::RSP] = stack;
+    cpu
 }

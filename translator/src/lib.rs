@@ -105,6 +105,9 @@ pub struct Translator {
     pub callouts: CalloutStats,
     /// Traces to print.
     pub trace: TraceOptions,
+    /// When set, each translated block's full listing (guest and host code) is kept here, for tests that pin the
+    /// generated code.
+    pub listings: Option<Vec<String>>,
 }
 
 impl Translator {
@@ -125,6 +128,7 @@ impl Translator {
                 tlb_misses: 0,
             },
             trace: TraceOptions::default(),
+            listings: None,
         })
     }
 
@@ -249,10 +253,22 @@ impl Translator {
         let end = self.ops.offset();
         self.stats.blocks_translated += 1;
         self.stats.code_bytes += (end.0 - start.0) as u64;
+        if let Some(kept) = &mut self.listings {
+            let code = self.ops.reader();
+            let code = code.lock();
+            let all = TraceOptions {
+                in_asm: true,
+                out_asm: true,
+            };
+            kept.push(trace::listing(&code, &sites, &starts, end.0, all));
+        }
         if self.trace.in_asm || self.trace.out_asm {
             let code = self.ops.reader();
             let code = code.lock();
-            trace::print_block(&code, &sites, &starts, end.0, self.trace);
+            eprint!(
+                "{}",
+                trace::listing(&code, &sites, &starts, end.0, self.trace)
+            );
         }
         self.blocks.insert(
             key,

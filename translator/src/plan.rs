@@ -7,7 +7,7 @@ use crate::regs::{self, RegSet};
 use iced_x86::{
     Code, FlowControl, Instruction, InstructionInfoFactory, Mnemonic as M, OpAccess, OpKind,
 };
-use vx86_cpu::flags::ARITH;
+use vx86_cpu::flags::{self, ARITH};
 use vx86_cpu::{Cpu, SegReg};
 
 /// How one guest instruction is translated.
@@ -268,8 +268,8 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     if lea && (mode.bitness == 16 || Cpu::address_size(i) == 2) {
         return None;
     }
-    let modified = i.rflags_modified() as u64 & ARITH;
-    let read = i.rflags_read() as u64 & ARITH;
+    let modified = flags::arith_from_iced(i.rflags_modified());
+    let read = flags::arith_from_iced(i.rflags_read());
     Some(Native {
         used,
         written,

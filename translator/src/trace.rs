@@ -3,23 +3,11 @@
 
 use crate::emit::Site;
 use crate::TraceOptions;
-use dynasmrt::ExecutableBuffer;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 
-/// Prints a block translated from `sites`, whose host code for site k starts at offset `starts[k]` of `code` and
-/// whose whole code ends at `end`.
-pub fn print_block(
-    code: &ExecutableBuffer,
-    sites: &[Site],
-    starts: &[usize],
-    end: usize,
-    trace: TraceOptions,
-) {
-    eprint!("{}", listing(code, sites, starts, end, trace));
-}
-
-/// The text [`print_block`] prints.
-pub fn listing(
+/// The listing of a block translated from `sites`, whose host code for site k starts at offset `starts[k]` of
+/// `code` and whose whole code ends at `end`.
+pub(crate) fn listing(
     code: &[u8],
     sites: &[Site],
     starts: &[usize],

@@ -6,12 +6,10 @@
 
 use iced_x86::code_asm::*;
 use iced_x86::{Mnemonic, RflagsBits};
-use vx86_cpu::state::{attr, cr0, cr4, efer, SegReg, Segment};
-use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, FlatBus};
+use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, long_mode_cpu, FlatBus};
 use vx86_cpu::Cpu;
 use vx86_translator::{TraceOptions, Translator};
 
-const PML4: u64 = 0x1000;
 const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x20_0000;
 const DATA_SIZE: u64 = 0x2000;
@@ -157,7 +155,12 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
             2 => a.test(byte_reg(d), byte_reg(s)),
             _ => a.shrd(r32(d), r32(s), cl),
         },
-        14 => a.cqo(),
+        14 => match width {
+            0 => a.cqo(),
+            1 => a.cmovs(r64(d), r64(s)),
+            2 => a.setp(byte_reg(d)),
+            _ => a.cmovnp(r32(d), dword_ptr(mem(rng))),
+        },
         _ => a.mov(r16(d), r16(s)),
     };
     r.expect("instruction assembles");
@@ -179,34 +182,11 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
 
 fn long_mode_machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     let mut bus = FlatBus::new(RAM);
-    bus.write_u64(PML4, (PML4 + 0x1000) | 3);
-    bus.write_u64(PML4 + 0x1000, (PML4 + 0x2000) | 3);
-    // 2 MiB pages for the first 4 MiB.
-    bus.write_u64(PML4 + 0x2000, 0x83);
-    bus.write_u64(PML4 + 0x2008, 0x20_0000 | 0x83);
     bus.load(CODE, code);
     for k in 0..DATA_SIZE {
         bus.ram[(DATA + k) as usize] = rng.next() as u8;
     }
-    let mut cpu = Cpu::new();
-    cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
-    cpu.state.cr4 = cr4::PAE;
-    cpu.state.cr3 = PML4;
-    cpu.state.efer = efer::LME | efer::LMA;
-    let data = Segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector: 0x10,
-        attrs: attr::P | attr::S | attr::RW | attr::DB | attr::G,
-    };
-    for s in SegReg::ALL {
-        cpu.state.segs[s as usize] = data;
-    }
-    cpu.state.segs[SegReg::Cs as usize] = Segment {
-        selector: 8,
-        attrs: attr::P | attr::S | attr::CODE | attr::L,
-        ..data
-    };
+    let mut cpu = long_mode_cpu(&mut bus, CODE, STACK);
     for n in 0..16 {
         cpu.state.gpr[n] = match rng.below(3) {
             0 => rng.next() & 0xFF,
@@ -219,7 +199,6 @@ fn long_mode_machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     cpu.state.gpr[6] = rng.below(0x400);
     cpu.state.gpr[4] = STACK;
     cpu.state.rflags = 2 | (rng.next() & vx86_cpu::flags::ARITH);
-    cpu.state.rip = CODE;
     (cpu, bus)
 }
 
