@@ -575,6 +575,47 @@ pub fn skip_outside_ci(why: impl std::fmt::Display) {
     eprintln!("skipped: {why}");
 }
 
+/// Where [`long_mode_cpu`] puts its page tables (three pages from here).
+pub const LONG_MODE_TABLES: u64 = 0x1000;
+
+/// A CPU in 64-bit mode at CPL 0 with RIP at `entry` and RSP at `stack`: flat segments, 4-level paging that
+/// identity-maps the bus's RAM (up to 1 GiB) with 2 MiB pages, its tables at [`LONG_MODE_TABLES`] in `bus`.
+pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
+    let (pml4, pdpt, pd) = (
+        LONG_MODE_TABLES,
+        LONG_MODE_TABLES + 0x1000,
+        LONG_MODE_TABLES + 0x2000,
+    );
+    bus.write_u64(pml4, pdpt | 3);
+    bus.write_u64(pdpt, pd | 3);
+    let large_pages = (bus.ram.len() as u64).div_ceil(2 << 20).min(512);
+    for k in 0..large_pages {
+        bus.write_u64(pd + 8 * k, (k << 21) | 0x83);
+    }
+    let mut cpu = Cpu::new();
+    cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
+    cpu.state.cr4 = crate::state::cr4::PAE;
+    cpu.state.cr3 = pml4;
+    cpu.state.efer = crate::state::efer::LME | crate::state::efer::LMA;
+    let data = Segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector: 0x10,
+        attrs: attr::P | attr::S | attr::RW | attr::DB | attr::G,
+    };
+    for s in SegReg::ALL {
+        cpu.state.segs[s as usize] = data;
+    }
+    cpu.state.segs[SegReg::Cs as usize] = Segment {
+        selector: 8,
+        attrs: attr::P | attr::S | attr::CODE | attr::L,
+        ..data
+    };
+    cpu.state.rip = entry;
+    cpu.state.gpr[crate::state::gpr::RSP] = stack;
+    cpu
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,45 +757,4 @@ mod tests {
             "{stderr}"
         );
     }
-}
-
-/// Where [`long_mode_cpu`] puts its page tables (three pages from here).
-pub const LONG_MODE_TABLES: u64 = 0x1000;
-
-/// A CPU in 64-bit mode at CPL 0 with RIP at `entry` and RSP at `stack`: flat segments, 4-level paging that
-/// identity-maps the bus's RAM (up to 1 GiB) with 2 MiB pages, its tables at [`LONG_MODE_TABLES`] in `bus`.
-pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
-    let (pml4, pdpt, pd) = (
-        LONG_MODE_TABLES,
-        LONG_MODE_TABLES + 0x1000,
-        LONG_MODE_TABLES + 0x2000,
-    );
-    bus.write_u64(pml4, pdpt | 3);
-    bus.write_u64(pdpt, pd | 3);
-    let large_pages = (bus.ram.len() as u64).div_ceil(2 << 20).min(512);
-    for k in 0..large_pages {
-        bus.write_u64(pd + 8 * k, (k << 21) | 0x83);
-    }
-    let mut cpu = Cpu::new();
-    cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
-    cpu.state.cr4 = crate::state::cr4::PAE;
-    cpu.state.cr3 = pml4;
-    cpu.state.efer = crate::state::efer::LME | crate::state::efer::LMA;
-    let data = Segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector: 0x10,
-        attrs: attr::P | attr::S | attr::RW | attr::DB | attr::G,
-    };
-    for s in SegReg::ALL {
-        cpu.state.segs[s as usize] = data;
-    }
-    cpu.state.segs[SegReg::Cs as usize] = Segment {
-        selector: 8,
-        attrs: attr::P | attr::S | attr::CODE | attr::L,
-        ..data
-    };
-    cpu.state.rip = entry;
-    cpu.state.gpr[crate::state::gpr::RSP] = stack;
-    cpu
 }
