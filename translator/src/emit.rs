@@ -12,8 +12,8 @@ use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, StackOp};
 use crate::regs::{self, Pool, RegSet};
-use dynasmrt::x64::Assembler;
-use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, Instruction, InstructionInfoFactory, OpKind, Register};
 use vx86_cpu::mmu::tlb::{entry_offsets, ENTRIES, ENTRY_SHIFT};
 use vx86_cpu::state::offsets as state;
@@ -68,7 +68,8 @@ pub mod exit {
 /// to the target's translation (block chaining).
 #[derive(Clone, Copy, Debug)]
 pub struct DirectExit {
-    /// Where the 5-byte `jmp rel32` to patch starts (it first jumps to the exit code right after it).
+    /// Where the 5-byte `jmp rel32` to patch starts, from the block's start (it first jumps to the exit code right
+    /// after it).
     pub patch: AssemblyOffset,
     /// The guest address the exit leaves for.
     pub target: u64,
@@ -76,9 +77,9 @@ pub struct DirectExit {
 
 /// What [`BlockEmitter::emit`] produced.
 pub struct Emitted {
-    /// Where the block's code starts.
+    /// Where the block's code starts, from the start of `ops`.
     pub entry: AssemblyOffset,
-    /// Per site, where its host code starts (for `-d out_asm`).
+    /// Per site, where its host code starts from the start of `ops` (for `-d out_asm`).
     pub starts: Vec<usize>,
     /// The block's direct exits, numbered from the emitter's first exit number.
     pub exits: Vec<DirectExit>,
@@ -100,10 +101,18 @@ struct SlowPath {
     restore_flags: bool,
 }
 
+/// An assembler for one block, placed at the host address it will run at.
+pub type Ops = VecAssembler<X64Relocation>;
+
 /// Emits one block's host code.
 pub struct BlockEmitter<'a> {
-    ops: &'a mut Assembler,
-    epilogue: DynamicLabel,
+    ops: &'a mut Ops,
+    /// Host address `ops` starts at.
+    base: usize,
+    /// Host address of the shared epilogue that returns to the dispatcher.
+    epilogue: usize,
+    /// The block's own jump to the epilogue, at its end.
+    leave: DynamicLabel,
     callouts: Callouts,
     mode: Mode,
     flags: FlagsAt,
@@ -115,15 +124,20 @@ pub struct BlockEmitter<'a> {
 }
 
 impl<'a> BlockEmitter<'a> {
-    /// An emitter that appends to `ops`; blocks leave through `epilogue`.
+    /// An emitter that appends to `ops`, which starts at host address `base`; blocks leave through the epilogue at
+    /// host address `epilogue`.
     pub fn new(
-        ops: &'a mut Assembler,
-        epilogue: DynamicLabel,
+        ops: &'a mut Ops,
+        base: usize,
+        epilogue: usize,
         callouts: Callouts,
         mode: Mode,
         first_exit: usize,
     ) -> Self {
+        let leave = ops.new_dynamic_label();
         BlockEmitter {
+            base,
+            leave,
             first_exit,
             exits: Vec::new(),
             ops,
@@ -168,7 +182,7 @@ impl<'a> BlockEmitter<'a> {
                     self.callout(site);
                     // A block-ending callout always asks to leave, with RIP set.
                     if site.ends_block {
-                        dynasm!(self.ops ; .arch x64 ; jmp =>self.epilogue);
+                        dynasm!(self.ops ; .arch x64 ; jmp =>self.leave);
                         left = true;
                     }
                 }
@@ -188,7 +202,7 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops
             ; .arch x64
             ; mov eax, exit::BUDGET as i32
-            ; jmp =>self.epilogue
+            ; jmp =>self.leave
         );
         for slow in std::mem::take(&mut self.slow) {
             dynasm!(self.ops ; .arch x64 ; =>slow.label);
@@ -198,6 +212,12 @@ impl<'a> BlockEmitter<'a> {
             }
             dynasm!(self.ops ; .arch x64 ; jmp =>slow.join);
         }
+        // Every way out of the block meets here: a jmp rel32 to the shared epilogue.
+        dynasm!(self.ops ; .arch x64 ; =>self.leave);
+        let from = self.base + self.ops.offset().0 + 5;
+        let rel = (self.epilogue as i64 - from as i64) as i32;
+        let rel = rel.to_le_bytes();
+        self.ops.extend([0xE9, rel[0], rel[1], rel[2], rel[3]]);
         Emitted {
             entry,
             starts,
@@ -260,7 +280,7 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops
             ; .arch x64
             ; mov eax, code
-            ; jmp =>self.epilogue
+            ; jmp =>self.leave
         );
     }
 
@@ -274,7 +294,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov rax, QWORD self.callouts.step as i64
             ; call rax
             ; test eax, eax
-            ; jnz =>self.epilogue
+            ; jnz =>self.leave
         );
     }
 
@@ -473,14 +493,14 @@ impl<'a> BlockEmitter<'a> {
                 if let StackOp::CallRel = op {
                     self.exit_to(i.near_branch_target());
                 } else {
-                    dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.epilogue);
+                    dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.leave);
                 }
                 // After the slow path's step (which set RIP), leave as well.
                 dynasm!(self.ops
                     ; .arch x64
                     ; =>join
                     ; xor eax, eax
-                    ; jmp =>self.epilogue
+                    ; jmp =>self.leave
                 );
             }
             _ => dynasm!(self.ops ; .arch x64 ; =>join),

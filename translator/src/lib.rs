@@ -10,6 +10,7 @@
 //! interrupts taken at the same boundaries.
 
 pub mod callout;
+pub mod code_buffer;
 pub mod ctx;
 pub mod emit;
 pub mod mode;
@@ -18,10 +19,10 @@ pub mod regs;
 mod trace;
 
 use callout::{flags_image, CalloutStats};
+use code_buffer::CodeBuffer;
 use ctx::JitCtx;
-use dynasmrt::x64::Assembler;
-use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi};
-use emit::{exit, BlockEmitter, Callouts, Site, Via};
+use dynasmrt::{dynasm, DynasmApi};
+use emit::{exit, BlockEmitter, Callouts, Ops, Site, Via};
 use mode::Mode;
 use std::collections::HashMap;
 use vx86_cpu::code_pages::CodePages;
@@ -71,14 +72,18 @@ struct Key {
 
 /// A direct exit, for linking: where its jump is and what it leaves for.
 struct ExitRecord {
-    exit: emit::DirectExit,
+    /// Host address of the exit's 5-byte jump.
+    patch: usize,
+    /// The guest address it leaves for.
+    target: u64,
     /// Linear page of the block it leaves (chains stay within a page, whose mapping the block was entered through).
     linear_page: u64,
     mode: Mode,
 }
 
 struct Block {
-    entry: AssemblyOffset,
+    /// Host address of the block's code.
+    entry: usize,
     generation: u32,
     /// Guest instructions in the block.
     len: u64,
@@ -91,14 +96,15 @@ type Enter = unsafe extern "sysv64" fn(*mut CpuState, *mut JitCtx, *const u8) ->
 
 /// The code cache and its dispatcher.
 pub struct Translator {
-    ops: Assembler,
-    enter: AssemblyOffset,
-    epilogue: DynamicLabel,
+    code: CodeBuffer,
+    /// Host address of the entry trampoline.
+    enter: usize,
+    /// Host address of the epilogue that returns from the trampoline.
+    epilogue: usize,
     blocks: HashMap<Key, Block>,
     exits: Vec<ExitRecord>,
     /// The direct exit the last block left through, if any: linked once its target is found.
     last_exit: Option<usize>,
-    cache_bytes: usize,
     /// What the translator counted.
     pub stats: Stats,
     /// What its callouts counted.
@@ -113,15 +119,15 @@ pub struct Translator {
 impl Translator {
     /// A translator whose code cache holds up to `cache_bytes` of host code before it is flushed.
     pub fn new(cache_bytes: usize) -> std::io::Result<Translator> {
-        let (ops, enter, epilogue) = fresh_assembler()?;
+        let mut code = CodeBuffer::new(cache_bytes.max(1 << 20))?;
+        let (enter, epilogue) = emit_trampoline(&mut code)?;
         Ok(Translator {
-            ops,
+            code,
             enter,
             epilogue,
             blocks: HashMap::new(),
             exits: Vec::new(),
             last_exit: None,
-            cache_bytes: cache_bytes.max(64 << 10),
             stats: Stats::default(),
             callouts: CalloutStats {
                 by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
@@ -214,7 +220,8 @@ impl Translator {
         if instrs.is_empty() {
             return None;
         }
-        if self.ops.offset().0 > self.cache_bytes {
+        // A block's code is a few KiB at most: flush with room to spare.
+        if self.code.free() < 256 << 10 {
             self.flush().ok()?;
         }
         cpu.mark_code_page(key.phys);
@@ -236,40 +243,42 @@ impl Translator {
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
         };
-        let start = self.ops.offset();
+        let base = self.code.next_address();
+        let mut ops = Ops::new(base);
         let first_exit = self.exits.len();
-        let emitted =
-            BlockEmitter::new(&mut self.ops, self.epilogue, callouts, key.mode, first_exit)
-                .emit(&sites);
-        self.ops.commit().ok()?;
+        let emitted = BlockEmitter::new(
+            &mut ops,
+            base,
+            self.epilogue,
+            callouts,
+            key.mode,
+            first_exit,
+        )
+        .emit(&sites);
+        let bytes = ops.finalize().ok()?;
+        let placed = self.code.append(&bytes).ok()?;
+        debug_assert_eq!(placed, base);
         let linear_page = key.mode.cs_base.wrapping_add(key.rip) & !0xFFF;
         self.exits
-            .extend(emitted.exits.iter().map(|&exit| ExitRecord {
-                exit,
+            .extend(emitted.exits.iter().map(|exit| ExitRecord {
+                patch: base + exit.patch.0,
+                target: exit.target,
                 linear_page,
                 mode: key.mode,
             }));
-        let (entry, starts) = (emitted.entry, emitted.starts);
-        let end = self.ops.offset();
         self.stats.blocks_translated += 1;
-        self.stats.code_bytes += (end.0 - start.0) as u64;
+        self.stats.code_bytes += bytes.len() as u64;
+        let listing = |trace| trace::listing(&bytes, base, &sites, &emitted.starts, trace);
         if let Some(kept) = &mut self.listings {
-            let code = self.ops.reader();
-            let code = code.lock();
-            let all = TraceOptions {
+            kept.push(listing(TraceOptions {
                 in_asm: true,
                 out_asm: true,
-            };
-            kept.push(trace::listing(&code, &sites, &starts, end.0, all));
+            }));
         }
         if self.trace.in_asm || self.trace.out_asm {
-            let code = self.ops.reader();
-            let code = code.lock();
-            eprint!(
-                "{}",
-                trace::listing(&code, &sites, &starts, end.0, self.trace)
-            );
+            eprint!("{}", listing(self.trace));
         }
+        let entry = base + emitted.entry.0;
         self.blocks.insert(
             key,
             Block {
@@ -284,13 +293,11 @@ impl Translator {
 
     /// Drops every translation and starts an empty code cache.
     fn flush(&mut self) -> std::io::Result<()> {
-        let (ops, enter, epilogue) = fresh_assembler()?;
         self.blocks.clear();
         self.exits.clear();
         self.last_exit = None;
-        self.ops = ops;
-        self.enter = enter;
-        self.epilogue = epilogue;
+        self.code.clear();
+        (self.enter, self.epilogue) = emit_trampoline(&mut self.code)?;
         self.stats.flushes += 1;
         Ok(())
     }
@@ -305,14 +312,9 @@ impl Translator {
     ) -> Option<usize> {
         let block = self.blocks.get(&key)?;
         self.stats.dispatches += 1;
-        let (enter, code) = {
-            let reader = self.ops.reader();
-            let buffer = reader.lock();
-            // SAFETY: the trampoline at `self.enter` was emitted with the `Enter` signature and committed; the
-            // buffer is not changed while translated code runs (translation happens only here, between runs).
-            let enter: Enter = unsafe { std::mem::transmute(buffer.ptr(self.enter)) };
-            (enter, buffer.ptr(block.entry))
-        };
+        // SAFETY: the trampoline at `self.enter` was emitted with the `Enter` signature.
+        let enter: Enter = unsafe { std::mem::transmute::<usize, Enter>(self.enter) };
+        let code = block.entry as *const u8;
         let cpu_ptr: *mut Cpu = cpu;
         let mut ctx = JitCtx {
             budget: budget as i64,
@@ -345,7 +347,7 @@ impl Translator {
             return;
         };
         let linear = key.mode.cs_base.wrapping_add(key.rip);
-        if record.exit.target != key.rip
+        if record.target != key.rip
             || record.mode != key.mode
             || linear & !0xFFF != record.linear_page
         {
@@ -354,13 +356,12 @@ impl Translator {
         let Some(target) = self.blocks.get(&key).map(|b| b.entry) else {
             return;
         };
-        let patch = record.exit.patch;
-        let rel = (target.0 as i64 - (patch.0 as i64 + 5)) as i32;
-        let patched = self.ops.alter(|m| {
-            m.goto(patch);
-            let bytes = rel.to_le_bytes();
-            m.extend([0xE9, bytes[0], bytes[1], bytes[2], bytes[3]]);
-        });
+        let rel = (target as i64 - (record.patch as i64 + 5)) as i32;
+        let bytes = rel.to_le_bytes();
+        let patched = self.code.patch(
+            record.patch,
+            &[0xE9, bytes[0], bytes[1], bytes[2], bytes[3]],
+        );
         if patched.is_ok() {
             self.stats.links += 1;
         }
@@ -380,11 +381,10 @@ fn mark_translated_sites(mut sites: Box<[Site]>, mode: &Mode) -> Box<[Site]> {
     sites
 }
 
-/// A new code buffer holding the entry trampoline and the shared epilogue.
-fn fresh_assembler() -> std::io::Result<(Assembler, AssemblyOffset, DynamicLabel)> {
-    let mut ops = Assembler::new()?;
-    let epilogue = ops.new_dynamic_label();
-    let enter = ops.offset();
+/// Places the entry trampoline and the shared epilogue in `code`; returns their host addresses.
+fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, usize)> {
+    let base = code.next_address();
+    let mut ops = Ops::new(base);
     // Callee-saved registers, then a 16-byte-aligned stack for callouts (6 pushes + the return address + 8).
     dynasm!(ops
         ; .arch x64
@@ -398,7 +398,10 @@ fn fresh_assembler() -> std::io::Result<(Assembler, AssemblyOffset, DynamicLabel
         ; mov r15, rdi
         ; mov r14, rsi
         ; jmp rdx
-        ; =>epilogue
+    );
+    let epilogue = base + ops.offset().0;
+    dynasm!(ops
+        ; .arch x64
         ; add rsp, 8
         ; pop r15
         ; pop r14
@@ -408,7 +411,9 @@ fn fresh_assembler() -> std::io::Result<(Assembler, AssemblyOffset, DynamicLabel
         ; pop rbx
         ; ret
     );
-    ops.commit()
+    let bytes = ops
+        .finalize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok((ops, enter, epilogue))
+    let enter = code.append(&bytes)?;
+    Ok((enter, epilogue))
 }

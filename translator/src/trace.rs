@@ -5,15 +5,16 @@ use crate::emit::Site;
 use crate::TraceOptions;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 
-/// The listing of a block translated from `sites`, whose host code for site k starts at offset `starts[k]` of
-/// `code` and whose whole code ends at `end`.
+/// The listing of a block translated from `sites` into `code`, placed at host address `base`, whose host code for
+/// site k starts at offset `starts[k]`. Host instructions show their offset in the block.
 pub(crate) fn listing(
     code: &[u8],
+    base: usize,
     sites: &[Site],
     starts: &[usize],
-    end: usize,
     trace: TraceOptions,
 ) -> String {
+    let end = code.len();
     let mut formatter = IntelFormatter::new();
     let mut out = String::new();
     let phys = sites.first().map_or(0, |s| s.phys);
@@ -26,7 +27,7 @@ pub(crate) fn listing(
         }
         if trace.out_asm {
             let to = starts.get(k + 1).copied().unwrap_or(end);
-            host_lines(&mut out, &mut formatter, code, starts[k], to);
+            host_lines(&mut out, &mut formatter, code, base, starts[k], to);
         }
     }
     if trace.out_asm {
@@ -35,7 +36,7 @@ pub(crate) fn listing(
             // The last instruction's own code is listed above; what follows it is shared by the block.
             starts.get(last + 1).copied().unwrap_or(end)
         });
-        host_lines(&mut out, &mut formatter, code, from.min(end), end);
+        host_lines(&mut out, &mut formatter, code, base, from.min(end), end);
     }
     out
 }
@@ -44,16 +45,18 @@ fn host_lines(
     out: &mut String,
     formatter: &mut IntelFormatter,
     code: &[u8],
+    base: usize,
     from: usize,
     to: usize,
 ) {
     let Some(bytes) = code.get(from..to) else {
         return;
     };
-    let mut decoder = Decoder::with_ip(64, bytes, from as u64, DecoderOptions::NONE);
+    let mut decoder = Decoder::with_ip(64, bytes, (base + from) as u64, DecoderOptions::NONE);
     for instr in decoder.iter() {
         let mut text = String::new();
         formatter.format(&instr, &mut text);
-        out.push_str(&format!("           host +{:05x}  {text}\n", instr.ip()));
+        let offset = instr.ip() - base as u64;
+        out.push_str(&format!("           host +{offset:05x}  {text}\n"));
     }
 }
