@@ -40,7 +40,7 @@ impl Pacing {
         let refuse = |option: &str| {
             let name = engine.kind().to_string().to_uppercase();
             VmError::Unsupported(format!(
-                "{option} needs -accel interp: {name} cannot count guest instructions"
+                "{option} needs -accel interp or bt: {name} cannot count guest instructions"
             ))
         };
         match (counts, deterministic) {
@@ -145,11 +145,11 @@ mod tests {
         };
         assert_eq!(
             refusal(true, None),
-            "-icount needs -accel interp: KVM cannot count guest instructions"
+            "-icount needs -accel interp or bt: KVM cannot count guest instructions"
         );
         assert_eq!(
             refusal(false, Some(1)),
-            "-max-instructions needs -accel interp: KVM cannot count guest instructions"
+            "-max-instructions needs -accel interp or bt: KVM cannot count guest instructions"
         );
         let pacing = |engine: &dyn ExecutionEngine, deterministic, limit| {
             Pacing::for_engine(engine, deterministic, limit).unwrap()

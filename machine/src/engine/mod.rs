@@ -111,7 +111,9 @@ pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), Str
     match accel {
         Accel::Interp => Ok((EngineKind::Interp, "-accel interp".into())),
         Accel::Bt if cfg!(target_arch = "x86_64") => Ok((EngineKind::Bt, "-accel bt".into())),
-        Accel::Bt => Err("-accel bt: the translator emits x86-64 code and this host is not x86-64".into()),
+        Accel::Bt => {
+            Err("-accel bt: the translator emits x86-64 code and this host is not x86-64".into())
+        }
         Accel::Kvm => match &host.kvm {
             Ok(()) => Ok((EngineKind::Kvm, "-accel kvm".into())),
             Err(why) => Err(format!("-accel kvm: {why}; run with -accel interp")),
@@ -121,17 +123,27 @@ pub fn choose(accel: Accel, host: &HostVirt) -> Result<(EngineKind, String), Str
                 EngineKind::Kvm,
                 "-accel auto picked kvm: /dev/kvm works and the CPU has vmx/svm".into(),
             ),
-            (Ok(()), false) => (
-                EngineKind::Interp,
-                "-accel auto picked interp: /dev/kvm works but the CPU has no vmx/svm flag (a paravirtual KVM that \
-                 emulates guest kernel mode), so kvm would be slow; use -accel kvm to force it"
-                    .into(),
-            ),
-            (Err(why), _) => (
-                EngineKind::Interp,
-                format!("-accel auto picked interp: {why}"),
-            ),
+            (kvm, _) => {
+                let why = match kvm {
+                    Ok(()) => "/dev/kvm works but the CPU has no vmx/svm flag (a paravirtual KVM that emulates \
+                               guest kernel mode), so kvm would be slow; use -accel kvm to force it"
+                        .to_string(),
+                    Err(why) => why.clone(),
+                };
+                let software = software_engine();
+                (software, format!("-accel auto picked {software}: {why}"))
+            }
         }),
+    }
+}
+
+/// The fastest software engine for this host: the translator where the host runs x86-64 code, else the
+/// interpreter.
+pub fn software_engine() -> EngineKind {
+    if cfg!(target_arch = "x86_64") {
+        EngineKind::Bt
+    } else {
+        EngineKind::Interp
     }
 }
 
@@ -184,11 +196,12 @@ mod tests {
         let host = |hardware, kvm: Result<(), String>| HostVirt { hardware, kvm };
         let pick = |h: &HostVirt| choose(Accel::Auto, h).unwrap().0;
         assert_eq!(pick(&host(true, Ok(()))), EngineKind::Kvm);
-        assert_eq!(pick(&host(false, Ok(()))), EngineKind::Interp);
+        assert_eq!(pick(&host(false, Ok(()))), software_engine());
         assert_eq!(
             pick(&host(true, Err("no /dev/kvm".into()))),
-            EngineKind::Interp
+            software_engine()
         );
+        assert_eq!("tcg".parse::<Accel>(), Ok(Accel::Bt));
         let e = choose(Accel::Kvm, &host(true, Err("cannot open /dev/kvm".into()))).unwrap_err();
         assert!(e.contains("cannot open /dev/kvm") && !e.contains('\n'));
         assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
