@@ -1,20 +1,21 @@
 //! Debian 12's stock kernel with the busybox initramfs from `guests/debian-linux.sh`, booted directly on the
-//! interpreter: the kernel reaches /init, the workload's results match values computed on the host, and the guest
-//! powers off cleanly; and a kernel panic is reported through the pvpanic device and ends the run with a non-zero
-//! status. Skipped (with a message) when the guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches
+//! interpreter and on the binary translator: the kernel reaches /init, the workload's results match values computed
+//! on the host, the guest powers off cleanly, and under `-icount` both engines print exactly the same console log;
+//! and a kernel panic is reported through the pvpanic device and ends the run with a non-zero status. Skipped (with a message) when the guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches
 //! it.
 
 mod common;
 
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::loader::KernelRequest;
-use vx86_machine::{boot, Outcome, Vm, VmConfig};
+use vx86_machine::{boot, EngineKind, Outcome, Vm, VmConfig};
 
-/// Boots the Debian guest with `extra` appended to the command line; None (after saying so) when it is not fetched.
-fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
+/// Boots the Debian guest under `engine` with `extra` appended to the command line; None (after saying so) when it
+/// is not fetched.
+fn boot_debian(engine: EngineKind, extra: &str) -> Option<(Outcome, String)> {
     let (kernel, initrd) = common::debian_guest()?;
     let serial = SerialCapture::new();
-    let mut vm = Vm::new(VmConfig {
+    let config = VmConfig {
         serial_out: Some(Box::new(serial.clone())),
         no_reboot: true,
         deterministic: true,
@@ -25,8 +26,8 @@ fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
                 .unwrap_or(20_000_000_000),
         ),
         ..VmConfig::new(256 << 20, vx86_firmware::bios::image())
-    })
-    .unwrap();
+    };
+    let mut vm = Vm::with_engine(config, engine).unwrap();
     let cmdline = format!("console=ttyS0 panic=-1 {extra}");
     let request = KernelRequest {
         kernel: &kernel,
@@ -36,22 +37,44 @@ fn boot_debian(extra: &str) -> Option<(Outcome, String)> {
     boot::prepare(&mut vm, &request).unwrap();
     let (outcome, stats) = vm.run();
     eprintln!(
-        "{} instructions; unimplemented: {:?}",
+        "{engine}: {} instructions; unimplemented: {:?}",
         stats.instructions, vm.cpu.unimplemented
     );
     Some((outcome, serial.text()))
 }
 
 #[test]
-fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
-    let Some((outcome, text)) = boot_debian("") else {
+fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off_alike_on_interp_and_bt() {
+    let translated = std::thread::spawn(|| boot_debian(EngineKind::Bt, ""));
+    let Some(interpreted) = boot_debian(EngineKind::Interp, "") else {
         return;
     };
+    let translated = translated
+        .join()
+        .unwrap()
+        .expect("the guest was there a moment ago");
+    for (engine, (outcome, text)) in [
+        (EngineKind::Interp, &interpreted),
+        (EngineKind::Bt, &translated),
+    ] {
+        eprintln!("checking the {engine} boot");
+        assert_workload_ran(outcome, text);
+    }
+    assert!(
+        interpreted.1 == translated.1,
+        "-icount boots print different console logs:\ninterp:\n{}\nbt:\n{}",
+        interpreted.1,
+        translated.1
+    );
+}
+
+/// The boot reached /init, ran the workload to the host's results with a clean kernel log, and powered off.
+fn assert_workload_ran(outcome: &Outcome, text: &str) {
     assert!(
         text.contains("VX86-INIT-START"),
         "outcome {outcome:?}; console:\n{text}"
     );
-    assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
+    assert_eq!(*outcome, Outcome::PowerOff, "console:\n{text}");
     // The workload's results, computed on the host by the same busybox from the same data.
     let expected = std::fs::read_to_string(common::guest_cache().join("expected.txt")).unwrap();
     for line in expected.lines().filter(|l| l.starts_with("RESULT ")) {
@@ -82,7 +105,7 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off() {
 
 #[test]
 fn debian_kernel_panic_is_reported_through_pvpanic_and_ends_the_run() {
-    let Some((outcome, text)) = boot_debian("vx86.panic") else {
+    let Some((outcome, text)) = boot_debian(EngineKind::Bt, "vx86.panic") else {
         return;
     };
     assert!(

@@ -107,6 +107,9 @@ fn translatable(m: M) -> bool {
             | M::Btr
             | M::Btc
             | M::Bswap
+            | M::Bsf
+            | M::Bsr
+            | M::Pause
             | M::Xchg
             | M::Xadd
             | M::Cmpxchg

@@ -161,7 +161,12 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
             2 => a.setp(byte_reg(d)),
             _ => a.cmovnp(r32(d), dword_ptr(mem(rng))),
         },
-        _ => a.mov(r16(d), r16(s)),
+        _ => match width {
+            0 => a.bsf(r32(d), r32(s)),
+            1 => a.bsr(r64(d), qword_ptr(mem(rng))),
+            2 => a.pause(),
+            _ => a.mov(r16(d), r16(s)),
+        },
     };
     r.expect("instruction assembles");
     if let Some(last) = a.instructions().last() {
