@@ -2,8 +2,8 @@
 //!
 //! How ticks become nanoseconds, per engine:
 //! - **kvm**: the guest's RDTSC is the host's TSC (KVM adds only an offset), so ns = ticks / TSC kHz (KVM_GET_TSC_KHZ).
-//! - **interp**: the guest's RDTSC reads the board's clock (host time, or retired instructions with
-//!   [`GuestTime::Instructions`]), which the interpreter samples only when asked. The guest writes a marker to port
+//! - **interp** and **bt**: the guest's RDTSC reads the board's clock (host time, or retired instructions with
+//!   [`GuestTime::Instructions`]), which these engines sample only when asked. The guest writes a marker to port
 //!   0x80 before and after each loop; the board logs the host time of each write, and ns = (end - start) /
 //!   iterations. The two writes add one port access each to a loop of thousands of iterations.
 //!

@@ -102,6 +102,26 @@ impl Bus for FlatBus {
     }
 }
 
+/// An engine tests can run code with: `(cpu, bus, budget) -> exit`, the contract of `Cpu::run`.
+pub type Engine = fn(&mut Cpu, &mut FlatBus, u64) -> Exit;
+
+static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+
+/// Makes [`run`] use `engine` in this test binary (once, before any test runs): another engine's test suite runs the
+/// cpu crate's tests through it. False if an engine was installed already.
+pub fn install_engine(engine: Engine) -> bool {
+    ENGINE.set(engine).is_ok()
+}
+
+/// Runs `cpu` on `bus` for up to `budget` instructions with the installed engine, the interpreter by default. The
+/// helpers here and the cpu crate's tests run guest code through it.
+pub fn run(cpu: &mut Cpu, bus: &mut FlatBus, budget: u64) -> Exit {
+    match ENGINE.get() {
+        Some(engine) => engine(cpu, bus, budget),
+        None => cpu.run(bus, budget),
+    }
+}
+
 /// Assembles a snippet at `base` with the given bitness (16, 32).
 pub fn assemble(bitness: u32, base: u64, build: impl FnOnce(&mut CodeAssembler)) -> Vec<u8> {
     let mut a = CodeAssembler::new(bitness).expect("valid bitness");
@@ -151,7 +171,7 @@ pub fn run32(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     let code = assemble(32, 0x1000, build);
     bus.load(0x1000, &code);
     let mut cpu = flat32_cpu(0x1000, 0x8000);
-    let exit = cpu.run(&mut bus, 1_000_000);
+    let exit = run(&mut cpu, &mut bus, 1_000_000);
     assert_eq!(exit, Exit::Halted, "snippet must end with HLT");
     (cpu, bus)
 }
@@ -162,7 +182,7 @@ pub fn run16(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     let code = assemble(16, 0x1000, build);
     bus.load(0x1000, &code);
     let mut cpu = real_cpu(0x1000, 0x8000);
-    let exit = cpu.run(&mut bus, 1_000_000);
+    let exit = run(&mut cpu, &mut bus, 1_000_000);
     assert_eq!(exit, Exit::Halted, "snippet must end with HLT");
     (cpu, bus)
 }
@@ -382,7 +402,7 @@ impl ProtectedMachine {
 
     /// Runs until HLT (or another exit) with a generous budget.
     pub fn run(&mut self) -> Exit {
-        self.cpu.run(&mut self.bus, 100_000)
+        run(&mut self.cpu, &mut self.bus, 100_000)
     }
 
     /// The vector whose handler stub the CPU halted in, if it halted in one.

@@ -123,7 +123,10 @@ fn aam_zero_raises_divide_error() {
     );
     bus.load(0, &[0x00, 0x18, 0x00, 0x00]);
     let mut cpu = real_cpu(0x1000, 0x8000);
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
     assert_eq!(cpu.state.gpr[3] & 0xFFFF, 0xDEAD);
     assert_eq!(cpu.state.gpr[0] & 0xFFFF, 0x1234, "AX unchanged");
     assert_eq!(cpu.state.gpr[1], 0);

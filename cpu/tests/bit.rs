@@ -219,7 +219,10 @@ fn run16_with_handler(vector: u8, build: impl FnOnce(&mut CodeAssembler)) -> (Cp
     bus.load(0x1800, &handler);
     bus.load(u64::from(vector) * 4, &[0x00, 0x18, 0x00, 0x00]);
     let mut cpu = real_cpu(0x1000, 0x8000);
-    assert_eq!(cpu.run(&mut bus, 1_000_000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1_000_000),
+        Exit::Halted
+    );
     (cpu, bus)
 }
 

@@ -116,7 +116,10 @@ fn invalid_tss_from_bad_inner_stack_selector() {
     m.bus.load(0x2800, &[0xEB, 0xFE]);
     m.code(layout::USER_CODE, |a| a.int(0x80).unwrap());
     m.enter_ring3();
-    assert_eq!(m.cpu.run(&mut m.bus, 1000), Exit::BudgetExhausted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut m.cpu, &mut m.bus, 1000),
+        Exit::BudgetExhausted
+    );
     assert_eq!(m.cpu.state.rip, 0x2800);
     assert_eq!(m.cpu.state.seg(SegReg::Cs).selector, CONFORMING | 3);
     assert_eq!(
@@ -253,7 +256,10 @@ fn mov_ss_shadows_one_instruction() {
         a.mov(ebx, 2u32).unwrap(); // 5 bytes
         a.hlt().unwrap();
     });
-    assert_eq!(m.cpu.run(&mut m.bus, 2), Exit::BudgetExhausted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut m.cpu, &mut m.bus, 2),
+        Exit::BudgetExhausted
+    );
     m.bus.pending_vectors.push_back(0x32);
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.vector_taken(), Some(0x32));
@@ -321,7 +327,10 @@ fn real_mode_int_and_iret_through_the_ivt() {
     bus.load(0x1000, &main);
     bus.load(0x1100, &handler);
     let mut cpu = vx86_cpu::testing::real_cpu(0x1000, 0x8000);
-    assert_eq!(cpu.run(&mut bus, 100), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100),
+        Exit::Halted
+    );
     let s = &cpu.state;
     assert_eq!(s.gpr[3] & 0xFFFF, 0x8000 - 6);
     assert_eq!(

@@ -115,7 +115,10 @@ fn run64(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     bus.write_u64(0x4202, IDT);
     bus.load(CODE, &assemble(64, CODE, build));
     let mut cpu = cpu64();
-    assert_eq!(cpu.run(&mut bus, 100_000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100_000),
+        Exit::Halted
+    );
     (cpu, bus)
 }
 
@@ -156,7 +159,10 @@ fn protected_mode_code_enters_long_mode_and_runs_64_bit_code() {
         base: GDT,
         limit: 8 * 8 - 1,
     };
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
     assert!(
         cpu.state.long_mode(),
         "EFER.LMA set by enabling paging with LME"
@@ -181,7 +187,10 @@ fn paging_without_pae_in_long_mode_is_refused() {
     bus.load(CODE, &code32);
     let mut cpu = vx86_cpu::testing::flat32_cpu(CODE, 0x8000);
     // #GP goes through an empty IDT: #GP, #DF, then shutdown.
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::TripleFault);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::TripleFault
+    );
     assert!(!cpu.state.paging());
 }
 
@@ -282,7 +291,10 @@ fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
     );
     let mut cpu = cpu64();
     cpu.state.rflags |= vx86_cpu::flags::IF;
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
     assert_eq!(cpu.state.rip, kernel_entry + 1);
     assert_eq!(cpu.state.cpl, 0);
     assert_eq!(cpu.state.seg(SegReg::Cs).selector, KERNEL_CS);
@@ -333,7 +345,10 @@ fn interrupt_from_ring_3_switches_to_rsp0_and_iretq_returns() {
     cpu.state.segs[SegReg::Ss as usize].attrs |= 3 << attr::DPL_SHIFT;
     cpu.state.rip = user;
     cpu.state.gpr[4] = USER_STACK;
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
     let frame = read_u64(&bus, 0x4000);
     assert_eq!(
         frame,
@@ -424,7 +439,10 @@ fn code_at_kernel_addresses_runs_from_the_block_cache_without_a_limit_check() {
     bus.load(CODE, &code);
     let mut cpu = cpu64();
     cpu.state.rip = HIGH + CODE;
-    assert_eq!(cpu.run(&mut bus, 100_000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100_000),
+        Exit::Halted
+    );
     assert_eq!(cpu.state.gpr[0], 3000);
     // 64-bit mode ignores the CS limit, so nothing falls back to one-at-a-time fetching, and the loop body is
     // decoded once: the MOV block, the loop block, and the HLT.
@@ -467,7 +485,10 @@ fn sysenter_enters_64_bit_ring_0_and_sysexitq_returns_to_64_bit_ring_3() {
     );
     let mut cpu = cpu64();
     cpu.state.rflags |= vx86_cpu::flags::IF;
-    assert_eq!(cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
     // Ring 3 ran 64-bit code (a 64-bit immediate, a 64-bit RSP from RCX) with CS = SYSENTER_CS + 32.
     assert_eq!(cpu.state.gpr[3], 0x0000_7FFF_0000_0000);
     assert_eq!(cpu.state.gpr[12], 0x1_0000_0001);

@@ -233,7 +233,10 @@ fn a20_gate_masks_bit_20() {
         });
         bus.load(0x1000, &code);
         let mut cpu = vx86_cpu::testing::real_cpu(0x1000, 0x8000);
-        assert_eq!(cpu.run(&mut bus, 100), Exit::Halted);
+        assert_eq!(
+            vx86_cpu::testing::run(&mut cpu, &mut bus, 100),
+            Exit::Halted
+        );
         (bus.ram[0], bus.ram[0x10_0000])
     };
     assert_eq!(run(false), (0x5A, 0));

@@ -371,7 +371,10 @@ fn lar_at_ring3_honours_dpl_and_is_ud_in_real_mode() {
         // IVT vector 6 -> 0000:2000, a HLT.
         bus.write_u32(6 * 4, 0x2000);
         bus.ram[0x2000] = 0xF4;
-        assert_eq!(cpu.run(&mut bus, 100), Exit::Halted);
+        assert_eq!(
+            vx86_cpu::testing::run(&mut cpu, &mut bus, 100),
+            Exit::Halted
+        );
         (cpu, bus)
     };
     assert_eq!(cpu.state.rip, 0x2001);

@@ -91,7 +91,10 @@ fn unimplemented_instructions_raise_ud_and_are_counted() {
         base: 0x4000,
         limit: 0x17,
     };
-    assert_eq!(cpu.run(&mut bus, 1000), vx86_cpu::Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        vx86_cpu::Exit::Halted
+    );
     assert_eq!(cpu.state.rip, 0x2001, "the #UD handler ran");
     assert_eq!(
         bus.read_u32(0x8000 - 12),
@@ -119,7 +122,7 @@ fn random_bytes_as_code_never_panic_the_interpreter() {
             flat32_cpu(0x1000, 0x8000)
         };
         // Any exit is fine; what matters is that the emulator survives and keeps its invariants.
-        let _ = cpu.run(&mut bus, 20_000);
+        let _ = vx86_cpu::testing::run(&mut cpu, &mut bus, 20_000);
         assert!(
             cpu.state.rflags & 2 != 0,
             "EFLAGS bit 1 always reads as one"
@@ -152,7 +155,10 @@ fn rep_bsf_is_bsf_without_bmi1() {
         &[0xB8, 0x00, 0x01, 0x00, 0x00, 0xF3, 0x0F, 0xBC, 0xC8, 0xF4],
     ); // mov eax,0x100; tzcnt ecx,eax; hlt
     let mut cpu = flat32_cpu(0x1000, 0x8000);
-    assert_eq!(cpu.run(&mut bus, 100), vx86_cpu::Exit::Halted);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100),
+        vx86_cpu::Exit::Halted
+    );
     assert_eq!(cpu.state.gpr[1], 8);
     assert!(cpu.unimplemented.is_empty(), "{:?}", cpu.unimplemented);
 }

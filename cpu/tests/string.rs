@@ -23,7 +23,7 @@ fn run_on(
     } else {
         flat32_cpu(0x1000, 0x8000)
     };
-    let exit = cpu.run(&mut bus, 1_000_000);
+    let exit = vx86_cpu::testing::run(&mut cpu, &mut bus, 1_000_000);
     (cpu, bus, exit)
 }
 
@@ -314,7 +314,7 @@ fn a_stop_request_ends_the_batch_with_rip_at_the_instruction() {
         (0x100E, 2, 0x3001)
     );
     // Resuming finishes the repeat (FlatBus keeps asking to stop, so one element per run).
-    while cpu.run(&mut bus, 1_000) == Exit::DeviceRequest {}
+    while vx86_cpu::testing::run(&mut cpu, &mut bus, 1_000) == Exit::DeviceRequest {}
     assert_eq!(
         bus.io_writes.iter().map(|w| w.2 as u8).collect::<Vec<_>>(),
         b"abc"

@@ -1,6 +1,6 @@
 //! `bench`: runs the nanobenchmark guest on every available engine and prints ns per operation for each, with the
 //! ratio to the fastest. `--json FILE` writes the same figures; `--plot FILE.svg` draws them as a grouped bar chart;
-//! `--iterations N` sets the loop count (default 20000); `--engines interp,kvm` picks engines; `--guest 32|64` picks
+//! `--iterations N` sets the loop count (default 20000); `--engines interp,bt,kvm` picks engines; `--guest 32|64` picks
 //! the guest's flavour (default 64).
 
 use std::process::ExitCode;
@@ -11,12 +11,12 @@ use vx86_machine::engine::HostVirt;
 use vx86_machine::EngineKind;
 
 const USAGE: &str = "\
-usage: bench [--guest 32|64] [--iterations N] [--engines interp,kvm] [--json FILE] [--plot FILE.svg]
+usage: bench [--guest 32|64] [--iterations N] [--engines interp,bt,kvm] [--json FILE] [--plot FILE.svg]
 
   --guest 64      the 64-bit long-mode guest (default: it runs on the most engines, PVM included)
   --guest 32      the 32-bit protected-mode guest (SYSENTER instead of SYSCALL; PVM refuses most of it)
   --iterations N  loop iterations per operation (default 20000)
-  --engines LIST  engines to run, from interp,kvm (default: every one this host offers)
+  --engines LIST  engines to run, from interp,bt,kvm (default: every one this host offers)
   --json FILE     also write the figures as JSON
   --plot FILE     also draw them as an SVG bar chart
 ";
@@ -57,6 +57,9 @@ fn run() -> Result<(), String> {
     }
     let host = HostVirt::probe();
     let mut kinds = vec![EngineKind::Interp];
+    if vx86_machine::engine::software_engine() == EngineKind::Bt {
+        kinds.push(EngineKind::Bt);
+    }
     match &host.kvm {
         Ok(()) => kinds.push(EngineKind::Kvm),
         Err(why) => eprintln!("bench: kvm skipped: {why}"),

@@ -24,7 +24,7 @@ pub fn run(
     cpu.state.cr0 |= cr0::NE | cr0::MP;
     setup(&mut cpu, &mut bus);
     assert_eq!(
-        cpu.run(&mut bus, 100_000),
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100_000),
         Exit::Halted,
         "snippet must end with HLT"
     );

@@ -1,0 +1,87 @@
+//! Guests that stress the translator's bookkeeping rather than its instruction coverage: code that rewrites the
+//! instruction it is about to run, in a loop, and code that overflows a small code cache. Both must end exactly as
+//! under the interpreter, with the counters showing the invalidations and flushes, and the cache never growing.
+
+use iced_x86::code_asm::*;
+use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus};
+use vx86_cpu::{Cpu, Exit};
+use vx86_translator::Translator;
+
+const CODE: u64 = 0x10_0000;
+
+fn machine(code: &[u8]) -> (Cpu, FlatBus) {
+    let mut bus = FlatBus::new(4 << 20);
+    bus.load(CODE, code);
+    let cpu = long_mode_cpu(&mut bus, CODE, 0x30_0000);
+    (cpu, bus)
+}
+
+/// Runs `code` under the interpreter and under a translator with a `cache_bytes` code cache; both must halt in the
+/// same state. Returns the translator for its counters, and the final state.
+fn run_both(code: &[u8], cache_bytes: usize, setup: impl Fn(&mut Cpu)) -> (Translator, Cpu) {
+    let (mut reference, mut ref_bus) = machine(code);
+    setup(&mut reference);
+    assert_eq!(reference.run(&mut ref_bus, 50_000_000), Exit::Halted);
+    let (mut cpu, mut bus) = machine(code);
+    setup(&mut cpu);
+    let mut translator = Translator::new(cache_bytes).unwrap();
+    assert_eq!(translator.run(&mut cpu, &mut bus, 50_000_000), Exit::Halted);
+    assert_eq!(cpu.state, reference.state);
+    assert_eq!(cpu.instructions, reference.instructions);
+    assert!(bus.ram == ref_bus.ram, "memory differs");
+    (translator, cpu)
+}
+
+#[test]
+fn code_that_rewrites_its_next_instruction_in_a_loop_runs_as_on_hardware() {
+    // The loop's first instruction is MOV EAX, imm32 at CODE; each pass increments that immediate in place.
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top).unwrap();
+        a.mov(eax, 5u32).unwrap();
+        a.add(rbx, rax).unwrap();
+        a.inc(dword_ptr(CODE + 1)).unwrap();
+        a.dec(rcx).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let (translator, cpu) = run_both(&code, 1 << 20, |cpu| {
+        cpu.state.gpr[1] = 1000;
+        cpu.state.gpr[3] = 0;
+    });
+    // 5 + 6 + ... + 1004: every pass saw the immediate the previous pass wrote.
+    assert_eq!(cpu.state.gpr[3], (5..1005).sum::<u64>());
+    assert!(
+        translator.stats.smc_invalidations >= 999,
+        "{:?}",
+        translator.stats
+    );
+}
+
+#[test]
+fn a_guest_that_overflows_the_code_cache_is_flushed_and_runs_on() {
+    // Thousands of small blocks, each adding its number to RAX and jumping to the next, run three times over: far
+    // more code than a 1 MiB cache holds.
+    const BLOCKS: u32 = 6000;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top).unwrap();
+        for k in 0..BLOCKS {
+            let mut next = a.create_label();
+            a.add(rax, k as i32).unwrap();
+            a.mov(qword_ptr(0x20_0000 + u64::from(k % 512) * 8), rax)
+                .unwrap();
+            a.jmp(next).unwrap();
+            a.set_label(&mut next).unwrap();
+        }
+        a.dec(rcx).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let (translator, cpu) = run_both(&code, 1 << 20, |cpu| {
+        cpu.state.gpr[0] = 0;
+        cpu.state.gpr[1] = 3;
+    });
+    assert_eq!(cpu.state.gpr[0], 3 * (0..u64::from(BLOCKS)).sum::<u64>());
+    assert!(translator.stats.flushes >= 2, "{:?}", translator.stats);
+}
