@@ -24,7 +24,7 @@ use ctx::JitCtx;
 use dynasmrt::{dynasm, DynasmApi};
 use emit::{exit, BlockEmitter, Callouts, Ops, Site, Via};
 use mode::Mode;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use vx86_cpu::code_pages::CodePages;
 use vx86_cpu::flags::ARITH;
 use vx86_cpu::interp::decode_cache::ends_block;
@@ -101,7 +101,7 @@ pub struct Translator {
     enter: usize,
     /// Host address of the epilogue that returns from the trampoline.
     epilogue: usize,
-    blocks: HashMap<Key, Block>,
+    blocks: FxHashMap<Key, Block>,
     exits: Vec<ExitRecord>,
     /// The direct exit the last block left through, if any: linked once its target is found.
     last_exit: Option<usize>,
@@ -125,7 +125,7 @@ impl Translator {
             code,
             enter,
             epilogue,
-            blocks: HashMap::new(),
+            blocks: FxHashMap::default(),
             exits: Vec::new(),
             last_exit: None,
             stats: Stats::default(),
