@@ -81,6 +81,29 @@ struct ExitRecord {
     mode: Mode,
 }
 
+/// A block found for the dispatcher: its key, where its code is, and how many guest instructions it holds.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    key: Key,
+    entry: usize,
+    len: u64,
+}
+
+/// Slots of the jump cache: a direct-mapped cache by guest RIP in front of the block map, small enough to stay in
+/// the host's caches (the map's probes missed them on most dispatches).
+const JUMP_CACHE: usize = 4096;
+
+/// A jump-cache slot: a found block and its page's generation when it was cached.
+#[derive(Clone, Copy, Debug)]
+struct JumpSlot {
+    found: Found,
+    generation: u32,
+}
+
+fn jump_slot(rip: u64) -> usize {
+    ((rip ^ (rip >> 12)) as usize) & (JUMP_CACHE - 1)
+}
+
 struct Block {
     /// Host address of the block's code.
     entry: usize,
@@ -102,6 +125,7 @@ pub struct Translator {
     /// Host address of the epilogue that returns from the trampoline.
     epilogue: usize,
     blocks: FxHashMap<Key, Block>,
+    jump_cache: Box<[Option<JumpSlot>]>,
     exits: Vec<ExitRecord>,
     /// The direct exit the last block left through, if any: linked once its target is found.
     last_exit: Option<usize>,
@@ -126,6 +150,7 @@ impl Translator {
             enter,
             epilogue,
             blocks: FxHashMap::default(),
+            jump_cache: vec![None; JUMP_CACHE].into_boxed_slice(),
             exits: Vec::new(),
             last_exit: None,
             stats: Stats::default(),
@@ -165,11 +190,11 @@ impl Translator {
             };
             let came_through = self.last_exit.take();
             match block {
-                Some((key, len)) if len <= left => {
+                Some(found) if found.len <= left => {
                     if let Some(number) = came_through {
-                        self.link(number, key);
+                        self.link(number, &found);
                     }
-                    self.last_exit = self.execute::<B>(cpu, bus, key, left);
+                    self.last_exit = self.execute::<B>(cpu, bus, found.entry, left);
                 }
                 other => {
                     // The interpreter takes what the translator does not: one instruction, or the slice's rest
@@ -196,26 +221,45 @@ impl Translator {
         &mut self,
         cpu: &mut Cpu,
         bus: &mut B,
-    ) -> Result<Option<(Key, u64)>, vx86_cpu::Fault> {
+    ) -> Result<Option<Found>, vx86_cpu::Fault> {
         let phys = cpu.fetch_physical(bus)?;
         let key = Key {
             phys,
             rip: cpu.state.rip,
             mode: Mode::of(&cpu.state),
         };
-        if let Some(block) = self.blocks.get(&key) {
-            if block.generation == cpu.code_generation(phys) {
-                return Ok(Some((key, block.len)));
+        let generation = cpu.code_generation(phys);
+        let slot = jump_slot(key.rip);
+        if let Some(cached) = self.jump_cache[slot] {
+            if cached.found.key == key && cached.generation == generation {
+                return Ok(Some(cached.found));
             }
-            self.stats.smc_invalidations += 1;
         }
-        if !CodePages::trackable(phys) {
-            return Ok(None);
+        let found = match self.blocks.get(&key) {
+            Some(block) if block.generation == generation => Some(Found {
+                key,
+                entry: block.entry,
+                len: block.len,
+            }),
+            stale => {
+                if stale.is_some() {
+                    self.stats.smc_invalidations += 1;
+                }
+                if !CodePages::trackable(phys) {
+                    return Ok(None);
+                }
+                self.translate::<B>(cpu, bus, key)
+            }
+        };
+        if let Some(found) = found {
+            // Translating may have flushed the cache: read the generation again.
+            let generation = cpu.code_generation(phys);
+            self.jump_cache[slot] = Some(JumpSlot { found, generation });
         }
-        Ok(self.translate::<B>(cpu, bus, key).map(|len| (key, len)))
+        Ok(found)
     }
 
-    fn translate<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<u64> {
+    fn translate<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
         let instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
         if instrs.is_empty() {
             return None;
@@ -288,12 +332,17 @@ impl Translator {
                 _sites: sites,
             },
         );
-        Some(n as u64)
+        Some(Found {
+            key,
+            entry,
+            len: n as u64,
+        })
     }
 
     /// Drops every translation and starts an empty code cache.
     fn flush(&mut self) -> std::io::Result<()> {
         self.blocks.clear();
+        self.jump_cache.fill(None);
         self.exits.clear();
         self.last_exit = None;
         self.code.clear();
@@ -302,19 +351,19 @@ impl Translator {
         Ok(())
     }
 
-    /// Runs the block of `key` (and whatever it is chained to); returns the direct exit it left through, if any.
+    /// Runs the block whose code is at host address `entry` (and whatever it is chained to); returns the direct exit
+    /// it left through, if any.
     fn execute<B: Bus>(
         &mut self,
         cpu: &mut Cpu,
         bus: &mut B,
-        key: Key,
+        entry: usize,
         budget: u64,
     ) -> Option<usize> {
-        let block = self.blocks.get(&key)?;
         self.stats.dispatches += 1;
         // SAFETY: the trampoline at `self.enter` was emitted with the `Enter` signature.
         let enter: Enter = unsafe { std::mem::transmute::<usize, Enter>(self.enter) };
-        let code = block.entry as *const u8;
+        let code = entry as *const u8;
         let cpu_ptr: *mut Cpu = cpu;
         let mut ctx = JitCtx {
             budget: budget as i64,
@@ -342,10 +391,11 @@ impl Translator {
     /// Points direct exit `number` straight at the translation of `key`, its target, when that is safe: the same
     /// mode, and the same linear page (whose mapping the source block was entered through). Blocks of a page that
     /// is written are only ever entered from the dispatcher again, which checks their page's generation.
-    fn link(&mut self, number: usize, key: Key) {
+    fn link(&mut self, number: usize, found: &Found) {
         let Some(record) = self.exits.get(number) else {
             return;
         };
+        let key = found.key;
         let linear = key.mode.cs_base.wrapping_add(key.rip);
         if record.target != key.rip
             || record.mode != key.mode
@@ -353,9 +403,7 @@ impl Translator {
         {
             return;
         }
-        let Some(target) = self.blocks.get(&key).map(|b| b.entry) else {
-            return;
-        };
+        let target = found.entry;
         let rel = (target as i64 - (record.patch as i64 + 5)) as i32;
         let bytes = rel.to_le_bytes();
         let patched = self.code.patch(

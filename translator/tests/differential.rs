@@ -6,29 +6,18 @@
 
 use iced_x86::code_asm::*;
 use iced_x86::{Mnemonic, RflagsBits};
-use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, long_mode_cpu, FlatBus};
+use vx86_cpu::testing::{assemble, defined_flags_after, long_mode_cpu, FlatBus};
 use vx86_cpu::Cpu;
 use vx86_translator::{TraceOptions, Translator};
+
+mod common;
+use common::Rng;
 
 const CODE: u64 = 0x10_0000;
 const DATA: u64 = 0x20_0000;
 const DATA_SIZE: u64 = 0x2000;
 const STACK: u64 = 0x30_0000;
 const RAM: usize = 4 << 20;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Registers the generator may name freely (RBX and RBP hold the data base; RSP the stack).
 const FREE: [usize; 12] = [0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -237,22 +226,7 @@ fn round(seed: u64, len: usize) -> Result<u64, String> {
     // inside the loop) as left by the previous iteration.
     let ran = (reference.state.rip.saturating_sub(CODE) as usize).min(code.len());
     let flags = defined_flags_after(&code[..ran], 64) & defined_flags_after(&code, 64);
-    let mut problems = Vec::new();
-    if exit != ref_exit {
-        problems.push(format!("exit {exit:?}, interpreter {ref_exit:?}"));
-    }
-    if cpu.instructions != reference.instructions {
-        problems.push(format!(
-            "{} instructions, interpreter {}",
-            cpu.instructions, reference.instructions
-        ));
-    }
-    if let Err(diff) = compare_states(&reference.state, &cpu.state, flags) {
-        problems.push(diff);
-    }
-    if let Some(at) = (0..RAM).find(|&k| bus.ram[k] != ref_bus.ram[k]) {
-        problems.push(format!("memory differs first at {at:#x}"));
-    }
+    let problems = common::differences((&reference, &ref_bus, ref_exit), (&cpu, &bus, exit), flags);
     if problems.is_empty() {
         return Ok(cpu.instructions);
     }
