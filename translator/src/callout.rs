@@ -12,8 +12,12 @@ use vx86_cpu::{Bus, Flow};
 pub struct CalloutStats {
     /// Callouts for instructions that are never translated, by mnemonic (`iced_x86::Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
-    /// Translated memory accesses that missed the TLB (and ran through the CPU's step).
+    /// Translated memory accesses that missed the TLB and were served by a page walk and a second try.
+    pub tlb_fills: u64,
+    /// Translated memory accesses that had to run through the CPU's step (MMIO, faults, code pages, crossings).
     pub tlb_misses: u64,
+    /// The same, by mnemonic.
+    pub tlb_misses_by_mnemonic: Vec<u64>,
 }
 
 /// The guest's arithmetic flags as an RFLAGS image that the host may load with POPFQ (nothing else set but the
@@ -41,7 +45,15 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
                 *count += 1;
             }
         }
-        Via::TlbMiss => stats.tlb_misses += 1,
+        Via::TlbMiss => {
+            stats.tlb_misses += 1;
+            if let Some(count) = stats
+                .tlb_misses_by_mnemonic
+                .get_mut(site.instr.mnemonic() as usize)
+            {
+                *count += 1;
+            }
+        }
     }
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | (ctx.saved_flags & ARITH);
@@ -57,4 +69,24 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         ctx.budget = ctx.start_budget - (cpu.instructions - ctx.base_instructions) as i64;
     }
     u64::from(leave)
+}
+
+/// Fills the TLB for a translated access that missed it: `access` holds the size in bits 0..7 and bit 8 for a
+/// write. Returns 0 when the fast path will now hit (the generated code runs its lookup again), else nonzero (it
+/// runs the instruction through [`step`]).
+///
+/// # Safety
+/// As for [`step`].
+pub unsafe extern "sysv64" fn fill<B: Bus>(ctx: *mut JitCtx, linear: u64, access: u64) -> u64 {
+    // SAFETY: the caller guarantees the context; translated code runs on the thread that owns the CPU and bus.
+    let ctx = unsafe { &mut *ctx };
+    // SAFETY: as above.
+    let (cpu, bus, stats) = unsafe { (&mut *ctx.cpu, &mut *(ctx.bus as *mut B), &mut *ctx.stats) };
+    let (size, write) = ((access & 0xFF) as usize, access & 0x100 != 0);
+    if cpu.fill_tlb(bus, linear, size, write) {
+        stats.tlb_fills += 1;
+        0
+    } else {
+        1
+    }
 }

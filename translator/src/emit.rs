@@ -50,6 +50,9 @@ pub struct Callouts {
     /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: runs the site's instruction; nonzero means leave
     /// the block (RIP is set).
     pub step: usize,
+    /// `extern "sysv64" fn(*mut JitCtx, linear: u64, access: u64) -> u64`: walks the page tables for an access that
+    /// missed the TLB; zero means the TLB now has a fast entry for it, so the lookup can run again.
+    pub fill: usize,
 }
 
 /// The exit reasons blocks return to the dispatcher in RAX.
@@ -94,11 +97,20 @@ struct FlagsAt {
     saved: bool,
 }
 
+/// The out-of-line path of a memory access that missed the TLB.
 struct SlowPath {
     label: DynamicLabel,
     site: usize,
     join: DynamicLabel,
     restore_flags: bool,
+    /// Where the access's address computation starts, to run it again once the TLB is filled.
+    retry: DynamicLabel,
+    /// The register that holds the linear address at the miss.
+    addr: u8,
+    /// The access, as the fill callout takes it: size in bits 0..7, bit 8 for a write.
+    access: u32,
+    /// Where the step callout for the instruction starts (for checks that no TLB fill can satisfy).
+    step: DynamicLabel,
 }
 
 /// An assembler for one block, placed at the host address it will run at.
@@ -205,7 +217,20 @@ impl<'a> BlockEmitter<'a> {
             ; jmp =>self.leave
         );
         for slow in std::mem::take(&mut self.slow) {
-            dynasm!(self.ops ; .arch x64 ; =>slow.label);
+            // First try to fill the TLB and run the fast path again; what cannot go fast (MMIO, a fault, a write
+            // to a code page, a page-crossing access) runs in the CPU's step.
+            dynasm!(self.ops
+                ; .arch x64
+                ; =>slow.label
+                ; mov rdi, r14
+                ; mov rsi, Rq(slow.addr)
+                ; mov edx, slow.access as i32
+                ; mov rax, QWORD self.callouts.fill as i64
+                ; call rax
+                ; test eax, eax
+                ; jz =>slow.retry
+                ; =>slow.step
+            );
             self.call_step(&sites[slow.site]);
             if slow.restore_flags {
                 self.restore_flags_now();
@@ -377,6 +402,8 @@ impl<'a> BlockEmitter<'a> {
         };
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
             self.save_flags();
+            let retry = self.ops.new_dynamic_label();
+            dynasm!(self.ops ; .arch x64 ; =>retry);
             self.address(i, addr, t1, mem.wrap32, mem.add_base);
             let miss = self.ops.new_dynamic_label();
             self.tlb_lookup(addr, t1, t2, &mem, miss);
@@ -389,6 +416,10 @@ impl<'a> BlockEmitter<'a> {
                 site: k,
                 join,
                 restore_flags: self.flags.in_host,
+                retry,
+                addr,
+                access: access_code(&mem),
+                step: self.ops.new_dynamic_label(),
             });
             return true;
         }
@@ -426,7 +457,12 @@ impl<'a> BlockEmitter<'a> {
         let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
         self.save_flags();
         self.flags.in_host = false;
-        dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+        let (retry, miss, step) = (
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+        );
+        dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [r15 + rsp_off]);
         if write {
             dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
         } else {
@@ -436,7 +472,6 @@ impl<'a> BlockEmitter<'a> {
             };
             dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(rsp) ; add Rq(rsp), release);
         }
-        let miss = self.ops.new_dynamic_label();
         let mem = MemOperand {
             size: 8,
             write,
@@ -481,7 +516,7 @@ impl<'a> BlockEmitter<'a> {
                     ; shl Rq(last), 16
                     ; sar Rq(last), 16
                     ; cmp Rq(last), Rq(value)
-                    ; jne =>miss
+                    ; jne =>step
                     ; mov [r15 + rsp_off], Rq(rsp)
                     ; mov [r15 + rip_off], Rq(value)
                 );
@@ -510,6 +545,10 @@ impl<'a> BlockEmitter<'a> {
             site: k,
             join,
             restore_flags: false,
+            retry,
+            addr,
+            access: access_code(&mem),
+            step,
         });
     }
 
@@ -637,9 +676,14 @@ impl<'a> BlockEmitter<'a> {
     }
 }
 
+/// A memory access as the fill callout takes it: size in bits 0..7, bit 8 for a write.
+fn access_code(mem: &MemOperand) -> u32 {
+    mem.size | (u32::from(mem.write) << 8)
+}
+
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
 fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) -> Option<Vec<u8>> {
-    if n.lea {
+    if n.lea || i.mnemonic() == iced_x86::Mnemonic::Nop {
         return Some(Vec::new());
     }
     let mut h = *i;

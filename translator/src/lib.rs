@@ -156,7 +156,8 @@ impl Translator {
             stats: Stats::default(),
             callouts: CalloutStats {
                 by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
-                tlb_misses: 0,
+                tlb_misses_by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
+                ..CalloutStats::default()
             },
             trace: TraceOptions::default(),
             listings: None,
@@ -286,6 +287,7 @@ impl Translator {
         let sites = mark_translated_sites(sites, &key.mode);
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
+            fill: callout::fill::<B> as *const () as usize,
         };
         let base = self.code.next_address();
         let mut ops = Ops::new(base);

@@ -199,6 +199,18 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     if !translatable(i.mnemonic()) || i.has_rep_prefix() || i.has_repne_prefix() {
         return None;
     }
+    if i.mnemonic() == M::Nop {
+        // Multi-byte NOPs name a memory operand they never access: nothing to do at all.
+        return Some(Native {
+            used: RegSet::default(),
+            written: RegSet::default(),
+            memory: None,
+            lea: false,
+            needs_flags: false,
+            writes_flags: false,
+            high_byte: false,
+        });
+    }
     // BT* with a register bit offset may address memory beyond the operand; leave those to the step.
     if matches!(i.mnemonic(), M::Bt | M::Bts | M::Btr | M::Btc)
         && i.op0_kind() == OpKind::Memory

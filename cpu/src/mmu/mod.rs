@@ -321,3 +321,23 @@ impl Cpu {
         self.tlb.table_ptr(user)
     }
 }
+
+impl Cpu {
+    /// Walks the page tables for a data access of `size` bytes at `linear` that missed the TLB's fast path, at the
+    /// current privilege, and caches the translation; true if the fast path now serves that access. False for
+    /// anything it cannot serve (a non-canonical address, a fault, MMIO, ROM, a write to a code page, an access
+    /// crossing a page): nothing is delivered, and the caller runs the instruction in the step, which takes the
+    /// slow path precisely.
+    pub fn fill_tlb<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, write: bool) -> bool {
+        // A non-canonical address is the segmentation checks' #GP or #SS, which only the step raises.
+        if !segment::canonical(linear) {
+            return false;
+        }
+        let user = self.user_mode();
+        let access = if write { Access::Write } else { Access::Read };
+        if self.translate_slow(bus, linear, access, user).is_err() {
+            return false;
+        }
+        self.tlb.fast_offset(linear, size, user, write).is_some()
+    }
+}

@@ -59,21 +59,26 @@ impl ExecutionEngine for BtEngine {
             ("dispatcher entries".to_string(), s.dispatches),
             ("chained exits".to_string(), s.links),
             ("interpreted instrs".to_string(), s.interpreted),
+            ("TLB fills, fast retry".to_string(), c.tlb_fills),
             ("TLB-miss slow paths".to_string(), c.tlb_misses),
         ];
-        let mut callouts: Vec<(usize, u64)> = c
-            .by_mnemonic
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        callouts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
         let mnemonics: Vec<iced_x86::Mnemonic> = iced_x86::Mnemonic::values().collect();
-        rows.extend(callouts.into_iter().take(24).map(|(m, n)| {
-            let name = format!("{:?}", mnemonics[m]).to_lowercase();
-            (format!("callout {name}"), n)
-        }));
+        for (what, counts, shown) in [
+            ("callout", &c.by_mnemonic, 24),
+            ("slow path", &c.tlb_misses_by_mnemonic, 8),
+        ] {
+            let mut top: Vec<(usize, u64)> = counts
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            rows.extend(top.into_iter().take(shown).map(|(m, n)| {
+                let name = format!("{:?}", mnemonics[m]).to_lowercase();
+                (format!("{what} {name}"), n)
+            }));
+        }
         let exceptions = cpu.stats.exceptions.iter().sum::<u64>();
         rows.push(("exceptions".to_string(), exceptions));
         let mut lines = vec!["translator counts:".to_string()];
