@@ -4,7 +4,7 @@
 
 use crate::ctx::JitCtx;
 use crate::emit::{Site, Via};
-use vx86_cpu::flags::ARITH;
+use vx86_cpu::flags::{AF, ARITH, CF, OF, PF, SF, ZF};
 use vx86_cpu::{Bus, Flow};
 
 /// What callouts count, for `-d stats`.
@@ -20,11 +20,19 @@ pub struct CalloutStats {
     pub tlb_misses_by_mnemonic: Vec<u64>,
 }
 
-/// The guest's arithmetic flags as an RFLAGS image that the host may load with POPFQ (nothing else set but the
-/// always-one bit).
+/// The guest's arithmetic flags in the form translated code saves them: LAHF's AH (SF ZF AF PF CF at their RFLAGS
+/// positions) in bits 8..15, and OF in bit 0 (as SETO leaves AL).
 pub fn flags_image(rflags: u64) -> u64 {
-    (rflags & ARITH) | 2
+    ((rflags & LAHF_FLAGS) << 8) | u64::from(rflags & OF != 0)
 }
+
+/// The arithmetic RFLAGS bits of a [`flags_image`].
+pub fn flags_from_image(image: u64) -> u64 {
+    ((image >> 8) & LAHF_FLAGS) | if image & 1 != 0 { OF } else { 0 }
+}
+
+/// The flags LAHF and SAHF move.
+const LAHF_FLAGS: u64 = SF | ZF | AF | PF | CF;
 
 /// Runs a site's instruction with the CPU's step. Returns nonzero when the block must be left: control went
 /// elsewhere, the instruction faulted, ends its block, rewrote its block's page, touched a device, or the machine
@@ -56,7 +64,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         }
     }
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
-    cpu.state.rflags = (cpu.state.rflags & !ARITH) | (ctx.saved_flags & ARITH);
+    cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
     let flow = cpu.execute_decoded(bus, &site.instr);
     ctx.saved_flags = flags_image(cpu.state.rflags);
@@ -88,5 +96,22 @@ pub unsafe extern "sysv64" fn fill<B: Bus>(ctx: *mut JitCtx, linear: u64, access
         0
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_image_round_trips_every_arithmetic_flag() {
+        for bits in 0..64u64 {
+            let flags = [CF, PF, AF, ZF, SF, OF]
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| bits & (1 << k) != 0)
+                .fold(0, |acc, (_, f)| acc | f);
+            assert_eq!(flags_from_image(flags_image(flags | 0x202)), flags);
+        }
     }
 }

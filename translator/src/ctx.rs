@@ -10,8 +10,8 @@ pub struct JitCtx {
     /// Guest instructions the slice may still retire. A block subtracts its length on entry and leaves (before
     /// running anything) if that goes negative.
     pub budget: i64,
-    /// The guest's arithmetic flags as an RFLAGS image, whenever translated code does not hold them in the host's
-    /// RFLAGS (at block boundaries and callouts always).
+    /// The guest's arithmetic flags, whenever translated code does not hold them in the host's RFLAGS (at block
+    /// boundaries and callouts always), in the form of [`crate::callout::flags_image`].
     pub saved_flags: u64,
     /// The soft TLB's supervisor and user tables.
     pub tlb: [*const TlbEntry; 2],

@@ -250,22 +250,28 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// Saves the host's flags as the guest's (LAHF for SF ZF AF PF CF, SETO for OF: far cheaper than PUSHFQ).
+    /// Uses RAX, which holds nothing between instructions.
     fn save_flags(&mut self) {
         if !self.flags.saved {
             dynasm!(self.ops
                 ; .arch x64
-                ; pushfq
-                ; pop QWORD [r14 + ctx::SAVED_FLAGS]
+                ; lahf
+                ; seto al
+                ; mov [r14 + ctx::SAVED_FLAGS], ax
             );
             self.flags.saved = true;
         }
     }
 
+    /// Loads the guest's saved flags into the host's: OF by an addition that overflows exactly when it was set, the
+    /// rest by SAHF. Uses RAX, which the register pool never hands out as a scratch register for this reason.
     fn restore_flags_now(&mut self) {
         dynasm!(self.ops
             ; .arch x64
-            ; push QWORD [r14 + ctx::SAVED_FLAGS]
-            ; popfq
+            ; mov ax, [r14 + ctx::SAVED_FLAGS]
+            ; add al, 0x7F
+            ; sahf
         );
     }
 

@@ -18,7 +18,7 @@ pub mod plan;
 pub mod regs;
 mod trace;
 
-use callout::{flags_image, CalloutStats};
+use callout::{flags_from_image, flags_image, CalloutStats};
 use code_buffer::CodeBuffer;
 use ctx::JitCtx;
 use dynasmrt::{dynasm, DynasmApi};
@@ -143,6 +143,11 @@ pub struct Translator {
 impl Translator {
     /// A translator whose code cache holds up to `cache_bytes` of host code before it is flushed.
     pub fn new(cache_bytes: usize) -> std::io::Result<Translator> {
+        if !host_has_lahf_in_64_bit_mode() {
+            return Err(std::io::Error::other(
+                "the host CPU lacks LAHF/SAHF in 64-bit mode, which translated code uses for the guest's flags",
+            ));
+        }
         let mut code = CodeBuffer::new(cache_bytes.max(1 << 20))?;
         let (enter, epilogue) = emit_trampoline(&mut code)?;
         Ok(Translator {
@@ -383,7 +388,7 @@ impl Translator {
             let state = std::ptr::addr_of_mut!((*cpu_ptr).state);
             enter(state, &mut ctx, code)
         };
-        cpu.state.rflags = (cpu.state.rflags & !ARITH) | (ctx.saved_flags & ARITH);
+        cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
         cpu.instructions = ctx.base_instructions + ctx.retired();
         reason
             .checked_sub(exit::DIRECT)
@@ -466,4 +471,10 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, usize)> {
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let enter = code.append(&bytes)?;
     Ok((enter, epilogue))
+}
+
+/// CPUID 8000_0001h ECX bit 0: LAHF and SAHF work in 64-bit mode (every x86-64 CPU since 2005 has it).
+fn host_has_lahf_in_64_bit_mode() -> bool {
+    let extended = std::arch::x86_64::__cpuid(0x8000_0000).eax;
+    extended >= 0x8000_0001 && std::arch::x86_64::__cpuid(0x8000_0001).ecx & 1 != 0
 }

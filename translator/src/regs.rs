@@ -45,12 +45,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Registers other than RSP, R14, R15 and those in `used`; only RAX..RDI when the instruction names a high-byte
-    /// register (AH..BH cannot be encoded beside a REX prefix).
+    /// Registers other than RAX (which flag restores use), RSP, R14, R15 and those in `used`; only RCX..RDI when
+    /// the instruction names a high-byte register (AH..BH cannot be encoded beside a REX prefix).
     pub fn new(used: RegSet, legacy_only: bool) -> Pool {
         let mut free = RegSet(0);
         let top = if legacy_only { 8 } else { 14 };
-        for n in 0..top {
+        for n in 1..top {
             if n != RSP && !used.contains(n) {
                 free.insert(n);
             }
@@ -123,5 +123,7 @@ mod tests {
         let mut pool = Pool::new(used, true);
         let got: Vec<u8> = std::iter::from_fn(|| pool.take()).collect();
         assert_eq!(got, vec![2, 3, 5, 6, 7]);
+        let mut pool = Pool::new(RegSet::default(), false);
+        assert_eq!(pool.take(), Some(1), "RAX is never a scratch register");
     }
 }
