@@ -11,7 +11,7 @@
 use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, StackOp};
-use crate::regs::{self, Pool, RegSet};
+use crate::regs::{self, Pool, RegSet, CALLER_SAVED};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, Instruction, InstructionInfoFactory, OpKind, Register};
@@ -111,6 +111,10 @@ struct SlowPath {
     access: u32,
     /// Where the step callout for the instruction starts (for checks that no TLB fill can satisfy).
     step: DynamicLabel,
+    /// Host registers the code at `retry` expects to hold their guest registers.
+    cached_at_retry: RegSet,
+    /// Host registers the code at `join` expects to hold their guest registers.
+    cached_at_join: RegSet,
 }
 
 /// An assembler for one block, placed at the host address it will run at.
@@ -129,6 +133,9 @@ pub struct BlockEmitter<'a> {
     mode: Mode,
     flags: FlagsAt,
     slow: Vec<SlowPath>,
+    /// Host registers that hold the current value of the guest register of the same number (loaded or stored by an
+    /// earlier instruction of the block and not clobbered since), whose loads can be skipped.
+    cached: RegSet,
     info: InstructionInfoFactory,
     /// The number the block's first direct exit gets.
     first_exit: usize,
@@ -161,6 +168,7 @@ impl<'a> BlockEmitter<'a> {
                 saved: true,
             },
             slow: Vec::new(),
+            cached: RegSet::default(),
             info: InstructionInfoFactory::new(),
         }
     }
@@ -222,19 +230,22 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops
                 ; .arch x64
                 ; =>slow.label
-                ; mov rdi, r14
                 ; mov rsi, Rq(slow.addr)
+                ; mov rdi, r14
                 ; mov edx, slow.access as i32
                 ; mov rax, QWORD self.callouts.fill as i64
                 ; call rax
                 ; test eax, eax
-                ; jz =>slow.retry
-                ; =>slow.step
+                ; jnz =>slow.step
             );
+            self.reload(RegSet(slow.cached_at_retry.0 & CALLER_SAVED.0));
+            dynasm!(self.ops ; .arch x64 ; jmp =>slow.retry ; =>slow.step);
             self.call_step(&sites[slow.site]);
             if slow.restore_flags {
                 self.restore_flags_now();
             }
+            // The step may have written any guest register.
+            self.reload(slow.cached_at_join);
             dynasm!(self.ops ; .arch x64 ; jmp =>slow.join);
         }
         // Every way out of the block meets here: a jmp rel32 to the shared epilogue.
@@ -251,9 +262,10 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// Saves the host's flags as the guest's (LAHF for SF ZF AF PF CF, SETO for OF: far cheaper than PUSHFQ).
-    /// Uses RAX, which holds nothing between instructions.
+    /// Uses RAX.
     fn save_flags(&mut self) {
         if !self.flags.saved {
+            self.cached.remove(0);
             dynasm!(self.ops
                 ; .arch x64
                 ; lahf
@@ -267,6 +279,7 @@ impl<'a> BlockEmitter<'a> {
     /// Loads the guest's saved flags into the host's: OF by an addition that overflows exactly when it was set, the
     /// rest by SAHF. Uses RAX, which the register pool never hands out as a scratch register for this reason.
     fn restore_flags_now(&mut self) {
+        self.cached.remove(0);
         dynasm!(self.ops
             ; .arch x64
             ; mov ax, [r14 + ctx::SAVED_FLAGS]
@@ -332,6 +345,7 @@ impl<'a> BlockEmitter<'a> {
     fn callout(&mut self, site: &Site) {
         self.save_flags();
         self.call_step(site);
+        self.cached = RegSet::default();
         self.flags = FlagsAt {
             in_host: false,
             saved: true,
@@ -406,10 +420,13 @@ impl<'a> BlockEmitter<'a> {
         let Some(bytes) = host_bytes(i, n, &host, scratch.map(|s| s.0)) else {
             return false;
         };
+        // Renamed registers and scratch registers are about to hold something else.
+        self.cached.0 &= !pool.taken.0;
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
             self.save_flags();
             let retry = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>retry);
+            let cached_at_retry = self.cached;
             self.address(i, addr, t1, mem.wrap32, mem.add_base);
             let miss = self.ops.new_dynamic_label();
             self.tlb_lookup(addr, t1, t2, &mem, miss);
@@ -426,6 +443,8 @@ impl<'a> BlockEmitter<'a> {
                 addr,
                 access: access_code(&mem),
                 step: self.ops.new_dynamic_label(),
+                cached_at_retry,
+                cached_at_join: self.cached,
             });
             return true;
         }
@@ -463,6 +482,14 @@ impl<'a> BlockEmitter<'a> {
         let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
         self.save_flags();
         self.flags.in_host = false;
+        for scratch in [addr, entry, last, rsp, value] {
+            self.cached.remove(scratch);
+        }
+        if let StackOp::Pop(reg) = op {
+            // POP writes the guest register in CpuState directly.
+            self.cached.remove(reg);
+        }
+        let cached_at_retry = self.cached;
         let (retry, miss, step) = (
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
@@ -555,6 +582,8 @@ impl<'a> BlockEmitter<'a> {
             addr,
             access: access_code(&mem),
             step,
+            cached_at_retry,
+            cached_at_join: self.cached,
         });
     }
 
@@ -578,19 +607,39 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// Loads the guest registers in `set` into their host registers, skipping those already there.
     fn load_regs(&mut self, set: RegSet, host: &[u8; 16]) {
         for g in set.iter() {
-            let off = (state::GPR + 8 * usize::from(g)) as i32;
             let h = host[usize::from(g)];
+            if h == g && self.cached.contains(g) {
+                continue;
+            }
+            let off = (state::GPR + 8 * usize::from(g)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov Rq(h), [r15 + off]);
+            if h == g {
+                self.cached.insert(g);
+            }
         }
     }
 
+    /// Stores the guest registers in `set` from their host registers, which then hold them.
     fn store_regs(&mut self, set: RegSet, host: &[u8; 16]) {
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
             let h = host[usize::from(g)];
             dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(h));
+            if h == g {
+                self.cached.insert(g);
+            }
+        }
+    }
+
+    /// Loads every guest register in `set` into its host register (after a call, on the way back to code that
+    /// expects them there).
+    fn reload(&mut self, set: RegSet) {
+        for g in set.iter() {
+            let off = (state::GPR + 8 * usize::from(g)) as i32;
+            dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);
         }
     }
 

@@ -29,6 +29,10 @@ impl RegSet {
     pub fn insert(&mut self, n: u8) {
         self.0 |= 1 << n;
     }
+    /// Removes register `n`.
+    pub fn remove(&mut self, n: u8) {
+        self.0 &= !(1 << n);
+    }
     /// Whether `n` is in the set.
     pub fn contains(self, n: u8) -> bool {
         self.0 & (1 << n) != 0
@@ -39,9 +43,14 @@ impl RegSet {
     }
 }
 
+/// The host registers a call may clobber (System V): RAX, RCX, RDX, RSI, RDI, R8..R11.
+pub const CALLER_SAVED: RegSet = RegSet(0b0000_1111_1100_0111);
+
 /// Hands out host registers that an instruction does not use.
 pub struct Pool {
     free: RegSet,
+    /// The registers handed out so far.
+    pub taken: RegSet,
 }
 
 impl Pool {
@@ -55,13 +64,17 @@ impl Pool {
                 free.insert(n);
             }
         }
-        Pool { free }
+        Pool {
+            free,
+            taken: RegSet::default(),
+        }
     }
 
     /// Takes a free register, if one is left.
     pub fn take(&mut self) -> Option<u8> {
         let n = self.free.iter().next()?;
-        self.free.0 &= !(1 << n);
+        self.free.remove(n);
+        self.taken.insert(n);
         Some(n)
     }
 }
