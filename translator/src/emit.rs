@@ -197,6 +197,10 @@ impl<'a> BlockEmitter<'a> {
                     self.stack(sites, k, op);
                     left |= matches!(op, StackOp::CallRel | StackOp::Ret(_));
                 }
+                Plan::IndirectJump(mem) => {
+                    self.indirect_jump(sites, k, mem);
+                    left = true;
+                }
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
                     self.callout(site);
@@ -584,6 +588,67 @@ impl<'a> BlockEmitter<'a> {
             step,
             cached_at_retry,
             cached_at_join: self.cached,
+        });
+    }
+
+    /// JMP through a register or memory: RIP becomes the target and the block is left for the dispatcher. A
+    /// non-canonical target faults in the JMP itself, which the step raises; so does a memory operand that misses
+    /// the TLB and cannot be filled.
+    fn indirect_jump(&mut self, sites: &[Site], k: usize, mem: Option<MemOperand>) {
+        let i = &sites[k].instr;
+        let (addr, entry, last, value) = (1u8, 2u8, 3u8, 5u8);
+        let rip_off = state::RIP as i32;
+        self.save_flags();
+        self.flags.in_host = false;
+        for scratch in [addr, entry, last, value] {
+            self.cached.remove(scratch);
+        }
+        let (retry, miss, step, join) = (
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+        );
+        let cached_at_retry = self.cached;
+        dynasm!(self.ops ; .arch x64 ; =>retry);
+        match mem {
+            Some(mem) => {
+                self.address(i, addr, entry, mem.wrap32, mem.add_base);
+                self.tlb_lookup(addr, entry, last, &mem, miss);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [Rq(addr)]);
+            }
+            None => {
+                let off = (state::GPR + 8 * usize::from(regs::number(i.op0_register()))) as i32;
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
+            }
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(last), Rq(value)
+            ; shl Rq(last), 16
+            ; sar Rq(last), 16
+            ; cmp Rq(last), Rq(value)
+            ; jne =>step
+            ; mov [r15 + rip_off], Rq(value)
+            ; xor eax, eax
+            ; jmp =>self.leave
+            // After the slow path's step (which set RIP), leave as well.
+            ; =>join
+            ; xor eax, eax
+            ; jmp =>self.leave
+        );
+        let access = mem.map_or(0, |m| access_code(&m));
+        self.slow.push(SlowPath {
+            label: miss,
+            site: k,
+            join,
+            restore_flags: false,
+            retry,
+            addr,
+            access,
+            step,
+            cached_at_retry,
+            cached_at_join: RegSet::default(),
         });
     }
 

@@ -19,6 +19,8 @@ pub enum Plan {
     DirectBranch,
     /// A 64-bit stack operation on the guest stack through the TLB.
     Stack(StackOp),
+    /// A 64-bit JMP through a register or a memory operand (read through the TLB): the block ends there.
+    IndirectJump(Option<MemOperand>),
     /// The CPU's one-instruction step runs it.
     Callout,
 }
@@ -187,6 +189,14 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
         };
         if let Some(op) = op {
             return Plan::Stack(op);
+        }
+        if i.code() == Code::Jmp_rm64 {
+            if i.op0_kind() == OpKind::Register {
+                return Plan::IndirectJump(None);
+            }
+            if let Some(mem) = memory_operand(i, mode, &info.info(i).clone()) {
+                return Plan::IndirectJump(Some(mem));
+            }
         }
     }
     match native(i, mode, info) {

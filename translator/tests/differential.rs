@@ -73,7 +73,7 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     }
     let imm = rng.next() as i32;
     let width = rng.below(4);
-    let r = match rng.below(16) {
+    let r = match rng.below(17) {
         0..=2 => match width {
             0 => a.add(r64(d), r64(s)),
             1 => a.sub(r32(d), r32(s)),
@@ -150,12 +150,25 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
             2 => a.setp(byte_reg(d)),
             _ => a.cmovnp(r32(d), dword_ptr(mem(rng))),
         },
-        _ => match width {
+        15 => match width {
             0 => a.bsf(r32(d), r32(s)),
             1 => a.bsr(r64(d), qword_ptr(mem(rng))),
             2 => a.pause(),
             _ => a.mov(r16(d), r16(s)),
         },
+        _ => {
+            // An indirect jump to the next instruction, through a register or a memory slot.
+            let mut next = a.create_label();
+            let _ = a.lea(r64(d), ptr(next));
+            if width == 0 {
+                let _ = a.mov(qword_ptr(rbx + 0x1F00), r64(d));
+                let _ = a.jmp(qword_ptr(rbx + 0x1F00));
+            } else {
+                let _ = a.jmp(r64(d));
+            }
+            let _ = a.set_label(&mut next);
+            a.nop()
+        }
     };
     r.expect("instruction assembles");
     if let Some(last) = a.instructions().last() {
