@@ -5,7 +5,7 @@
 mod common;
 
 use iced_x86::code_asm::*;
-use vx86_machine::{Outcome, Vm, VmConfig};
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 /// Where the guest stores its two TSC readings.
 const TSC_BEFORE: u64 = 0x600;
@@ -34,13 +34,13 @@ fn timing_bios() -> Vec<u8> {
 }
 
 /// TSC ticks the guest measured across its loop.
-fn measured_ticks(deterministic: bool) -> u64 {
-    let mut vm = Vm::new(VmConfig {
+fn measured_ticks(engine: EngineKind, deterministic: bool) -> u64 {
+    let config = VmConfig {
         no_reboot: true,
         deterministic,
         ..VmConfig::new(16 << 20, timing_bios())
-    })
-    .unwrap();
+    };
+    let mut vm = Vm::with_engine(config, engine).unwrap();
     let (outcome, _) = vm.run();
     assert_eq!(outcome, Outcome::PowerOff);
     let read = |at| {
@@ -55,7 +55,9 @@ fn measured_ticks(deterministic: bool) -> u64 {
 fn guest_time_follows_instructions_with_or_without_icount() {
     // The loop plus the two stores and the MOV ECX: one TSC tick (ns) per instruction.
     let instructions = 2 * u64::from(LOOPS) + 4;
-    assert_eq!(measured_ticks(true), instructions);
-    // Host time would be tens of milliseconds here (tens of millions of ticks) at interpreter speed.
-    assert_eq!(measured_ticks(false), instructions);
+    for engine in [EngineKind::Interp, EngineKind::Bt] {
+        assert_eq!(measured_ticks(engine, true), instructions, "{engine}");
+        // Host time would be tens of milliseconds here (tens of millions of ticks) at interpreter speed.
+        assert_eq!(measured_ticks(engine, false), instructions, "{engine}");
+    }
 }

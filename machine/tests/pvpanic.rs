@@ -45,15 +45,20 @@ fn assert_panicked(vm: &Vm, outcome: &Outcome) {
 
 #[test]
 fn a_guest_panic_ends_the_run_with_status_6() {
-    let mut vm = Vm::new(VmConfig {
-        deterministic: true,
-        instruction_limit: Some(1_000),
-        ..config()
-    })
-    .unwrap();
-    let (outcome, stats) = vm.run();
-    assert_panicked(&vm, &outcome);
-    assert_eq!(stats.instructions, 9, "stopped right after the OUT");
+    for engine in [EngineKind::Interp, EngineKind::Bt] {
+        let config = VmConfig {
+            deterministic: true,
+            instruction_limit: Some(1_000),
+            ..config()
+        };
+        let mut vm = Vm::with_engine(config, engine).unwrap();
+        let (outcome, stats) = vm.run();
+        assert_panicked(&vm, &outcome);
+        assert_eq!(
+            stats.instructions, 9,
+            "{engine}: stopped right after the OUT"
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use iced_x86::code_asm::*;
-use vx86_machine::{Outcome, Vm, VmConfig};
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 /// Where the guest counts its boots (RAM survives a reset).
 const BOOT_COUNT: u64 = 0x500;
@@ -29,18 +29,25 @@ fn resetting_bios(reset_port: u16, reset_value: u8) -> Vec<u8> {
     common::bios_with_code(&a.assemble(0).unwrap())
 }
 
+/// Runs the resetting BIOS under the interpreter and under the binary translator, which must agree; returns how the
+/// run ended and how often the machine booted.
 fn run(reset_port: u16, reset_value: u8, no_reboot: bool) -> (Outcome, u8) {
-    let mut vm = Vm::new(VmConfig {
-        no_reboot,
-        deterministic: true,
-        instruction_limit: Some(10_000),
-        ..VmConfig::new(16 << 20, resetting_bios(reset_port, reset_value))
-    })
-    .unwrap();
-    let (outcome, _) = vm.run();
-    let mut count = [0u8];
-    vm.board.memory.read_phys(BOOT_COUNT, &mut count);
-    (outcome, count[0])
+    let run_on = |engine| {
+        let config = VmConfig {
+            no_reboot,
+            deterministic: true,
+            instruction_limit: Some(10_000),
+            ..VmConfig::new(16 << 20, resetting_bios(reset_port, reset_value))
+        };
+        let mut vm = Vm::with_engine(config, engine).unwrap();
+        let (outcome, _) = vm.run();
+        let mut count = [0u8];
+        vm.board.memory.read_phys(BOOT_COUNT, &mut count);
+        (outcome, count[0])
+    };
+    let reference = run_on(EngineKind::Interp);
+    assert_eq!(run_on(EngineKind::Bt), reference, "bt differs from interp");
+    reference
 }
 
 /// The two reset sources Linux uses: the i8042 "pulse reset line" command and the PIIX reset-control register.
