@@ -1,6 +1,7 @@
-//! Guest time under the interpreter and the binary translator without `-icount` still advances with instructions (a 1 GHz CPU), not with the
-//! host's clock: a slow emulated CPU must not make the guest see its own code take fifty times too long (Linux would
-//! then lose timer ticks and distrust its TSC). Under `-icount` the same run gives the same figure exactly.
+//! Guest time under the interpreter and the binary translator without `-icount` still advances with instructions
+//! (a 1 GHz CPU), not with the host's clock: a slow emulated CPU must not make the guest see its own code take fifty
+//! times too long (Linux would then lose timer ticks and distrust its TSC). Under `-icount` the same run gives the
+//! same figure exactly.
 
 mod common;
 
