@@ -595,6 +595,38 @@ pub fn skip_outside_ci(why: impl std::fmt::Display) {
     eprintln!("skipped: {why}");
 }
 
+/// The `code_asm` registers by number (0 = RAX ... 15 = R15), for tests that generate instructions: 64-bit.
+pub fn asm_r64(n: usize) -> iced_x86::code_asm::AsmRegister64 {
+    use iced_x86::code_asm::registers::gpr64::*;
+    [
+        rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
+    ][n]
+}
+
+/// 32-bit registers by number (see [`asm_r64`]).
+pub fn asm_r32(n: usize) -> iced_x86::code_asm::AsmRegister32 {
+    use iced_x86::code_asm::registers::gpr32::*;
+    [
+        eax, ecx, edx, ebx, esp, ebp, esi, edi, r8d, r9d, r10d, r11d, r12d, r13d, r14d, r15d,
+    ][n]
+}
+
+/// 16-bit registers by number (see [`asm_r64`]).
+pub fn asm_r16(n: usize) -> iced_x86::code_asm::AsmRegister16 {
+    use iced_x86::code_asm::registers::gpr16::*;
+    [
+        ax, cx, dx, bx, sp, bp, si, di, r8w, r9w, r10w, r11w, r12w, r13w, r14w, r15w,
+    ][n]
+}
+
+/// Low-byte registers by number (SPL..DIL for 4..7, as with a REX prefix; see [`asm_r64`]).
+pub fn asm_r8(n: usize) -> iced_x86::code_asm::AsmRegister8 {
+    use iced_x86::code_asm::registers::gpr8::*;
+    [
+        al, cl, dl, bl, spl, bpl, sil, dil, r8b, r9b, r10b, r11b, r12b, r13b, r14b, r15b,
+    ][n]
+}
+
 /// Where [`long_mode_cpu`] puts its page tables (three pages from here).
 pub const LONG_MODE_TABLES: u64 = 0x1000;
 

@@ -22,26 +22,7 @@ const RAM: usize = 4 << 20;
 /// Registers the generator may name freely (RBX and RBP hold the data base; RSP the stack).
 const FREE: [usize; 12] = [0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
-fn r64(n: usize) -> AsmRegister64 {
-    [
-        rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
-    ][n]
-}
-fn r32(n: usize) -> AsmRegister32 {
-    [
-        eax, ecx, edx, ebx, esp, ebp, esi, edi, r8d, r9d, r10d, r11d, r12d, r13d, r14d, r15d,
-    ][n]
-}
-fn r16(n: usize) -> AsmRegister16 {
-    [
-        ax, cx, dx, bx, sp, bp, si, di, r8w, r9w, r10w, r11w, r12w, r13w, r14w, r15w,
-    ][n]
-}
-fn byte_reg(n: usize) -> AsmRegister8 {
-    [
-        al, cl, dl, bl, spl, bpl, sil, dil, r8b, r9b, r10b, r11b, r12b, r13b, r14b, r15b,
-    ][n]
-}
+use vx86_cpu::testing::{asm_r16 as r16, asm_r32 as r32, asm_r64 as r64, asm_r8 as byte_reg};
 
 /// A memory operand in the data area (through RBX, RBP or R15, which all hold the data base), sometimes far
 /// outside it (a page fault) or in the code page (self-modifying stores).
