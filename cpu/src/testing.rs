@@ -627,23 +627,9 @@ pub fn asm_r8(n: usize) -> iced_x86::code_asm::AsmRegister8 {
     ][n]
 }
 
-/// Where [`long_mode_cpu`] puts its page tables (three pages from here).
-pub const LONG_MODE_TABLES: u64 = 0x1000;
-
-/// A CPU in 64-bit mode at CPL 0 with RIP at `entry` and RSP at `stack`: flat segments, 4-level paging that
-/// identity-maps the bus's RAM (up to 1 GiB) with 2 MiB pages, its tables at [`LONG_MODE_TABLES`] in `bus`.
-pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
-    let (pml4, pdpt, pd) = (
-        LONG_MODE_TABLES,
-        LONG_MODE_TABLES + 0x1000,
-        LONG_MODE_TABLES + 0x2000,
-    );
-    bus.write_u64(pml4, pdpt | 3);
-    bus.write_u64(pdpt, pd | 3);
-    let large_pages = (bus.ram.len() as u64).div_ceil(2 << 20).min(512);
-    for k in 0..large_pages {
-        bus.write_u64(pd + 8 * k, (k << 21) | 0x83);
-    }
+/// A CPU in 64-bit mode at CPL 0 with flat segments and paging through the PML4 at `pml4` (the caller's page
+/// tables); RIP and the registers are the reset values.
+pub fn long_mode_at(pml4: u64) -> Cpu {
     let mut cpu = Cpu::new();
     cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
     cpu.state.cr4 = crate::state::cr4::PAE;
@@ -663,6 +649,27 @@ pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
         attrs: attr::P | attr::S | attr::CODE | attr::L,
         ..data
     };
+    cpu
+}
+
+/// Where [`long_mode_cpu`] puts its page tables (three pages from here).
+pub const LONG_MODE_TABLES: u64 = 0x1000;
+
+/// A CPU in 64-bit mode at CPL 0 with RIP at `entry` and RSP at `stack`: flat segments, 4-level paging that
+/// identity-maps the bus's RAM (up to 1 GiB) with 2 MiB pages, its tables at [`LONG_MODE_TABLES`] in `bus`.
+pub fn long_mode_cpu(bus: &mut FlatBus, entry: u64, stack: u64) -> Cpu {
+    let (pml4, pdpt, pd) = (
+        LONG_MODE_TABLES,
+        LONG_MODE_TABLES + 0x1000,
+        LONG_MODE_TABLES + 0x2000,
+    );
+    bus.write_u64(pml4, pdpt | 3);
+    bus.write_u64(pdpt, pd | 3);
+    let large_pages = (bus.ram.len() as u64).div_ceil(2 << 20).min(512);
+    for k in 0..large_pages {
+        bus.write_u64(pd + 8 * k, (k << 21) | 0x83);
+    }
+    let mut cpu = long_mode_at(pml4);
     cpu.state.rip = entry;
     cpu.state.gpr[crate::state::gpr::RSP] = stack;
     cpu

@@ -11,8 +11,8 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use iced_x86::code_asm::*;
-use vx86_cpu::state::{attr, cr0, cr4, efer, CpuState, SegReg, Segment};
-use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, FlatBus};
+use vx86_cpu::state::CpuState;
+use vx86_cpu::testing::{assemble, compare_states, defined_flags_after, long_mode_at, FlatBus};
 use vx86_cpu::{Cpu, Exit};
 
 struct Rng(u64);
@@ -407,25 +407,7 @@ fn map_page(bus: &mut FlatBus, linear: u64, phys: u64, next_table: &mut u64) {
 /// A CPU in 64-bit mode at [`CODE_GUEST`] with random registers and arithmetic flags; R15 and RSP point into the
 /// scratch page at host address `scratch`.
 fn random_initial_state(rng: &mut Rng, scratch: u64) -> CpuState {
-    let mut cpu = Cpu::new();
-    cpu.state.cr0 = cr0::PE | cr0::PG | cr0::ET;
-    cpu.state.cr4 = cr4::PAE;
-    cpu.state.cr3 = PML4_GUEST;
-    cpu.state.efer = efer::LME | efer::LMA;
-    let data = Segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector: 0x10,
-        attrs: attr::P | attr::S | attr::RW | attr::DB | attr::G,
-    };
-    for s in SegReg::ALL {
-        cpu.state.segs[s as usize] = data;
-    }
-    cpu.state.segs[SegReg::Cs as usize] = Segment {
-        selector: 8,
-        attrs: attr::P | attr::S | attr::CODE | attr::L,
-        ..data
-    };
+    let mut cpu = long_mode_at(PML4_GUEST);
     for n in REGS {
         cpu.state.gpr[n] = match rng.below(4) {
             0 => rng.next() & 0xFF,
