@@ -68,6 +68,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.state.rip = site.instr.ip();
     let flow = cpu.execute_decoded(bus, &site.instr);
     ctx.saved_flags = flags_image(cpu.state.rflags);
+    ctx.epoch_tags = crate::jump_table::epoch_tags(cpu.tlb_epochs());
     let leave = flow != Flow::Next
         || site.ends_block
         || cpu.needs_machine()

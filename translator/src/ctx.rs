@@ -25,6 +25,11 @@ pub struct JitCtx {
     pub start_budget: i64,
     /// The callouts' counters.
     pub stats: *mut crate::callout::CalloutStats,
+    /// The jump table's first entry.
+    pub jump_table: *const crate::jump_table::Entry,
+    /// The TLB's epochs as jump-table tag bases ([`crate::jump_table::epoch_tags`]), brought up to date after
+    /// every step callout (the only code that flushes the TLB or writes code pages while a slice runs).
+    pub epoch_tags: [u64; 2],
 }
 
 impl JitCtx {
@@ -44,4 +49,8 @@ pub mod offsets {
     pub const SAVED_FLAGS: i32 = offset_of!(JitCtx, saved_flags) as i32;
     /// Offset of [`JitCtx::tlb`].
     pub const TLB: i32 = offset_of!(JitCtx, tlb) as i32;
+    /// Offset of [`JitCtx::jump_table`].
+    pub const JUMP_TABLE: i32 = offset_of!(JitCtx, jump_table) as i32;
+    /// Offset of [`JitCtx::epoch_tags`].
+    pub const EPOCH_TAGS: i32 = offset_of!(JitCtx, epoch_tags) as i32;
 }

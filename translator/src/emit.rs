@@ -139,6 +139,10 @@ pub struct BlockEmitter<'a> {
     info: InstructionInfoFactory,
     /// The number the block's first direct exit gets.
     first_exit: usize,
+    /// The mode's id in the jump table, if it has one: exits that cannot be chained look their target up there.
+    mode_id: Option<u16>,
+    /// Linear address of the page the block starts in (direct exits to it can be chained).
+    page: u64,
     exits: Vec<DirectExit>,
 }
 
@@ -151,6 +155,7 @@ impl<'a> BlockEmitter<'a> {
         epilogue: usize,
         callouts: Callouts,
         mode: Mode,
+        mode_id: Option<u16>,
         first_exit: usize,
     ) -> Self {
         let leave = ops.new_dynamic_label();
@@ -158,6 +163,8 @@ impl<'a> BlockEmitter<'a> {
             base,
             leave,
             first_exit,
+            mode_id,
+            page: 0,
             exits: Vec::new(),
             ops,
             epilogue,
@@ -176,6 +183,7 @@ impl<'a> BlockEmitter<'a> {
     /// Emits the block whose instructions are `sites`.
     pub fn emit(mut self, sites: &[Site]) -> Emitted {
         let entry = self.ops.offset();
+        self.page = self.linear_page(sites.first().map_or(0, |s| s.instr.ip()));
         let n = sites.len() as i32;
         let no_budget = self.ops.new_dynamic_label();
         dynasm!(self.ops
@@ -312,10 +320,22 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Leaves the block for guest address `rip`, through a jump that chaining may later point at the target's
-    /// translation (which expects the flags saved, as every block entry does).
+    /// The linear page of guest address `rip` in the block's mode.
+    fn linear_page(&self, rip: u64) -> u64 {
+        self.mode.cs_base.wrapping_add(rip) & !0xFFF
+    }
+
+    /// Leaves the block for guest address `rip`: on the block's own page through a jump that chaining may later
+    /// point at the target's translation (which expects the flags saved, as every block entry does); on another
+    /// page (whose mapping may change) through the jump table.
     fn exit_to(&mut self, rip: u64) {
         self.save_flags();
+        if self.linear_page(rip) != self.page {
+            let target = 6;
+            dynasm!(self.ops ; .arch x64 ; mov Rq(target), QWORD rip as i64);
+            self.goto_register(target);
+            return;
+        }
         let number = self.first_exit + self.exits.len();
         self.exits.push(DirectExit {
             patch: self.ops.offset(),
@@ -328,6 +348,23 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops
             ; .arch x64
             ; mov eax, code
+            ; jmp =>self.leave
+        );
+    }
+
+    /// Leaves for the guest address in host register `target` (flags saved): straight into its translation when
+    /// the jump table has it, else to the dispatcher with RIP set.
+    fn goto_register(&mut self, target: u8) {
+        let miss = self.ops.new_dynamic_label();
+        if let Some(id) = self.mode_id {
+            crate::jump_table::emit_lookup(self.ops, target, id, miss);
+        }
+        let rip_off = state::RIP as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; =>miss
+            ; mov [r15 + rip_off], Rq(target)
+            ; xor eax, eax
             ; jmp =>self.leave
         );
     }
@@ -482,7 +519,6 @@ impl<'a> BlockEmitter<'a> {
         // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value.
         let (addr, entry, last, rsp, value) = (0u8, 1u8, 2u8, 3u8, 5u8);
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
-        let rip_off = state::RIP as i32;
         let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
         self.save_flags();
         self.flags.in_host = false;
@@ -555,7 +591,6 @@ impl<'a> BlockEmitter<'a> {
                     ; cmp Rq(last), Rq(value)
                     ; jne =>step
                     ; mov [r15 + rsp_off], Rq(rsp)
-                    ; mov [r15 + rip_off], Rq(value)
                 );
             }
         }
@@ -565,7 +600,7 @@ impl<'a> BlockEmitter<'a> {
                 if let StackOp::CallRel = op {
                     self.exit_to(i.near_branch_target());
                 } else {
-                    dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.leave);
+                    self.goto_register(value);
                 }
                 // After the slow path's step (which set RIP), leave as well.
                 dynasm!(self.ops
@@ -591,13 +626,12 @@ impl<'a> BlockEmitter<'a> {
         });
     }
 
-    /// JMP through a register or memory: RIP becomes the target and the block is left for the dispatcher. A
+    /// JMP through a register or memory: the block is left for the target, through the jump table. A
     /// non-canonical target faults in the JMP itself, which the step raises; so does a memory operand that misses
     /// the TLB and cannot be filled.
     fn indirect_jump(&mut self, sites: &[Site], k: usize, mem: Option<MemOperand>) {
         let i = &sites[k].instr;
         let (addr, entry, last, value) = (1u8, 2u8, 3u8, 5u8);
-        let rip_off = state::RIP as i32;
         self.save_flags();
         self.flags.in_host = false;
         for scratch in [addr, entry, last, value] {
@@ -629,9 +663,10 @@ impl<'a> BlockEmitter<'a> {
             ; sar Rq(last), 16
             ; cmp Rq(last), Rq(value)
             ; jne =>step
-            ; mov [r15 + rip_off], Rq(value)
-            ; xor eax, eax
-            ; jmp =>self.leave
+        );
+        self.goto_register(value);
+        dynasm!(self.ops
+            ; .arch x64
             // After the slow path's step (which set RIP), leave as well.
             ; =>join
             ; xor eax, eax

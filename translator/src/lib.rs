@@ -13,6 +13,7 @@ pub mod callout;
 pub mod code_buffer;
 pub mod ctx;
 pub mod emit;
+pub mod jump_table;
 pub mod mode;
 pub mod plan;
 pub mod regs;
@@ -23,6 +24,7 @@ use code_buffer::CodeBuffer;
 use ctx::JitCtx;
 use dynasmrt::{dynasm, DynasmApi};
 use emit::{exit, BlockEmitter, Callouts, Ops, Site, Via};
+use jump_table::JumpTable;
 use mode::Mode;
 use rustc_hash::FxHashMap;
 use vx86_cpu::code_pages::CodePages;
@@ -87,6 +89,8 @@ struct Found {
     key: Key,
     entry: usize,
     len: u64,
+    /// Its mode's jump-table id, if the mode has one.
+    mode_id: Option<u16>,
 }
 
 /// Slots of the jump cache: a direct-mapped cache by guest RIP in front of the block map, small enough to stay in
@@ -110,6 +114,7 @@ struct Block {
     generation: u32,
     /// Guest instructions in the block.
     len: u64,
+    mode_id: Option<u16>,
     /// The block's instructions; callouts hold pointers into this allocation.
     _sites: Box<[Site]>,
 }
@@ -126,6 +131,10 @@ pub struct Translator {
     epilogue: usize,
     blocks: FxHashMap<Key, Block>,
     jump_cache: Box<[Option<JumpSlot>]>,
+    /// What generated code looks its indirect targets up in.
+    jump_table: JumpTable,
+    /// Jump-table ids of the modes blocks were translated in.
+    mode_ids: FxHashMap<Mode, u16>,
     exits: Vec<ExitRecord>,
     /// The direct exit the last block left through, if any: linked once its target is found.
     last_exit: Option<usize>,
@@ -156,6 +165,8 @@ impl Translator {
             epilogue,
             blocks: FxHashMap::default(),
             jump_cache: vec![None; JUMP_CACHE].into_boxed_slice(),
+            jump_table: JumpTable::default(),
+            mode_ids: FxHashMap::default(),
             exits: Vec::new(),
             last_exit: None,
             stats: Stats::default(),
@@ -200,6 +211,7 @@ impl Translator {
                     if let Some(number) = came_through {
                         self.link(number, &found);
                     }
+                    self.remember(cpu, &found);
                     self.last_exit = self.execute::<B>(cpu, bus, found.entry, left);
                 }
                 other => {
@@ -246,6 +258,7 @@ impl Translator {
                 key,
                 entry: block.entry,
                 len: block.len,
+                mode_id: block.mode_id,
             }),
             stale => {
                 if stale.is_some() {
@@ -297,12 +310,14 @@ impl Translator {
         let base = self.code.next_address();
         let mut ops = Ops::new(base);
         let first_exit = self.exits.len();
+        let mode_id = self.mode_id(key.mode);
         let emitted = BlockEmitter::new(
             &mut ops,
             base,
             self.epilogue,
             callouts,
             key.mode,
+            mode_id,
             first_exit,
         )
         .emit(&sites);
@@ -336,6 +351,7 @@ impl Translator {
                 entry,
                 generation,
                 len: n as u64,
+                mode_id,
                 _sites: sites,
             },
         );
@@ -343,13 +359,39 @@ impl Translator {
             key,
             entry,
             len: n as u64,
+            mode_id,
         })
+    }
+
+    /// The jump-table id of `mode`, given one if it is new (while ids last; a mode without one never looks up).
+    fn mode_id(&mut self, mode: Mode) -> Option<u16> {
+        if let Some(&id) = self.mode_ids.get(&mode) {
+            return Some(id);
+        }
+        let id = u16::try_from(self.mode_ids.len())
+            .ok()
+            .filter(|&id| id <= jump_table::MAX_MODE_ID)?;
+        self.mode_ids.insert(mode, id);
+        Some(id)
+    }
+
+    /// Puts a block the dispatcher is about to enter (just fetched through the current mapping, and current) in the
+    /// jump table, tagged with the TLB epoch that keeps it valid.
+    fn remember(&mut self, cpu: &Cpu, found: &Found) {
+        let Some(id) = found.mode_id else {
+            return;
+        };
+        let linear = found.key.mode.cs_base.wrapping_add(found.key.rip);
+        let global = cpu.code_mapping_is_global(linear);
+        let tag = jump_table::tag(cpu.tlb_epochs(), id, global);
+        self.jump_table.insert(found.key.rip, tag, found.entry);
     }
 
     /// Drops every translation and starts an empty code cache.
     fn flush(&mut self) -> std::io::Result<()> {
         self.blocks.clear();
         self.jump_cache.fill(None);
+        self.jump_table.clear();
         self.exits.clear();
         self.last_exit = None;
         self.code.clear();
@@ -381,6 +423,8 @@ impl Translator {
             base_instructions: cpu.instructions,
             start_budget: budget as i64,
             stats: &mut self.callouts,
+            jump_table: self.jump_table.as_ptr(),
+            epoch_tags: jump_table::epoch_tags(cpu.tlb_epochs()),
         };
         // SAFETY: `code` is a committed block of this cache, entered through the trampoline with the CPU's state
         // and a context whose pointers outlive the call; callouts are instantiated for `B`.

@@ -204,7 +204,9 @@ impl Cpu {
     pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize, value: u64) {
         match bus.backing(phys) {
             PageBacking::Ram(off) => {
-                self.code_pages.note_write(phys);
+                if self.code_pages.note_write(phys) {
+                    self.tlb.note_code_write();
+                }
                 let at = off + (phys & 0xFFF) as usize;
                 if let Some(dst) = bus.memory().get_mut(at..at + size) {
                     dst.copy_from_slice(&value.to_le_bytes()[..size]);
@@ -319,6 +321,21 @@ impl Cpu {
     /// The soft TLB's table for user (`user`) or supervisor accesses, as generated code reads it.
     pub fn tlb_table(&self, user: bool) -> *const tlb::TlbEntry {
         self.tlb.table_ptr(user)
+    }
+
+    /// The TLB's epoch counters now ([`tlb::ANY_EPOCH`], [`tlb::GLOBAL_EPOCH`]).
+    pub fn tlb_epochs(&self) -> [u64; 2] {
+        self.tlb.epochs()
+    }
+
+    /// Whether code at `linear`, just fetched at the current privilege, is reached through a translation that a
+    /// flush keeping global pages leaves alone: a global page, or no paging at all.
+    pub fn code_mapping_is_global(&self, linear: u64) -> bool {
+        !self.state.paging()
+            || self
+                .tlb
+                .lookup(linear, self.user_mode())
+                .is_some_and(|e| e.flags & tlb::GLOBAL != 0)
     }
 }
 

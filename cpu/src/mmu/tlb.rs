@@ -140,7 +140,16 @@ impl Table {
 #[derive(Clone, Default)]
 pub struct Tlb {
     tables: [Table; 2],
+    /// Counters of the events after which a linear address may no longer reach the same code: `[ANY_EPOCH]` moves on
+    /// every flush, INVLPG and write to a code page; `[GLOBAL_EPOCH]` on all of those but a flush that keeps global
+    /// translations. Engines that cache code by linear address (the translator's jump table) validate against them.
+    epochs: [u64; 2],
 }
+
+/// Index of [`Tlb::epochs`] that moves on any change.
+pub const ANY_EPOCH: usize = 0;
+/// Index of [`Tlb::epochs`] that moves on changes that may affect global translations.
+pub const GLOBAL_EPOCH: usize = 1;
 
 /// The slot of a linear address.
 #[inline]
@@ -219,6 +228,7 @@ impl Tlb {
     /// INVLPG: drops the translation of one page in both tables. A large page is cached as 4 KiB pieces, so
     /// invalidating any part of one drops every large-page piece (conservative, but never stale).
     pub fn invalidate_page(&mut self, linear: u64) {
+        self.bump_epochs(false);
         let s = slot(linear);
         for t in &mut self.tables {
             if t.entries[s].tag == (linear & !0xFFF) | VALID {
@@ -235,6 +245,7 @@ impl Tlb {
 
     /// Drops every translation, or every non-global one when `keep_global`.
     pub fn flush(&mut self, keep_global: bool) {
+        self.bump_epochs(keep_global);
         for t in &mut self.tables {
             if !keep_global {
                 t.clear_all();
@@ -260,6 +271,23 @@ impl Tlb {
                 }
             }
         }
+    }
+
+    /// A page holding code was written: code cached by linear address may be stale.
+    pub fn note_code_write(&mut self) {
+        self.bump_epochs(false);
+    }
+
+    fn bump_epochs(&mut self, only_non_global: bool) {
+        self.epochs[ANY_EPOCH] += 1;
+        if !only_non_global {
+            self.epochs[GLOBAL_EPOCH] += 1;
+        }
+    }
+
+    /// The epoch counters now.
+    pub fn epochs(&self) -> [u64; 2] {
+        self.epochs
     }
 
     /// The first entry of the table for user (`user`) or supervisor accesses, for generated code.
