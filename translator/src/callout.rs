@@ -4,6 +4,7 @@
 
 use crate::ctx::JitCtx;
 use crate::emit::{Site, Via};
+use crate::mode::Mode;
 use vx86_cpu::flags::{AF, ARITH, CF, OF, PF, SF, ZF};
 use vx86_cpu::{Bus, Flow};
 
@@ -12,6 +13,8 @@ use vx86_cpu::{Bus, Flow};
 pub struct CalloutStats {
     /// Callouts for instructions that are never translated, by mnemonic (`iced_x86::Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
+    /// Instructions fetched and decoded afresh (crossing a page or the code-segment limit, or invalid).
+    pub fetched: u64,
     /// Translated memory accesses that missed the TLB and were served by a page walk and a second try.
     pub tlb_fills: u64,
     /// Translated memory accesses that had to run through the CPU's step (MMIO, faults, code pages, crossings).
@@ -34,9 +37,18 @@ pub fn flags_from_image(image: u64) -> u64 {
 /// The flags LAHF and SAHF move.
 const LAHF_FLAGS: u64 = SF | ZF | AF | PF | CF;
 
-/// Runs a site's instruction with the CPU's step. Returns nonzero when the block must be left: control went
-/// elsewhere, the instruction faulted, ends its block, rewrote its block's page, touched a device, or the machine
-/// is needed. Then RIP is set and the budget matches the instructions retired.
+/// What [`step`] returns when the block goes on.
+pub const CONTINUE: u64 = 0;
+/// What [`step`] returns when the block must be left for the dispatcher.
+pub const LEAVE: u64 = 1;
+/// What [`step`] returns when a block-ending instruction (never a TLB miss's) retired, RIP is set, and nothing needs
+/// the dispatcher: the mode is unchanged and no interrupt or device is waiting, so translated code may go on to the
+/// block at RIP through the jump table.
+pub const GOTO_RIP: u64 = 2;
+
+/// Runs a site's instruction with the CPU's step. Returns [`LEAVE`] or [`GOTO_RIP`] when the block must be left:
+/// control went elsewhere, the instruction faulted, ends its block, rewrote its block's page, touched a device, or
+/// the machine is needed. Then RIP is set and the budget matches the instructions retired. Else [`CONTINUE`].
 ///
 /// # Safety
 /// `ctx` points at the live context of the running slice, whose `cpu` and `bus` (of type `B`) are valid and not
@@ -53,6 +65,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
                 *count += 1;
             }
         }
+        Via::Fetch => stats.fetched += 1,
         Via::TlbMiss => {
             stats.tlb_misses += 1;
             if let Some(count) = stats
@@ -66,18 +79,32 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
-    let flow = cpu.execute_decoded(bus, &site.instr);
+    let flow = if site.via == Via::Fetch {
+        cpu.run_one(bus);
+        Flow::Next
+    } else {
+        cpu.execute_decoded(bus, &site.instr)
+    };
     ctx.saved_flags = flags_image(cpu.state.rflags);
     ctx.epoch_tags = crate::jump_table::epoch_tags(cpu.tlb_epochs());
-    let leave = flow != Flow::Next
-        || site.ends_block
+    let dispatcher = flow == Flow::Faulted
         || cpu.needs_machine()
         || cpu.take_interrupt_recheck()
         || cpu.code_generation(site.phys) != site.generation;
-    if leave {
-        ctx.budget = ctx.start_budget - (cpu.instructions - ctx.base_instructions) as i64;
+    let ended = flow == Flow::Jumped || site.ends_block;
+    if !dispatcher && !ended {
+        return CONTINUE;
     }
-    u64::from(leave)
+    ctx.budget = ctx.start_budget - (cpu.instructions - ctx.base_instructions) as i64;
+    let straight_on = !dispatcher
+        && site.via != Via::TlbMiss
+        && !cpu.state.interrupt_shadow
+        && Mode::of(&cpu.state) == site.mode;
+    if straight_on {
+        GOTO_RIP
+    } else {
+        LEAVE
+    }
 }
 
 /// Fills the TLB for a translated access that missed it: `access` holds the size in bits 0..7 and bit 8 for a

@@ -8,6 +8,7 @@
 //! translation time. They are saved before anything that may clobber them or observe them (a TLB lookup, a
 //! callout, an exit), so every fault and every exit sees the exact flags of its instruction's start.
 
+use crate::callout;
 use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, StackOp};
@@ -29,6 +30,8 @@ pub struct Site {
     pub ends_block: bool,
     /// Guest-physical page of the block.
     pub phys: u64,
+    /// The mode the block was translated for.
+    pub mode: Mode,
     /// That page's code generation when the block was translated.
     pub generation: u32,
     /// How the instruction reaches its callout.
@@ -42,13 +45,16 @@ pub enum Via {
     Callout,
     /// The instruction is translated, and this run missed the TLB.
     TlbMiss,
+    /// The instruction is fetched and decoded afresh each time it runs (it crosses the page or the code-segment
+    /// limit, or its bytes are invalid): the block's last site, whose `instr` only holds its address.
+    Fetch,
 }
 
 /// Callout entry points, as host addresses.
 #[derive(Clone, Copy, Debug)]
 pub struct Callouts {
     /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: runs the site's instruction; nonzero means leave
-    /// the block (RIP is set).
+    /// the block (RIP is set), [`callout::GOTO_RIP`] that the next block may be entered straight away.
     pub step: usize,
     /// `extern "sysv64" fn(*mut JitCtx, linear: u64, access: u64) -> u64`: walks the page tables for an access that
     /// missed the TLB; zero means the TLB now has a fast entry for it, so the lookup can run again.
@@ -196,7 +202,12 @@ impl<'a> BlockEmitter<'a> {
         let mut left = false;
         for (k, site) in sites.iter().enumerate() {
             starts.push(self.ops.offset().0);
-            match plan::plan(&site.instr, &self.mode, &mut self.info) {
+            let planned = if site.via == Via::Fetch {
+                Plan::Callout
+            } else {
+                plan::plan(&site.instr, &self.mode, &mut self.info)
+            };
+            match planned {
                 Plan::DirectBranch => {
                     self.branch(&site.instr);
                     left = true;
@@ -212,9 +223,18 @@ impl<'a> BlockEmitter<'a> {
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
                     self.callout(site);
-                    // A block-ending callout always asks to leave, with RIP set.
                     if site.ends_block {
-                        dynasm!(self.ops ; .arch x64 ; jmp =>self.leave);
+                        // A block-ending callout always leaves, with RIP set: for the dispatcher, or when nothing
+                        // needs it, for the next block through the jump table.
+                        let rip_off = state::RIP as i32;
+                        let target = 6;
+                        dynasm!(self.ops
+                            ; .arch x64
+                            ; cmp eax, callout::GOTO_RIP as i32
+                            ; jne =>self.leave
+                            ; mov Rq(target), [r15 + rip_off]
+                        );
+                        self.goto_register(target);
                         left = true;
                     }
                 }
@@ -369,8 +389,18 @@ impl<'a> BlockEmitter<'a> {
         );
     }
 
-    /// Calls the step callout for `site`; leaves RAX as its verdict.
+    /// Calls the step callout for `site` and leaves the block if it says so; RAX holds its verdict.
     fn call_step(&mut self, site: &Site) {
+        self.call_step_only(site);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test eax, eax
+            ; jnz =>self.leave
+        );
+    }
+
+    /// Calls the step callout for `site`, leaving its verdict in RAX.
+    fn call_step_only(&mut self, site: &Site) {
         let site_ptr = site as *const Site as i64;
         dynasm!(self.ops
             ; .arch x64
@@ -378,14 +408,16 @@ impl<'a> BlockEmitter<'a> {
             ; mov rsi, QWORD site_ptr
             ; mov rax, QWORD self.callouts.step as i64
             ; call rax
-            ; test eax, eax
-            ; jnz =>self.leave
         );
     }
 
     fn callout(&mut self, site: &Site) {
         self.save_flags();
-        self.call_step(site);
+        if site.ends_block {
+            self.call_step_only(site);
+        } else {
+            self.call_step(site);
+        }
         self.cached = RegSet::default();
         self.flags = FlagsAt {
             in_host: false,

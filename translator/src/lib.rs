@@ -279,7 +279,36 @@ impl Translator {
     }
 
     fn translate<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
-        let instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        {
+            static PH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            let t0 = T0.get_or_init(std::time::Instant::now);
+            let p = if key.mode.user {
+                2
+            } else if key.rip >= 0xffff_8000_0000_0000 {
+                1
+            } else {
+                0
+            };
+            if p > PH.load(std::sync::atomic::Ordering::Relaxed) {
+                PH.store(p, std::sync::atomic::Ordering::Relaxed);
+                eprintln!(
+                    "PHASE {p} at {} instrs {:.2}s blocks {} dispatches {} callouts {}",
+                    cpu.instructions,
+                    t0.elapsed().as_secs_f64(),
+                    self.stats.blocks_translated,
+                    self.stats.dispatches,
+                    self.callouts.by_mnemonic.iter().sum::<u64>()
+                );
+            }
+        }
+        let mut instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        let fetched = ends_before_an_undecodable(&instrs, key);
+        if let Some(rip) = fetched {
+            let mut placeholder = iced_x86::Instruction::default();
+            placeholder.set_ip(rip);
+            instrs.push(placeholder);
+        }
         if instrs.is_empty() {
             return None;
         }
@@ -293,13 +322,17 @@ impl Translator {
         let sites: Box<[Site]> = instrs
             .into_iter()
             .enumerate()
-            .map(|(k, instr)| Site {
-                ends_block: ends_block(&instr),
-                remaining: (n - k) as u32,
-                phys: key.phys,
-                generation,
-                via: Via::Callout,
-                instr,
+            .map(|(k, instr)| {
+                let fetch = fetched.is_some() && k == n - 1;
+                Site {
+                    ends_block: fetch || ends_block(&instr),
+                    remaining: (n - k) as u32,
+                    phys: key.phys,
+                    mode: key.mode,
+                    generation,
+                    via: if fetch { Via::Fetch } else { Via::Callout },
+                    instr,
+                }
             })
             .collect();
         let sites = mark_translated_sites(sites, &key.mode);
@@ -467,10 +500,22 @@ impl Translator {
     }
 }
 
+/// Where the block's decoding stopped short of the page's end at an instruction it could not take (one that crosses
+/// into the next page or the code-segment limit, or invalid bytes): that instruction's RIP, which the block then
+/// ends with as a site fetched afresh each time ([`Via::Fetch`]) rather than leaving for the dispatcher and the
+/// interpreter.
+fn ends_before_an_undecodable(instrs: &[iced_x86::Instruction], key: Key) -> Option<u64> {
+    if instrs.len() >= MAX_BLOCK_INSTRUCTIONS || instrs.last().is_some_and(ends_block) {
+        return None;
+    }
+    let len: u64 = instrs.iter().map(|i| i.len() as u64).sum();
+    ((key.phys + len) & 0xFFF != 0).then(|| key.rip.wrapping_add(len))
+}
+
 /// Notes which sites are translated (their callout, if any, is a TLB miss's slow path).
 fn mark_translated_sites(mut sites: Box<[Site]>, mode: &Mode) -> Box<[Site]> {
     let mut info = iced_x86::InstructionInfoFactory::new();
-    for site in sites.iter_mut() {
+    for site in sites.iter_mut().filter(|s| s.via != Via::Fetch) {
         if let plan::Plan::Native(_) | plan::Plan::Stack(_) =
             plan::plan(&site.instr, mode, &mut info)
         {

@@ -22,7 +22,13 @@ pub(crate) fn listing(
     for (k, site) in sites.iter().enumerate() {
         if trace.in_asm {
             let mut text = String::new();
-            formatter.format(&site.instr, &mut text);
+            if site.via == crate::emit::Via::Fetch {
+                text.push_str(
+                    "(fetched and decoded when run: crosses the page or the limit, or is invalid)",
+                );
+            } else {
+                formatter.format(&site.instr, &mut text);
+            }
             out.push_str(&format!("  guest {:#010x}  {text}\n", site.instr.ip()));
         }
         if trace.out_asm {

@@ -110,8 +110,9 @@ impl Cpu {
         }
     }
 
-    /// Runs the one instruction at CS:RIP outside the block cache, delivering its fault if it has one.
-    fn run_one<B: Bus>(&mut self, bus: &mut B) {
+    /// Runs the one instruction at CS:RIP outside the block cache, fetched and decoded afresh (it may cross a page
+    /// or the code-segment limit, or be invalid), delivering its fault if it has one.
+    pub fn run_one<B: Bus>(&mut self, bus: &mut B) {
         let mut instr = Instruction::default();
         match self.fetch(bus, &mut instr) {
             Ok(()) => {

@@ -59,6 +59,7 @@ impl ExecutionEngine for BtEngine {
             ("dispatcher entries".to_string(), s.dispatches),
             ("chained exits".to_string(), s.links),
             ("interpreted instrs".to_string(), s.interpreted),
+            ("fetched afresh".to_string(), c.fetched),
             ("TLB fills, fast retry".to_string(), c.tlb_fills),
             ("TLB-miss slow paths".to_string(), c.tlb_misses),
         ];
