@@ -6,7 +6,8 @@ use crate::ctx::JitCtx;
 use crate::emit::{Site, Via};
 use crate::mode::Mode;
 use vx86_cpu::flags::{AF, ARITH, CF, OF, PF, SF, ZF};
-use vx86_cpu::{Bus, Flow};
+use vx86_cpu::mmu::tlb::ANY_EPOCH;
+use vx86_cpu::{Bus, Cpu, Flow};
 
 /// What callouts count, for `-d stats`.
 #[derive(Clone, Debug, Default)]
@@ -80,8 +81,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
     let flow = if site.via == Via::Fetch {
-        cpu.run_one(bus);
-        Flow::Next
+        run_fetched(cpu, bus, site)
     } else {
         cpu.execute_decoded(bus, &site.instr)
     };
@@ -104,6 +104,27 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         GOTO_RIP
     } else {
         LEAVE
+    }
+}
+
+/// Runs a [`Via::Fetch`] site's instruction: the one it keeps while the TLB's epoch says its bytes and their
+/// mapping are unchanged, else one fetched and decoded afresh (whose fault, if any, is delivered).
+fn run_fetched<B: Bus>(cpu: &mut Cpu, bus: &mut B, site: &Site) -> Flow {
+    if site.kept_epoch.get() == cpu.tlb_epochs()[ANY_EPOCH] {
+        return cpu.execute_decoded(bus, &site.kept.get());
+    }
+    match cpu.fetch_to_keep(bus) {
+        Ok((instr, keep)) => {
+            if keep {
+                site.kept.set(instr);
+                site.kept_epoch.set(cpu.tlb_epochs()[ANY_EPOCH]);
+            }
+            cpu.execute_decoded(bus, &instr)
+        }
+        Err(fault) => {
+            cpu.deliver_fault(bus, fault);
+            Flow::Faulted
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::callout;
 use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, StackOp};
-use crate::regs::{self, Pool, RegSet, CALLER_SAVED};
+use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, Instruction, InstructionInfoFactory, OpKind, Register};
@@ -36,6 +36,12 @@ pub struct Site {
     pub generation: u32,
     /// How the instruction reaches its callout.
     pub via: Via,
+    /// For a [`Via::Fetch`] site: the instruction as last fetched, valid while the TLB's any-change epoch is
+    /// `kept_epoch` (fetching marked the pages it came from as code, so rewriting them moves the epoch, as does
+    /// any change of mapping).
+    pub kept: std::cell::Cell<Instruction>,
+    /// The epoch `kept` is valid in (`u64::MAX`: none yet).
+    pub kept_epoch: std::cell::Cell<u64>,
 }
 
 /// Why a site's callout runs.
@@ -121,6 +127,8 @@ struct SlowPath {
     cached_at_retry: RegSet,
     /// Host registers the code at `join` expects to hold their guest registers.
     cached_at_join: RegSet,
+    /// Host registers whose guest values `CpuState` does not have yet at the miss: stored before anything runs.
+    dirty_at_miss: RegSet,
 }
 
 /// An assembler for one block, placed at the host address it will run at.
@@ -142,6 +150,9 @@ pub struct BlockEmitter<'a> {
     /// Host registers that hold the current value of the guest register of the same number (loaded or stored by an
     /// earlier instruction of the block and not clobbered since), whose loads can be skipped.
     cached: RegSet,
+    /// Those of `cached` whose value `CpuState` does not have yet: stores are deferred until something reads
+    /// `CpuState` (a callout, a slow path, an exit) or the host register is about to be reused.
+    dirty: RegSet,
     info: InstructionInfoFactory,
     /// The number the block's first direct exit gets.
     first_exit: usize,
@@ -182,6 +193,7 @@ impl<'a> BlockEmitter<'a> {
             },
             slow: Vec::new(),
             cached: RegSet::default(),
+            dirty: RegSet::default(),
             info: InstructionInfoFactory::new(),
         }
     }
@@ -259,9 +271,10 @@ impl<'a> BlockEmitter<'a> {
         for slow in std::mem::take(&mut self.slow) {
             // First try to fill the TLB and run the fast path again; what cannot go fast (MMIO, a fault, a write
             // to a code page, a page-crossing access) runs in the CPU's step.
+            dynasm!(self.ops ; .arch x64 ; =>slow.label);
+            self.store_raw(slow.dirty_at_miss);
             dynasm!(self.ops
                 ; .arch x64
-                ; =>slow.label
                 ; mov rsi, Rq(slow.addr)
                 ; mov rdi, r14
                 ; mov edx, slow.access as i32
@@ -274,7 +287,7 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops ; .arch x64 ; jmp =>slow.retry ; =>slow.step);
             self.call_step(&sites[slow.site]);
             if slow.restore_flags {
-                self.restore_flags_now();
+                self.restore_flags_raw();
             }
             // The step may have written any guest register.
             self.reload(slow.cached_at_join);
@@ -297,6 +310,7 @@ impl<'a> BlockEmitter<'a> {
     /// Uses RAX.
     fn save_flags(&mut self) {
         if !self.flags.saved {
+            self.flush(RegSet(1));
             self.cached.remove(0);
             dynasm!(self.ops
                 ; .arch x64
@@ -311,7 +325,13 @@ impl<'a> BlockEmitter<'a> {
     /// Loads the guest's saved flags into the host's: OF by an addition that overflows exactly when it was set, the
     /// rest by SAHF. Uses RAX, which the register pool never hands out as a scratch register for this reason.
     fn restore_flags_now(&mut self) {
+        self.flush(RegSet(1));
         self.cached.remove(0);
+        self.restore_flags_raw();
+    }
+
+    /// The code of [`Self::restore_flags_now`] alone, for slow paths (which keep their own register bookkeeping).
+    fn restore_flags_raw(&mut self) {
         dynasm!(self.ops
             ; .arch x64
             ; mov ax, [r14 + ctx::SAVED_FLAGS]
@@ -349,6 +369,7 @@ impl<'a> BlockEmitter<'a> {
     /// point at the target's translation (which expects the flags saved, as every block entry does); on another
     /// page (whose mapping may change) through the jump table.
     fn exit_to(&mut self, rip: u64) {
+        self.flush(ALL);
         self.save_flags();
         if self.linear_page(rip) != self.page {
             let target = 6;
@@ -375,6 +396,7 @@ impl<'a> BlockEmitter<'a> {
     /// Leaves for the guest address in host register `target` (flags saved): straight into its translation when
     /// the jump table has it, else to the dispatcher with RIP set.
     fn goto_register(&mut self, target: u8) {
+        self.flush(ALL);
         let miss = self.ops.new_dynamic_label();
         if let Some(id) = self.mode_id {
             crate::jump_table::emit_lookup(self.ops, target, id, miss);
@@ -412,6 +434,7 @@ impl<'a> BlockEmitter<'a> {
     }
 
     fn callout(&mut self, site: &Site) {
+        self.flush(ALL);
         self.save_flags();
         if site.ends_block {
             self.call_step_only(site);
@@ -419,6 +442,7 @@ impl<'a> BlockEmitter<'a> {
             self.call_step(site);
         }
         self.cached = RegSet::default();
+        self.dirty = RegSet::default();
         self.flags = FlagsAt {
             in_host: false,
             saved: true,
@@ -433,6 +457,7 @@ impl<'a> BlockEmitter<'a> {
             self.exit_to(target);
             return;
         }
+        self.flush(ALL);
         self.load_flags();
         self.save_flags();
         let taken = self.ops.new_dynamic_label();
@@ -494,12 +519,14 @@ impl<'a> BlockEmitter<'a> {
             return false;
         };
         // Renamed registers and scratch registers are about to hold something else.
+        self.flush(pool.taken);
         self.cached.0 &= !pool.taken.0;
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
             self.save_flags();
             let retry = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>retry);
             let cached_at_retry = self.cached;
+            let dirty_at_miss = self.dirty;
             self.address(i, addr, t1, mem.wrap32, mem.add_base);
             let miss = self.ops.new_dynamic_label();
             self.tlb_lookup(addr, t1, t2, &mem, miss);
@@ -518,6 +545,7 @@ impl<'a> BlockEmitter<'a> {
                 step: self.ops.new_dynamic_label(),
                 cached_at_retry,
                 cached_at_join: self.cached,
+                dirty_at_miss,
             });
             return true;
         }
@@ -554,14 +582,18 @@ impl<'a> BlockEmitter<'a> {
         let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
         self.save_flags();
         self.flags.in_host = false;
+        let mut clobbered = RegSet::default();
         for scratch in [addr, entry, last, rsp, value] {
-            self.cached.remove(scratch);
+            clobbered.insert(scratch);
         }
-        if let StackOp::Pop(reg) = op {
-            // POP writes the guest register in CpuState directly.
-            self.cached.remove(reg);
+        if let StackOp::Push(reg) | StackOp::Pop(reg) = op {
+            // PUSH reads the guest register from CpuState, POP writes it there.
+            clobbered.insert(reg);
         }
+        self.flush(clobbered);
+        self.cached.0 &= !clobbered.0;
         let cached_at_retry = self.cached;
+        let dirty_at_miss = self.dirty;
         let (retry, miss, step) = (
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
@@ -655,6 +687,7 @@ impl<'a> BlockEmitter<'a> {
             step,
             cached_at_retry,
             cached_at_join: self.cached,
+            dirty_at_miss,
         });
     }
 
@@ -666,9 +699,17 @@ impl<'a> BlockEmitter<'a> {
         let (addr, entry, last, value) = (1u8, 2u8, 3u8, 5u8);
         self.save_flags();
         self.flags.in_host = false;
+        let mut clobbered = RegSet::default();
         for scratch in [addr, entry, last, value] {
-            self.cached.remove(scratch);
+            clobbered.insert(scratch);
         }
+        if mem.is_none() {
+            // The target register is read from CpuState.
+            clobbered.insert(regs::number(i.op0_register()));
+        }
+        self.flush(clobbered);
+        self.cached.0 &= !clobbered.0;
+        let dirty_at_miss = self.dirty;
         let (retry, miss, step, join) = (
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
@@ -716,6 +757,7 @@ impl<'a> BlockEmitter<'a> {
             step,
             cached_at_retry,
             cached_at_join: RegSet::default(),
+            dirty_at_miss,
         });
     }
 
@@ -728,7 +770,7 @@ impl<'a> BlockEmitter<'a> {
         if n.needs_flags {
             self.load_flags();
         }
-        self.load_regs(n.used, host);
+        self.load_regs(n.loaded, host);
         self.ops.extend(bytes.iter().copied());
         self.store_regs(n.written, host);
         if n.writes_flags {
@@ -754,15 +796,33 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Stores the guest registers in `set` from their host registers, which then hold them.
+    /// Notes that the guest registers in `set` were written to their host registers: those of their own number
+    /// then hold them (their stores deferred), renamed ones are stored at once.
     fn store_regs(&mut self, set: RegSet, host: &[u8; 16]) {
         for g in set.iter() {
-            let off = (state::GPR + 8 * usize::from(g)) as i32;
             let h = host[usize::from(g)];
-            dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(h));
             if h == g {
                 self.cached.insert(g);
+                self.dirty.insert(g);
+            } else {
+                let off = (state::GPR + 8 * usize::from(g)) as i32;
+                dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(h));
             }
+        }
+    }
+
+    /// Stores the deferred guest registers among `set` to `CpuState`.
+    fn flush(&mut self, set: RegSet) {
+        let due = RegSet(set.0 & self.dirty.0);
+        self.store_raw(due);
+        self.dirty.0 &= !due.0;
+    }
+
+    /// Stores every guest register in `set` from the host register of its number.
+    fn store_raw(&mut self, set: RegSet) {
+        for g in set.iter() {
+            let off = (state::GPR + 8 * usize::from(g)) as i32;
+            dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(g));
         }
     }
 
@@ -776,7 +836,7 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest
-    /// registers in `CpuState`.
+    /// registers in their host registers where those hold them, else in `CpuState`.
     fn address(
         &mut self,
         i: &Instruction,
@@ -793,8 +853,13 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
             disp = 0;
         } else if base != Register::None {
-            let off = (state::GPR + 8 * usize::from(regs::number(base))) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), [r15 + off]);
+            let b = regs::number(base);
+            if self.cached.contains(b) {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(b));
+            } else {
+                let off = (state::GPR + 8 * usize::from(b)) as i32;
+                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), [r15 + off]);
+            }
         } else {
             dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
             disp = 0;
@@ -807,18 +872,24 @@ impl<'a> BlockEmitter<'a> {
             }
         };
         if index != Register::None {
-            let off = (state::GPR + 8 * usize::from(regs::number(index))) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), [r15 + off]);
+            let x = regs::number(index);
+            let idx = if self.cached.contains(x) {
+                x
+            } else {
+                let off = (state::GPR + 8 * usize::from(x)) as i32;
+                dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), [r15 + off]);
+                tmp
+            };
             match i.memory_index_scale() {
-                1 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) + disp32]),
+                1 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) + disp32]),
                 2 => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 2 + disp32])
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 2 + disp32])
                 }
                 4 => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 4 + disp32])
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 4 + disp32])
                 }
                 _ => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(tmp) * 8 + disp32])
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 8 + disp32])
                 }
             }
         } else if disp32 != 0 {

@@ -332,6 +332,8 @@ impl Translator {
                     generation,
                     via: if fetch { Via::Fetch } else { Via::Callout },
                     instr,
+                    kept: Default::default(),
+                    kept_epoch: std::cell::Cell::new(u64::MAX),
                 }
             })
             .collect();

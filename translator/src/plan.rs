@@ -58,6 +58,9 @@ pub struct Native {
     pub used: RegSet,
     /// Guest registers it writes (stored back afterwards).
     pub written: RegSet,
+    /// Guest registers whose value it needs (`used` but for those it only overwrites whole: a 32- or 64-bit
+    /// destination, which the host zero-extends as the guest does), loaded before it runs.
+    pub loaded: RegSet,
     /// Its memory operand, if it accesses memory.
     pub memory: Option<MemOperand>,
     /// It computes an address without accessing memory (LEA).
@@ -214,6 +217,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
         return Some(Native {
             used: RegSet::default(),
             written: RegSet::default(),
+            loaded: RegSet::default(),
             memory: None,
             lea: false,
             needs_flags: false,
@@ -254,6 +258,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     let info = factory.info(i);
     let mut used = RegSet::default();
     let mut written = RegSet::default();
+    let mut loaded = RegSet::default();
     for u in info.used_registers() {
         let r = u.register();
         if r.is_segment_register() {
@@ -273,6 +278,9 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
             continue;
         }
         used.insert(n);
+        if u.access() != OpAccess::Write || r.size() < 4 {
+            loaded.insert(n);
+        }
         if matches!(
             u.access(),
             OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
@@ -294,6 +302,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     Some(Native {
         used,
         written,
+        loaded,
         memory,
         lea,
         needs_flags: read != 0

@@ -43,6 +43,9 @@ impl RegSet {
     }
 }
 
+/// Every register.
+pub const ALL: RegSet = RegSet(0xFFFF);
+
 /// The host registers a call may clobber (System V): RAX, RCX, RDX, RSI, RDI, R8..R11.
 pub const CALLER_SAVED: RegSet = RegSet(0b0000_1111_1100_0111);
 

@@ -112,7 +112,7 @@ impl Cpu {
 
     /// Runs the one instruction at CS:RIP outside the block cache, fetched and decoded afresh (it may cross a page
     /// or the code-segment limit, or be invalid), delivering its fault if it has one.
-    pub fn run_one<B: Bus>(&mut self, bus: &mut B) {
+    fn run_one<B: Bus>(&mut self, bus: &mut B) {
         let mut instr = Instruction::default();
         match self.fetch(bus, &mut instr) {
             Ok(()) => {
@@ -120,6 +120,27 @@ impl Cpu {
             }
             Err(fault) => self.deliver_fault(bus, fault),
         }
+    }
+
+    /// Fetches and decodes the instruction at CS:RIP as [`Cpu::run_one`] does (it may cross a page or the limit)
+    /// and marks the physical pages its bytes come from as code pages, so that a write to either moves the TLB's
+    /// epoch. With `true`, a caller may keep the decoded instruction for as long as that epoch stays
+    /// ([`Cpu::tlb_epochs`]); with `false` (memory that is not tracked), only for this one run.
+    pub fn fetch_to_keep<B: Bus>(&mut self, bus: &mut B) -> Result<(Instruction, bool), Fault> {
+        let mut instr = Instruction::default();
+        self.fetch(bus, &mut instr)?;
+        let user = self.user_mode();
+        let first = self.fetch_linear(1)?;
+        let mut keep = true;
+        for linear in [first, first.wrapping_add(instr.len() as u64 - 1)] {
+            let phys = self.translate(bus, linear, Access::Fetch, user)?;
+            if CodePages::trackable(phys) {
+                self.mark_code_page(phys);
+            } else {
+                keep = false;
+            }
+        }
+        Ok((instr, keep))
     }
 
     /// Fetches, decodes and executes one instruction without the block cache (for callers that single-step, such
