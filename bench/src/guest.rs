@@ -2,7 +2,8 @@
 //! times), prints the results on COM1 and powers off through ACPI.
 //!
 //! It comes in two flavours ([`Guest`]), each started directly in its mode by the loader ([`Guest::memory_image`],
-//! [`Guest::start_state`]), so it runs unchanged on every engine:
+//! [`Guest::start_state`]), so it runs unchanged on every engine, or booted as a multiboot image
+//! ([`Guest::multiboot_image`]) by another emulator:
 //! - **64-bit long mode** ([`guest64`]): 4-level paging, a 64-bit TSS and IDT, SYSCALL. The default: PVM (a
 //!   paravirtual KVM built for 64-bit Linux guests) runs it where it refuses most of the 32-bit guest.
 //! - **32-bit protected mode** ([`guest32`]): flat segments, paging off unless an operation needs it,
@@ -18,6 +19,7 @@ mod descriptors;
 pub mod guest32;
 pub mod guest64;
 mod kernel;
+pub mod multiboot;
 mod ops;
 mod serial;
 
@@ -153,6 +155,13 @@ impl Guest {
         image.push((OP_MASK_ADDR, params));
         image.push((CODE_ADDR, code.expect("the bench guest assembles")));
         image
+    }
+
+    /// The guest as a multiboot image file ([`multiboot`]): [`Guest::memory_image`] and a stub that enters
+    /// [`Guest::start_state`].
+    pub fn multiboot_image(self, op_mask: u32, iterations: u32) -> Vec<u8> {
+        multiboot::image(&self.memory_image(op_mask, iterations), &self.start_state())
+            .expect("the bench guest fits a multiboot image")
     }
 
     /// The CPU state the guest starts in: CPL 0 at [`CODE_ADDR`], in the flavour's mode.

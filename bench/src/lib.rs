@@ -1,8 +1,11 @@
 //! Guest workloads shared by the benchmarks: small guest programs whose instruction counts are known, so a run's
 //! time turns into guest MIPS; and the engine comparison: the nanobenchmark guest ([`guest`]), its runner on each
-//! engine ([`runner`]) and the report as a table, JSON and SVG ([`report`]).
+//! engine ([`runner`]) and under QEMU's TCG ([`qemu`], timed with [`host_tsc`]), and the report as a table, JSON
+//! and SVG ([`report`]).
 
 pub mod guest;
+pub mod host_tsc;
+pub mod qemu;
 pub mod report;
 pub mod runner;
 

@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 /// One engine's column.
 pub struct Column {
-    /// Engine name (`interp`, `kvm`).
+    /// Engine name (`interp`, `bt`, `kvm`, `qemu`).
     pub engine: String,
-    /// Header label (says when kvm is paravirtual).
+    /// Header label (says when kvm is paravirtual, and QEMU's version).
     pub label: String,
     /// Figures per operation.
     pub results: Vec<OpResult>,

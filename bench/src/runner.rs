@@ -6,10 +6,13 @@
 //!   [`GuestTime::Instructions`]), which these engines sample only when asked. The guest writes a marker to port
 //!   0x80 before and after each loop; the board logs the host time of each write, and ns = (end - start) /
 //!   iterations. The two writes add one port access each to a loop of thousands of iterations.
+//! - **qemu** (QEMU's TCG, [`crate::qemu`]): the guest's RDTSC is the host's TSC plus an offset, so ns = ticks /
+//!   the host's TSC rate, which the bench measures against the monotonic clock ([`crate::host_tsc`]).
 //!
 //! Each operation runs in a fresh machine of its own, so an operation an engine refuses costs only its own row.
 
 use crate::guest::{self, Guest};
+use std::fmt;
 use std::time::Duration;
 use vx86_machine::board::MarkerLog;
 use vx86_machine::capture::SerialCapture;
@@ -24,10 +27,25 @@ pub struct OpResult {
     pub iterations: u64,
     /// Guest TSC ticks for the whole loop, as the guest measured them.
     pub ticks: u64,
-    /// Host nanoseconds between the two markers around the loop.
+    /// Host nanoseconds the loop took: between the two markers around it (vx86's engines), or its ticks at the
+    /// host's TSC rate (qemu).
     pub wall_ns: u64,
     /// Host nanoseconds per operation (see the module documentation for the method).
     pub ns_per_op: f64,
+}
+
+impl OpResult {
+    /// The figures of operation `name` whose loop of `iterations` took `ticks` on the guest's TSC, `wall_ns` of host
+    /// time as [`OpResult::wall_ns`] says, and `ns` by the engine's method (see the module documentation).
+    pub fn new(name: &'static str, iterations: u64, ticks: u64, wall_ns: u64, ns: f64) -> OpResult {
+        OpResult {
+            name,
+            iterations,
+            ticks,
+            wall_ns,
+            ns_per_op: ns / iterations.max(1) as f64,
+        }
+    }
 }
 
 /// An operation an engine could not run, and why.
@@ -137,10 +155,18 @@ pub fn run_all(
     guest: Guest,
     iterations: u32,
 ) -> (Vec<OpResult>, Vec<OpFailure>) {
+    run_each(guest, |k| run_op(engine, guest, k, iterations))
+}
+
+/// Runs every operation of `guest` with `run_op(k)` for operation k, sorting out results and failures.
+pub fn run_each(
+    guest: Guest,
+    mut run_op: impl FnMut(usize) -> Result<OpResult, String>,
+) -> (Vec<OpResult>, Vec<OpFailure>) {
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for (k, op) in guest.ops().iter().enumerate() {
-        match run_op(engine, guest, k, iterations) {
+        match run_op(k) {
             Ok(r) => results.push(r),
             Err(why) => failures.push(OpFailure { name: op.name, why }),
         }
@@ -159,39 +185,55 @@ pub fn run_op(
     if run.outcome != Outcome::PowerOff {
         return Err(match &run.outcome {
             Outcome::EngineFailed(why) => why.clone(),
-            other => match guest::unexpected_exception(&run.serial) {
-                Some(v) => format!(
-                    "the guest ended with {other:?} after an unexpected {} (vector {v})",
-                    guest::exception_name(v)
-                ),
-                None => format!("the guest ended with {other:?}"),
-            },
+            other => ended(format!("the guest ended with {other:?}"), &run.serial),
         });
     }
-    let (name, iters, ticks) = guest::parse_results(&run.serial)
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no result line in: {}", run.serial))?;
-    let op = guest.ops()[k];
-    if name != op.name {
-        return Err(format!("expected {}, the guest reported {name}", op.name));
-    }
+    let (iters, ticks) = reported(guest, k, &run.serial)?;
     let at = |v: u32| run.markers.iter().find(|m| m.0 == v).map(|m| m.1);
     let wall = match (at(2 * k as u32), at(2 * k as u32 + 1)) {
         (Some(a), Some(b)) => b - a,
         _ => return Err("markers missing".into()),
     };
     let wall_ns = wall.as_nanos() as u64;
-    let iters_f = iters.max(1) as f64;
-    let ns_per_op = match (engine, run.tsc_khz) {
-        (EngineKind::Kvm, Some(khz)) => ticks as f64 * 1e6 / f64::from(khz) / iters_f,
-        _ => wall_ns as f64 / iters_f,
+    let ns = match (engine, run.tsc_khz) {
+        (EngineKind::Kvm, Some(khz)) => tsc_ns(ticks, khz),
+        _ => wall_ns as f64,
     };
-    Ok(OpResult {
-        name: op.name,
-        iterations: iters,
+    Ok(OpResult::new(
+        guest.ops()[k].name,
+        iters,
         ticks,
         wall_ns,
-        ns_per_op,
-    })
+        ns,
+    ))
+}
+
+/// Why a run that did not power off failed: `how` it ended, and the unexpected exception the guest reported, if
+/// it did.
+pub fn ended(how: impl fmt::Display, serial: &str) -> String {
+    match guest::unexpected_exception(serial) {
+        Some(v) => format!(
+            "{how} after an unexpected {} (vector {v})",
+            guest::exception_name(v)
+        ),
+        None => how.to_string(),
+    }
+}
+
+/// The (iterations, ticks) of the result line that operation `k` of `guest`, run alone, printed on `serial`.
+pub fn reported(guest: Guest, k: usize, serial: &str) -> Result<(u64, u64), String> {
+    let (name, iters, ticks) = guest::parse_results(serial)
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("no result line in: {serial}"))?;
+    let op = guest.ops()[k];
+    if name != op.name {
+        return Err(format!("expected {}, the guest reported {name}", op.name));
+    }
+    Ok((iters, ticks))
+}
+
+/// Host nanoseconds of `ticks` of a guest TSC that runs at `tsc_khz` of host time (kvm, qemu).
+pub fn tsc_ns(ticks: u64, tsc_khz: u32) -> f64 {
+    ticks as f64 * 1e6 / f64::from(tsc_khz.max(1))
 }

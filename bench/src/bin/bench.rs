@@ -1,25 +1,30 @@
 //! `bench`: runs the nanobenchmark guest on every available engine and prints ns per operation for each, with the
 //! ratio to the fastest. `--json FILE` writes the same figures; `--plot FILE.svg` draws them as a grouped bar chart;
-//! `--iterations N` sets the loop count (default 20000); `--engines interp,bt,kvm` picks engines; `--guest 32|64` picks
-//! the guest's flavour (default 64).
+//! `--iterations N` sets the loop count (default 20000); `--engines interp,bt,kvm,qemu` picks engines (`qemu` is
+//! QEMU's TCG, where `qemu-system-x86_64` is installed); `--guest 32|64` picks the guest's flavour (default 64).
 
 use std::process::ExitCode;
 use vx86_bench::guest::Guest;
+use vx86_bench::qemu::{self, Qemu};
 use vx86_bench::report::{self, Column};
-use vx86_bench::runner;
+use vx86_bench::{host_tsc, runner};
 use vx86_machine::engine::HostVirt;
 use vx86_machine::EngineKind;
 
 const USAGE: &str = "\
-usage: bench [--guest 32|64] [--iterations N] [--engines interp,bt,kvm] [--json FILE] [--plot FILE.svg]
+usage: bench [--guest 32|64] [--iterations N] [--engines interp,bt,kvm,qemu] [--json FILE] [--plot FILE.svg]
 
   --guest 64      the 64-bit long-mode guest (default: it runs on the most engines, PVM included)
   --guest 32      the 32-bit protected-mode guest (SYSENTER instead of SYSCALL; PVM refuses most of it)
   --iterations N  loop iterations per operation (default 20000)
-  --engines LIST  engines to run, from interp,bt,kvm (default: every one this host offers)
+  --engines LIST  engines to run, from interp,bt,kvm,qemu (default: every one this host offers; qemu is QEMU's
+                  TCG, booting the guest as a multiboot image, where qemu-system-x86_64 is installed)
   --json FILE     also write the figures as JSON
   --plot FILE     also draw them as an SVG bar chart
 ";
+
+/// The names `--engines` takes.
+const ENGINES: [&str; 4] = ["interp", "bt", "kvm", "qemu"];
 
 fn main() -> ExitCode {
     match run() {
@@ -46,7 +51,13 @@ fn run() -> Result<(), String> {
             "--iterations" => {
                 iterations = value()?.parse().map_err(|e| format!("--iterations: {e}"))?
             }
-            "--engines" => engines = Some(value()?.split(',').map(str::to_string).collect()),
+            "--engines" => {
+                let list: Vec<String> = value()?.split(',').map(str::to_string).collect();
+                if let Some(bad) = list.iter().find(|e| !ENGINES.contains(&e.as_str())) {
+                    return Err(format!("unknown engine '{bad}': use {}", ENGINES.join(",")));
+                }
+                engines = Some(list);
+            }
             "--guest" => guest = value()?.parse().map_err(|e| format!("--guest: {e}"))?,
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -55,6 +66,11 @@ fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
+    let wanted = |name: &str| {
+        engines
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|e| e == name))
+    };
     let host = HostVirt::probe();
     let mut kinds = vec![EngineKind::Interp];
     if vx86_machine::engine::software_engine() == EngineKind::Bt {
@@ -62,11 +78,18 @@ fn run() -> Result<(), String> {
     }
     match &host.kvm {
         Ok(()) => kinds.push(EngineKind::Kvm),
-        Err(why) => eprintln!("bench: kvm skipped: {why}"),
+        Err(why) if wanted("kvm") => eprintln!("bench: kvm skipped: {why}"),
+        Err(_) => {}
     }
-    if let Some(list) = &engines {
-        kinds.retain(|k| list.iter().any(|e| *e == k.to_string()));
-    }
+    kinds.retain(|k| wanted(&k.to_string()));
+    let qemu = match wanted("qemu").then(Qemu::probe) {
+        Some(Ok(qemu)) => Some(qemu),
+        Some(Err(why)) => {
+            eprintln!("bench: qemu skipped: {why}");
+            None
+        }
+        None => None,
+    };
     let mut columns = Vec::new();
     for kind in kinds {
         eprintln!("bench: {guest}: {iterations} iterations per operation on {kind}");
@@ -77,6 +100,21 @@ fn run() -> Result<(), String> {
                 EngineKind::Kvm => host.kvm_label().to_string(),
                 EngineKind::Interp | EngineKind::Bt => kind.to_string(),
             },
+            results,
+            failures,
+        });
+    }
+    if let Some(qemu) = qemu {
+        let khz = host_tsc::khz();
+        eprintln!(
+            "bench: {guest}: {iterations} iterations per operation on {}, host TSC measured at {:.1} MHz",
+            qemu.label(),
+            f64::from(khz) / 1e3
+        );
+        let (results, failures) = qemu::run_all(guest, iterations, khz);
+        columns.push(Column {
+            engine: "qemu".to_string(),
+            label: qemu.label(),
             results,
             failures,
         });

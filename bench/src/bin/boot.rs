@@ -6,9 +6,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vx86_bench::qemu;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, EngineKind, Vm, VmConfig};
 
@@ -84,17 +85,15 @@ fn run_vx86(engine: EngineKind, kernel: &[u8], initrd: &[u8]) -> Result<Times, S
 
 fn run_qemu(kernel: &PathBuf, initrd: &PathBuf) -> Result<Times, String> {
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut child = qemu::tcg_command()
         .args(["-m", &format!("{RAM_MIB}M"), "-kernel"])
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", CMDLINE, "-display", "none", "-serial", "stdio"])
-        .args(["-monitor", "none", "-no-reboot", "-accel", "tcg"])
-        .stdout(Stdio::piped())
+        .args(["-append", CMDLINE])
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("qemu-system-x86_64: {e}"))?;
+        .map_err(|e| format!("{}: {e}", qemu::BINARY))?;
     let mut times = Times::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
