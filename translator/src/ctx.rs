@@ -25,6 +25,8 @@ pub struct JitCtx {
     pub start_budget: i64,
     /// The callouts' counters.
     pub stats: *mut crate::callout::CalloutStats,
+    /// The guest's XMM registers (`cpu.fpu.xmm.regs`).
+    pub xmm: *mut [u128; 16],
     /// The jump table's first entry.
     pub jump_table: *const crate::jump_table::Entry,
     /// The TLB's epochs as jump-table tag bases ([`crate::jump_table::epoch_tags`]), brought up to date after
@@ -49,6 +51,8 @@ pub mod offsets {
     pub const SAVED_FLAGS: i32 = offset_of!(JitCtx, saved_flags) as i32;
     /// Offset of [`JitCtx::tlb`].
     pub const TLB: i32 = offset_of!(JitCtx, tlb) as i32;
+    /// Offset of [`JitCtx::xmm`].
+    pub const XMM: i32 = offset_of!(JitCtx, xmm) as i32;
     /// Offset of [`JitCtx::jump_table`].
     pub const JUMP_TABLE: i32 = offset_of!(JitCtx, jump_table) as i32;
     /// Offset of [`JitCtx::epoch_tags`].

@@ -271,6 +271,7 @@ impl<'a> BlockEmitter<'a> {
         for slow in std::mem::take(&mut self.slow) {
             // First try to fill the TLB and run the fast path again; what cannot go fast (MMIO, a fault, a write
             // to a code page, a page-crossing access) runs in the CPU's step.
+            let stored = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>slow.label);
             self.store_raw(slow.dirty_at_miss);
             dynasm!(self.ops
@@ -281,10 +282,13 @@ impl<'a> BlockEmitter<'a> {
                 ; mov rax, QWORD self.callouts.fill as i64
                 ; call rax
                 ; test eax, eax
-                ; jnz =>slow.step
+                ; jnz =>stored
             );
             self.reload(RegSet(slow.cached_at_retry.0 & CALLER_SAVED.0));
             dynasm!(self.ops ; .arch x64 ; jmp =>slow.retry ; =>slow.step);
+            // The step is also entered straight from the fast path (a misaligned operand, a non-canonical target).
+            self.store_raw(slow.dirty_at_miss);
+            dynasm!(self.ops ; .arch x64 ; =>stored);
             self.call_step(&sites[slow.site]);
             if slow.restore_flags {
                 self.restore_flags_raw();
@@ -515,6 +519,15 @@ impl<'a> BlockEmitter<'a> {
         } else {
             None
         };
+        // The pointer to the guest's XMM registers, for an SSE instruction.
+        let xmm_base = if n.xmm_loaded | n.xmm_written != 0 {
+            match pool.take() {
+                Some(r) => Some(r),
+                None => return false,
+            }
+        } else {
+            None
+        };
         let Some(bytes) = host_bytes(i, n, &host, scratch.map(|s| s.0)) else {
             return false;
         };
@@ -528,11 +541,15 @@ impl<'a> BlockEmitter<'a> {
             let cached_at_retry = self.cached;
             let dirty_at_miss = self.dirty;
             self.address(i, addr, t1, mem.wrap32, mem.add_base);
-            let miss = self.ops.new_dynamic_label();
+            let (miss, step) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+            if n.align16 {
+                // A misaligned operand is the step's #GP.
+                dynasm!(self.ops ; .arch x64 ; test Rb(addr), 15 ; jnz =>step);
+            }
             self.tlb_lookup(addr, t1, t2, &mem, miss);
             self.flags.in_host = false;
             let join = self.ops.new_dynamic_label();
-            self.body(n, &host, &bytes);
+            self.body(n, &host, &bytes, xmm_base);
             dynasm!(self.ops ; .arch x64 ; =>join);
             self.slow.push(SlowPath {
                 label: miss,
@@ -542,7 +559,7 @@ impl<'a> BlockEmitter<'a> {
                 retry,
                 addr,
                 access: access_code(&mem),
-                step: self.ops.new_dynamic_label(),
+                step,
                 cached_at_retry,
                 cached_at_join: self.cached,
                 dirty_at_miss,
@@ -568,7 +585,7 @@ impl<'a> BlockEmitter<'a> {
             self.store_regs(RegSet(1 << dst), &host);
             return true;
         }
-        self.body(n, &host, &bytes);
+        self.body(n, &host, &bytes, xmm_base);
         true
     }
 
@@ -765,13 +782,27 @@ impl<'a> BlockEmitter<'a> {
         vx86_cpu::Cpu::address_size(i) == 4
     }
 
-    /// Flags in, registers in, the instruction, registers out.
-    fn body(&mut self, n: &Native, host: &[u8; 16], bytes: &[u8]) {
+    /// Flags in, registers in, the instruction, registers out. An SSE instruction's XMM registers come from and go
+    /// back to the guest's through host register `xmm_base`, which points at them.
+    fn body(&mut self, n: &Native, host: &[u8; 16], bytes: &[u8], xmm_base: Option<u8>) {
         if n.needs_flags {
             self.load_flags();
         }
         self.load_regs(n.loaded, host);
+        if let Some(base) = xmm_base {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(base), [r14 + ctx::XMM]);
+            for x in RegSet(n.xmm_loaded).iter() {
+                let off = 16 * i32::from(x);
+                dynasm!(self.ops ; .arch x64 ; movdqu Rx(x), [Rq(base) + off]);
+            }
+        }
         self.ops.extend(bytes.iter().copied());
+        if let Some(base) = xmm_base {
+            for x in RegSet(n.xmm_written).iter() {
+                let off = 16 * i32::from(x);
+                dynasm!(self.ops ; .arch x64 ; movdqu [Rq(base) + off], Rx(x));
+            }
+        }
         self.store_regs(n.written, host);
         if n.writes_flags {
             self.flags = FlagsAt {
@@ -947,7 +978,7 @@ fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) ->
     let mut h = *i;
     h.set_code(plan::host_code(i.code()));
     for k in 0..i.op_count() {
-        if i.op_kind(k) == OpKind::Register {
+        if i.op_kind(k) == OpKind::Register && i.op_register(k).is_gpr() {
             let r = i.op_register(k);
             if !n.used.contains(regs::number(r)) {
                 return None;

@@ -458,6 +458,7 @@ impl Translator {
             base_instructions: cpu.instructions,
             start_budget: budget as i64,
             stats: &mut self.callouts,
+            xmm: std::ptr::addr_of_mut!(cpu.fpu.xmm.regs),
             jump_table: self.jump_table.as_ptr(),
             epoch_tags: jump_table::epoch_tags(cpu.tlb_epochs()),
         };

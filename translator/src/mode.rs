@@ -1,7 +1,7 @@
 //! The mode bits a block is specialised on (QEMU's TB flags): code size, privilege, and which segments are flat
 //! enough that a memory access needs no limit check. A block is only reused in the mode it was translated for.
 
-use vx86_cpu::state::{attr, Segment};
+use vx86_cpu::state::{attr, cr0, cr4, Segment};
 use vx86_cpu::{CpuState, SegReg};
 
 /// What a block's translation depends on beyond its guest-physical address and RIP.
@@ -19,6 +19,8 @@ pub struct Mode {
     pub code_limit: u64,
     /// CS's base outside 64-bit mode (0 in it), so a block's RIPs map to fixed linear addresses.
     pub cs_base: u64,
+    /// SSE instructions run (CR0.EM and CR0.TS clear, CR4.OSFXSR set) rather than raise #UD or #NM.
+    pub sse: bool,
 }
 
 impl Mode {
@@ -35,8 +37,10 @@ impl Mode {
                 }
             }
         }
+        let sse = state.cr0 & (cr0::EM | cr0::TS) == 0 && state.cr4 & cr4::OSFXSR != 0;
         Mode {
             bitness,
+            sse,
             user: state.cpl == 3,
             flat,
             cs_base: if bitness == 64 {

@@ -5,7 +5,8 @@
 use crate::mode::Mode;
 use crate::regs::{self, RegSet};
 use iced_x86::{
-    Code, FlowControl, Instruction, InstructionInfoFactory, Mnemonic as M, OpAccess, OpKind,
+    Code, EncodingKind, FlowControl, Instruction, InstructionInfoFactory, Mnemonic as M, OpAccess,
+    OpKind, Register,
 };
 use vx86_cpu::flags::{self, ARITH};
 use vx86_cpu::{Cpu, SegReg};
@@ -71,6 +72,13 @@ pub struct Native {
     pub writes_flags: bool,
     /// It names AH, CH, DH or BH.
     pub high_byte: bool,
+    /// XMM registers (bit per number) whose value it needs, loaded into the host's XMM register of the same
+    /// number before it runs.
+    pub xmm_loaded: u16,
+    /// XMM registers it writes, stored back to the guest's afterwards.
+    pub xmm_written: u16,
+    /// Its 16-byte memory operand must be aligned (else #GP, which the step raises).
+    pub align16: bool,
 }
 
 /// Integer instructions that run natively when their operands allow. Left out on purpose: RCL/RCR, SHLD/SHRD and
@@ -159,6 +167,89 @@ fn translatable(m: M) -> bool {
     )
 }
 
+/// SSE and SSE2 instructions that run natively (when the mode lets SSE run at all): moves, logic and integer
+/// arithmetic, whose results the host computes bit for bit. Floating-point arithmetic, conversions and compares
+/// are left to the step: their results and MXCSR's sticky flags depend on the guest's MXCSR.
+fn simd_translatable(m: M) -> bool {
+    matches!(
+        m,
+        M::Movaps
+            | M::Movups
+            | M::Movapd
+            | M::Movupd
+            | M::Movdqa
+            | M::Movdqu
+            | M::Movd
+            | M::Movq
+            | M::Movntdq
+            | M::Movntps
+            | M::Movntpd
+            | M::Pxor
+            | M::Por
+            | M::Pand
+            | M::Pandn
+            | M::Xorps
+            | M::Xorpd
+            | M::Andps
+            | M::Andpd
+            | M::Andnps
+            | M::Andnpd
+            | M::Orps
+            | M::Orpd
+            | M::Pcmpeqb
+            | M::Pcmpeqw
+            | M::Pcmpeqd
+            | M::Pcmpgtb
+            | M::Pcmpgtw
+            | M::Pcmpgtd
+            | M::Pmovmskb
+            | M::Movmskps
+            | M::Movmskpd
+            | M::Punpcklbw
+            | M::Punpcklwd
+            | M::Punpckldq
+            | M::Punpcklqdq
+            | M::Punpckhbw
+            | M::Punpckhwd
+            | M::Punpckhdq
+            | M::Punpckhqdq
+            | M::Pshufd
+            | M::Pshuflw
+            | M::Pshufhw
+            | M::Paddb
+            | M::Paddw
+            | M::Paddd
+            | M::Paddq
+            | M::Psubb
+            | M::Psubw
+            | M::Psubd
+            | M::Psubq
+            | M::Pminub
+            | M::Pmaxub
+            | M::Pminsw
+            | M::Pmaxsw
+            | M::Psubusb
+            | M::Psubusw
+            | M::Paddusb
+            | M::Paddusw
+            | M::Pslldq
+            | M::Psrldq
+            | M::Psllw
+            | M::Pslld
+            | M::Psllq
+            | M::Psrlw
+            | M::Psrld
+            | M::Psrlq
+            | M::Psraw
+            | M::Psrad
+    )
+}
+
+/// Unaligned SSE moves: every other legacy SSE instruction's 16-byte memory operand must be aligned.
+fn simd_unaligned_ok(m: M) -> bool {
+    matches!(m, M::Movups | M::Movupd | M::Movdqu)
+}
+
 /// Shifts and rotates leave the flags alone when their masked count is zero: the host must start from the guest's.
 fn count_may_be_zero(m: M) -> bool {
     matches!(
@@ -197,7 +288,7 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             if i.op0_kind() == OpKind::Register {
                 return Plan::IndirectJump(None);
             }
-            if let Some(mem) = memory_operand(i, mode, &info.info(i).clone()) {
+            if let Some(mem) = memory_operand(i, mode, &info.info(i).clone(), false) {
                 return Plan::IndirectJump(Some(mem));
             }
         }
@@ -209,7 +300,13 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
 }
 
 fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) -> Option<Native> {
-    if !translatable(i.mnemonic()) || i.has_rep_prefix() || i.has_repne_prefix() {
+    let simd = mode.sse && i.encoding() == EncodingKind::Legacy && simd_translatable(i.mnemonic());
+    if !(simd || translatable(i.mnemonic())) {
+        return None;
+    }
+    // REP and REPNE are part of the opcode of some SSE instructions (MOVDQU is F3 0F 6F), so iced reports them
+    // only where they are prefixes.
+    if i.has_rep_prefix() || i.has_repne_prefix() {
         return None;
     }
     if i.mnemonic() == M::Nop {
@@ -223,6 +320,9 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
             needs_flags: false,
             writes_flags: false,
             high_byte: false,
+            xmm_loaded: 0,
+            xmm_written: 0,
+            align16: false,
         });
     }
     // BT* with a register bit offset may address memory beyond the operand; leave those to the step.
@@ -238,7 +338,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
         match i.op_kind(n) {
             OpKind::Register => {
                 let r = i.op_register(n);
-                if !r.is_gpr() {
+                if !(r.is_gpr() || simd && r.is_xmm()) {
                     return None;
                 }
                 high_byte |= regs::is_high_byte(r);
@@ -259,9 +359,20 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     let mut used = RegSet::default();
     let mut written = RegSet::default();
     let mut loaded = RegSet::default();
+    let (mut xmm_loaded, mut xmm_written) = (0u16, 0u16);
     for u in info.used_registers() {
         let r = u.register();
         if r.is_segment_register() {
+            continue;
+        }
+        if simd && r.is_xmm() {
+            let bit = 1u16 << (r as u32 - Register::XMM0 as u32);
+            if u.access() != OpAccess::Write {
+                xmm_loaded |= bit;
+            }
+            if u.access() != OpAccess::Read {
+                xmm_written |= bit;
+            }
             continue;
         }
         if !r.is_gpr() {
@@ -292,8 +403,10 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     let memory = if memory_ops == 0 || lea {
         None
     } else {
-        Some(memory_operand(i, mode, info)?)
+        let mem = memory_operand(i, mode, info, simd)?;
+        Some(mem)
     };
+    let align16 = memory.is_some_and(|m| m.size == 16) && !simd_unaligned_ok(i.mnemonic());
     if lea && (mode.bitness == 16 || Cpu::address_size(i) == 2) {
         return None;
     }
@@ -310,6 +423,9 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
             || count_may_be_zero(i.mnemonic()),
         writes_flags: modified != 0,
         high_byte,
+        xmm_loaded,
+        xmm_written,
+        align16,
     })
 }
 
@@ -317,6 +433,7 @@ fn memory_operand(
     i: &Instruction,
     mode: &Mode,
     info: &iced_x86::InstructionInfo,
+    simd: bool,
 ) -> Option<MemOperand> {
     let address_size = Cpu::address_size(i);
     if address_size == 2 || mode.bitness == 16 {
@@ -331,7 +448,7 @@ fn memory_operand(
         return None;
     }
     let size = i.memory_size().size() as u32;
-    if !matches!(size, 1 | 2 | 4 | 8) {
+    if !(matches!(size, 1 | 2 | 4 | 8) || simd && size == 16) {
         return None;
     }
     let write = info.used_memory().iter().any(|m| {

@@ -5,7 +5,7 @@
 //! failure prints the guest code and the host code the translator made for it.
 
 use iced_x86::code_asm::*;
-use iced_x86::{Mnemonic, RflagsBits};
+use iced_x86::{IcedError, Mnemonic, RflagsBits};
 use vx86_cpu::testing::{assemble, defined_flags_after, long_mode_cpu, FlatBus};
 use vx86_cpu::Cpu;
 use vx86_translator::{TraceOptions, Translator};
@@ -54,7 +54,8 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     }
     let imm = rng.next() as i32;
     let width = rng.below(4);
-    let r = match rng.below(17) {
+    let r = match rng.below(19) {
+        17 | 18 => sse_instruction(a, rng, d, s),
         0..=2 => match width {
             0 => a.add(r64(d), r64(s)),
             1 => a.sub(r32(d), r32(s)),
@@ -168,6 +169,59 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     }
 }
 
+/// Emits one random SSE or SSE2 instruction (moves, logic, integer arithmetic, shuffles; aligned and unaligned
+/// memory operands, so misaligned ones raise #GP).
+fn sse_instruction(
+    a: &mut CodeAssembler,
+    rng: &mut Rng,
+    d: usize,
+    s: usize,
+) -> Result<(), IcedError> {
+    let (x, y) = (xmm_reg(rng.below(16)), xmm_reg(rng.below(16)));
+    let imm = rng.below(256) as i32;
+    match rng.below(20) {
+        0 => a.movdqu(x, xmmword_ptr(mem(rng))),
+        1 => a.movdqu(xmmword_ptr(mem(rng)), x),
+        2 => a.movdqa(x, xmmword_ptr(aligned_mem(rng))),
+        3 => a.movaps(xmmword_ptr(aligned_mem(rng)), x),
+        4 => a.movaps(x, y),
+        5 => a.pxor(x, y),
+        6 => a.pcmpeqb(x, xmmword_ptr(aligned_mem(rng))),
+        7 => a.pmovmskb(r32(d), x),
+        8 => a.movd(r32(d), x),
+        9 => a.movq(x, r64(s)),
+        10 => a.punpcklbw(x, y),
+        11 => a.pshufd(x, y, imm),
+        12 => a.paddd(x, y),
+        13 => a.psubq(x, xmmword_ptr(aligned_mem(rng))),
+        14 => a.psllq(x, imm as u32 & 63),
+        15 => a.pslldq(x, imm as u32 & 15),
+        16 => a.por(x, y),
+        17 => a.pcmpgtb(x, y),
+        18 => a.movq(qword_ptr(mem(rng)), x),
+        _ => a.movd(x, dword_ptr(mem(rng))),
+    }
+}
+
+/// A 16-byte-aligned memory operand in the data area, now and then a misaligned one (#GP for aligned SSE forms).
+fn aligned_mem(rng: &mut Rng) -> AsmMemoryOperand {
+    let disp = (rng.below(DATA_SIZE - 16) & !15) as i32;
+    match rng.below(30) {
+        0 => mem(rng),
+        1..=10 => ptr(rbp + disp),
+        _ => ptr(rbx + disp),
+    }
+}
+
+/// XMM register `n` for code_asm.
+fn xmm_reg(n: u64) -> AsmRegisterXmm {
+    const XMM: [AsmRegisterXmm; 16] = [
+        xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13,
+        xmm14, xmm15,
+    ];
+    XMM[n as usize % 16]
+}
+
 fn long_mode_machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     let mut bus = FlatBus::new(RAM);
     bus.load(CODE, code);
@@ -187,6 +241,10 @@ fn long_mode_machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     cpu.state.gpr[6] = rng.below(0x400);
     cpu.state.gpr[4] = STACK;
     cpu.state.rflags = 2 | (rng.next() & vx86_cpu::flags::ARITH);
+    cpu.state.cr4 |= vx86_cpu::state::cr4::OSFXSR;
+    for x in cpu.fpu.xmm.regs.iter_mut() {
+        *x = u128::from(rng.next()) << 64 | u128::from(rng.next());
+    }
     (cpu, bus)
 }
 

@@ -1,5 +1,5 @@
 //! Expect tests: the host code generated for a handful of representative guest blocks (an ALU loop, memory
-//! accesses, a callout, a conditional branch, stack operations) is pinned in `tests/expect/*.txt`, so a change in
+//! accesses, SSE, a callout, a conditional branch, stack operations) is pinned in `tests/expect/*.txt`, so a change in
 //! generated code shows up in review. Host pointers (callout addresses, site records) are normalised to `<ptr>`.
 //! To accept a deliberate change: `VX86_ACCEPT=1 cargo test -p vx86-translator --test expect`, then review the
 //! diff of the files.
@@ -18,6 +18,7 @@ fn listings(build: impl FnOnce(&mut CodeAssembler)) -> String {
     bus.load(CODE, &code);
     let mut cpu = long_mode_cpu(&mut bus, CODE, 0x30_0000);
     cpu.state.gpr[3] = DATA;
+    cpu.state.cr4 |= vx86_cpu::state::cr4::OSFXSR;
     let mut translator = Translator::new(1 << 20).unwrap();
     translator.listings = Some(Vec::new());
     translator.run(&mut cpu, &mut bus, 10_000);
@@ -91,6 +92,20 @@ fn memory_accesses() {
             a.mov(rax, qword_ptr(rbx + 8)).unwrap();
             a.add(qword_ptr(rbx + 16), rax).unwrap();
             a.movzx(ecx, byte_ptr(rbx + rax * 4 + 1)).unwrap();
+            a.hlt().unwrap();
+        }),
+    );
+}
+
+#[test]
+fn sse_moves_and_integer_operations() {
+    check(
+        "sse",
+        &listings(|a| {
+            a.movdqa(xmm1, xmmword_ptr(rbx + 0x20)).unwrap();
+            a.pcmpeqb(xmm1, xmm0).unwrap();
+            a.pmovmskb(eax, xmm1).unwrap();
+            a.movdqu(xmmword_ptr(rbx + 0x41), xmm1).unwrap();
             a.hlt().unwrap();
         }),
     );

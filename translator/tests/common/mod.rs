@@ -45,6 +45,12 @@ pub fn differences(
     if let Err(diff) = compare_states(&ref_cpu.state, &cpu.state, flags) {
         problems.push(diff);
     }
+    if let Some(x) = (0..16).find(|&x| cpu.fpu.xmm.regs[x] != ref_cpu.fpu.xmm.regs[x]) {
+        problems.push(format!(
+            "xmm{x} {:#034x}, interpreter {:#034x}",
+            cpu.fpu.xmm.regs[x], ref_cpu.fpu.xmm.regs[x]
+        ));
+    }
     if let Some(at) = (0..bus.ram.len()).find(|&k| bus.ram[k] != ref_bus.ram[k]) {
         problems.push(format!("memory differs first at {at:#x}"));
     }
