@@ -1,5 +1,6 @@
 //! String instructions: MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS with REP/REPE/REPNE, both directions, 16- and
-//! 32-bit addressing, segment overrides, long repeats, faults and stop requests in the middle of a repeat.
+//! 32-bit addressing, segment overrides, long repeats (page at a time with 64-bit addressing), faults and stop
+//! requests in the middle of a repeat.
 
 use iced_x86::code_asm::*;
 use vx86_cpu::flags::{AF, ARITH, CF, DF, PF, SF, ZF};
@@ -354,4 +355,79 @@ fn a_fault_mid_repeat_leaves_the_finished_iterations_committed() {
         u16::from_le_bytes([bus.ram[0x7FFA], bus.ram[0x7FFB]]),
         0x100E
     );
+}
+
+/// Runs 64-bit code at 0x1000 (identity paging of the bus's RAM with 2 MiB pages) until it stops.
+fn run64_on(mut bus: FlatBus, build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus, Exit) {
+    bus.load(0x10_0000, &assemble(64, 0x10_0000, build));
+    let mut cpu = vx86_cpu::testing::long_mode_cpu(&mut bus, 0x10_0000, 0x8000);
+    let exit = vx86_cpu::testing::run(&mut cpu, &mut bus, 1_000_000);
+    (cpu, bus, exit)
+}
+
+#[test]
+fn rep_movsq_and_stosq_over_several_pages_in_64_bit_mode() {
+    let mut bus = FlatBus::new(4 << 20);
+    for k in 0..0x3000 {
+        bus.ram[0x20_0000 + k] = (k * 7 + k / 256) as u8;
+    }
+    let (cpu, bus, exit) = run64_on(bus, |a| {
+        a.mov(rsi, 0x20_0008u64).unwrap();
+        a.mov(rdi, 0x30_0ff8u64).unwrap();
+        a.mov(ecx, 0x500u32).unwrap();
+        a.rep().movsq().unwrap();
+        a.mov(rdi, 0x28_0004u64).unwrap();
+        a.mov(rax, 0x1122_3344_5566_7788u64).unwrap();
+        a.mov(ecx, 0x401u32).unwrap();
+        a.rep().stosq().unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(exit, Exit::Halted);
+    assert_eq!(
+        bus.ram[0x30_0ff8..0x30_0ff8 + 0x2800],
+        bus.ram[0x20_0008..0x20_0008 + 0x2800]
+    );
+    assert!(bus.ram[0x28_0004..0x28_0004 + 0x2008]
+        .chunks_exact(8)
+        .all(|q| q == 0x1122_3344_5566_7788u64.to_le_bytes()));
+    assert_eq!(bus.ram[0x28_0004 + 0x2008], 0);
+    assert_eq!(
+        (cpu.state.gpr[RCX], cpu.state.gpr[RDI], cpu.state.gpr[RSI]),
+        (0, 0x28_0004 + 0x2008, 0x20_0008 + 0x2800)
+    );
+}
+
+#[test]
+fn rep_movsb_onto_its_own_source_plus_one_replicates_the_first_byte() {
+    let mut bus = FlatBus::new(4 << 20);
+    bus.ram[0x20_0ffe] = 0xA5;
+    bus.ram[0x20_0fff..0x20_3000].fill(0x11);
+    let (cpu, bus, exit) = run64_on(bus, |a| {
+        a.mov(rsi, 0x20_0ffeu64).unwrap();
+        a.mov(rdi, 0x20_0fffu64).unwrap();
+        a.mov(ecx, 0x2000u32).unwrap();
+        a.rep().movsb().unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(exit, Exit::Halted);
+    assert!(bus.ram[0x20_0ffe..0x20_2fff].iter().all(|&b| b == 0xA5));
+    assert_eq!(bus.ram[0x20_2fff], 0x11);
+    assert_eq!(cpu.state.gpr[RCX], 0);
+}
+
+#[test]
+fn a_rep_stosq_that_runs_into_an_unmapped_page_stops_with_its_registers_at_the_fault() {
+    // RAM and its identity map end at 4 MiB: the 9th quadword faults (no IDT, so the CPU shuts down with the
+    // registers as the fault left them).
+    let (cpu, bus, exit) = run64_on(FlatBus::new(4 << 20), |a| {
+        a.mov(rdi, 0x3F_FFC0u64).unwrap();
+        a.mov(rax, -1i64).unwrap();
+        a.mov(ecx, 100u32).unwrap();
+        a.rep().stosq().unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(exit, Exit::TripleFault);
+    assert_eq!(cpu.state.cr2, 0x40_0000);
+    assert_eq!((cpu.state.gpr[RCX], cpu.state.gpr[RDI]), (92, 0x40_0000));
+    assert!(bus.ram[0x3F_FFC0..].iter().all(|&b| b == 0xFF));
 }

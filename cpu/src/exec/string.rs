@@ -121,6 +121,20 @@ impl Cpu {
             if rep && self.reg(walk.cx) == 0 {
                 return Ok(());
             }
+            if rep {
+                let chunk = self.rep_in_pages(bus, i, &walk, MAX_ITERATIONS - done);
+                if chunk > 0 {
+                    done += chunk;
+                    if self.reg(walk.cx) == 0 {
+                        return Ok(());
+                    }
+                    if done >= MAX_ITERATIONS {
+                        self.state.rip = i.ip();
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
             self.string_iteration(bus, i, &walk)?;
             if !rep {
                 return Ok(());
@@ -142,6 +156,85 @@ impl Cpu {
                 return Ok(());
             }
         }
+    }
+
+    /// REP STOS and REP MOVS going forward with 64-bit addresses, a page at a time: the elements that lie within
+    /// the current destination (and source) page, up to `limit` of them, done as one host memory operation when
+    /// the TLB's fast path already serves those bytes (RAM, writable, dirty, no code on the page). Returns how many
+    /// elements it did, with RCX, RDI and RSI updated as the element-by-element path would leave them; 0 when it
+    /// does not apply, and that path runs (and faults, fills the TLB or invalidates code as it must).
+    fn rep_in_pages<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Instruction,
+        walk: &Walk,
+        limit: u32,
+    ) -> u32 {
+        let size = walk.size as u64;
+        if !matches!(walk.op, Op::Stos | Op::Movs) || walk.asz != 8 || walk.step != size {
+            return 0;
+        }
+        let user = self.user_mode();
+        let in_page = |linear: u64| (0x1000 - (linear & 0xFFF)) / size;
+        let (di, si) = (self.reg(walk.di), self.reg(walk.si));
+        let Ok(dst_linear) = self.seg_linear(SegReg::Es, di, walk.size, Access::Write) else {
+            return 0;
+        };
+        let mut n = self
+            .reg(walk.cx)
+            .min(u64::from(limit))
+            .min(in_page(dst_linear));
+        let src_linear = if walk.op == Op::Movs {
+            let Ok(linear) = self.seg_linear(Self::memory_segment(i), si, walk.size, Access::Read)
+            else {
+                return 0;
+            };
+            n = n.min(in_page(linear));
+            Some(linear)
+        } else {
+            None
+        };
+        let bytes = (n * size) as usize;
+        if n == 0 {
+            return 0;
+        }
+        let Some(dst) = self.tlb.fast_offset(dst_linear, bytes, user, true) else {
+            return 0;
+        };
+        let src = match src_linear {
+            Some(linear) => match self.tlb.fast_offset(linear, bytes, user, false) {
+                Some(src) => Some(src),
+                None => return 0,
+            },
+            None => None,
+        };
+        let memory = bus.memory();
+        if dst + bytes > memory.len() || src.is_some_and(|s| s + bytes > memory.len()) {
+            return 0;
+        }
+        match src {
+            None => {
+                let pattern = self.reg(Register::RAX).to_le_bytes();
+                for element in memory[dst..dst + bytes].chunks_exact_mut(walk.size) {
+                    element.copy_from_slice(&pattern[..walk.size]);
+                }
+            }
+            // A destination just above the source sees elements this copy wrote: copy element by element.
+            Some(src) if dst > src && dst < src + bytes => {
+                for k in (0..bytes).step_by(walk.size) {
+                    let mut element = [0u8; 8];
+                    element[..walk.size].copy_from_slice(&memory[src + k..src + k + walk.size]);
+                    memory[dst + k..dst + k + walk.size].copy_from_slice(&element[..walk.size]);
+                }
+            }
+            Some(src) => memory.copy_within(src..src + bytes, dst),
+        }
+        self.set_reg(walk.cx, self.reg(walk.cx) - n);
+        self.set_reg(walk.di, di.wrapping_add(bytes as u64));
+        if src.is_some() {
+            self.set_reg(walk.si, si.wrapping_add(bytes as u64));
+        }
+        n as u32
     }
 
     /// One element: all accesses first, then the index registers (and flags for CMPS/SCAS).

@@ -39,7 +39,9 @@ impl Cpu {
         let pdpte = self
             .read_pae_entry(bus, pdpte_addr, reserved)
             .map_err(fault)?;
-        let mut entries = vec![(pml4e_addr, pml4e), (pdpte_addr, pdpte)];
+        // The entries walked, (address, value), on the stack: a walk runs on every TLB miss.
+        let mut entries = [(pml4e_addr, pml4e), (pdpte_addr, pdpte), (0, 0), (0, 0)];
+        let mut walked = 2;
         let (leaf, phys_page) = if pdpte & PS != 0 {
             if pdpte & HUGE_1G_RESERVED != 0 {
                 return Err(fault(pf::PRESENT | pf::RESERVED));
@@ -53,7 +55,8 @@ impl Cpu {
             let pde = self
                 .read_pae_entry(bus, pde_addr, reserved)
                 .map_err(fault)?;
-            entries.push((pde_addr, pde));
+            entries[walked] = (pde_addr, pde);
+            walked += 1;
             if pde & PS != 0 {
                 if pde & HUGE_2M_RESERVED != 0 {
                     return Err(fault(pf::PRESENT | pf::RESERVED));
@@ -64,17 +67,19 @@ impl Cpu {
                 let pte = self
                     .read_pae_entry(bus, pte_addr, reserved)
                     .map_err(fault)?;
-                entries.push((pte_addr, pte));
+                entries[walked] = (pte_addr, pte);
+                walked += 1;
                 (pte, pte & PHYS_MASK & !0xFFF)
             }
         };
         // U/S and R/W are the AND over all levels, NX the OR.
+        let entries = &entries[..walked];
         let and = entries.iter().fold(US | RW, |acc, (_, e)| acc & e);
         let or = entries.iter().fold(0, |acc, (_, e)| acc | e);
         let combined = (and & (US | RW)) | (or & NX);
         let mut flags = self.check_rights(linear, combined, leaf, access, user, nxe)?;
-        let last = entries.len() - 1;
-        for (k, (addr, entry)) in entries.into_iter().enumerate() {
+        let last = walked - 1;
+        for (k, &(addr, entry)) in entries.iter().enumerate() {
             self.set_accessed_dirty(bus, addr, entry, k == last, access);
         }
         if leaf & PS != 0 {
