@@ -498,6 +498,14 @@ impl<'a> BlockEmitter<'a> {
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
         let i = &sites[k].instr;
         let mut pool = Pool::new(n.used, n.high_byte);
+        // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
+        let mut keep = self.cached;
+        for r in [i.memory_base(), i.memory_index()] {
+            if r.is_gpr() {
+                keep.insert(regs::number(r));
+            }
+        }
+        pool.spare(keep);
         // Host register for each guest register the instruction names.
         let mut host = [0u8; 16];
         for g in n.used.iter() {
@@ -540,7 +548,7 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops ; .arch x64 ; =>retry);
             let cached_at_retry = self.cached;
             let dirty_at_miss = self.dirty;
-            self.address(i, addr, t1, mem.wrap32, mem.add_base);
+            self.address(i, (addr, t1), pool.taken, mem.wrap32, mem.add_base);
             let (miss, step) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
             if n.align16 {
                 // A misaligned operand is the step's #GP.
@@ -569,7 +577,7 @@ impl<'a> BlockEmitter<'a> {
         if let (Some((addr, t1, _)), true) = (scratch, n.lea) {
             // LEA: the address (no segment base) goes to the destination at its size.
             let wrap32 = Self::address_wraps32(i);
-            self.address(i, addr, t1, wrap32, None);
+            self.address(i, (addr, t1), pool.taken, wrap32, None);
             let dst = regs::number(i.op0_register());
             let size = i.op0_register().size();
             let d = host[usize::from(dst)];
@@ -737,7 +745,7 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops ; .arch x64 ; =>retry);
         match mem {
             Some(mem) => {
-                self.address(i, addr, entry, mem.wrap32, mem.add_base);
+                self.address(i, (addr, entry), clobbered, mem.wrap32, mem.add_base);
                 self.tlb_lookup(addr, entry, last, &mem, miss);
                 dynasm!(self.ops ; .arch x64 ; mov Rq(value), [Rq(addr)]);
             }
@@ -867,64 +875,54 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest
-    /// registers in their host registers where those hold them, else in `CpuState`.
+    /// registers in their host registers: those already there, else loaded there (and then kept) unless that host
+    /// register is in `scratch`, in which case `addr` or `tmp` takes the value from `CpuState`.
     fn address(
         &mut self,
         i: &Instruction,
-        addr: u8,
-        tmp: u8,
+        (addr, tmp): (u8, u8),
+        scratch: RegSet,
         wrap32: bool,
         seg: Option<vx86_cpu::SegReg>,
     ) {
-        let base = i.memory_base();
-        let index = i.memory_index();
-        let mut disp = i.memory_displacement64() as i64;
-        if base == Register::RIP || base == Register::EIP {
-            // iced resolves RIP-relative operands to absolute addresses.
-            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
-            disp = 0;
-        } else if base != Register::None {
-            let b = regs::number(base);
-            if self.cached.contains(b) {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(b));
-            } else {
-                let off = (state::GPR + 8 * usize::from(b)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), [r15 + off]);
-            }
-        } else {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
-            disp = 0;
-        }
-        let disp32 = match i32::try_from(disp) {
-            Ok(d) => d,
-            Err(_) => {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), QWORD disp ; add Rq(addr), Rq(tmp));
-                0
+        let (base, index) = (i.memory_base(), i.memory_index());
+        let disp = i.memory_displacement64() as i64;
+        // iced resolves RIP-relative operands to absolute addresses.
+        let base = (base.is_gpr()).then(|| self.home(regs::number(base), addr, scratch));
+        let index = (index.is_gpr()).then(|| self.home(regs::number(index), tmp, scratch));
+        let (base, disp32) = match (base, i32::try_from(disp)) {
+            (_, Ok(d)) => (base, d),
+            // Only an absolute address (no base, no index) has a displacement beyond 32 bits.
+            (_, Err(_)) => {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp);
+                (Some(addr), 0)
             }
         };
-        if index != Register::None {
-            let x = regs::number(index);
-            let idx = if self.cached.contains(x) {
-                x
-            } else {
-                let off = (state::GPR + 8 * usize::from(x)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(tmp), [r15 + off]);
-                tmp
-            };
-            match i.memory_index_scale() {
-                1 => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) + disp32]),
-                2 => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 2 + disp32])
-                }
-                4 => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 4 + disp32])
-                }
-                _ => {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + Rq(idx) * 8 + disp32])
+        match (base, index) {
+            (None, None) => dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp),
+            (Some(b), None) if b == addr && disp32 == 0 => {}
+            (Some(b), None) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + disp32]),
+            (b, Some(x)) => {
+                let scale = i.memory_index_scale();
+                match (b, scale) {
+                    (Some(b), 1) => {
+                        dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + Rq(x) + disp32])
+                    }
+                    (Some(b), 2) => {
+                        dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + Rq(x) * 2 + disp32])
+                    }
+                    (Some(b), 4) => {
+                        dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + Rq(x) * 4 + disp32])
+                    }
+                    (Some(b), _) => {
+                        dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + Rq(x) * 8 + disp32])
+                    }
+                    (None, 1) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(x) + disp32]),
+                    (None, 2) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(x) * 2 + disp32]),
+                    (None, 4) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(x) * 4 + disp32]),
+                    (None, _) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(x) * 8 + disp32]),
                 }
             }
-        } else if disp32 != 0 {
-            dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(addr) + disp32]);
         }
         if wrap32 {
             dynasm!(self.ops ; .arch x64 ; mov Rd(addr), Rd(addr));
@@ -939,6 +937,22 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// The host register holding guest register `g` for an address: its own when it holds it or can be loaded
+    /// there (it is not in `scratch` and not renamed), else `fallback`, loaded from `CpuState`.
+    fn home(&mut self, g: u8, fallback: u8, scratch: RegSet) -> u8 {
+        if self.cached.contains(g) {
+            return g;
+        }
+        let off = (state::GPR + 8 * usize::from(g)) as i32;
+        if regs::needs_rename(g) || scratch.contains(g) {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(fallback), [r15 + off]);
+            return fallback;
+        }
+        dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+        self.cached.insert(g);
+        g
+    }
+
     /// The inline soft-TLB lookup: on a hit `addr` becomes the host address; a miss jumps to `miss`.
     fn tlb_lookup(&mut self, addr: u8, entry: u8, last: u8, mem: &MemOperand, miss: DynamicLabel) {
         let table = ctx::TLB + 8 * i32::from(self.mode.user);
@@ -951,10 +965,9 @@ impl<'a> BlockEmitter<'a> {
         let size_minus_one = mem.size as i32 - 1;
         dynasm!(self.ops
             ; .arch x64
-            ; mov Rq(entry), Rq(addr)
-            ; shr Rq(entry), 12
-            ; and Rd(entry), (ENTRIES - 1) as i32
-            ; shl Rd(entry), ENTRY_SHIFT as i8
+            ; mov Rd(entry), Rd(addr)
+            ; shr Rd(entry), 12 - ENTRY_SHIFT as i8
+            ; and Rd(entry), ((ENTRIES - 1) << ENTRY_SHIFT) as i32
             ; add Rq(entry), [r14 + table]
             ; lea Rq(last), [Rq(addr) + size_minus_one]
             ; and Rq(last), -4096

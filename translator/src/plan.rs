@@ -250,12 +250,24 @@ fn simd_unaligned_ok(m: M) -> bool {
     matches!(m, M::Movups | M::Movupd | M::Movdqu)
 }
 
-/// Shifts and rotates leave the flags alone when their masked count is zero: the host must start from the guest's.
-fn count_may_be_zero(m: M) -> bool {
-    matches!(
-        m,
+/// Shifts and rotates leave the flags alone when their masked count is zero, so the host must start from the
+/// guest's flags unless the count is an immediate that is nonzero once masked.
+fn count_may_be_zero(i: &Instruction) -> bool {
+    let shift = matches!(
+        i.mnemonic(),
         M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd
-    )
+    );
+    let count = (0..i.op_count()).find_map(|k| match i.op_kind(k) {
+        OpKind::Immediate8 => Some(u32::from(i.immediate8())),
+        OpKind::Immediate8_2nd => Some(u32::from(i.immediate8_2nd())),
+        _ => None,
+    });
+    let mask = if i.op0_register().size() == 8 || i.memory_size().size() == 8 {
+        63
+    } else {
+        31
+    };
+    shift && count.is_none_or(|c| c & mask == 0)
 }
 
 /// Decides how to translate `i` in `mode`.
@@ -418,9 +430,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
         loaded,
         memory,
         lea,
-        needs_flags: read != 0
-            || (modified != 0 && modified != ARITH)
-            || count_may_be_zero(i.mnemonic()),
+        needs_flags: read != 0 || (modified != 0 && modified != ARITH) || count_may_be_zero(i),
         writes_flags: modified != 0,
         high_byte,
         xmm_loaded,

@@ -54,6 +54,8 @@ pub struct Pool {
     free: RegSet,
     /// The registers handed out so far.
     pub taken: RegSet,
+    /// Registers handed out only when no other is free (they hold something worth keeping).
+    spare_last: RegSet,
 }
 
 impl Pool {
@@ -70,12 +72,22 @@ impl Pool {
         Pool {
             free,
             taken: RegSet::default(),
+            spare_last: RegSet::default(),
         }
+    }
+
+    /// Hands out the registers in `set` only once no other is free.
+    pub fn spare(&mut self, set: RegSet) {
+        self.spare_last = set;
     }
 
     /// Takes a free register, if one is left.
     pub fn take(&mut self) -> Option<u8> {
-        let n = self.free.iter().next()?;
+        let n = self
+            .free
+            .iter()
+            .find(|&n| !self.spare_last.contains(n))
+            .or_else(|| self.free.iter().next())?;
         self.free.remove(n);
         self.taken.insert(n);
         Some(n)
