@@ -17,6 +17,7 @@ pub mod fpu;
 pub mod interp;
 pub mod interrupts;
 pub mod mmu;
+pub mod phase;
 pub mod state;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]
@@ -48,6 +49,8 @@ pub struct Cpu {
     pub unimplemented: BTreeMap<String, u64>,
     /// What the interpreter counts for `-d stats`.
     pub stats: interp::InterpStats,
+    /// Which boot phase the guest is in and when each began (for the benchmarks and `-d stats`).
+    pub phases: phase::PhaseClock,
     /// Physical-address mask: bit 20 is cleared while the A20 gate is closed.
     pub(crate) a20_mask: u64,
     pub(crate) tlb: Tlb,
@@ -85,6 +88,7 @@ impl Cpu {
             trace: Trace::default(),
             unimplemented: BTreeMap::new(),
             stats: interp::InterpStats::default(),
+            phases: phase::PhaseClock::default(),
             a20_mask: !0,
             tlb: Tlb::default(),
             decode_cache: DecodeCache::default(),

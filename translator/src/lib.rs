@@ -54,6 +54,8 @@ pub struct Stats {
     pub interpreted: u64,
     /// Direct exits patched to jump straight to their target's translation.
     pub links: u64,
+    /// Host time spent translating, in nanoseconds.
+    pub translate_ns: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -142,6 +144,8 @@ pub struct Translator {
     pub stats: Stats,
     /// What its callouts counted.
     pub callouts: CalloutStats,
+    /// The counts as they stood when each boot phase after the first began ([`vx86_cpu::phase`]).
+    pub phase_starts: Vec<(Stats, CalloutStats)>,
     /// Traces to print.
     pub trace: TraceOptions,
     /// When set, each translated block's full listing (guest and host code) is kept here, for tests that pin the
@@ -177,6 +181,7 @@ impl Translator {
             },
             trace: TraceOptions::default(),
             listings: None,
+            phase_starts: Vec::new(),
         })
     }
 
@@ -278,30 +283,22 @@ impl Translator {
         Ok(found)
     }
 
+    /// Translates the block at `key`, timing it, and notes a new boot phase if the block begins one (the counts
+    /// so far are kept as the phase's start; a phase the interpreter began, at a slice's end, is noted at the next
+    /// translation).
     fn translate<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
-        {
-            static PH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-            static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-            let t0 = T0.get_or_init(std::time::Instant::now);
-            let p = if key.mode.user {
-                2
-            } else if key.rip >= 0xffff_8000_0000_0000 {
-                1
-            } else {
-                0
-            };
-            if p > PH.load(std::sync::atomic::Ordering::Relaxed) {
-                PH.store(p, std::sync::atomic::Ordering::Relaxed);
-                eprintln!(
-                    "PHASE {p} at {} instrs {:.2}s blocks {} dispatches {} callouts {}",
-                    cpu.instructions,
-                    t0.elapsed().as_secs_f64(),
-                    self.stats.blocks_translated,
-                    self.stats.dispatches,
-                    self.callouts.by_mnemonic.iter().sum::<u64>()
-                );
-            }
+        let started = std::time::Instant::now();
+        cpu.phases.note(key.rip, cpu.state.cpl, cpu.instructions);
+        while self.phase_starts.len() < cpu.phases.current() as usize {
+            self.phase_starts
+                .push((self.stats.clone(), self.callouts.clone()));
         }
+        let found = self.translate_block(cpu, bus, key);
+        self.stats.translate_ns += started.elapsed().as_nanos() as u64;
+        found
+    }
+
+    fn translate_block<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
         let mut instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
         let fetched = ends_before_an_undecodable(&instrs, key);
         if let Some(rip) = fetched {

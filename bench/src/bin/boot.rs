@@ -1,6 +1,8 @@
 //! `boot`: times the Debian guest (`guests/debian-linux.sh`) from power-on to the `/init` marker and to power-off,
 //! on vx86's software engines and on QEMU's TCG where `qemu-system-x86_64` is installed, one after the other in the
-//! same run, with the same kernel, initramfs, memory and command line.
+//! same run, with the same kernel, initramfs, memory and command line. For vx86's engines it also splits the run
+//! into boot phases (decompressor, kernel init, user: [`vx86_cpu::phase`]) with their time and instructions, and
+//! it ends with each engine's times as a ratio to QEMU's.
 //!
 //! Usage: `cargo run --release -p vx86-bench --bin boot -- [--engines interp,bt,qemu] [--cache DIR]`
 
@@ -10,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vx86_bench::qemu;
+use vx86_cpu::phase::PhaseSpan;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, EngineKind, Vm, VmConfig};
 
@@ -26,6 +29,8 @@ struct Times {
     init: Option<Duration>,
     end: Option<Duration>,
     instructions: Option<u64>,
+    /// Per boot phase (vx86 only).
+    phases: Vec<PhaseSpan>,
 }
 
 /// Serial output that notes when the marker first appears.
@@ -74,12 +79,14 @@ fn run_vx86(engine: EngineKind, kernel: &[u8], initrd: &[u8]) -> Result<Times, S
     boot::prepare(&mut vm, &request).map_err(|e| e.to_string())?;
     let (outcome, stats) = vm.run();
     let end = start.elapsed();
+    let phases = vm.cpu.phases.spans(vm.cpu.instructions, Instant::now());
     let init = watch.seen.lock().ok().and_then(|s| s.1);
     eprintln!("boot: {engine}: {outcome:?}");
     Ok(Times {
         init,
         end: Some(end),
         instructions: Some(stats.instructions),
+        phases,
     })
 }
 
@@ -136,6 +143,7 @@ fn main() {
         "engine", "to /init", "to power-off", "guest instrs"
     );
     let secs = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()));
+    let mut done = Vec::new();
     for engine in engines {
         let times = match engine.as_str() {
             "interp" => run_vx86(EngineKind::Interp, &kernel, &initrd),
@@ -144,13 +152,46 @@ fn main() {
             other => Err(format!("unknown engine '{other}'")),
         };
         match times {
-            Ok(t) => println!(
-                "{engine:<8} {:>10} {:>12} {:>16}",
-                secs(t.init),
-                secs(t.end),
-                t.instructions.map_or("n/a".into(), |n| n.to_string())
-            ),
+            Ok(t) => {
+                println!(
+                    "{engine:<8} {:>10} {:>12} {:>16}",
+                    secs(t.init),
+                    secs(t.end),
+                    t.instructions.map_or("n/a".into(), |n| n.to_string())
+                );
+                for span in &t.phases {
+                    let secs = span.time.as_secs_f64();
+                    println!(
+                        "  {:<14} {secs:>8.2} s {:>14} instrs {:>8.0} MIPS",
+                        span.phase.name(),
+                        span.instructions,
+                        span.instructions as f64 / secs.max(1e-9) / 1e6
+                    );
+                }
+                done.push((engine, t));
+            }
             Err(why) => println!("{engine:<8} skipped: {why}"),
         }
     }
+    print!("{}", ratios_to_qemu(&done));
+}
+
+/// Each vx86 engine's times as a fraction of QEMU's (below 1: faster than QEMU), when QEMU ran.
+fn ratios_to_qemu(done: &[(String, Times)]) -> String {
+    let Some((_, qemu)) = done.iter().find(|(e, _)| e == "qemu") else {
+        return String::new();
+    };
+    let ratio = |ours: Option<Duration>, theirs: Option<Duration>| match (ours, theirs) {
+        (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}", a.as_secs_f64() / b.as_secs_f64()),
+        _ => "-".to_string(),
+    };
+    let mut out = String::from("time as a fraction of QEMU's (below 1 is faster):\n");
+    for (engine, t) in done.iter().filter(|(e, _)| e != "qemu") {
+        out.push_str(&format!(
+            "{engine:<8} {:>10} {:>12}\n",
+            ratio(t.init, qemu.init),
+            ratio(t.end, qemu.end)
+        ));
+    }
+    out
 }

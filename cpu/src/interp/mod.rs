@@ -190,6 +190,7 @@ impl Cpu {
         if instrs.is_empty() {
             return Ok(None);
         }
+        self.phases.note(rip, self.state.cpl, self.instructions);
         self.stats.blocks_decoded += 1;
         let len = instrs.iter().map(|i| i.len() as u64).sum();
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
@@ -272,6 +273,7 @@ impl Cpu {
     fn fetch<B: Bus>(&mut self, bus: &mut B, out: &mut Instruction) -> Result<(), Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
+        self.phases.note(rip, self.state.cpl, self.instructions);
         let linear = self.fetch_linear(1)?;
         let user = self.user_mode();
         let phys = self.translate(bus, linear, Access::Fetch, user)?;

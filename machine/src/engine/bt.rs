@@ -1,10 +1,12 @@
 //! The binary-translator engine: vx86-translator's code cache and dispatcher, run in slices against the board.
 
+use super::phase_table::{self, Row};
 use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
 use crate::vm::VmError;
 use vx86_cpu::{Cpu, Exit};
-use vx86_translator::{TraceOptions, Translator};
+use vx86_translator::callout::CalloutStats;
+use vx86_translator::{Stats, TraceOptions, Translator};
 
 /// The binary translator as an engine.
 pub struct BtEngine {
@@ -48,45 +50,97 @@ impl ExecutionEngine for BtEngine {
     }
 
     fn stats_report(&self, cpu: &Cpu, instructions: u64) -> String {
-        let s = &self.translator.stats;
-        let c = &self.translator.callouts;
-        let mut rows = vec![
-            ("instructions".to_string(), instructions),
-            ("blocks translated".to_string(), s.blocks_translated),
-            ("host code bytes".to_string(), s.code_bytes),
-            ("code-cache flushes".to_string(), s.flushes),
-            ("SMC invalidations".to_string(), s.smc_invalidations),
-            ("dispatcher entries".to_string(), s.dispatches),
-            ("chained exits".to_string(), s.links),
-            ("interpreted instrs".to_string(), s.interpreted),
-            ("fetched afresh".to_string(), c.fetched),
-            ("TLB fills, fast retry".to_string(), c.tlb_fills),
-            ("TLB-miss slow paths".to_string(), c.tlb_misses),
-        ];
+        let spans = phase_table::spans(cpu, instructions);
+        // The counts at each phase's start, then now: each phase's counts are the differences.
+        let t = &self.translator;
+        let mut marks: Vec<Vec<u64>> = vec![counts(&Stats::default(), &CalloutStats::default())];
+        marks.extend(t.phase_starts.iter().map(|(s, c)| counts(s, c)));
+        marks.truncate(spans.len());
+        marks.push(counts(&t.stats, &t.callouts));
+        let per_phase = |row: usize| -> Vec<u64> {
+            marks
+                .windows(2)
+                .map(|w| w[1][row].saturating_sub(w[0][row]))
+                .collect()
+        };
+        let mut rows: Vec<Row> = COUNTS
+            .iter()
+            .enumerate()
+            .map(|(k, name)| Row::summed(*name, per_phase(k)))
+            .collect();
+        // Translation speed: blocks per second of translation time.
+        let rate = |blocks: u64, ns: u64| (blocks * 1_000_000_000).checked_div(ns).unwrap_or(0);
+        let (blocks, ns) = (per_phase(0), per_phase(1));
+        rows.insert(
+            2,
+            Row {
+                name: "translations per sec".to_string(),
+                cells: blocks.iter().zip(&ns).map(|(&b, &n)| rate(b, n)).collect(),
+                total: rate(t.stats.blocks_translated, t.stats.translate_ns),
+            },
+        );
+        // The callouts and slow paths that cost most over the run, per phase.
         let mnemonics: Vec<iced_x86::Mnemonic> = iced_x86::Mnemonic::values().collect();
-        for (what, counts, shown) in [
-            ("callout", &c.by_mnemonic, 24),
-            ("slow path", &c.tlb_misses_by_mnemonic, 8),
+        for (what, offset, shown) in [
+            ("callout", COUNTS.len(), 24),
+            ("slow path", COUNTS.len() + mnemonics.len(), 8),
         ] {
-            let mut top: Vec<(usize, u64)> = counts
-                .iter()
-                .copied()
-                .enumerate()
-                .filter(|(_, n)| *n > 0)
+            let now = &marks[marks.len() - 1];
+            let mut top: Vec<usize> = (0..mnemonics.len())
+                .filter(|&m| now[offset + m] > 0)
                 .collect();
-            top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-            rows.extend(top.into_iter().take(shown).map(|(m, n)| {
+            top.sort_by_key(|&m| std::cmp::Reverse(now[offset + m]));
+            rows.extend(top.into_iter().take(shown).map(|m| {
                 let name = format!("{:?}", mnemonics[m]).to_lowercase();
-                (format!("{what} {name}"), n)
+                Row::summed(format!("{what} {name}"), per_phase(offset + m))
             }));
         }
         let exceptions = cpu.stats.exceptions.iter().sum::<u64>();
-        rows.push(("exceptions".to_string(), exceptions));
-        let mut lines = vec!["translator counts:".to_string()];
-        lines.extend(
-            rows.into_iter()
-                .map(|(what, n)| format!("  {what:<22} {n:>12}")),
-        );
-        lines.join("\n")
+        format!(
+            "{}
+  exceptions (whole run): {exceptions}",
+            phase_table::render("translator counts by boot phase:", &spans, &rows)
+        )
     }
+}
+
+/// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
+const COUNTS: [&str; 11] = [
+    "blocks translated",
+    "translation ns",
+    "host code bytes",
+    "code-cache flushes",
+    "SMC invalidations",
+    "dispatcher entries",
+    "chained exits",
+    "interpreted instrs",
+    "fetched afresh",
+    "TLB fills, fast retry",
+    "TLB-miss slow paths",
+];
+
+/// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
+fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
+    let mut v = vec![
+        s.blocks_translated,
+        s.translate_ns,
+        s.code_bytes,
+        s.flushes,
+        s.smc_invalidations,
+        s.dispatches,
+        s.links,
+        s.interpreted,
+        c.fetched,
+        c.tlb_fills,
+        c.tlb_misses,
+    ];
+    let mnemonics = iced_x86::Mnemonic::values().count();
+    let padded = |counts: &[u64]| {
+        (0..mnemonics)
+            .map(|m| counts.get(m).copied().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    v.extend(padded(&c.by_mnemonic));
+    v.extend(padded(&c.tlb_misses_by_mnemonic));
+    v
 }

@@ -1,5 +1,6 @@
 //! The interpreter engine: vx86-cpu's reference interpreter, run in slices against the board.
 
+use super::phase_table;
 use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
 use vx86_cpu::{Cpu, Exit};
@@ -22,7 +23,6 @@ impl ExecutionEngine for InterpEngine {
 
     fn stats_report(&self, cpu: &Cpu, instructions: u64) -> String {
         let counts = &cpu.stats;
-        let mut lines = vec!["interpreter counts:".to_string()];
         let exceptions = counts
             .exceptions
             .iter()
@@ -31,16 +31,15 @@ impl ExecutionEngine for InterpEngine {
             .map(|(vector, n)| {
                 let name = vx86_cpu::fault::vector_mnemonic(vector as u8)
                     .map_or_else(|| format!("vector {vector}"), str::to_string);
-                (format!("exception {name}"), *n)
+                format!("\n  exception {name:<22} {n:>12}")
             });
-        let rows = [
-            ("instructions".to_string(), instructions),
-            ("blocks decoded".to_string(), counts.blocks_decoded),
-            ("single-stepped".to_string(), counts.single_steps),
-        ]
-        .into_iter()
-        .chain(exceptions);
-        lines.extend(rows.map(|(what, n)| format!("  {what:<22} {n:>12}")));
-        lines.join("\n")
+        let spans = phase_table::spans(cpu, instructions);
+        let mut text = phase_table::render("interpreter counts by boot phase:", &spans, &[]);
+        text.push_str(&format!(
+            "\n  blocks decoded (whole run): {}\n  single-stepped (whole run): {}",
+            counts.blocks_decoded, counts.single_steps
+        ));
+        text.extend(exceptions);
+        text
     }
 }

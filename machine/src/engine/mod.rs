@@ -8,6 +8,7 @@
 pub mod bt;
 pub mod interp;
 pub mod kvm;
+pub mod phase_table;
 
 use crate::board::Board;
 use crate::memory::GuestMemory;
