@@ -109,27 +109,39 @@ struct FlagsAt {
     saved: bool,
 }
 
-/// The out-of-line path of a memory access that missed the TLB.
+/// The out-of-line path of a memory access that missed the TLB: a TLB fill and a second try, else the step.
 struct SlowPath {
     label: DynamicLabel,
-    site: usize,
-    join: DynamicLabel,
-    restore_flags: bool,
     /// Where the access's address computation starts, to run it again once the TLB is filled.
     retry: DynamicLabel,
     /// The register that holds the linear address at the miss.
     addr: u8,
     /// The access, as the fill callout takes it: size in bits 0..7, bit 8 for a write.
     access: u32,
-    /// Where the step callout for the instruction starts (for checks that no TLB fill can satisfy).
-    step: DynamicLabel,
     /// Host registers the code at `retry` expects to hold their guest registers.
     cached_at_retry: RegSet,
+    /// What runs when no fill helps.
+    to_step: StepPath,
+}
+
+/// The out-of-line path that runs an instruction in the CPU's step (for what no TLB fill can satisfy, or a check
+/// the fast path does not pass: a misaligned operand, a non-canonical target, a divide that faults).
+struct StepPath {
+    /// Where it starts.
+    step: DynamicLabel,
+    site: usize,
+    /// Where the fast path goes on afterwards.
+    join: DynamicLabel,
+    /// The code at `join` expects the guest's flags in the host's.
+    restore_flags: bool,
     /// Host registers the code at `join` expects to hold their guest registers.
     cached_at_join: RegSet,
-    /// Host registers whose guest values `CpuState` does not have yet at the miss: stored before anything runs.
-    dirty_at_miss: RegSet,
+    /// Host registers whose guest values `CpuState` does not have yet: stored before the step runs.
+    dirty: RegSet,
 }
+
+/// Every guest register in the host register of its own number (for instructions that name no renamed one).
+const IDENTITY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /// An assembler for one block, placed at the host address it will run at.
 pub type Ops = VecAssembler<X64Relocation>;
@@ -147,6 +159,8 @@ pub struct BlockEmitter<'a> {
     mode: Mode,
     flags: FlagsAt,
     slow: Vec<SlowPath>,
+    /// Step paths not behind a TLB fill.
+    steps: Vec<StepPath>,
     /// Host registers that hold the current value of the guest register of the same number (loaded or stored by an
     /// earlier instruction of the block and not clobbered since), whose loads can be skipped.
     cached: RegSet,
@@ -192,6 +206,7 @@ impl<'a> BlockEmitter<'a> {
                 saved: true,
             },
             slow: Vec::new(),
+            steps: Vec::new(),
             cached: RegSet::default(),
             dirty: RegSet::default(),
             info: InstructionInfoFactory::new(),
@@ -226,12 +241,20 @@ impl<'a> BlockEmitter<'a> {
                 }
                 Plan::Stack(op) => {
                     self.stack(sites, k, op);
-                    left |= matches!(op, StackOp::CallRel | StackOp::Ret(_));
+                    left |= matches!(
+                        op,
+                        StackOp::CallRel
+                            | StackOp::CallReg(_)
+                            | StackOp::CallMem(_)
+                            | StackOp::Ret(_)
+                    );
                 }
                 Plan::IndirectJump(mem) => {
                     self.indirect_jump(sites, k, mem);
                     left = true;
                 }
+                Plan::BitScan { dst, src, size } => self.bit_scan(&site.instr, dst, src, size),
+                Plan::Divide { divisor, size } => self.divide(k, divisor, size),
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
                     self.callout(site);
@@ -273,7 +296,7 @@ impl<'a> BlockEmitter<'a> {
             // to a code page, a page-crossing access) runs in the CPU's step.
             let stored = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>slow.label);
-            self.store_raw(slow.dirty_at_miss);
+            self.store_raw(slow.to_step.dirty);
             dynasm!(self.ops
                 ; .arch x64
                 ; mov rsi, Rq(slow.addr)
@@ -285,17 +308,11 @@ impl<'a> BlockEmitter<'a> {
                 ; jnz =>stored
             );
             self.reload(RegSet(slow.cached_at_retry.0 & CALLER_SAVED.0));
-            dynasm!(self.ops ; .arch x64 ; jmp =>slow.retry ; =>slow.step);
-            // The step is also entered straight from the fast path (a misaligned operand, a non-canonical target).
-            self.store_raw(slow.dirty_at_miss);
-            dynasm!(self.ops ; .arch x64 ; =>stored);
-            self.call_step(&sites[slow.site]);
-            if slow.restore_flags {
-                self.restore_flags_raw();
-            }
-            // The step may have written any guest register.
-            self.reload(slow.cached_at_join);
-            dynasm!(self.ops ; .arch x64 ; jmp =>slow.join);
+            dynasm!(self.ops ; .arch x64 ; jmp =>slow.retry);
+            self.step_path(&slow.to_step, Some(stored), sites);
+        }
+        for path in std::mem::take(&mut self.steps) {
+            self.step_path(&path, None, sites);
         }
         // Every way out of the block meets here: a jmp rel32 to the shared epilogue.
         dynasm!(self.ops ; .arch x64 ; =>self.leave);
@@ -308,6 +325,22 @@ impl<'a> BlockEmitter<'a> {
             starts,
             exits: self.exits,
         }
+    }
+
+    /// Emits a step path; `stored` is where a caller that already stored the deferred registers comes in.
+    fn step_path(&mut self, path: &StepPath, stored: Option<DynamicLabel>, sites: &[Site]) {
+        dynasm!(self.ops ; .arch x64 ; =>path.step);
+        self.store_raw(path.dirty);
+        if let Some(stored) = stored {
+            dynasm!(self.ops ; .arch x64 ; =>stored);
+        }
+        self.call_step(&sites[path.site]);
+        if path.restore_flags {
+            self.restore_flags_raw();
+        }
+        // The step may have written any guest register.
+        self.reload(path.cached_at_join);
+        dynasm!(self.ops ; .arch x64 ; jmp =>path.join);
     }
 
     /// Saves the host's flags as the guest's (LAHF for SF ZF AF PF CF, SETO for OF: far cheaper than PUSHFQ).
@@ -561,16 +594,18 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops ; .arch x64 ; =>join);
             self.slow.push(SlowPath {
                 label: miss,
-                site: k,
-                join,
-                restore_flags: self.flags.in_host,
                 retry,
                 addr,
                 access: access_code(&mem),
-                step,
                 cached_at_retry,
-                cached_at_join: self.cached,
-                dirty_at_miss,
+                to_step: StepPath {
+                    step,
+                    site: k,
+                    join,
+                    restore_flags: self.flags.in_host,
+                    cached_at_join: self.cached,
+                    dirty: dirty_at_miss,
+                },
             });
             return true;
         }
@@ -604,21 +639,25 @@ impl<'a> BlockEmitter<'a> {
         // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value.
         let (addr, entry, last, rsp, value) = (0u8, 1u8, 2u8, 3u8, 5u8);
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
-        let write = matches!(op, StackOp::Push(_) | StackOp::CallRel);
+        let write = !matches!(op, StackOp::Pop(_) | StackOp::Ret(_));
         self.save_flags();
         self.flags.in_host = false;
         let mut clobbered = RegSet::default();
         for scratch in [addr, entry, last, rsp, value] {
             clobbered.insert(scratch);
         }
-        if let StackOp::Push(reg) | StackOp::Pop(reg) = op {
-            // PUSH reads the guest register from CpuState, POP writes it there.
+        if let StackOp::Push(reg) | StackOp::Pop(reg) | StackOp::CallReg(reg) = op {
+            // PUSH and CALL read the guest register from CpuState, POP writes it there.
             clobbered.insert(reg);
         }
         self.flush(clobbered);
         self.cached.0 &= !clobbered.0;
-        let cached_at_retry = self.cached;
         let dirty_at_miss = self.dirty;
+        let join = self.ops.new_dynamic_label();
+        if let StackOp::CallMem(target) = op {
+            self.call_target(sites, k, target, clobbered, (entry, last, rsp, value), join);
+        }
+        let cached_at_retry = self.cached;
         let (retry, miss, step) = (
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
@@ -669,6 +708,39 @@ impl<'a> BlockEmitter<'a> {
                     ; mov [r15 + rsp_off], Rq(rsp)
                 );
             }
+            StackOp::PushImm(imm) => {
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), QWORD imm
+                    ; mov [Rq(addr)], Rq(value)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
+            StackOp::CallMem(_) => {
+                // The target is in `value` already.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(entry), QWORD i.next_ip() as i64
+                    ; mov [Rq(addr)], Rq(entry)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
+            StackOp::CallReg(reg) => {
+                // A non-canonical target faults in the CALL itself, before the push: the slow path raises it.
+                let off = (state::GPR + 8 * usize::from(reg)) as i32;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), [r15 + off]
+                    ; mov Rq(last), Rq(value)
+                    ; shl Rq(last), 16
+                    ; sar Rq(last), 16
+                    ; cmp Rq(last), Rq(value)
+                    ; jne =>step
+                    ; mov Rq(entry), QWORD i.next_ip() as i64
+                    ; mov [Rq(addr)], Rq(entry)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
             StackOp::Ret(_) => {
                 // A non-canonical return address faults in the RET itself: the slow path raises it.
                 dynasm!(self.ops
@@ -683,9 +755,8 @@ impl<'a> BlockEmitter<'a> {
                 );
             }
         }
-        let join = self.ops.new_dynamic_label();
         match op {
-            StackOp::CallRel | StackOp::Ret(_) => {
+            StackOp::CallRel | StackOp::CallReg(_) | StackOp::CallMem(_) | StackOp::Ret(_) => {
                 if let StackOp::CallRel = op {
                     self.exit_to(i.near_branch_target());
                 } else {
@@ -703,16 +774,155 @@ impl<'a> BlockEmitter<'a> {
         }
         self.slow.push(SlowPath {
             label: miss,
-            site: k,
-            join,
-            restore_flags: false,
             retry,
             addr,
             access: access_code(&mem),
-            step,
             cached_at_retry,
-            cached_at_join: self.cached,
-            dirty_at_miss,
+            to_step: StepPath {
+                step,
+                site: k,
+                join,
+                restore_flags: false,
+                cached_at_join: self.cached,
+                dirty: dirty_at_miss,
+            },
+        });
+    }
+
+    /// The target of a CALL through memory (`sites[k]`), read through the TLB into `value` (with `addr`, `entry`
+    /// and `last` as scratch) before anything is pushed; a miss that no fill serves, or a non-canonical target,
+    /// runs the CALL in the step, which then leaves through `join`.
+    fn call_target(
+        &mut self,
+        sites: &[Site],
+        k: usize,
+        target: MemOperand,
+        scratch: RegSet,
+        (addr, entry, last, value): (u8, u8, u8, u8),
+        join: DynamicLabel,
+    ) {
+        let (retry, miss, step) = (
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+        );
+        let cached_at_retry = self.cached;
+        let dirty = self.dirty;
+        dynasm!(self.ops ; .arch x64 ; =>retry);
+        self.address(
+            &sites[k].instr,
+            (addr, entry),
+            scratch,
+            target.wrap32,
+            target.add_base,
+        );
+        self.tlb_lookup(addr, entry, last, &target, miss);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(value), [Rq(addr)]
+            ; mov Rq(last), Rq(value)
+            ; shl Rq(last), 16
+            ; sar Rq(last), 16
+            ; cmp Rq(last), Rq(value)
+            ; jne =>step
+        );
+        self.slow.push(SlowPath {
+            label: miss,
+            retry,
+            addr,
+            access: access_code(&target),
+            cached_at_retry,
+            to_step: StepPath {
+                step,
+                site: k,
+                join,
+                restore_flags: false,
+                cached_at_join: RegSet::default(),
+                dirty,
+            },
+        });
+    }
+
+    /// BSF/BSR between registers as the interpreter runs them: a zero source sets ZF and leaves the destination
+    /// alone; otherwise the index is written and ZF cleared; the other flags stay. The guest's flags are kept in
+    /// the context, whose ZF is set or cleared in place.
+    fn bit_scan(&mut self, i: &Instruction, dst: u8, src: u8, size: u32) {
+        self.save_flags();
+        self.flags.in_host = false;
+        // The destination is loaded too: a zero source leaves it as it was.
+        self.load_regs(RegSet((1 << dst) | (1 << src)), &IDENTITY);
+        let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let zf_byte = ctx::SAVED_FLAGS + 1;
+        let zf = (vx86_cpu::flags::ZF as i32) as i8;
+        let forward = i.mnemonic() == iced_x86::Mnemonic::Bsf;
+        match (size, forward) {
+            (8, true) => {
+                dynasm!(self.ops ; .arch x64 ; test Rq(src), Rq(src) ; jz =>zero ; bsf Rq(dst), Rq(src))
+            }
+            (8, false) => {
+                dynasm!(self.ops ; .arch x64 ; test Rq(src), Rq(src) ; jz =>zero ; bsr Rq(dst), Rq(src))
+            }
+            (4, true) => {
+                dynasm!(self.ops ; .arch x64 ; test Rd(src), Rd(src) ; jz =>zero ; bsf Rd(dst), Rd(src))
+            }
+            (4, false) => {
+                dynasm!(self.ops ; .arch x64 ; test Rd(src), Rd(src) ; jz =>zero ; bsr Rd(dst), Rd(src))
+            }
+            (_, true) => {
+                dynasm!(self.ops ; .arch x64 ; test Rw(src), Rw(src) ; jz =>zero ; bsf Rw(dst), Rw(src))
+            }
+            (_, false) => {
+                dynasm!(self.ops ; .arch x64 ; test Rw(src), Rw(src) ; jz =>zero ; bsr Rw(dst), Rw(src))
+            }
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; and BYTE [r14 + zf_byte], !zf
+            ; jmp =>done
+            ; =>zero
+            ; or BYTE [r14 + zf_byte], zf
+            ; =>done
+        );
+        self.store_regs(RegSet(1 << dst), &IDENTITY);
+    }
+
+    /// Unsigned DIV of RDX:RAX (EDX:EAX) by a register; a zero divisor or a quotient too wide for RAX goes to the
+    /// step, which raises #DE. The guest's flags stay saved in the context (DIV leaves them as they were).
+    fn divide(&mut self, k: usize, divisor: u8, size: u32) {
+        self.save_flags();
+        self.flags.in_host = false;
+        self.load_regs(RegSet(0b101 | (1 << divisor)), &IDENTITY);
+        let (step, join) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let cached_before = self.cached;
+        let dirty = self.dirty;
+        if size == 8 {
+            dynasm!(self.ops
+                ; .arch x64
+                ; test Rq(divisor), Rq(divisor)
+                ; jz =>step
+                ; cmp rdx, Rq(divisor)
+                ; jae =>step
+                ; div Rq(divisor)
+            );
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; test Rd(divisor), Rd(divisor)
+                ; jz =>step
+                ; cmp edx, Rd(divisor)
+                ; jae =>step
+                ; div Rd(divisor)
+            );
+        }
+        self.store_regs(RegSet(0b101), &IDENTITY);
+        dynasm!(self.ops ; .arch x64 ; =>join);
+        self.steps.push(StepPath {
+            step,
+            site: k,
+            join,
+            restore_flags: false,
+            cached_at_join: RegSet(self.cached.0 | cached_before.0),
+            dirty,
         });
     }
 
@@ -773,16 +983,18 @@ impl<'a> BlockEmitter<'a> {
         let access = mem.map_or(0, |m| access_code(&m));
         self.slow.push(SlowPath {
             label: miss,
-            site: k,
-            join,
-            restore_flags: false,
             retry,
             addr,
             access,
-            step,
             cached_at_retry,
-            cached_at_join: RegSet::default(),
-            dirty_at_miss,
+            to_step: StepPath {
+                step,
+                site: k,
+                join,
+                restore_flags: false,
+                cached_at_join: RegSet::default(),
+                dirty: dirty_at_miss,
+            },
         });
     }
 
@@ -985,7 +1197,7 @@ fn access_code(mem: &MemOperand) -> u32 {
 
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
 fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) -> Option<Vec<u8>> {
-    if n.lea || i.mnemonic() == iced_x86::Mnemonic::Nop {
+    if n.lea || plan::does_nothing(i.mnemonic()) {
         return Some(Vec::new());
     }
     let mut h = *i;

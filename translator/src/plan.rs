@@ -22,6 +22,24 @@ pub enum Plan {
     Stack(StackOp),
     /// A 64-bit JMP through a register or a memory operand (read through the TLB): the block ends there.
     IndirectJump(Option<MemOperand>),
+    /// BSF or BSR between registers (their numbers: destination, source; operand size in bytes): only ZF changes,
+    /// and a zero source leaves the destination alone, as the interpreter does.
+    BitScan {
+        /// Destination register.
+        dst: u8,
+        /// Source register.
+        src: u8,
+        /// Operand size in bytes.
+        size: u32,
+    },
+    /// Unsigned DIV by a 32- or 64-bit register (its number; size in bytes), with its #DE (a zero divisor, a
+    /// quotient that does not fit) left to the step. The flags stay as they were, as the interpreter leaves them.
+    Divide {
+        /// The divisor register.
+        divisor: u8,
+        /// Operand size in bytes.
+        size: u32,
+    },
     /// The CPU's one-instruction step runs it.
     Callout,
 }
@@ -37,10 +55,16 @@ pub enum StackOp {
     CallRel,
     /// RET, releasing this many more bytes: pops the target and ends the block.
     Ret(u16),
+    /// CALL through a register (its number): pushes the return address and ends the block.
+    CallReg(u8),
+    /// CALL through a memory operand (read through the TLB): pushes the return address and ends the block.
+    CallMem(MemOperand),
+    /// PUSH of an immediate (sign-extended to 64 bits).
+    PushImm(i64),
 }
 
 /// A guest memory operand, for the inline TLB lookup.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemOperand {
     /// Bytes accessed.
     pub size: u32,
@@ -132,6 +156,11 @@ fn translatable(m: M) -> bool {
             | M::Stc
             | M::Cmc
             | M::Nop
+            | M::Prefetcht0
+            | M::Prefetcht1
+            | M::Prefetcht2
+            | M::Prefetchnta
+            | M::Prefetchw
             | M::Seto
             | M::Setno
             | M::Setb
@@ -168,7 +197,8 @@ fn translatable(m: M) -> bool {
 }
 
 /// SSE and SSE2 instructions that run natively (when the mode lets SSE run at all): moves, logic and integer
-/// arithmetic, whose results the host computes bit for bit. Floating-point arithmetic, conversions and compares
+/// arithmetic, whose results the host computes bit for bit (MOVSD here is SSE2's scalar move: the string
+/// instruction of that name has operands [`native`] refuses). Floating-point arithmetic, conversions and compares
 /// are left to the step: their results and MXCSR's sticky flags depend on the guest's MXCSR.
 fn simd_translatable(m: M) -> bool {
     matches!(
@@ -179,6 +209,8 @@ fn simd_translatable(m: M) -> bool {
             | M::Movupd
             | M::Movdqa
             | M::Movdqu
+            | M::Movss
+            | M::Movsd
             | M::Movd
             | M::Movq
             | M::Movntdq
@@ -250,6 +282,14 @@ fn simd_unaligned_ok(m: M) -> bool {
     matches!(m, M::Movups | M::Movupd | M::Movdqu)
 }
 
+/// Instructions with no architectural effect beyond RIP: NOP (in every length) and the prefetch hints.
+pub fn does_nothing(m: M) -> bool {
+    matches!(
+        m,
+        M::Nop | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchnta | M::Prefetchw
+    )
+}
+
 /// Shifts and rotates leave the flags alone when their masked count is zero, so the host must start from the
 /// guest's flags unless the count is an immediate that is nonzero once masked.
 fn count_may_be_zero(i: &Instruction) -> bool {
@@ -289,6 +329,13 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             Code::Push_r64 => Some(StackOp::Push(regs::number(i.op0_register()))),
             Code::Pop_r64 => Some(StackOp::Pop(regs::number(i.op0_register()))),
             Code::Call_rel32_64 => Some(StackOp::CallRel),
+            Code::Call_rm64 if i.op0_kind() == OpKind::Register => {
+                Some(StackOp::CallReg(regs::number(i.op0_register())))
+            }
+            Code::Call_rm64 => {
+                memory_operand(i, mode, &info.info(i).clone(), false).map(StackOp::CallMem)
+            }
+            Code::Pushq_imm32 | Code::Pushq_imm8 => Some(StackOp::PushImm(i.immediate(0) as i64)),
             Code::Retnq => Some(StackOp::Ret(0)),
             Code::Retnq_imm16 => Some(StackOp::Ret(i.immediate16())),
             _ => None,
@@ -305,9 +352,38 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             }
         }
     }
+    if let Some(special) = bit_scan_or_divide(i, mode) {
+        return special;
+    }
     match native(i, mode, info) {
         Some(n) => Plan::Native(n),
         None => Plan::Callout,
+    }
+}
+
+/// BSF/BSR between registers and DIV by a register, in 64-bit code, when no operand needs renaming on the host.
+fn bit_scan_or_divide(i: &Instruction, mode: &Mode) -> Option<Plan> {
+    if mode.bitness != 64 || i.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let plain =
+        |r: Register| r.is_gpr() && !regs::is_high_byte(r) && !regs::needs_rename(regs::number(r));
+    let r0 = i.op0_register();
+    match i.mnemonic() {
+        M::Bsf | M::Bsr
+            if i.op1_kind() == OpKind::Register && plain(r0) && plain(i.op1_register()) =>
+        {
+            Some(Plan::BitScan {
+                dst: regs::number(r0),
+                src: regs::number(i.op1_register()),
+                size: r0.size() as u32,
+            })
+        }
+        M::Div if plain(r0) && matches!(r0.size(), 4 | 8) => Some(Plan::Divide {
+            divisor: regs::number(r0),
+            size: r0.size() as u32,
+        }),
+        _ => None,
     }
 }
 
@@ -321,8 +397,8 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     if i.has_rep_prefix() || i.has_repne_prefix() {
         return None;
     }
-    if i.mnemonic() == M::Nop {
-        // Multi-byte NOPs name a memory operand they never access: nothing to do at all.
+    if does_nothing(i.mnemonic()) {
+        // Multi-byte NOPs name a memory operand they never access, and prefetches never fault: nothing to do.
         return Some(Native {
             used: RegSet::default(),
             written: RegSet::default(),

@@ -54,8 +54,36 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     }
     let imm = rng.next() as i32;
     let width = rng.below(4);
-    let r = match rng.below(19) {
+    let r = match rng.below(20) {
         17 | 18 => sse_instruction(a, rng, d, s),
+        19 => match width {
+            // RDX cleared first, mostly, so quotients fit; otherwise (and for a zero divisor) #DE.
+            0 | 1 => {
+                if rng.below(8) != 0 {
+                    let _ = a.xor(edx, edx);
+                }
+                if width == 0 {
+                    a.div(r64(s))
+                } else {
+                    a.div(r32(s))
+                }
+            }
+            2 if rng.below(2) == 0 => a.bsr(r16(d), r16(s)),
+            2 => a.push(imm),
+            _ => {
+                // An indirect call to the next instruction, through a register or a memory slot.
+                let mut next = a.create_label();
+                let _ = a.lea(r64(d), ptr(next));
+                if rng.below(2) == 0 {
+                    let _ = a.call(r64(d));
+                } else {
+                    let _ = a.mov(qword_ptr(rbx + 0x1F08), r64(d));
+                    let _ = a.call(qword_ptr(rbx + 0x1F08));
+                }
+                let _ = a.set_label(&mut next);
+                a.nop()
+            }
+        },
         0..=2 => match width {
             0 => a.add(r64(d), r64(s)),
             1 => a.sub(r32(d), r32(s)),
