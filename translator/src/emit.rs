@@ -15,7 +15,7 @@ use crate::plan::{self, MemOperand, Native, Plan, StackOp};
 use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
-use iced_x86::{ConditionCode, Encoder, Instruction, InstructionInfoFactory, OpKind, Register};
+use iced_x86::{ConditionCode, Encoder, Instruction, OpKind, Register};
 use vx86_cpu::mmu::tlb::{entry_offsets, ENTRIES, ENTRY_SHIFT};
 use vx86_cpu::state::offsets as state;
 
@@ -140,6 +140,9 @@ struct StepPath {
     dirty: RegSet,
 }
 
+/// Offset of the selector in a `Segment` (`#[repr(C)]`: base, limit, selector, attributes).
+const SELECTOR: usize = 12;
+
 /// Every guest register in the host register of its own number (for instructions that name no renamed one).
 const IDENTITY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
@@ -167,7 +170,6 @@ pub struct BlockEmitter<'a> {
     /// Those of `cached` whose value `CpuState` does not have yet: stores are deferred until something reads
     /// `CpuState` (a callout, a slow path, an exit) or the host register is about to be reused.
     dirty: RegSet,
-    info: InstructionInfoFactory,
     /// The number the block's first direct exit gets.
     first_exit: usize,
     /// The mode's id in the jump table, if it has one: exits that cannot be chained look their target up there.
@@ -209,12 +211,11 @@ impl<'a> BlockEmitter<'a> {
             steps: Vec::new(),
             cached: RegSet::default(),
             dirty: RegSet::default(),
-            info: InstructionInfoFactory::new(),
         }
     }
 
-    /// Emits the block whose instructions are `sites`.
-    pub fn emit(mut self, sites: &[Site]) -> Emitted {
+    /// Emits the block whose instructions are `sites`, planned as `plans` (one per site).
+    pub fn emit(mut self, sites: &[Site], plans: &[Plan]) -> Emitted {
         let entry = self.ops.offset();
         self.page = self.linear_page(sites.first().map_or(0, |s| s.instr.ip()));
         let n = sites.len() as i32;
@@ -229,12 +230,7 @@ impl<'a> BlockEmitter<'a> {
         let mut left = false;
         for (k, site) in sites.iter().enumerate() {
             starts.push(self.ops.offset().0);
-            let planned = if site.via == Via::Fetch {
-                Plan::Callout
-            } else {
-                plan::plan(&site.instr, &self.mode, &mut self.info)
-            };
-            match planned {
+            match plans[k].clone() {
                 Plan::DirectBranch => {
                     self.branch(&site.instr);
                     left = true;
@@ -255,6 +251,25 @@ impl<'a> BlockEmitter<'a> {
                 }
                 Plan::BitScan { dst, src, size } => self.bit_scan(&site.instr, dst, src, size),
                 Plan::Divide { divisor, size } => self.divide(k, divisor, size),
+                Plan::ClearInterrupts => {
+                    // The AND clobbers the host's flags.
+                    self.save_flags();
+                    self.flags.in_host = false;
+                    let rflags = state::RFLAGS as i32;
+                    let if_flag = vx86_cpu::flags::IF as i32;
+                    dynasm!(self.ops ; .arch x64 ; and QWORD [r15 + rflags], !if_flag);
+                }
+                Plan::ReadSelector { dst, seg, size } => {
+                    let at = (state::SEGS + 16 * seg as usize + SELECTOR) as i32;
+                    let d = RegSet(1 << dst);
+                    if size == 2 {
+                        self.load_regs(d, &IDENTITY);
+                        dynasm!(self.ops ; .arch x64 ; mov Rw(dst), WORD [r15 + at]);
+                    } else {
+                        dynasm!(self.ops ; .arch x64 ; movzx Rd(dst), WORD [r15 + at]);
+                    }
+                    self.store_regs(d, &IDENTITY);
+                }
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
                     self.callout(site);
@@ -712,6 +727,25 @@ impl<'a> BlockEmitter<'a> {
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), QWORD imm
+                    ; mov [Rq(addr)], Rq(value)
+                    ; mov [r15 + rsp_off], Rq(rsp)
+                );
+            }
+            StackOp::PushFlags => {
+                // RFLAGS without its arithmetic flags, RF and VM, then the guest's from the context: SF ZF AF PF CF
+                // in LAHF's byte, OF as SETO left it.
+                let (rflags, saved) = (state::RFLAGS as i32, ctx::SAVED_FLAGS);
+                let keep =
+                    !((vx86_cpu::flags::ARITH | vx86_cpu::flags::RF | vx86_cpu::flags::VM) as i32);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov Rq(value), [r15 + rflags]
+                    ; and Rq(value), keep
+                    ; movzx Rd(entry), BYTE [r14 + saved + 1]
+                    ; or Rq(value), Rq(entry)
+                    ; movzx Rd(entry), BYTE [r14 + saved]
+                    ; shl Rd(entry), 11
+                    ; or Rq(value), Rq(entry)
                     ; mov [Rq(addr)], Rq(value)
                     ; mov [r15 + rsp_off], Rq(rsp)
                 );

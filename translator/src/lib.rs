@@ -334,13 +334,14 @@ impl Translator {
                 }
             })
             .collect();
-        let sites = mark_translated_sites(sites, &key.mode);
+        let (sites, plans) = plan_sites(sites, &key.mode);
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
         };
         let base = self.code.next_address();
-        let mut ops = Ops::new(base);
+        // Room for a typical block's code and labels up front: growing the buffers showed in translation profiles.
+        let mut ops = Ops::new_with_capacity(base, 1024 + 512 * n, 0, 0, 16 * n, 0, 16 * n);
         let first_exit = self.exits.len();
         let mode_id = self.mode_id(key.mode);
         let emitted = BlockEmitter::new(
@@ -352,7 +353,7 @@ impl Translator {
             mode_id,
             first_exit,
         )
-        .emit(&sites);
+        .emit(&sites, &plans);
         let bytes = ops.finalize().ok()?;
         let placed = self.code.append(&bytes).ok()?;
         debug_assert_eq!(placed, base);
@@ -512,17 +513,23 @@ fn ends_before_an_undecodable(instrs: &[iced_x86::Instruction], key: Key) -> Opt
     ((key.phys + len) & 0xFFF != 0).then(|| key.rip.wrapping_add(len))
 }
 
-/// Notes which sites are translated (their callout, if any, is a TLB miss's slow path).
-fn mark_translated_sites(mut sites: Box<[Site]>, mode: &Mode) -> Box<[Site]> {
+/// Plans each site and notes which are translated (their callout, if any, is a TLB miss's slow path).
+fn plan_sites(mut sites: Box<[Site]>, mode: &Mode) -> (Box<[Site]>, Vec<plan::Plan>) {
     let mut info = iced_x86::InstructionInfoFactory::new();
-    for site in sites.iter_mut().filter(|s| s.via != Via::Fetch) {
-        if let plan::Plan::Native(_) | plan::Plan::Stack(_) =
-            plan::plan(&site.instr, mode, &mut info)
-        {
-            site.via = Via::TlbMiss;
-        }
-    }
-    sites
+    let plans = sites
+        .iter_mut()
+        .map(|site| {
+            if site.via == Via::Fetch {
+                return plan::Plan::Callout;
+            }
+            let planned = plan::plan(&site.instr, mode, &mut info);
+            if let plan::Plan::Native(_) | plan::Plan::Stack(_) = planned {
+                site.via = Via::TlbMiss;
+            }
+            planned
+        })
+        .collect();
+    (sites, plans)
 }
 
 /// Places the entry trampoline and the shared epilogue in `code`; returns their host addresses.

@@ -11,6 +11,8 @@ pub struct Mode {
     pub bitness: u32,
     /// CPL 3: memory accesses use the user TLB.
     pub user: bool,
+    /// CPL 0: instructions that check the privilege (CLI) need no check.
+    pub kernel: bool,
     /// Bit per [`SegReg`]: accesses through it need no limit or type check (in 32-bit code: a present, writable,
     /// expand-up data segment with a 4 GiB limit; ES, SS and DS also with base 0, FS and GS with their base added
     /// at run time).
@@ -42,6 +44,7 @@ impl Mode {
             bitness,
             sse,
             user: state.cpl == 3,
+            kernel: state.cpl == 0,
             flat,
             cs_base: if bitness == 64 {
                 0

@@ -32,6 +32,18 @@ pub enum Plan {
         /// Operand size in bytes.
         size: u32,
     },
+    /// CLI at CPL 0: clears IF (never a reason to look at interrupts).
+    ClearInterrupts,
+    /// MOV of a segment selector into a register (its number; size in bytes: 2 keeps the upper bits, 4 and 8
+    /// zero-extend).
+    ReadSelector {
+        /// Destination register.
+        dst: u8,
+        /// The segment register.
+        seg: SegReg,
+        /// Operand size in bytes.
+        size: u32,
+    },
     /// Unsigned DIV by a 32- or 64-bit register (its number; size in bytes), with its #DE (a zero divisor, a
     /// quotient that does not fit) left to the step. The flags stay as they were, as the interpreter leaves them.
     Divide {
@@ -59,6 +71,8 @@ pub enum StackOp {
     CallReg(u8),
     /// CALL through a memory operand (read through the TLB): pushes the return address and ends the block.
     CallMem(MemOperand),
+    /// PUSHFQ: RFLAGS with the guest's arithmetic flags, RF and VM clear.
+    PushFlags,
     /// PUSH of an immediate (sign-extended to 64 bits).
     PushImm(i64),
 }
@@ -336,6 +350,7 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
                 memory_operand(i, mode, &info.info(i).clone(), false).map(StackOp::CallMem)
             }
             Code::Pushq_imm32 | Code::Pushq_imm8 => Some(StackOp::PushImm(i.immediate(0) as i64)),
+            Code::Pushfq => Some(StackOp::PushFlags),
             Code::Retnq => Some(StackOp::Ret(0)),
             Code::Retnq_imm16 => Some(StackOp::Ret(i.immediate16())),
             _ => None,
@@ -352,7 +367,7 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             }
         }
     }
-    if let Some(special) = bit_scan_or_divide(i, mode) {
+    if let Some(special) = special(i, mode) {
         return special;
     }
     match native(i, mode, info) {
@@ -361,14 +376,29 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
     }
 }
 
-/// BSF/BSR between registers and DIV by a register, in 64-bit code, when no operand needs renaming on the host.
-fn bit_scan_or_divide(i: &Instruction, mode: &Mode) -> Option<Plan> {
+/// BSF/BSR between registers, DIV by a register and MOV from a segment register, in 64-bit code, when no operand
+/// needs renaming on the host; CLI at CPL 0.
+fn special(i: &Instruction, mode: &Mode) -> Option<Plan> {
+    if i.mnemonic() == M::Cli && mode.kernel {
+        return Some(Plan::ClearInterrupts);
+    }
     if mode.bitness != 64 || i.op0_kind() != OpKind::Register {
         return None;
     }
     let plain =
         |r: Register| r.is_gpr() && !regs::is_high_byte(r) && !regs::needs_rename(regs::number(r));
     let r0 = i.op0_register();
+    if matches!(
+        i.code(),
+        Code::Mov_rm16_Sreg | Code::Mov_r32m16_Sreg | Code::Mov_r64m16_Sreg
+    ) && plain(r0)
+    {
+        return Some(Plan::ReadSelector {
+            dst: regs::number(r0),
+            seg: SegReg::from_iced(i.op1_register())?,
+            size: r0.size() as u32,
+        });
+    }
     match i.mnemonic() {
         M::Bsf | M::Bsr
             if i.op1_kind() == OpKind::Register && plain(r0) && plain(i.op1_register()) =>

@@ -68,8 +68,14 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
                     a.div(r32(s))
                 }
             }
-            2 if rng.below(2) == 0 => a.bsr(r16(d), r16(s)),
-            2 => a.push(imm),
+            2 => match rng.below(6) {
+                0 => a.bsr(r16(d), r16(s)),
+                1 => a.push(imm),
+                2 => a.pushfq(),
+                3 => a.mov(r32(d), ds),
+                4 => a.mov(r16(d), ss),
+                _ => a.cli(),
+            },
             _ => {
                 // An indirect call to the next instruction, through a register or a memory slot.
                 let mut next = a.create_label();
