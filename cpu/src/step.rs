@@ -93,10 +93,7 @@ impl Cpu {
     /// what every engine does between blocks.
     #[inline]
     pub fn accept_interrupt<B: Bus>(&mut self, bus: &mut B) -> Option<Exit> {
-        if self.state.rflags & crate::flags::IF != 0
-            && !self.state.interrupt_shadow
-            && bus.interrupt_pending()
-        {
+        if self.interrupt_deliverable(bus) {
             self.state.halted = false;
             let vector = bus.acknowledge_interrupt();
             return self.deliver_external_interrupt(bus, vector).err();
@@ -105,6 +102,15 @@ impl Cpu {
             return Some(Exit::Halted);
         }
         None
+    }
+
+    /// Whether an external interrupt would be taken before the next instruction: IF set, no interrupt shadow, and
+    /// a device requesting one. An engine that goes on from block to block without its run loop must not do so
+    /// when this holds (nor when the CPU halted), or it takes the interrupt later than the interpreter would.
+    pub fn interrupt_deliverable<B: Bus>(&self, bus: &mut B) -> bool {
+        self.state.rflags & crate::flags::IF != 0
+            && !self.state.interrupt_shadow
+            && bus.interrupt_pending()
     }
 
     /// Re-reads the A20 gate (after port I/O, and when an engine starts a slice); a change flushes the TLB.

@@ -99,6 +99,8 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     let straight_on = !dispatcher
         && site.via != Via::TlbMiss
         && !cpu.state.interrupt_shadow
+        && !cpu.state.halted
+        && !cpu.interrupt_deliverable(bus)
         && Mode::of(&cpu.state) == site.mode;
     if straight_on {
         GOTO_RIP
@@ -126,6 +128,25 @@ fn run_fetched<B: Bus>(cpu: &mut Cpu, bus: &mut B, site: &Site) -> Flow {
             Flow::Faulted
         }
     }
+}
+
+/// Finds the translation of the block at CS:RIP for generated code whose jump-table lookup missed (RIP set):
+/// its host address, or 0 to leave for the dispatcher.
+///
+/// # Safety
+/// As for [`step`]; `ctx.translator` is the translator running the slice, which does not touch its own state
+/// while generated code runs.
+pub unsafe extern "sysv64" fn lookup<B: Bus>(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: the caller guarantees the context and its pointers; see the function's contract.
+    let (cpu, bus, translator) = unsafe {
+        let ctx = &mut *ctx;
+        (
+            &mut *ctx.cpu,
+            &mut *(ctx.bus as *mut B),
+            &mut *ctx.translator,
+        )
+    };
+    translator.find_for_code(cpu, bus)
 }
 
 /// Fills the TLB for a translated access that missed it: `access` holds the size in bits 0..7 and bit 8 for a

@@ -29,6 +29,8 @@ pub struct JitCtx {
     pub xmm: *mut [u128; 16],
     /// The jump table's first entry.
     pub jump_table: *const crate::jump_table::Entry,
+    /// The translator, for the lookup callout.
+    pub translator: *mut crate::Translator,
     /// The TLB's epochs as jump-table tag bases ([`crate::jump_table::epoch_tags`]), brought up to date after
     /// every step callout (the only code that flushes the TLB or writes code pages while a slice runs).
     pub epoch_tags: [u64; 2],

@@ -65,6 +65,8 @@ pub struct Callouts {
     /// `extern "sysv64" fn(*mut JitCtx, linear: u64, access: u64) -> u64`: walks the page tables for an access that
     /// missed the TLB; zero means the TLB now has a fast entry for it, so the lookup can run again.
     pub fill: usize,
+    /// `extern "sysv64" fn(*mut JitCtx) -> u64`: the host address of the translated block at RIP, or 0.
+    pub lookup: usize,
 }
 
 /// The exit reasons blocks return to the dispatcher in RAX.
@@ -458,9 +460,24 @@ impl<'a> BlockEmitter<'a> {
             ; .arch x64
             ; =>miss
             ; mov [r15 + rip_off], Rq(target)
-            ; xor eax, eax
-            ; jmp =>self.leave
         );
+        if self.mode_id.is_some() {
+            // Not in the table (or no longer valid there): a translated block may still be current.
+            let found = self.ops.new_dynamic_label();
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rdi, r14
+                ; mov rax, QWORD self.callouts.lookup as i64
+                ; call rax
+                ; test rax, rax
+                ; jnz =>found
+                ; jmp =>self.leave
+                ; =>found
+                ; jmp rax
+            );
+        } else {
+            dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.leave);
+        }
     }
 
     /// Calls the step callout for `site` and leaves the block if it says so; RAX holds its verdict.

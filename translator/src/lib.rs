@@ -56,6 +56,8 @@ pub struct Stats {
     pub links: u64,
     /// Host time spent translating, in nanoseconds.
     pub translate_ns: u64,
+    /// Jump-table misses in generated code served by a lookup callout (without the dispatcher).
+    pub lookups: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -245,6 +247,31 @@ impl Translator {
         cpu: &mut Cpu,
         bus: &mut B,
     ) -> Result<Option<Found>, vx86_cpu::Fault> {
+        let (key, found) = self.find(cpu, bus)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        if self.blocks.contains_key(&key) {
+            self.stats.smc_invalidations += 1;
+        }
+        if !CodePages::trackable(key.phys) {
+            return Ok(None);
+        }
+        let found = self.translate::<B>(cpu, bus, key);
+        if let Some(found) = found {
+            // Translating may have flushed the cache: read the generation now.
+            let generation = cpu.code_generation(key.phys);
+            self.jump_cache[jump_slot(key.rip)] = Some(JumpSlot { found, generation });
+        }
+        Ok(found)
+    }
+
+    /// The key of the code at CS:RIP, and its block if one is translated and current (never translating).
+    fn find<B: Bus>(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut B,
+    ) -> Result<(Key, Option<Found>), vx86_cpu::Fault> {
         let phys = cpu.fetch_physical(bus)?;
         let key = Key {
             phys,
@@ -255,32 +282,34 @@ impl Translator {
         let slot = jump_slot(key.rip);
         if let Some(cached) = self.jump_cache[slot] {
             if cached.found.key == key && cached.generation == generation {
-                return Ok(Some(cached.found));
+                return Ok((key, Some(cached.found)));
             }
         }
         let found = match self.blocks.get(&key) {
-            Some(block) if block.generation == generation => Some(Found {
+            Some(block) if block.generation == generation => Found {
                 key,
                 entry: block.entry,
                 len: block.len,
                 mode_id: block.mode_id,
-            }),
-            stale => {
-                if stale.is_some() {
-                    self.stats.smc_invalidations += 1;
-                }
-                if !CodePages::trackable(phys) {
-                    return Ok(None);
-                }
-                self.translate::<B>(cpu, bus, key)
-            }
+            },
+            _ => return Ok((key, None)),
         };
-        if let Some(found) = found {
-            // Translating may have flushed the cache: read the generation again.
-            let generation = cpu.code_generation(phys);
-            self.jump_cache[slot] = Some(JumpSlot { found, generation });
+        self.jump_cache[slot] = Some(JumpSlot { found, generation });
+        Ok((key, Some(found)))
+    }
+
+    /// For generated code whose jump-table lookup missed: the host address of the current block at CS:RIP if one
+    /// is translated (it is put in the jump table), else 0 and the dispatcher takes over (it translates: code must
+    /// not be translated while generated code is on the stack, since a translation may flush the cache).
+    pub(crate) fn find_for_code<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B) -> u64 {
+        match self.find(cpu, bus) {
+            Ok((_, Some(found))) if found.mode_id.is_some() => {
+                self.remember(cpu, &found);
+                self.stats.lookups += 1;
+                found.entry as u64
+            }
+            _ => 0,
         }
-        Ok(found)
     }
 
     /// Translates the block at `key`, timing it, and notes a new boot phase if the block begins one (the counts
@@ -338,6 +367,7 @@ impl Translator {
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
+            lookup: callout::lookup::<B> as *const () as usize,
         };
         let base = self.code.next_address();
         // Room for a typical block's code and labels up front: growing the buffers showed in translation profiles.
@@ -458,6 +488,7 @@ impl Translator {
             stats: &mut self.callouts,
             xmm: std::ptr::addr_of_mut!(cpu.fpu.xmm.regs),
             jump_table: self.jump_table.as_ptr(),
+            translator: self,
             epoch_tags: jump_table::epoch_tags(cpu.tlb_epochs()),
         };
         // SAFETY: `code` is a committed block of this cache, entered through the trampoline with the CPU's state
