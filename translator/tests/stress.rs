@@ -4,8 +4,10 @@
 
 use iced_x86::code_asm::*;
 use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus};
-use vx86_cpu::{Cpu, Exit};
+use vx86_cpu::Cpu;
 use vx86_translator::Translator;
+
+mod common;
 
 const CODE: u64 = 0x10_0000;
 
@@ -16,20 +18,19 @@ fn machine(code: &[u8]) -> (Cpu, FlatBus) {
     (cpu, bus)
 }
 
-/// Runs `code` under the interpreter and under a translator with a `cache_bytes` code cache; both must halt in the
-/// same state. Returns the translator for its counters, and the final state.
+/// Runs `code`, after `setup`, under the interpreter and under a translator with a `cache_bytes` code cache; both
+/// must halt in the same state. Returns the translator for its counters, and the final state.
 fn run_both(code: &[u8], cache_bytes: usize, setup: impl Fn(&mut Cpu)) -> (Translator, Cpu) {
-    let (mut reference, mut ref_bus) = machine(code);
-    setup(&mut reference);
-    assert_eq!(reference.run(&mut ref_bus, 50_000_000), Exit::Halted);
-    let (mut cpu, mut bus) = machine(code);
-    setup(&mut cpu);
-    let mut translator = Translator::new(cache_bytes).unwrap();
-    assert_eq!(translator.run(&mut cpu, &mut bus, 50_000_000), Exit::Halted);
-    assert_eq!(cpu.state, reference.state);
-    assert_eq!(cpu.instructions, reference.instructions);
-    assert!(bus.ram == ref_bus.ram, "memory differs");
-    (translator, cpu)
+    let runs = common::run_both(
+        || {
+            let (mut cpu, bus) = machine(code);
+            setup(&mut cpu);
+            (cpu, bus)
+        },
+        cache_bytes,
+        50_000_000,
+    );
+    (runs.translator, runs.translated)
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! What the differential tests share: a small deterministic random generator and the comparison of a translated
-//! run with the interpreter's.
+//! What the translator's integration tests share: a small deterministic random generator, the comparison of a
+//! translated run with the interpreter's, and a runner that does both runs of one guest and checks they agree.
 
 #![allow(dead_code)]
 
 use vx86_cpu::testing::{compare_states, FlatBus};
 use vx86_cpu::{Cpu, Exit};
+use vx86_translator::Translator;
 
 /// xorshift64: deterministic, so a seed replays a round.
 pub struct Rng(pub u64);
@@ -55,4 +56,49 @@ pub fn differences(
         problems.push(format!("memory differs first at {at:#x}"));
     }
     problems
+}
+
+/// The two runs of one guest that [`run_both`] made.
+pub struct Runs {
+    /// The CPU as the interpreter left it.
+    pub interpreted: Cpu,
+    /// The CPU as the translator left it.
+    pub translated: Cpu,
+    /// The translator's bus (its memory equals the interpreter's).
+    pub bus: FlatBus,
+    /// The translator, for its counters.
+    pub translator: Translator,
+}
+
+/// Runs the guest `machine` builds under the interpreter and, built again, under a translator with a
+/// `cache_bytes` code cache, each for up to `budget` instructions. The interpreter must halt, and the translator
+/// must end the same way: the same exit, instruction count, registers, flags, system state and memory.
+pub fn run_both(machine: impl Fn() -> (Cpu, FlatBus), cache_bytes: usize, budget: u64) -> Runs {
+    let (mut interpreted, mut ref_bus) = machine();
+    let ref_exit = interpreted.run(&mut ref_bus, budget);
+    assert_eq!(
+        ref_exit,
+        Exit::Halted,
+        "the guest must halt under the interpreter"
+    );
+    let (mut translated, mut bus) = machine();
+    let mut translator = Translator::new(cache_bytes).expect("a code cache");
+    let exit = translator.run(&mut translated, &mut bus, budget);
+    let problems = differences(
+        (&interpreted, &ref_bus, ref_exit),
+        (&translated, &bus, exit),
+        u64::MAX,
+    );
+    assert!(
+        problems.is_empty(),
+        "the translator's run differs from the interpreter's:\n{}",
+        problems.join("\n")
+    );
+    assert_eq!(translated.state, interpreted.state, "system state differs");
+    Runs {
+        interpreted,
+        translated,
+        bus,
+        translator,
+    }
 }
