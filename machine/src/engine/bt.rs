@@ -105,13 +105,14 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 11] = [
+const COUNTS: [&str; 12] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
     "code-cache flushes",
     "SMC invalidations",
     "dispatcher entries",
+    "lookups from code",
     "chained exits",
     "interpreted instrs",
     "fetched afresh",
@@ -128,6 +129,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.flushes,
         s.smc_invalidations,
         s.dispatches,
+        s.lookups,
         s.links,
         s.interpreted,
         c.fetched,
