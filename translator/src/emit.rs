@@ -142,6 +142,54 @@ struct StepPath {
     dirty: RegSet,
 }
 
+/// A block that branches back to its own start, run as a loop in generated code.
+#[derive(Clone, Copy, Debug)]
+struct SelfLoop {
+    /// Where each pass starts (after the block's budget check and the loop's register loads).
+    head: DynamicLabel,
+    /// The guest registers kept in host registers across passes.
+    regs: RegSet,
+    /// Guest instructions per pass.
+    length: i32,
+    /// The block's first guest address.
+    start: u64,
+}
+
+/// The guest registers a block keeps in host registers across passes when it is a loop that can run in generated
+/// code: it branches back to its own start, everything before the branch runs natively, and its first instruction
+/// writes every arithmetic flag without reading one and cannot fault (so the flags at the start are dead and never
+/// observed). `None` when it is not such a loop.
+fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<RegSet> {
+    let (last, body) = sites.split_last()?;
+    let first = match plans.first()? {
+        Plan::Native(n) => n,
+        _ => return None,
+    };
+    let loops = matches!(plans.last()?, Plan::DirectBranch)
+        && last.instr.near_branch_target() == sites[0].instr.ip();
+    let clean_start =
+        !first.needs_flags && first.writes_flags && first.memory.is_none() && !first.lea;
+    if !loops || !clean_start || body.is_empty() {
+        return None;
+    }
+    let mut regs = RegSet::default();
+    for (site, plan) in body.iter().zip(plans) {
+        let Plan::Native(n) = plan else {
+            return None;
+        };
+        regs.0 |= n.used.0;
+        for r in [site.instr.memory_base(), site.instr.memory_index()] {
+            if r.is_gpr() {
+                regs.insert(regs::number(r));
+            }
+        }
+    }
+    for renamed in [regs::RSP, regs::CTX, regs::STATE] {
+        regs.remove(renamed);
+    }
+    Some(regs)
+}
+
 /// Offset of the selector in a `Segment` (`#[repr(C)]`: base, limit, selector, attributes).
 const SELECTOR: usize = 12;
 
@@ -178,6 +226,8 @@ pub struct BlockEmitter<'a> {
     mode_id: Option<u16>,
     /// Linear address of the page the block starts in (direct exits to it can be chained).
     page: u64,
+    /// When the block branches back to its own start: the loop it runs without leaving.
+    self_loop: Option<SelfLoop>,
     exits: Vec<DirectExit>,
 }
 
@@ -200,6 +250,7 @@ impl<'a> BlockEmitter<'a> {
             first_exit,
             mode_id,
             page: 0,
+            self_loop: None,
             exits: Vec::new(),
             ops,
             epilogue,
@@ -227,6 +278,21 @@ impl<'a> BlockEmitter<'a> {
             ; sub QWORD [r14 + ctx::BUDGET], n
             ; js =>no_budget
         );
+        if let Some(regs) = self_loop_registers(sites, plans) {
+            // The loop's guest registers stay in host registers from one pass to the next; they count as deferred
+            // stores from the start, so every way out stores them.
+            self.reload(regs);
+            self.cached = regs;
+            self.dirty = regs;
+            let head = self.ops.new_dynamic_label();
+            dynasm!(self.ops ; .arch x64 ; =>head);
+            self.self_loop = Some(SelfLoop {
+                head,
+                regs,
+                length: n,
+                start: sites[0].instr.ip(),
+            });
+        }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
         let mut left = false;
@@ -522,6 +588,22 @@ impl<'a> BlockEmitter<'a> {
     fn branch(&mut self, i: &Instruction) {
         let target = i.near_branch_target();
         let next = i.next_ip();
+        if let Some(lp) = self.self_loop.filter(|lp| lp.start == target) {
+            if i.mnemonic() == iced_x86::Mnemonic::Jmp {
+                self.back_edge(lp);
+                return;
+            }
+            self.load_flags();
+            let taken = self.ops.new_dynamic_label();
+            self.jcc(i.condition_code(), taken);
+            // The exit changes the register bookkeeping; the back edge starts from the state before it.
+            let (cached, dirty, flags) = (self.cached, self.dirty, self.flags);
+            self.exit_to(next);
+            (self.cached, self.dirty, self.flags) = (cached, dirty, flags);
+            dynasm!(self.ops ; .arch x64 ; =>taken);
+            self.back_edge(lp);
+            return;
+        }
         if i.mnemonic() == iced_x86::Mnemonic::Jmp {
             self.exit_to(target);
             return;
@@ -534,6 +616,46 @@ impl<'a> BlockEmitter<'a> {
         self.exit_to(next);
         dynasm!(self.ops ; .arch x64 ; =>taken);
         self.exit_to(target);
+    }
+
+    /// The branch back to the start of a self-loop block: the loop's registers put back where the start expects
+    /// them, then the budget for one more pass, and straight on. The guest's flags are dead at the start (its
+    /// first instruction writes them all), so the check may clobber them; PUSHFQ keeps them for the way out when
+    /// the budget runs out.
+    fn back_edge(&mut self, lp: SelfLoop) {
+        self.store_raw(RegSet(self.dirty.0 & !lp.regs.0));
+        self.reload(RegSet(lp.regs.0 & !self.cached.0));
+        let out = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; pushfq
+            ; sub QWORD [r14 + ctx::BUDGET], lp.length
+            ; js =>out
+            ; lea rsp, [rsp + 8]
+            ; jmp =>lp.head
+            ; =>out
+            ; add QWORD [r14 + ctx::BUDGET], lp.length
+        );
+        self.store_raw(RegSet(lp.regs.0 | self.dirty.0));
+        // The flags as LAHF and SETO would have saved them: SF ZF AF PF CF in the high byte, OF in the low one.
+        let saved = ctx::SAVED_FLAGS;
+        dynasm!(self.ops
+            ; .arch x64
+            ; pop rax
+            ; mov ecx, eax
+            ; shr ecx, 11
+            ; and ecx, 1
+            ; movzx eax, al
+            ; shl eax, 8
+            ; or eax, ecx
+            ; mov [r14 + saved], ax
+        );
+        self.set_rip(lp.start);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov eax, exit::BUDGET as i32
+            ; jmp =>self.leave
+        );
     }
 
     fn jcc(&mut self, cc: ConditionCode, to: DynamicLabel) {
