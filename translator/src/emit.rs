@@ -904,11 +904,10 @@ impl<'a> BlockEmitter<'a> {
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), [r15 + off]
-                    ; mov Rq(last), Rq(value)
-                    ; shl Rq(last), 16
-                    ; sar Rq(last), 16
-                    ; cmp Rq(last), Rq(value)
-                    ; jne =>step
+                );
+                self.canonical_or(value, last, step);
+                dynasm!(self.ops
+                    ; .arch x64
                     ; mov Rq(entry), QWORD i.next_ip() as i64
                     ; mov [Rq(addr)], Rq(entry)
                     ; mov [r15 + rsp_off], Rq(rsp)
@@ -919,11 +918,10 @@ impl<'a> BlockEmitter<'a> {
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), [Rq(addr)]
-                    ; mov Rq(last), Rq(value)
-                    ; shl Rq(last), 16
-                    ; sar Rq(last), 16
-                    ; cmp Rq(last), Rq(value)
-                    ; jne =>step
+                );
+                self.canonical_or(value, last, step);
+                dynasm!(self.ops
+                    ; .arch x64
                     ; mov [r15 + rsp_off], Rq(rsp)
                 );
             }
@@ -962,6 +960,19 @@ impl<'a> BlockEmitter<'a> {
         });
     }
 
+    /// Jumps to `step` unless the address in host register `value` is canonical (using `scratch`): a control
+    /// transfer to a non-canonical address faults in the transferring instruction, which the step raises.
+    fn canonical_or(&mut self, value: u8, scratch: u8, step: DynamicLabel) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(scratch), Rq(value)
+            ; shl Rq(scratch), 16
+            ; sar Rq(scratch), 16
+            ; cmp Rq(scratch), Rq(value)
+            ; jne =>step
+        );
+    }
+
     /// The target of a CALL through memory (`sites[k]`), read through the TLB into `value` (with `addr`, `entry`
     /// and `last` as scratch) before anything is pushed; a miss that no fill serves, or a non-canonical target,
     /// runs the CALL in the step, which then leaves through `join`.
@@ -993,12 +1004,8 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops
             ; .arch x64
             ; mov Rq(value), [Rq(addr)]
-            ; mov Rq(last), Rq(value)
-            ; shl Rq(last), 16
-            ; sar Rq(last), 16
-            ; cmp Rq(last), Rq(value)
-            ; jne =>step
         );
+        self.canonical_or(value, last, step);
         self.slow.push(SlowPath {
             label: miss,
             retry,
@@ -1137,14 +1144,7 @@ impl<'a> BlockEmitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
             }
         }
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov Rq(last), Rq(value)
-            ; shl Rq(last), 16
-            ; sar Rq(last), 16
-            ; cmp Rq(last), Rq(value)
-            ; jne =>step
-        );
+        self.canonical_or(value, last, step);
         self.goto_register(value);
         dynasm!(self.ops
             ; .arch x64

@@ -316,22 +316,39 @@ fn round(seed: u64, len: usize) -> Result<u64, String> {
     if problems.is_empty() {
         return Ok(cpu.instructions);
     }
-    let listing: String = iced_x86::Decoder::with_ip(64, &code, CODE, 0)
+    Err(report(
+        &code,
+        seed ^ 0xABCD,
+        budget,
+        format!("seed {seed:#x}, {len} instructions"),
+        &problems,
+    ))
+}
+
+/// A mismatch's report: what differs and the guest code; the code is translated again from the same start
+/// (`machine_seed`) with the listing on, which goes to stderr.
+fn report(
+    code: &[u8],
+    machine_seed: u64,
+    budget: u64,
+    what: String,
+    problems: &[String],
+) -> String {
+    let listing: String = iced_x86::Decoder::with_ip(64, code, CODE, 0)
         .into_iter()
         .map(|i| format!("  {:#x}  {i}\n", i.ip()))
         .collect();
-    // Translate again with the listing on, for the report.
-    let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(seed ^ 0xABCD));
+    let (mut cpu, mut bus) = long_mode_machine(code, &mut Rng(machine_seed));
     let mut traced = Translator::new(1 << 20).unwrap();
     traced.trace = TraceOptions {
         in_asm: true,
         out_asm: true,
     };
     traced.run(&mut cpu, &mut bus, budget);
-    Err(format!(
-        "seed {seed:#x}, {len} instructions: {}\nguest code:\n{listing}(host code on stderr)",
+    format!(
+        "{what}: {}\nguest code:\n{listing}(host code on stderr)",
         problems.join("\n")
-    ))
+    )
 }
 
 #[test]
@@ -444,20 +461,12 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
     if problems.is_empty() {
         return Ok(());
     }
-    let listing: String = iced_x86::Decoder::with_ip(64, &code, CODE, 0)
-        .into_iter()
-        .map(|i| format!("  {:#x}  {i}\n", i.ip()))
-        .collect();
-    let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
-    let mut traced = Translator::new(1 << 20).unwrap();
-    traced.trace = TraceOptions {
-        in_asm: true,
-        out_asm: true,
-    };
-    traced.run(&mut cpu, &mut bus, budget);
-    Err(format!(
-        "seed {seed:#x}, budget {budget}: {}\nguest code:\n{listing}(host code on stderr)",
-        problems.join("\n")
+    Err(report(
+        &code,
+        seed ^ 0x5EED,
+        budget,
+        format!("seed {seed:#x}, budget {budget}"),
+        &problems,
     ))
 }
 
