@@ -11,7 +11,7 @@
 use crate::callout;
 use crate::ctx::offsets as ctx;
 use crate::mode::Mode;
-use crate::plan::{self, MemOperand, Native, Plan, StackOp};
+use crate::plan::{self, MemOperand, Native, Plan, Source, StackOp};
 use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -317,8 +317,8 @@ impl<'a> BlockEmitter<'a> {
                     self.indirect_jump(sites, k, mem);
                     left = true;
                 }
-                Plan::BitScan { dst, src, size } => self.bit_scan(&site.instr, dst, src, size),
-                Plan::Divide { divisor, size } => self.divide(k, divisor, size),
+                Plan::BitScan { dst, src, size } => self.bit_scan(sites, k, dst, src, size),
+                Plan::Divide { divisor, size } => self.divide(sites, k, divisor, size),
                 Plan::ClearInterrupts => {
                     // The AND clobbers the host's flags.
                     self.save_flags();
@@ -1026,12 +1026,15 @@ impl<'a> BlockEmitter<'a> {
     /// BSF/BSR between registers as the interpreter runs them: a zero source sets ZF and leaves the destination
     /// alone; otherwise the index is written and ZF cleared; the other flags stay. The guest's flags are kept in
     /// the context, whose ZF is set or cleared in place.
-    fn bit_scan(&mut self, i: &Instruction, dst: u8, src: u8, size: u32) {
+    fn bit_scan(&mut self, sites: &[Site], k: usize, dst: u8, src: Source, size: u32) {
+        let i = &sites[k].instr;
         self.save_flags();
         self.flags.in_host = false;
+        let done = self.ops.new_dynamic_label();
+        let (src, slow) = self.source(sites, k, src, size, RegSet(1 << dst), done);
         // The destination is loaded too: a zero source leaves it as it was.
-        self.load_regs(RegSet((1 << dst) | (1 << src)), &IDENTITY);
-        let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        self.load_regs(RegSet(1 << dst), &IDENTITY);
+        let zero = self.ops.new_dynamic_label();
         let zf_byte = ctx::SAVED_FLAGS + 1;
         let zf = (vx86_cpu::flags::ZF as i32) as i8;
         let forward = i.mnemonic() == iced_x86::Mnemonic::Bsf;
@@ -1061,18 +1064,94 @@ impl<'a> BlockEmitter<'a> {
             ; jmp =>done
             ; =>zero
             ; or BYTE [r14 + zf_byte], zf
-            ; =>done
         );
         self.store_regs(RegSet(1 << dst), &IDENTITY);
+        dynasm!(self.ops ; .arch x64 ; =>done);
+        self.push_slow(slow);
+    }
+
+    /// The value of `src` (`size` bytes) in a host register, for `sites[k]`: a guest register's own, or a
+    /// scratch register (none of `keep`) loaded through the TLB. A miss that no fill serves runs the whole
+    /// instruction in the step, which continues at `join` (whose register state the caller gives
+    /// [`Self::push_slow`] with the path returned here).
+    fn source(
+        &mut self,
+        sites: &[Site],
+        k: usize,
+        src: Source,
+        size: u32,
+        keep: RegSet,
+        join: DynamicLabel,
+    ) -> (u8, Option<SlowPath>) {
+        let mem = match src {
+            Source::Reg(r) => {
+                self.load_regs(RegSet(1 << r), &IDENTITY);
+                return (r, None);
+            }
+            Source::Mem(mem) => mem,
+        };
+        let mut pool = Pool::new(keep, false);
+        pool.spare(self.cached);
+        let taken = [pool.take(), pool.take(), pool.take(), pool.take()];
+        let [Some(addr), Some(entry), Some(last), Some(value)] = taken else {
+            unreachable!("four of eleven registers are free beside at most three kept");
+        };
+        self.flush(pool.taken);
+        self.cached.0 &= !pool.taken.0;
+        let (retry, miss, step) = (
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+        );
+        let (cached_at_retry, dirty) = (self.cached, self.dirty);
+        dynasm!(self.ops ; .arch x64 ; =>retry);
+        self.address(
+            &sites[k].instr,
+            (addr, entry),
+            pool.taken,
+            mem.wrap32,
+            mem.add_base,
+        );
+        self.tlb_lookup(addr, entry, last, &mem, miss);
+        match size {
+            8 => dynasm!(self.ops ; .arch x64 ; mov Rq(value), [Rq(addr)]),
+            4 => dynasm!(self.ops ; .arch x64 ; mov Rd(value), [Rq(addr)]),
+            _ => dynasm!(self.ops ; .arch x64 ; movzx Rd(value), WORD [Rq(addr)]),
+        }
+        let slow = SlowPath {
+            label: miss,
+            retry,
+            addr,
+            access: access_code(&mem),
+            cached_at_retry,
+            to_step: StepPath {
+                step,
+                site: k,
+                join,
+                restore_flags: false,
+                cached_at_join: RegSet::default(),
+                dirty,
+            },
+        };
+        (value, Some(slow))
+    }
+
+    /// Queues a slow path from [`Self::source`], now that the register state at its join is known.
+    fn push_slow(&mut self, slow: Option<SlowPath>) {
+        if let Some(mut slow) = slow {
+            slow.to_step.cached_at_join = self.cached;
+            self.slow.push(slow);
+        }
     }
 
     /// Unsigned DIV of RDX:RAX (EDX:EAX) by a register; a zero divisor or a quotient too wide for RAX goes to the
     /// step, which raises #DE. The guest's flags stay saved in the context (DIV leaves them as they were).
-    fn divide(&mut self, k: usize, divisor: u8, size: u32) {
+    fn divide(&mut self, sites: &[Site], k: usize, divisor: Source, size: u32) {
         self.save_flags();
         self.flags.in_host = false;
-        self.load_regs(RegSet(0b101 | (1 << divisor)), &IDENTITY);
         let (step, join) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let (divisor, slow) = self.source(sites, k, divisor, size, RegSet(0b101), join);
+        self.load_regs(RegSet(0b101), &IDENTITY);
         let cached_before = self.cached;
         let dirty = self.dirty;
         if size == 8 {
@@ -1096,6 +1175,7 @@ impl<'a> BlockEmitter<'a> {
         }
         self.store_regs(RegSet(0b101), &IDENTITY);
         dynasm!(self.ops ; .arch x64 ; =>join);
+        self.push_slow(slow);
         self.steps.push(StepPath {
             step,
             site: k,

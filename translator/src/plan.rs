@@ -22,13 +22,13 @@ pub enum Plan {
     Stack(StackOp),
     /// A 64-bit JMP through a register or a memory operand (read through the TLB): the block ends there.
     IndirectJump(Option<MemOperand>),
-    /// BSF or BSR between registers (their numbers: destination, source; operand size in bytes): only ZF changes,
-    /// and a zero source leaves the destination alone, as the interpreter does.
+    /// BSF or BSR into a register (operand size in bytes): only ZF changes, and a zero source leaves the
+    /// destination alone, as the interpreter does.
     BitScan {
         /// Destination register.
         dst: u8,
-        /// Source register.
-        src: u8,
+        /// The source.
+        src: Source,
         /// Operand size in bytes.
         size: u32,
     },
@@ -44,16 +44,25 @@ pub enum Plan {
         /// Operand size in bytes.
         size: u32,
     },
-    /// Unsigned DIV by a 32- or 64-bit register (its number; size in bytes), with its #DE (a zero divisor, a
-    /// quotient that does not fit) left to the step. The flags stay as they were, as the interpreter leaves them.
+    /// Unsigned 32- or 64-bit DIV (size in bytes), with its #DE (a zero divisor, a quotient that does not fit)
+    /// left to the step. The flags stay as they were, as the interpreter leaves them.
     Divide {
-        /// The divisor register.
-        divisor: u8,
+        /// The divisor.
+        divisor: Source,
         /// Operand size in bytes.
         size: u32,
     },
     /// The CPU's one-instruction step runs it.
     Callout,
+}
+
+/// A source operand read by an instruction the emitter runs by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A general-purpose register (its number).
+    Reg(u8),
+    /// Memory, read through the TLB.
+    Mem(MemOperand),
 }
 
 /// The stack operations translated natively (64-bit mode, 8-byte slots).
@@ -367,7 +376,7 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             }
         }
     }
-    if let Some(special) = special(i, mode) {
+    if let Some(special) = special(i, mode, info) {
         return special;
     }
     match native(i, mode, info) {
@@ -376,23 +385,45 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
     }
 }
 
-/// BSF/BSR between registers, DIV by a register and MOV from a segment register, in 64-bit code, when no operand
-/// needs renaming on the host; CLI at CPL 0.
-fn special(i: &Instruction, mode: &Mode) -> Option<Plan> {
+/// In 64-bit code: BSF/BSR, 32- and 64-bit DIV (from a register or memory) and MOV from a segment register, when
+/// no register operand needs renaming on the host; CLI at CPL 0.
+fn special(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Option<Plan> {
     if i.mnemonic() == M::Cli && mode.kernel {
         return Some(Plan::ClearInterrupts);
     }
-    if mode.bitness != 64 || i.op0_kind() != OpKind::Register {
+    if mode.bitness != 64 {
         return None;
     }
     let plain =
         |r: Register| r.is_gpr() && !regs::is_high_byte(r) && !regs::needs_rename(regs::number(r));
+    let mut source = |k: u32| match i.op_kind(k) {
+        OpKind::Register if plain(i.op_register(k)) => {
+            Some(Source::Reg(regs::number(i.op_register(k))))
+        }
+        OpKind::Memory => memory_operand(i, mode, &info.info(i).clone(), false).map(Source::Mem),
+        _ => None,
+    };
+    if i.mnemonic() == M::Div {
+        let size = match i.op0_kind() {
+            OpKind::Register => i.op0_register().size(),
+            _ => i.memory_size().size(),
+        } as u32;
+        return match size {
+            4 | 8 => Some(Plan::Divide {
+                divisor: source(0)?,
+                size,
+            }),
+            _ => None,
+        };
+    }
     let r0 = i.op0_register();
+    if i.op0_kind() != OpKind::Register || !plain(r0) {
+        return None;
+    }
     if matches!(
         i.code(),
         Code::Mov_rm16_Sreg | Code::Mov_r32m16_Sreg | Code::Mov_r64m16_Sreg
-    ) && plain(r0)
-    {
+    ) {
         return Some(Plan::ReadSelector {
             dst: regs::number(r0),
             seg: SegReg::from_iced(i.op1_register())?,
@@ -400,17 +431,9 @@ fn special(i: &Instruction, mode: &Mode) -> Option<Plan> {
         });
     }
     match i.mnemonic() {
-        M::Bsf | M::Bsr
-            if i.op1_kind() == OpKind::Register && plain(r0) && plain(i.op1_register()) =>
-        {
-            Some(Plan::BitScan {
-                dst: regs::number(r0),
-                src: regs::number(i.op1_register()),
-                size: r0.size() as u32,
-            })
-        }
-        M::Div if plain(r0) && matches!(r0.size(), 4 | 8) => Some(Plan::Divide {
-            divisor: regs::number(r0),
+        M::Bsf | M::Bsr => Some(Plan::BitScan {
+            dst: regs::number(r0),
+            src: source(1)?,
             size: r0.size() as u32,
         }),
         _ => None,

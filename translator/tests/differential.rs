@@ -62,10 +62,11 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
                 if rng.below(8) != 0 {
                     let _ = a.xor(edx, edx);
                 }
-                if width == 0 {
-                    a.div(r64(s))
-                } else {
-                    a.div(r32(s))
+                match (width, rng.below(3)) {
+                    (0, 0) => a.div(qword_ptr(mem(rng))),
+                    (_, 0) => a.div(dword_ptr(mem(rng))),
+                    (0, _) => a.div(r64(s)),
+                    _ => a.div(r32(s)),
                 }
             }
             2 => match rng.below(6) {
