@@ -130,6 +130,20 @@ fn run_fetched<B: Bus>(cpu: &mut Cpu, bus: &mut B, site: &Site) -> Flow {
     }
 }
 
+/// The guest's time-stamp counter for a RDTSC site, read with the instruction count exact (guest time follows
+/// it): what the instruction returns in EDX:EAX.
+///
+/// # Safety
+/// As for [`step`].
+pub unsafe extern "sysv64" fn read_tsc<B: Bus>(ctx: *mut JitCtx, site: *const Site) -> u64 {
+    // SAFETY: the caller guarantees both pointers; translated code runs on the thread that owns the CPU and bus.
+    let (ctx, site) = unsafe { (&mut *ctx, &*site) };
+    // SAFETY: as above.
+    let (cpu, bus) = unsafe { (&mut *ctx.cpu, &mut *(ctx.bus as *mut B)) };
+    cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
+    cpu.read_tsc(bus)
+}
+
 /// Finds the translation of the block at CS:RIP for generated code whose jump-table lookup missed (RIP set):
 /// its host address, or 0 to leave for the dispatcher.
 ///

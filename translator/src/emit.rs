@@ -67,6 +67,8 @@ pub struct Callouts {
     pub fill: usize,
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: the host address of the translated block at RIP, or 0.
     pub lookup: usize,
+    /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: the guest's TSC for a RDTSC site.
+    pub read_tsc: usize,
 }
 
 /// The exit reasons blocks return to the dispatcher in RAX.
@@ -327,6 +329,7 @@ impl<'a> BlockEmitter<'a> {
                     let if_flag = vx86_cpu::flags::IF as i32;
                     dynasm!(self.ops ; .arch x64 ; and QWORD [r15 + rflags], !if_flag);
                 }
+                Plan::ReadTsc => self.read_tsc(site),
                 Plan::ReadSelector { dst, seg, size } => {
                     let at = (state::SEGS + 16 * seg as usize + SELECTOR) as i32;
                     let d = RegSet(1 << dst);
@@ -1068,6 +1071,27 @@ impl<'a> BlockEmitter<'a> {
         self.store_regs(RegSet(1 << dst), &IDENTITY);
         dynasm!(self.ops ; .arch x64 ; =>done);
         self.push_slow(slow);
+    }
+
+    /// RDTSC through its short callout: the registers a call clobbers are stored first, then EAX and EDX take
+    /// the counter's halves (zero-extended, as a 32-bit write does). The flags stay saved in the context.
+    fn read_tsc(&mut self, site: &Site) {
+        self.save_flags();
+        self.flags.in_host = false;
+        self.flush(CALLER_SAVED);
+        self.cached.0 &= !CALLER_SAVED.0;
+        let site_ptr = site as *const Site as i64;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, r14
+            ; mov rsi, QWORD site_ptr
+            ; mov rax, QWORD self.callouts.read_tsc as i64
+            ; call rax
+            ; mov rdx, rax
+            ; shr rdx, 32
+            ; mov eax, eax
+        );
+        self.store_regs(RegSet(0b101), &IDENTITY);
     }
 
     /// The value of `src` (`size` bytes) in a host register, for `sites[k]`: a guest register's own, or a

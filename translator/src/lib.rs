@@ -368,6 +368,7 @@ impl Translator {
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
             lookup: callout::lookup::<B> as *const () as usize,
+            read_tsc: callout::read_tsc::<B> as *const () as usize,
         };
         let base = self.code.next_address();
         // Room for a typical block's code and labels up front: growing the buffers showed in translation profiles.

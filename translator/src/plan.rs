@@ -34,6 +34,8 @@ pub enum Plan {
     },
     /// CLI at CPL 0: clears IF (never a reason to look at interrupts).
     ClearInterrupts,
+    /// RDTSC at CPL 0 (where CR4.TSD cannot make it fault): EDX:EAX from a short callout.
+    ReadTsc,
     /// MOV of a segment selector into a register (its number; size in bytes: 2 keeps the upper bits, 4 and 8
     /// zero-extend).
     ReadSelector {
@@ -386,10 +388,12 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
 }
 
 /// In 64-bit code: BSF/BSR, 32- and 64-bit DIV (from a register or memory) and MOV from a segment register, when
-/// no register operand needs renaming on the host; CLI at CPL 0.
+/// no register operand needs renaming on the host; CLI and RDTSC at CPL 0.
 fn special(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Option<Plan> {
-    if i.mnemonic() == M::Cli && mode.kernel {
-        return Some(Plan::ClearInterrupts);
+    match i.mnemonic() {
+        M::Cli if mode.kernel => return Some(Plan::ClearInterrupts),
+        M::Rdtsc if mode.kernel => return Some(Plan::ReadTsc),
+        _ => {}
     }
     if mode.bitness != 64 {
         return None;

@@ -69,12 +69,13 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
                     _ => a.div(r32(s)),
                 }
             }
-            2 => match rng.below(6) {
+            2 => match rng.below(7) {
                 0 => a.bsr(r16(d), r16(s)),
                 1 => a.push(imm),
                 2 => a.pushfq(),
                 3 => a.mov(r32(d), ds),
                 4 => a.mov(r16(d), ss),
+                5 => a.rdtsc(),
                 _ => a.cli(),
             },
             _ => {

@@ -601,7 +601,7 @@ impl Cpu {
 
     /// The time-stamp counter: guest time from the bus's clock at [`crate::cpuid::TSC_HZ`] (retired instructions on
     /// a bus without one), plus the offset software set by writing the TSC MSR.
-    pub(crate) fn read_tsc<B: Bus>(&self, bus: &mut B) -> u64 {
+    pub fn read_tsc<B: Bus>(&self, bus: &mut B) -> u64 {
         bus.sync_instructions(self.instructions);
         let ticks = bus.now_ns().unwrap_or(self.instructions);
         ticks.wrapping_add(self.state.tsc_offset)
