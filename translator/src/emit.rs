@@ -144,6 +144,30 @@ struct StepPath {
     dirty: RegSet,
 }
 
+/// The condition that holds exactly when `cc` does not.
+fn negated(cc: ConditionCode) -> ConditionCode {
+    use ConditionCode as C;
+    match cc {
+        C::o => C::no,
+        C::no => C::o,
+        C::b => C::ae,
+        C::ae => C::b,
+        C::e => C::ne,
+        C::ne => C::e,
+        C::be => C::a,
+        C::a => C::be,
+        C::s => C::ns,
+        C::ns => C::s,
+        C::p => C::np,
+        C::np => C::p,
+        C::l => C::ge,
+        C::ge => C::l,
+        C::le => C::g,
+        C::g => C::le,
+        C::None => C::None,
+    }
+}
+
 /// A block that branches back to its own start, run as a loop in generated code.
 #[derive(Clone, Copy, Debug)]
 struct SelfLoop {
@@ -155,6 +179,9 @@ struct SelfLoop {
     length: i32,
     /// The block's first guest address.
     start: u64,
+    /// A callee-saved host register the loop does not use, holding the budget while the loop runs (stored back
+    /// to the context before anything reads it there: an exit, a callout, a slow path).
+    budget: Option<u8>,
 }
 
 /// The guest registers a block keeps in host registers across passes when it is a loop that can run in generated
@@ -286,6 +313,10 @@ impl<'a> BlockEmitter<'a> {
             self.reload(regs);
             self.cached = regs;
             self.dirty = regs;
+            let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r));
+            if let Some(b) = budget {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(b), [r14 + ctx::BUDGET]);
+            }
             let head = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>head);
             self.self_loop = Some(SelfLoop {
@@ -293,6 +324,7 @@ impl<'a> BlockEmitter<'a> {
                 regs,
                 length: n,
                 start: sites[0].instr.ip(),
+                budget,
             });
         }
         let mut starts = Vec::with_capacity(sites.len());
@@ -413,6 +445,13 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// Stores a self-loop's budget register to the context, for code that reads the budget there.
+    fn store_budget(&mut self) {
+        if let Some(b) = self.self_loop.and_then(|lp| lp.budget) {
+            dynasm!(self.ops ; .arch x64 ; mov [r14 + ctx::BUDGET], Rq(b));
+        }
+    }
+
     /// Emits a step path; `stored` is where a caller that already stored the deferred registers comes in.
     fn step_path(&mut self, path: &StepPath, stored: Option<DynamicLabel>, sites: &[Site]) {
         dynasm!(self.ops ; .arch x64 ; =>path.step);
@@ -420,6 +459,8 @@ impl<'a> BlockEmitter<'a> {
         if let Some(stored) = stored {
             dynasm!(self.ops ; .arch x64 ; =>stored);
         }
+        // The step counts instructions by the budget in the context.
+        self.store_budget();
         self.call_step(&sites[path.site]);
         if path.restore_flags {
             self.restore_flags_raw();
@@ -494,6 +535,7 @@ impl<'a> BlockEmitter<'a> {
     fn exit_to(&mut self, rip: u64) {
         self.flush(ALL);
         self.save_flags();
+        self.store_budget();
         if self.linear_page(rip) != self.page {
             let target = 6;
             dynasm!(self.ops ; .arch x64 ; mov Rq(target), QWORD rip as i64);
@@ -520,6 +562,7 @@ impl<'a> BlockEmitter<'a> {
     /// the jump table has it, else to the dispatcher with RIP set.
     fn goto_register(&mut self, target: u8) {
         self.flush(ALL);
+        self.store_budget();
         let miss = self.ops.new_dynamic_label();
         if let Some(id) = self.mode_id {
             crate::jump_table::emit_lookup(self.ops, target, id, miss);
@@ -574,6 +617,7 @@ impl<'a> BlockEmitter<'a> {
     fn callout(&mut self, site: &Site) {
         self.flush(ALL);
         self.save_flags();
+        self.store_budget();
         if site.ends_block {
             self.call_step_only(site);
         } else {
@@ -596,15 +640,15 @@ impl<'a> BlockEmitter<'a> {
                 self.back_edge(lp);
                 return;
             }
+            // The back edge falls through from the branch, so a pass costs one taken jump.
             self.load_flags();
-            let taken = self.ops.new_dynamic_label();
-            self.jcc(i.condition_code(), taken);
-            // The exit changes the register bookkeeping; the back edge starts from the state before it.
+            let not_taken = self.ops.new_dynamic_label();
+            self.jcc(negated(i.condition_code()), not_taken);
             let (cached, dirty, flags) = (self.cached, self.dirty, self.flags);
-            self.exit_to(next);
-            (self.cached, self.dirty, self.flags) = (cached, dirty, flags);
-            dynasm!(self.ops ; .arch x64 ; =>taken);
             self.back_edge(lp);
+            (self.cached, self.dirty, self.flags) = (cached, dirty, flags);
+            dynasm!(self.ops ; .arch x64 ; =>not_taken);
+            self.exit_to(next);
             return;
         }
         if i.mnemonic() == iced_x86::Mnemonic::Jmp {
@@ -629,16 +673,29 @@ impl<'a> BlockEmitter<'a> {
         self.store_raw(RegSet(self.dirty.0 & !lp.regs.0));
         self.reload(RegSet(lp.regs.0 & !self.cached.0));
         let out = self.ops.new_dynamic_label();
-        dynasm!(self.ops
-            ; .arch x64
-            ; pushfq
-            ; sub QWORD [r14 + ctx::BUDGET], lp.length
-            ; js =>out
-            ; lea rsp, [rsp + 8]
-            ; jmp =>lp.head
-            ; =>out
-            ; add QWORD [r14 + ctx::BUDGET], lp.length
-        );
+        match lp.budget {
+            Some(b) => dynasm!(self.ops
+                ; .arch x64
+                ; pushfq
+                ; sub Rq(b), lp.length
+                ; js =>out
+                ; lea rsp, [rsp + 8]
+                ; jmp =>lp.head
+                ; =>out
+                ; add Rq(b), lp.length
+                ; mov [r14 + ctx::BUDGET], Rq(b)
+            ),
+            None => dynasm!(self.ops
+                ; .arch x64
+                ; pushfq
+                ; sub QWORD [r14 + ctx::BUDGET], lp.length
+                ; js =>out
+                ; lea rsp, [rsp + 8]
+                ; jmp =>lp.head
+                ; =>out
+                ; add QWORD [r14 + ctx::BUDGET], lp.length
+            ),
+        }
         self.store_raw(RegSet(lp.regs.0 | self.dirty.0));
         // The flags as LAHF and SETO would have saved them: SF ZF AF PF CF in the high byte, OF in the low one.
         let saved = ctx::SAVED_FLAGS;
@@ -687,7 +744,12 @@ impl<'a> BlockEmitter<'a> {
     /// Emits `sites[k]` natively; false (having emitted nothing) when it cannot be encoded on the host.
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
         let i = &sites[k].instr;
-        let mut pool = Pool::new(n.used, n.high_byte);
+        // A self-loop's budget register is never scratch.
+        let reserved = self
+            .self_loop
+            .and_then(|lp| lp.budget)
+            .map_or(0, |b| 1u16 << b);
+        let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;
         for r in [i.memory_base(), i.memory_index()] {
