@@ -2,12 +2,17 @@
 //!
 //! A block (straight-line guest code up to a control transfer, a mode-changing instruction or a page end) is
 //! decoded by the CPU's own block decoder, planned instruction by instruction ([`plan`]) and emitted in one pass
-//! with dynasm ([`emit`]): ordinary integer instructions run on the host as themselves, with guest registers
-//! loaded from and stored to `CpuState` and the guest's arithmetic flags kept in the host's RFLAGS; memory operands
-//! go through an inline lookup of the CPU's soft TLB; everything else, privileged and sensitive instructions
-//! first, is a callout to the CPU's one-instruction step ([`callout`]), which applies the architectural rules. The
-//! dispatcher ([`Translator::run`]) keeps the interpreter's contract: the same exits, the same instruction counts,
-//! interrupts taken at the same boundaries.
+//! with dynasm ([`emit`]): ordinary integer and SSE instructions run on the host as themselves, with guest
+//! registers loaded from `CpuState` into host registers and kept there for the rest of the block (their stores
+//! deferred to the block's exits, callouts and slow paths) and the guest's arithmetic flags kept in the host's
+//! RFLAGS; memory operands go through an inline lookup of the CPU's soft TLB; everything else, privileged and
+//! sensitive instructions first, is a callout to the CPU's one-instruction step ([`callout`]), which applies the
+//! architectural rules. A block that branches back to its own start runs as a loop without leaving its code.
+//!
+//! Blocks go to each other without the dispatcher: direct exits within a page are patched into jumps, and every
+//! other transfer (returns, indirect jumps and calls, exits to other pages, block-ending callouts) looks its
+//! target up in the [`jump_table`] from generated code. The dispatcher ([`Translator::run`]) keeps the
+//! interpreter's contract: the same exits, the same instruction counts, interrupts taken at the same boundaries.
 
 pub mod callout;
 pub mod code_buffer;
