@@ -3,10 +3,10 @@
 //! the first user-mode instruction) and the user workload (until the end, kernel work on its behalf included).
 //! The benchmarks report time and instructions per phase, and `-d stats` the engines' counts per phase.
 //!
-//! The clock advances where an engine meets code it has not run before (a block decoded or translated, an
-//! instruction fetched on its own): a phase never begins inside a block, since reaching the kernel half or user
-//! mode takes a control transfer, and a block is decoded exactly when it first runs. So each mark is the exact
-//! count of instructions retired before the phase's first instruction.
+//! The clock advances where an engine starts a block (the interpreter at each block lookup, the translator where
+//! a block is translated, which happens where it first runs in its mode) or fetches an instruction on its own: a
+//! phase never begins inside a block, since reaching the kernel half or user mode takes a control transfer. So each
+//! mark is the exact count of instructions retired before the phase's first instruction.
 
 use std::time::{Duration, Instant};
 

@@ -1,18 +1,28 @@
 //! Debian 12's stock kernel with the busybox initramfs from `guests/debian-linux.sh`, booted directly on the
 //! interpreter and on the binary translator: the kernel reaches /init, the workload's results match values computed
-//! on the host, the guest powers off cleanly, and under `-icount` both engines print exactly the same console log;
+//! on the host, the guest powers off cleanly, and under `-icount` both engines print exactly the same console log
+//! and begin each boot phase (kernel init, user) at the same instruction;
 //! and a kernel panic is reported through the pvpanic device and ends the run with a non-zero status. Skipped (with a message) when the guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches
 //! it.
 
 mod common;
 
+use vx86_cpu::phase::Phase;
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, EngineKind, Outcome, Vm, VmConfig};
 
+/// How a boot went: its outcome, its console and the instruction counts at which each boot phase after the first
+/// began.
+struct Boot {
+    outcome: Outcome,
+    text: String,
+    phase_starts: Vec<Option<u64>>,
+}
+
 /// Boots the Debian guest under `engine` with `extra` appended to the command line; None (after saying so) when it
 /// is not fetched.
-fn boot_debian(engine: EngineKind, extra: &str) -> Option<(Outcome, String)> {
+fn boot_debian(engine: EngineKind, extra: &str) -> Option<Boot> {
     let (kernel, initrd) = common::debian_guest()?;
     let serial = SerialCapture::new();
     let config = VmConfig {
@@ -40,7 +50,14 @@ fn boot_debian(engine: EngineKind, extra: &str) -> Option<(Outcome, String)> {
         "{engine}: {} instructions; unimplemented: {:?}",
         stats.instructions, vm.cpu.unimplemented
     );
-    Some((outcome, serial.text()))
+    let phase_starts = [Phase::KernelInit, Phase::User]
+        .map(|p| vm.cpu.phases.start(p).map(|s| s.instructions))
+        .to_vec();
+    Some(Boot {
+        outcome,
+        text: serial.text(),
+        phase_starts,
+    })
 }
 
 #[test]
@@ -53,18 +70,27 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off_alike_on_interp_
         .join()
         .unwrap()
         .expect("the guest was there a moment ago");
-    for (engine, (outcome, text)) in [
+    for (engine, boot) in [
         (EngineKind::Interp, &interpreted),
         (EngineKind::Bt, &translated),
     ] {
         eprintln!("checking the {engine} boot");
-        assert_workload_ran(outcome, text);
+        assert_workload_ran(&boot.outcome, &boot.text);
+        assert!(
+            boot.phase_starts.iter().all(Option::is_some),
+            "{engine}: every boot phase begins: {:?}",
+            boot.phase_starts
+        );
     }
     assert!(
-        interpreted.1 == translated.1,
+        interpreted.text == translated.text,
         "-icount boots print different console logs:\ninterp:\n{}\nbt:\n{}",
-        interpreted.1,
-        translated.1
+        interpreted.text,
+        translated.text
+    );
+    assert_eq!(
+        interpreted.phase_starts, translated.phase_starts,
+        "-icount boots begin their phases at the same instructions"
     );
 }
 
@@ -105,7 +131,7 @@ fn assert_workload_ran(outcome: &Outcome, text: &str) {
 
 #[test]
 fn debian_kernel_panic_is_reported_through_pvpanic_and_ends_the_run() {
-    let Some((outcome, text)) = boot_debian(EngineKind::Bt, "vx86.panic") else {
+    let Some(Boot { outcome, text, .. }) = boot_debian(EngineKind::Bt, "vx86.panic") else {
         return;
     };
     assert!(

@@ -177,6 +177,9 @@ impl Cpu {
         let rip = self.state.rip;
         let phys = self.fetch_physical(bus)?;
         self.block_phys = phys;
+        // On every lookup, not only when decoding: the decode cache is not keyed by privilege, so code decoded in
+        // kernel mode may run in user mode first from the cache.
+        self.phases.note(rip, self.state.cpl, self.instructions);
         if let Some(block) = self
             .decode_cache
             .lookup(&self.code_pages, phys, rip, bitness)
@@ -190,7 +193,6 @@ impl Cpu {
         if instrs.is_empty() {
             return Ok(None);
         }
-        self.phases.note(rip, self.state.cpl, self.instructions);
         self.stats.blocks_decoded += 1;
         let len = instrs.iter().map(|i| i.len() as u64).sum();
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
