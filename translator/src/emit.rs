@@ -187,8 +187,8 @@ struct SelfLoop {
 /// The guest registers a block keeps in host registers across passes when it is a loop that can run in generated
 /// code: it branches back to its own start, everything before the branch runs natively, and its first instruction
 /// writes every arithmetic flag without reading one and cannot fault (so the flags at the start are dead and never
-/// observed). `None` when it is not such a loop.
-fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<RegSet> {
+/// observed). Also returns those of them the loop writes. `None` when it is not such a loop.
+fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet)> {
     let (last, body) = sites.split_last()?;
     let first = match plans.first()? {
         Plan::Native(n) => n,
@@ -201,12 +201,13 @@ fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<RegSet> {
     if !loops || !clean_start || body.is_empty() {
         return None;
     }
-    let mut regs = RegSet::default();
+    let (mut regs, mut written) = (RegSet::default(), RegSet::default());
     for (site, plan) in body.iter().zip(plans) {
         let Plan::Native(n) = plan else {
             return None;
         };
         regs.0 |= n.used.0;
+        written.0 |= n.written.0;
         for r in [site.instr.memory_base(), site.instr.memory_index()] {
             if r.is_gpr() {
                 regs.insert(regs::number(r));
@@ -216,7 +217,7 @@ fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<RegSet> {
     for renamed in [regs::RSP, regs::CTX, regs::STATE] {
         regs.remove(renamed);
     }
-    Some(regs)
+    Some((regs, RegSet(written.0 & regs.0)))
 }
 
 /// Offset of the selector in a `Segment` (`#[repr(C)]`: base, limit, selector, attributes).
@@ -307,12 +308,12 @@ impl<'a> BlockEmitter<'a> {
             ; sub QWORD [r14 + ctx::BUDGET], n
             ; js =>no_budget
         );
-        if let Some(regs) = self_loop_registers(sites, plans) {
-            // The loop's guest registers stay in host registers from one pass to the next; they count as deferred
-            // stores from the start, so every way out stores them.
+        if let Some((regs, written)) = self_loop_registers(sites, plans) {
+            // The loop's guest registers stay in host registers from one pass to the next; those it writes count as
+            // deferred stores from the start, so every way out stores them.
             self.reload(regs);
             self.cached = regs;
-            self.dirty = regs;
+            self.dirty = written;
             let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r));
             if let Some(b) = budget {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(b), [r14 + ctx::BUDGET]);
