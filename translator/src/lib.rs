@@ -39,8 +39,9 @@ use vx86_cpu::{Bus, Cpu, CpuState, Exit};
 
 /// The most guest instructions one block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
-/// The code cache's default size (QEMU's `-tb-size` default is larger; vx86's blocks are small).
-pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+/// The code cache's default size: room for a Debian boot's 80 MB of host code without a flush (memory is only
+/// committed as it is written; QEMU's `-tb-size` default is larger still).
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// What the translator counts, for `-d stats`.
 #[derive(Clone, Debug, Default)]

@@ -357,8 +357,14 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
             Code::Call_rm64 if i.op0_kind() == OpKind::Register => {
                 Some(StackOp::CallReg(regs::number(i.op0_register())))
             }
+            // The target is only read (iced counts the CALL's push among its memory writes).
             Code::Call_rm64 => {
-                memory_operand(i, mode, &info.info(i).clone(), false).map(StackOp::CallMem)
+                memory_operand(i, mode, &info.info(i).clone(), false).map(|target| {
+                    StackOp::CallMem(MemOperand {
+                        write: false,
+                        ..target
+                    })
+                })
             }
             Code::Pushq_imm32 | Code::Pushq_imm8 => Some(StackOp::PushImm(i.immediate(0) as i64)),
             Code::Pushfq => Some(StackOp::PushFlags),

@@ -623,3 +623,41 @@ fn an_interrupt_enabled_by_popf_is_taken_right_after_it() {
 fn an_interrupt_enabled_by_iret_is_taken_right_after_it() {
     check_interrupt_after(SetIf::Iretq);
 }
+
+#[test]
+fn a_call_through_a_slot_on_a_code_page_reads_it_without_the_step() {
+    // The slot shares its page with code, whose TLB entry never allows fast writes: the CALL only reads it, so it
+    // must not need a write-permitting entry (iced counts the CALL's own push among its memory writes).
+    const N: u32 = 5000;
+    let code = assemble(64, CODE, |a| {
+        let (mut start, mut top, mut function, mut slot) = (
+            a.create_label(),
+            a.create_label(),
+            a.create_label(),
+            a.create_label(),
+        );
+        a.jmp(start).unwrap();
+        a.set_label(&mut function).unwrap();
+        a.add(r8, 1).unwrap();
+        a.ret().unwrap();
+        a.set_label(&mut slot).unwrap();
+        a.dq(&[0]).unwrap();
+        a.set_label(&mut start).unwrap();
+        a.lea(rax, ptr(function)).unwrap();
+        a.mov(qword_ptr(slot), rax).unwrap();
+        a.mov(ecx, N).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.call(qword_ptr(slot)).unwrap();
+        a.dec(ecx).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| machine(&[(CODE, &code)], CODE), 1 << 20, BUDGET);
+    assert_eq!(runs.translated.state.gpr[8], u64::from(N));
+    let callouts = &runs.translator.callouts;
+    assert!(
+        callouts.tlb_misses * 100 < u64::from(N),
+        "{} CALLs ran in the step",
+        callouts.tlb_misses
+    );
+}
