@@ -900,42 +900,13 @@ impl<'a> BlockEmitter<'a> {
             wrap32: false,
         };
         self.tlb_lookup(addr, entry, last, &mem, miss);
+        // What a write pushes: its value into `value` (`entry` is free as scratch now the lookup hit).
         match op {
             StackOp::Push(reg) => {
                 let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), [r15 + off]
-                    ; mov [Rq(addr)], Rq(value)
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                );
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
             }
-            StackOp::Pop(reg) => {
-                let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                // POP RSP leaves the popped value in RSP: the register is written last.
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), [Rq(addr)]
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                    ; mov [r15 + off], Rq(value)
-                );
-            }
-            StackOp::CallRel => {
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), QWORD i.next_ip() as i64
-                    ; mov [Rq(addr)], Rq(value)
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                );
-            }
-            StackOp::PushImm(imm) => {
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), QWORD imm
-                    ; mov [Rq(addr)], Rq(value)
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                );
-            }
+            StackOp::PushImm(imm) => dynasm!(self.ops ; .arch x64 ; mov Rq(value), QWORD imm),
             StackOp::PushFlags => {
                 // RFLAGS without its arithmetic flags, RF and VM, then the guest's from the context: SF ZF AF PF CF
                 // in LAHF's byte, OF as SETO left it.
@@ -951,46 +922,46 @@ impl<'a> BlockEmitter<'a> {
                     ; movzx Rd(entry), BYTE [r14 + saved]
                     ; shl Rd(entry), 11
                     ; or Rq(value), Rq(entry)
-                    ; mov [Rq(addr)], Rq(value)
-                    ; mov [r15 + rsp_off], Rq(rsp)
                 );
             }
-            StackOp::CallMem(_) => {
-                // The target is in `value` already.
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(entry), QWORD i.next_ip() as i64
-                    ; mov [Rq(addr)], Rq(entry)
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                );
+            StackOp::CallRel => {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), QWORD i.next_ip() as i64);
             }
             StackOp::CallReg(reg) => {
-                // A non-canonical target faults in the CALL itself, before the push: the slow path raises it.
+                // A non-canonical target faults in the CALL itself, before the push: the slow path raises it. The
+                // target stays in `value`; the return address goes through `entry`.
                 let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), [r15 + off]
-                );
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
                 self.canonical_or(value, last, step);
+            }
+            // The target is in `value` already (checked by `call_target`).
+            StackOp::CallMem(_) | StackOp::Pop(_) | StackOp::Ret(_) => {}
+        }
+        match op {
+            StackOp::CallReg(_) | StackOp::CallMem(_) => dynasm!(self.ops
+                ; .arch x64
+                ; mov Rq(entry), QWORD i.next_ip() as i64
+                ; mov [Rq(addr)], Rq(entry)
+            ),
+            StackOp::Pop(reg) => {
+                let off = (state::GPR + 8 * usize::from(reg)) as i32;
+                // POP RSP leaves the popped value in RSP: the register is written last.
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov Rq(entry), QWORD i.next_ip() as i64
-                    ; mov [Rq(addr)], Rq(entry)
+                    ; mov Rq(value), [Rq(addr)]
                     ; mov [r15 + rsp_off], Rq(rsp)
+                    ; mov [r15 + off], Rq(value)
                 );
             }
             StackOp::Ret(_) => {
                 // A non-canonical return address faults in the RET itself: the slow path raises it.
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov Rq(value), [Rq(addr)]
-                );
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [Rq(addr)]);
                 self.canonical_or(value, last, step);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                );
             }
+            _ => dynasm!(self.ops ; .arch x64 ; mov [Rq(addr)], Rq(value)),
+        }
+        if !matches!(op, StackOp::Pop(_)) {
+            dynasm!(self.ops ; .arch x64 ; mov [r15 + rsp_off], Rq(rsp));
         }
         match op {
             StackOp::CallRel | StackOp::CallReg(_) | StackOp::CallMem(_) | StackOp::Ret(_) => {
