@@ -31,6 +31,22 @@ pub trait Bus {
     fn interrupt_pending(&self) -> bool;
     /// Runs an interrupt-acknowledge cycle and returns the vector.
     fn acknowledge_interrupt(&mut self) -> u8;
+    /// Whether a non-maskable interrupt waits for this CPU (from its local APIC, or the board's NMI line). The
+    /// default bus has no NMI source.
+    fn nmi_pending(&self) -> bool {
+        false
+    }
+    /// The CPU takes the waiting NMI: the bus forgets it (NMIs are edge events, one at a time).
+    fn acknowledge_nmi(&mut self) {}
+    /// The local APIC's task-priority register, which CR8 reads as its bits 7-4; `None` without a local APIC (CR8
+    /// is then a register of its own).
+    fn task_priority(&self) -> Option<u8> {
+        None
+    }
+    /// MOV to CR8 writes the local APIC's task priority (`cr8 << 4`); `false` without a local APIC.
+    fn set_task_priority(&mut self, _tpr: u8) -> bool {
+        false
+    }
     /// Whether the A20 gate is open (address bit 20 passes through).
     fn a20_enabled(&self) -> bool;
     /// Whether a device asked the machine to stop (reset, power-off, debug exit) so the engine should return.

@@ -106,6 +106,28 @@ const FEATURES_EDX: u32 = feature::VME
     | feature::SSE
     | feature::SSE2;
 
+/// IA32_APIC_BASE bit 11: the local APIC's global enable.
+pub const APIC_BASE_ENABLE: u64 = 1 << 11;
+
+/// CPUID as one processor of the machine answers it: [`cpuid`], with leaf 1 giving this processor's initial
+/// APIC ID (EBX bits 31-24) and its APIC feature bit following IA32_APIC_BASE's global enable (SDM vol. 3,
+/// 11.4.3: a disabled APIC vanishes from CPUID).
+pub fn cpuid_for(
+    leaf: u32,
+    subleaf: u32,
+    apic_id: u8,
+    apic_enabled: bool,
+) -> (u32, u32, u32, u32) {
+    let (a, mut b, c, mut d) = cpuid(leaf, subleaf);
+    if leaf == 1 {
+        b |= u32::from(apic_id) << 24;
+        if !apic_enabled {
+            d &= !APIC;
+        }
+    }
+    (a, b, c, d)
+}
+
 /// CPUID: (EAX, EBX, ECX, EDX) for a leaf and sub-leaf.
 pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
     match leaf {
@@ -151,6 +173,8 @@ pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
 pub mod msr {
     /// Time-stamp counter.
     pub const TSC: u32 = 0x10;
+    /// The local APIC's base address and enables (owned by the APIC device, which the bus reaches).
+    pub const APIC_BASE: u32 = 0x1B;
     /// Platform ID (read-only, zero).
     pub const PLATFORM_ID: u32 = 0x17;
     /// Feature control (read-only here: locked, with VMX and SMX off, as firmware leaves it).

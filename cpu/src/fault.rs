@@ -133,6 +133,9 @@ impl Fault {
     }
 }
 
+/// The vector of the non-maskable interrupt.
+pub const NMI_VECTOR: u8 = 2;
+
 /// The mnemonic of an exception vector (`#PF` for 14); `None` for reserved and interrupt vectors.
 pub fn vector_mnemonic(vector: u8) -> Option<&'static str> {
     const NAMES: [&str; 21] = [

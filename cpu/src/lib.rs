@@ -22,6 +22,7 @@ pub mod state;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod vcpu;
 
 pub use bus::{Bus, PageBacking};
 pub use exit::Exit;
@@ -29,6 +30,7 @@ pub use fault::Fault;
 pub use interp::Trace;
 pub use state::{CpuState, SegReg};
 pub use step::Flow;
+pub use vcpu::VcpuContext;
 
 use interp::decode_cache::DecodeCache;
 use mmu::tlb::Tlb;
@@ -70,6 +72,8 @@ pub struct Cpu {
     pub(crate) delivering: Option<fault::FaultClass>,
     /// Model-specific registers that have no dedicated field.
     pub(crate) msrs: BTreeMap<u32, u64>,
+    /// This processor's initial APIC ID (CPUID.1:EBX bits 31-24); 0 for the bootstrap processor.
+    pub(crate) apic_id: u8,
 }
 
 impl Default for Cpu {
@@ -99,6 +103,7 @@ impl Cpu {
             recheck_interrupts: false,
             delivering: None,
             msrs: BTreeMap::new(),
+            apic_id: 0,
         }
     }
 

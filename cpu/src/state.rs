@@ -206,6 +206,8 @@ pub struct CpuState {
     pub halted: bool,
     /// Interrupts are inhibited for one instruction (after STI, MOV SS or POP SS).
     pub interrupt_shadow: bool,
+    /// NMIs are blocked: one was delivered and no IRET has run since (SDM vol. 3, 6.7.1).
+    pub nmi_blocked: bool,
 }
 
 /// Byte offsets of `CpuState` fields, for generated code.
@@ -346,6 +348,7 @@ impl CpuState {
             cr8: 0,
             cpl: 0,
             halted: false,
+            nmi_blocked: false,
             interrupt_shadow: false,
         }
     }

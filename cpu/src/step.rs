@@ -93,7 +93,12 @@ impl Cpu {
     /// what every engine does between blocks.
     #[inline]
     pub fn accept_interrupt<B: Bus>(&mut self, bus: &mut B) -> Option<Exit> {
-        if self.interrupt_deliverable(bus) {
+        if self.nmi_deliverable(bus) {
+            self.state.halted = false;
+            bus.acknowledge_nmi();
+            return self.deliver_nmi(bus).err();
+        }
+        if self.maskable_deliverable(bus) {
             self.state.halted = false;
             let vector = bus.acknowledge_interrupt();
             return self.deliver_external_interrupt(bus, vector).err();
@@ -104,10 +109,22 @@ impl Cpu {
         None
     }
 
-    /// Whether an external interrupt would be taken before the next instruction: IF set, no interrupt shadow, and
-    /// a device requesting one. An engine that goes on from block to block without its run loop must not do so
-    /// when this holds (nor when the CPU halted), or it takes the interrupt later than the interpreter would.
+    /// Whether an interrupt would be taken before the next instruction: an NMI that is not blocked, or a maskable
+    /// one with IF set, and no interrupt shadow either way. An engine that goes on from block to block without its
+    /// run loop must not do so when this holds (nor when the CPU halted), or it takes the interrupt later than
+    /// the interpreter would.
     pub fn interrupt_deliverable<B: Bus>(&self, bus: &mut B) -> bool {
+        self.nmi_deliverable(bus) || self.maskable_deliverable(bus)
+    }
+
+    /// An NMI waits and none is in service. The MOV SS and STI shadows hold it back too (the SDM lets a CPU block
+    /// NMIs after STI, and this one does, so one rule serves both).
+    fn nmi_deliverable<B: Bus>(&self, bus: &B) -> bool {
+        !self.state.nmi_blocked && !self.state.interrupt_shadow && bus.nmi_pending()
+    }
+
+    /// IF set, no interrupt shadow, and a device requesting an interrupt.
+    fn maskable_deliverable<B: Bus>(&self, bus: &B) -> bool {
         self.state.rflags & crate::flags::IF != 0
             && !self.state.interrupt_shadow
             && bus.interrupt_pending()

@@ -1,15 +1,17 @@
-//! The local APIC of our one vCPU, in xAPIC mode (memory-mapped at [`LAPIC_DEFAULT_BASE`], SDM vol. 3 ch. 11).
+//! One processor's local APIC, in xAPIC mode (memory-mapped at [`LAPIC_DEFAULT_BASE`], SDM vol. 3 ch. 11).
 //!
 //! What it models: the ID, version, task and processor priority (TPR/PPR), EOI, logical destination (LDR/DFR),
 //! the spurious-interrupt vector register with the software enable, the 256-bit ISR/TMR/IRR, the interrupt command
-//! register (fixed IPIs that reach this CPU, self-IPIs; INIT/SIPI/NMI/SMI are dropped since there is one vCPU and
-//! no NMI line), the LVT (timer, thermal, performance counter, LINT0, LINT1, error), the error status register, and
+//! register, the LVT (timer, thermal, performance counter, LINT0, LINT1, error), the error status register, and
 //! the timer in one-shot, periodic and TSC-deadline modes, timed by the shared [`Clock`] at [`APIC_TIMER_HZ`].
 //!
 //! Interrupt acceptance: [`Lapic::accept`] puts a fixed interrupt into the IRR (from the IOAPIC, an IPI or the
 //! timer); [`Lapic::pending_vector`] is the highest IRR vector whose priority class is above the PPR, and
 //! [`Lapic::acknowledge`] moves it to the ISR. The 8259's INTR is not an IRR interrupt: it reaches the CPU through
 //! LINT0 in ExtINT mode, or directly while the APIC is disabled (see [`Lapic::passes_pic_intr`]).
+//!
+//! An APIC knows only itself: a write to the ICR returns the [`Ipi`] it describes, and the board, which has every
+//! processor's APIC, delivers it ([`crate::pc`]).
 //!
 //! The APIC base MSR (0x1B) and the TSC-deadline MSR (0x6E0) are state of this device; the CPU's MSR code calls
 //! [`Lapic::apic_base`]/[`Lapic::set_apic_base`] and [`Lapic::tsc_deadline`]/[`Lapic::set_tsc_deadline`].
@@ -165,6 +167,8 @@ const LVT_COUNT: usize = 6;
 const LVT_TIMER_IDX: usize = 0;
 /// LVT index of LINT0.
 const LVT_LINT0_IDX: usize = 3;
+/// LVT index of LINT1.
+const LVT_LINT1_IDX: usize = 4;
 /// LVT index of the error entry.
 const LVT_ERROR_IDX: usize = 5;
 /// Writable bits of each LVT entry, by index (the timer has the mode field, LINT0/1 polarity and trigger, the
@@ -177,6 +181,81 @@ const LVT_WRITABLE: [u32; LVT_COUNT] = [
     LVT_VECTOR | LVT_DELIVERY_MODE | LVT_POLARITY | LVT_LEVEL | LVT_MASKED,
     LVT_VECTOR | LVT_MASKED,
 ];
+
+/// How an interrupt message is delivered (ICR, IOAPIC redirection entry and LVT delivery-mode field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The vector goes to every destination's IRR.
+    Fixed,
+    /// The vector goes to one of the destinations, the one at the lowest priority.
+    LowestPriority,
+    /// A system-management interrupt (there is no SMM here: dropped).
+    Smi,
+    /// A non-maskable interrupt (the vector is ignored).
+    Nmi,
+    /// INIT: an application processor waits for a start-up IPI (the level de-assert form does nothing).
+    Init,
+    /// Start-up: a waiting processor begins in real mode at `vector << 12`.
+    Startup,
+    /// The 8259 supplies the vector through an INTA cycle (not a valid ICR mode).
+    ExtInt,
+}
+
+impl Delivery {
+    /// The delivery-mode field (bits 8-10) of an ICR, LVT or redirection entry.
+    pub fn from_field(word: u32) -> Delivery {
+        match word & LVT_DELIVERY_MODE {
+            DM_FIXED => Delivery::Fixed,
+            DM_LOWEST => Delivery::LowestPriority,
+            DM_SMI => Delivery::Smi,
+            DM_NMI => Delivery::Nmi,
+            DM_INIT => Delivery::Init,
+            DM_STARTUP => Delivery::Startup,
+            _ => Delivery::ExtInt,
+        }
+    }
+}
+
+/// Which APICs an inter-processor interrupt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpiTargets {
+    /// The ICR's destination field, in physical (`logical` false) or logical mode.
+    Destination {
+        /// Bits 56-63 of the ICR.
+        dest: u8,
+        /// Logical destination mode.
+        logical: bool,
+    },
+    /// The sender only.
+    Myself,
+    /// Every APIC, the sender included.
+    All,
+    /// Every APIC but the sender.
+    Others,
+}
+
+/// An inter-processor interrupt a write to the ICR sent, for the board to deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipi {
+    /// How it is delivered.
+    pub delivery: Delivery,
+    /// The vector (fixed and lowest priority), or the start-up page (start-up).
+    pub vector: u8,
+    /// Where it goes.
+    pub targets: IpiTargets,
+    /// An INIT with the level bit clear and level trigger: the "INIT level de-assert", which does nothing on
+    /// processors since the Pentium 4.
+    pub deassert: bool,
+}
+
+/// What a register write asks of the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteEffect {
+    /// An EOI retired this level-triggered vector: broadcast it to the IOAPIC.
+    Eoi(u8),
+    /// The ICR sent this IPI.
+    Ipi(Ipi),
+}
 
 /// Why a write to IA32_APIC_BASE was refused (the CPU raises #GP).
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -230,6 +309,8 @@ pub struct Lapic {
     base_msr: u64,
     /// APIC ID (bits 24-31 of the ID register).
     id: u8,
+    /// The APIC ID at power-on: the processor's index on the board (processor 0 is the bootstrap processor).
+    initial_id: u8,
     /// Task priority (bits 0-7).
     tpr: u8,
     /// Logical destination register (bits 24-31 significant).
@@ -265,13 +346,15 @@ pub struct Lapic {
 }
 
 impl Lapic {
-    /// The bootstrap processor's APIC at power-on: enabled in IA32_APIC_BASE at [`LAPIC_DEFAULT_BASE`], software
-    /// disabled (SVR = 0xFF), every LVT entry masked.
-    pub fn new(clock: Clock) -> Self {
+    /// The APIC of processor `id` at power-on: enabled in IA32_APIC_BASE at [`LAPIC_DEFAULT_BASE`] (with the BSP
+    /// bit for processor 0), software disabled (SVR = 0xFF), every LVT entry masked.
+    pub fn new(clock: Clock, id: u8) -> Self {
+        let bsp = if id == 0 { APIC_BASE_BSP } else { 0 };
         Self {
             clock,
-            base_msr: LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE | APIC_BASE_BSP,
-            id: 0,
+            base_msr: LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE | bsp,
+            id,
+            initial_id: id,
             tpr: 0,
             ldr: 0,
             dfr: 0xFFFF_FFFF,
@@ -291,9 +374,22 @@ impl Lapic {
         }
     }
 
-    /// Back to the power-on state (keeps the clock): INIT or a board reset.
+    /// Back to the power-on state (keeps the clock and the processor's initial APIC ID): a board reset.
     pub fn reset(&mut self) {
-        *self = Self::new(self.clock.clone());
+        *self = Self::new(self.clock.clone(), self.initial_id);
+    }
+
+    /// INIT (SDM vol. 3, 11.4.7.3): back to the power-on state, except for the APIC ID and IA32_APIC_BASE.
+    pub fn init(&mut self) {
+        let (base, id) = (self.base_msr, self.id);
+        self.reset();
+        self.base_msr = base;
+        self.id = id;
+    }
+
+    /// The APIC ID register's value (bits 24-31).
+    pub fn id(&self) -> u8 {
+        self.id
     }
 
     // ----- IA32_APIC_BASE and IA32_TSC_DEADLINE, for the CPU's RDMSR/WRMSR -----
@@ -317,7 +413,8 @@ impl Lapic {
         if was_enabled && value & APIC_BASE_ENABLE == 0 {
             self.reset();
         }
-        self.base_msr = (value & (APIC_BASE_ADDR_MASK | APIC_BASE_ENABLE)) | APIC_BASE_BSP;
+        let bsp = self.base_msr & APIC_BASE_BSP;
+        self.base_msr = (value & (APIC_BASE_ADDR_MASK | APIC_BASE_ENABLE)) | bsp;
         Ok(())
     }
 
@@ -609,13 +706,13 @@ impl Lapic {
         }
     }
 
-    /// Writes the 32-bit register at `offset`. Returns a vector whose EOI must be broadcast to the IOAPIC (an EOI
-    /// of a level-triggered interrupt). Read-only and unknown registers ignore writes.
-    pub fn write_register(&mut self, offset: u64, value: u32) -> Option<u8> {
+    /// Writes the 32-bit register at `offset`. Returns what the board must do about it: broadcast an EOI of a
+    /// level-triggered interrupt to the IOAPIC, or deliver an IPI. Read-only and unknown registers ignore writes.
+    pub fn write_register(&mut self, offset: u64, value: u32) -> Option<WriteEffect> {
         match offset & 0xFF0 {
             reg::ID => self.id = (value >> 24) as u8,
             reg::TPR => self.tpr = value as u8,
-            reg::EOI => return self.eoi(),
+            reg::EOI => return self.eoi().map(WriteEffect::Eoi),
             reg::LDR => self.ldr = value & 0xFF00_0000,
             reg::DFR => self.dfr = value | 0x0FFF_FFFF,
             reg::SVR => {
@@ -633,7 +730,7 @@ impl Lapic {
             }
             reg::ICR_LOW => {
                 self.icr = (self.icr & !0xFFFF_FFFF) | u64::from(value & !DELIVERY_STATUS);
-                self.send_ipi();
+                return self.ipi().map(WriteEffect::Ipi);
             }
             reg::ICR_HIGH => {
                 self.icr = (self.icr & 0xFFFF_FFFF) | u64::from(value & 0xFF00_0000) << 32;
@@ -705,27 +802,47 @@ impl Lapic {
         }
     }
 
-    /// Sends the IPI the ICR describes. Only fixed (and lowest-priority) interrupts that reach this CPU do
-    /// anything: there is no other CPU, and INIT/SIPI/NMI/SMI have no effect on the one vCPU here.
-    fn send_ipi(&mut self) {
+    /// The IPI the ICR now describes, or None when it sends nothing: a fixed or lowest-priority IPI with an illegal
+    /// vector (0-15) sets the send-illegal-vector error instead.
+    fn ipi(&mut self) -> Option<Ipi> {
         let low = self.icr as u32;
-        let vector = low as u8;
-        let mode = low & LVT_DELIVERY_MODE;
-        if mode != DM_FIXED && mode != DM_LOWEST {
-            return;
-        }
-        let to_self = match low & ICR_SHORTHAND {
-            SHORTHAND_SELF | SHORTHAND_ALL => true,
-            SHORTHAND_OTHERS => false,
-            _ => self.matches_destination((self.icr >> 56) as u8, low & ICR_DEST_LOGICAL != 0),
-        };
-        if vector < 16 {
+        let delivery = Delivery::from_field(low);
+        if matches!(delivery, Delivery::Fixed | Delivery::LowestPriority) && (low as u8) < 16 {
             self.error(ESR_SEND_ILLEGAL_VECTOR);
-            return;
+            return None;
         }
-        if to_self {
-            self.accept(vector, false);
+        let targets = match low & ICR_SHORTHAND {
+            SHORTHAND_SELF => IpiTargets::Myself,
+            SHORTHAND_ALL => IpiTargets::All,
+            SHORTHAND_OTHERS => IpiTargets::Others,
+            _ => IpiTargets::Destination {
+                dest: (self.icr >> 56) as u8,
+                logical: low & ICR_DEST_LOGICAL != 0,
+            },
+        };
+        Some(Ipi {
+            delivery,
+            vector: low as u8,
+            targets,
+            deassert: delivery == Delivery::Init
+                && low & ICR_TRIGGER_LEVEL != 0
+                && low & ICR_LEVEL_ASSERT == 0,
+        })
+    }
+
+    /// What LINT1 does with the board's NMI line: `Some(Delivery::Nmi)` (or another mode) when the entry is
+    /// unmasked, and NMI straight through when the APIC is globally disabled (SDM vol. 3, 11.4.3); None when masked.
+    pub fn lint1_delivery(&self) -> Option<Delivery> {
+        if !self.hw_enabled() {
+            return Some(Delivery::Nmi);
         }
+        let lint1 = self.lvt[LVT_LINT1_IDX];
+        (lint1 & LVT_MASKED == 0).then(|| Delivery::from_field(lint1))
+    }
+
+    /// The LINT1 entry's vector (for a LINT1 programmed as a fixed interrupt).
+    pub fn lint1_vector(&self) -> u8 {
+        self.lvt[LVT_LINT1_IDX] as u8
     }
 }
 

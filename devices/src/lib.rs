@@ -5,6 +5,7 @@
 //! APIC), MMIO to the APICs, and the [`BoardRequest`]s (reset, power-off, debug exit, guest panic) the guest makes.
 //! Every device is also usable alone through [`IoDevice`].
 
+pub mod apic_bus;
 pub mod ata;
 pub mod bus;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod reset_control;
 pub mod rtc;
 pub mod uart;
 
+pub use apic_bus::{ApicBus, StartupSignal};
 pub use ata::{Disk, DiskError, FileDisk, MemDisk};
 pub use bus::{BoardRequest, IoDevice, PortMap, PortMapError, OPEN_BUS};
 pub use clock::Clock;

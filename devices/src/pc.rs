@@ -28,7 +28,10 @@ use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
 use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
-use crate::lapic::{ApicBaseError, Lapic, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE};
+use crate::apic_bus::ApicBus;
+use crate::lapic::{
+    ApicBaseError, Lapic, WriteEffect, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE,
+};
 use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
 use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
@@ -65,6 +68,8 @@ pub struct PcConfig {
     pub clock: Clock,
     /// Guest RAM size in bytes (for the CMOS memory-size bytes).
     pub ram_bytes: u64,
+    /// Number of processors (one local APIC each; at least one).
+    pub cpus: usize,
     /// Where COM1 output goes (None: discarded).
     pub serial_out: Option<Box<dyn Write + Send>>,
     /// Where COM1 input comes from (None: none ever arrives).
@@ -104,8 +109,8 @@ pub struct PcDevices {
     pic: PicPair,
     /// I/O APIC at [`IOAPIC_BASE`].
     ioapic: IoApic,
-    /// The vCPU's local APIC.
-    lapic: Lapic,
+    /// Every processor's local APIC.
+    apics: ApicBus,
     /// 8254 and port 0x61.
     pit: Pit,
     /// MC146818 and CMOS.
@@ -141,7 +146,7 @@ impl std::fmt::Debug for PcDevices {
         f.debug_struct("PcDevices")
             .field("pic", &self.pic)
             .field("ioapic", &self.ioapic)
-            .field("lapic", &self.lapic)
+            .field("apics", &self.apics)
             .field("post_code", &self.post.code())
             .field("unassigned", &self.unassigned)
             .finish_non_exhaustive()
@@ -184,7 +189,7 @@ impl PcDevices {
             ports,
             pic: PicPair::new(),
             ioapic: IoApic::new(),
-            lapic: Lapic::new(config.clock.clone()),
+            apics: ApicBus::new(&config.clock, config.cpus),
             pit: Pit::new(config.clock.clone()),
             rtc,
             uart: Uart::new(config.serial_out, config.serial_in),
@@ -295,14 +300,10 @@ impl PcDevices {
         }
     }
 
-    /// Hands the IOAPIC's pending messages to the local APIC (if they are addressed to it and it is enabled).
+    /// Hands the IOAPIC's pending messages to the local APICs they are addressed to.
     fn route_ioapic(&mut self) {
-        let lapic = &mut self.lapic;
-        self.ioapic.take_deliveries(|d| {
-            if lapic.hw_enabled() && lapic.matches_destination(d.dest, d.logical) {
-                lapic.accept(d.vector, d.level);
-            }
-        });
+        let apics = &mut self.apics;
+        self.ioapic.take_deliveries(|d| apics.deliver_message(d));
     }
 
     /// Copies every device's interrupt output into the PIC and IOAPIC, delivers the IOAPIC's messages, and
@@ -336,30 +337,41 @@ impl PcDevices {
                 self.ioapic.pulse_irq(pin);
             }
         }
-        self.lapic.poll();
+        self.apics.poll();
         self.rtc.update();
         self.uart.poll_input();
         self.i8042.refill();
         self.sync();
     }
 
-    /// The CPU's INTR: the local APIC has a vector above its processor priority, or the 8259's INTR passes
-    /// through the LAPIC (APIC disabled, or LINT0 in ExtINT mode).
+    /// The running processor's INTR: its local APIC has a vector above its processor priority, or (on the
+    /// bootstrap processor, the only one the 8259 is wired to, as on QEMU's board) the 8259's INTR passes through
+    /// the LAPIC (APIC disabled, or LINT0 in ExtINT mode).
     pub fn interrupt_pending(&self) -> bool {
-        self.lapic.pending_vector().is_some()
-            || (self.lapic.passes_pic_intr() && self.pic.interrupt_pending())
+        self.interrupt_pending_for(self.apics.current())
+    }
+
+    /// Whether processor `cpu` has a maskable interrupt waiting (see [`PcDevices::interrupt_pending`]).
+    pub fn interrupt_pending_for(&self, cpu: usize) -> bool {
+        let Some(lapic) = self.apics.lapic_of(cpu) else {
+            return false;
+        };
+        lapic.pending_vector().is_some()
+            || (cpu == 0 && lapic.passes_pic_intr() && self.pic.interrupt_pending())
     }
 
     /// The interrupt-acknowledge cycle: the LAPIC's vector (moved to its ISR) if it has one, else the 8259's INTA
     /// if the LAPIC passes it (the PIC's spurious IRQ7/IRQ15 vector if its request went away), else the LAPIC's
     /// spurious vector.
     pub fn acknowledge_interrupt(&mut self) -> u8 {
-        let v = if self.lapic.pending_vector().is_some() {
-            self.lapic.acknowledge()
-        } else if self.lapic.passes_pic_intr() {
+        let bsp = self.apics.current() == 0;
+        let lapic = self.apics.lapic_mut();
+        let v = if lapic.pending_vector().is_some() {
+            lapic.acknowledge()
+        } else if bsp && lapic.passes_pic_intr() {
             self.pic.acknowledge()
         } else {
-            self.lapic.acknowledge()
+            lapic.acknowledge()
         };
         self.route_ioapic();
         v
@@ -370,13 +382,13 @@ impl PcDevices {
     /// 0. Addresses that neither decodes read as open bus (all ones).
     pub fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
         let mask = size_mask64(size);
-        if self.lapic.claims(paddr) {
+        if self.apics.lapic().claims(paddr) {
             let off = paddr & (LAPIC_SIZE - 1);
             let within = off & 0xF;
             if within >= 4 {
                 return 0;
             }
-            let v = u64::from(self.lapic.read_register(off & !0xF)) >> (8 * within);
+            let v = u64::from(self.apics.lapic().read_register(off & !0xF)) >> (8 * within);
             return v & mask;
         }
         if (IOAPIC_BASE..IOAPIC_BASE + IOAPIC_SIZE).contains(&paddr) {
@@ -390,7 +402,7 @@ impl PcDevices {
     /// at the start of a 16-byte slot takes writes. Writes to addresses nobody decodes are dropped.
     pub fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
         let value = value & size_mask64(size);
-        if self.lapic.claims(paddr) {
+        if self.apics.lapic().claims(paddr) {
             let off = paddr & (LAPIC_SIZE - 1);
             let within = off & 0xF;
             if within >= 4 {
@@ -402,10 +414,12 @@ impl PcDevices {
             } else {
                 let shift = 8 * within;
                 let mask = (size_mask64(size) << shift) as u32;
-                (self.lapic.read_register(reg) & !mask) | ((value << shift) as u32 & mask)
+                (self.apics.lapic().read_register(reg) & !mask) | ((value << shift) as u32 & mask)
             };
-            if let Some(vector) = self.lapic.write_register(reg, v) {
-                self.ioapic.eoi(vector);
+            match self.apics.lapic_mut().write_register(reg, v) {
+                Some(WriteEffect::Eoi(vector)) => self.ioapic.eoi(vector),
+                Some(WriteEffect::Ipi(ipi)) => self.apics.send_ipi(ipi),
+                None => {}
             }
             self.route_ioapic();
             return;
@@ -418,24 +432,25 @@ impl PcDevices {
 
     /// RDMSR IA32_APIC_BASE (0x1B).
     pub fn apic_base(&self) -> u64 {
-        self.lapic.apic_base()
+        self.apics.lapic().apic_base()
     }
 
     /// WRMSR IA32_APIC_BASE (0x1B): relocation and global enable. An error means the CPU raises #GP.
     pub fn set_apic_base(&mut self, value: u64) -> Result<(), ApicBaseError> {
-        self.lapic.set_apic_base(value)
+        self.apics.lapic_mut().set_apic_base(value)
     }
 
     /// RDMSR IA32_TSC_DEADLINE (0x6E0).
     pub fn tsc_deadline(&self) -> u64 {
-        self.lapic.tsc_deadline()
+        self.apics.lapic().tsc_deadline()
     }
 
     /// WRMSR IA32_TSC_DEADLINE (0x6E0): `tsc_now` is the guest TSC at the write and `tsc_hz` its rate. A deadline
     /// already passed is in the IRR when this returns.
     pub fn set_tsc_deadline(&mut self, deadline: u64, tsc_now: u64, tsc_hz: u64) {
-        self.lapic.set_tsc_deadline(deadline, tsc_now, tsc_hz);
-        self.lapic.poll();
+        let lapic = self.apics.lapic_mut();
+        lapic.set_tsc_deadline(deadline, tsc_now, tsc_hz);
+        lapic.poll();
     }
 
     /// The clock every device reads (the CPU's TSC follows it too).
@@ -472,19 +487,45 @@ impl PcDevices {
         }
     }
 
-    /// CR8 (64-bit mode): the local APIC's TPR bits 7-4.
-    pub fn cr8(&self) -> u64 {
-        u64::from(self.lapic.tpr() >> 4)
+    /// The running processor's APIC task priority (CR8 is its bits 7-4).
+    pub fn task_priority(&self) -> u8 {
+        self.apics.lapic().tpr()
     }
 
-    /// MOV to CR8: sets the local APIC's TPR to `cr8 << 4` (bits above 3 are the CPU's to check: #GP if set).
-    pub fn set_cr8(&mut self, cr8: u64) {
-        self.lapic.set_tpr(((cr8 & 0xF) << 4) as u8);
+    /// Sets the running processor's APIC task priority (MOV to CR8 writes `cr8 << 4`).
+    pub fn set_task_priority(&mut self, tpr: u8) {
+        self.apics.lapic_mut().set_tpr(tpr);
     }
 
-    /// The local APIC (for traces and tests).
+    /// The running processor's local APIC (for traces and tests).
     pub fn lapic(&self) -> &Lapic {
-        &self.lapic
+        self.apics.lapic()
+    }
+
+    /// Every processor's local APIC and the messages between them.
+    pub fn apics(&self) -> &ApicBus {
+        &self.apics
+    }
+
+    /// Every processor's local APIC, to switch the running processor or take start-up signals.
+    pub fn apics_mut(&mut self) -> &mut ApicBus {
+        &mut self.apics
+    }
+
+    /// Whether an NMI waits for the running processor.
+    pub fn nmi_pending(&self) -> bool {
+        self.apics.nmi_pending(self.apics.current())
+    }
+
+    /// The running processor takes its NMI.
+    pub fn acknowledge_nmi(&mut self) {
+        self.apics.acknowledge_nmi();
+    }
+
+    /// The board's NMI line (a front panel's NMI button, QEMU's `nmi` command): to every processor through its
+    /// APIC's LINT1.
+    pub fn raise_nmi(&mut self) {
+        self.apics.board_nmi();
     }
 
     /// The I/O APIC (for traces and tests).
@@ -503,7 +544,7 @@ impl PcDevices {
         [
             self.pit.next_irq0_ns(),
             self.rtc.next_event_ns(),
-            self.lapic.next_timer_ns(),
+            self.apics.next_timer_ns(),
         ]
         .into_iter()
         .flatten()
@@ -520,7 +561,7 @@ impl PcDevices {
     pub fn reset(&mut self) {
         self.pic = PicPair::new();
         self.ioapic.reset();
-        self.lapic.reset();
+        self.apics.reset();
         self.pit = Pit::new(self.clock.clone());
         self.rtc.reset();
         self.uart.reset();

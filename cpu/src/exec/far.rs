@@ -37,7 +37,10 @@ impl Cpu {
                     M::Iretd => 4,
                     _ => 2,
                 };
-                self.interrupt_return(bus, size)
+                self.interrupt_return(bus, size)?;
+                // IRET ends the NMI handler: the next NMI may come (SDM vol. 3, 6.7.1).
+                self.state.nmi_blocked = false;
+                Ok(())
             }
         }
     }

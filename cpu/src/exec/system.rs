@@ -134,8 +134,15 @@ impl Cpu {
             }
             M::Invd | M::Wbinvd => self.require_cpl0(),
             M::Cpuid => {
-                let (a, b, c, d) =
-                    crate::cpuid::cpuid(self.state.gpr[0] as u32, self.state.gpr[1] as u32);
+                let apic_enabled = bus
+                    .read_device_msr(crate::cpuid::msr::APIC_BASE)
+                    .is_none_or(|base| base & crate::cpuid::APIC_BASE_ENABLE != 0);
+                let (a, b, c, d) = crate::cpuid::cpuid_for(
+                    self.state.gpr[0] as u32,
+                    self.state.gpr[1] as u32,
+                    self.apic_id,
+                    apic_enabled,
+                );
                 for (r, v) in [
                     (Register::EAX, a),
                     (Register::EBX, b),
@@ -480,7 +487,7 @@ impl Cpu {
     /// MOV to or from a control or debug register.
     pub(super) fn mov_control<B: Bus>(
         &mut self,
-        _bus: &mut B,
+        bus: &mut B,
         i: &Instruction,
     ) -> Result<(), Fault> {
         self.require_cpl0()?;
@@ -508,7 +515,11 @@ impl Cpu {
                     if v & !0xF != 0 {
                         return gp(0);
                     }
-                    self.state.cr8 = v;
+                    // CR8 is the local APIC's task priority, bits 7-4; a lower one may let an interrupt in.
+                    if !bus.set_task_priority((v << 4) as u8) {
+                        self.state.cr8 = v;
+                    }
+                    self.recheck_interrupts = true;
                     Ok(())
                 }
                 r if r.is_dr() => {
@@ -525,7 +536,9 @@ impl Cpu {
                 Register::CR2 => self.state.cr2,
                 Register::CR3 => self.state.cr3,
                 Register::CR4 => self.state.cr4,
-                Register::CR8 => self.state.cr8,
+                Register::CR8 => bus
+                    .task_priority()
+                    .map_or(self.state.cr8, |tpr| u64::from(tpr >> 4)),
                 r if r.is_dr() => {
                     let n = r.number();
                     self.state.dr[if n == 4 || n == 5 { n + 2 } else { n }]

@@ -7,7 +7,6 @@ pub mod operands;
 use crate::bus::{Bus, PageBacking};
 use crate::code_pages::CodePages;
 use crate::fault::Fault;
-use crate::flags::IF;
 use crate::mmu::Access;
 use crate::state::SegReg;
 use crate::step::Flow;
@@ -93,9 +92,7 @@ impl Cpu {
                 // (an APIC EOI or TPR write, say) or at the end of an interrupt shadow. Port I/O, MSR and CR8
                 // writes, STI, POPF and IRET end blocks.
                 let interrupt = std::mem::take(&mut self.recheck_interrupts)
-                    && self.state.rflags & IF != 0
-                    && !self.state.interrupt_shadow
-                    && bus.interrupt_pending();
+                    && self.interrupt_deliverable(bus);
                 if interrupt
                     || self.instructions >= end
                     || self.code_pages.generation(self.block_phys) != page_generation

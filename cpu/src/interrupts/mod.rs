@@ -75,6 +75,13 @@ impl Cpu {
         }
     }
 
+    /// Delivers a non-maskable interrupt (vector 2, no error code, no gate-privilege check) and blocks further
+    /// NMIs until the next IRET.
+    pub(crate) fn deliver_nmi<B: Bus>(&mut self, bus: &mut B) -> Result<(), Exit> {
+        self.state.nmi_blocked = true;
+        self.deliver_external_interrupt(bus, crate::fault::NMI_VECTOR)
+    }
+
     /// Delivers a software interrupt (INT n, INT3, INTO) with RIP already past the instruction; `int_n` says it
     /// was the two-byte INT n form.
     ///

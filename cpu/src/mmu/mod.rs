@@ -216,7 +216,9 @@ impl Cpu {
             PageBacking::Mmio => {
                 self.recheck_interrupts = true;
                 bus.sync_instructions(self.instructions);
-                bus.mmio_write(phys, size as u8, value)
+                bus.mmio_write(phys, size as u8, value);
+                // A device may want the machine now: an IPI for another processor, say.
+                self.stop |= bus.stop_requested();
             }
         }
     }

@@ -2,14 +2,14 @@ use super::*;
 
 fn apic() -> (Clock, Lapic) {
     let clock = Clock::virtual_time();
-    let mut a = Lapic::new(clock.clone());
+    let mut a = Lapic::new(clock.clone(), 0);
     a.write_register(reg::SVR, SVR_ENABLE | 0xFF);
     (clock, a)
 }
 
 #[test]
 fn power_on_state_and_identification() {
-    let a = Lapic::new(Clock::virtual_time());
+    let a = Lapic::new(Clock::virtual_time(), 0);
     assert_eq!(a.apic_base(), 0xFEE0_0900);
     assert_eq!(a.read_register(reg::VERSION), 0x0005_0014);
     assert_eq!(a.read_register(reg::SVR), 0xFF);
@@ -68,7 +68,7 @@ fn irr_isr_eoi_and_priorities() {
     assert_eq!(a.write_register(reg::EOI, 0), None, "edge: no broadcast");
     assert_eq!(
         a.write_register(reg::EOI, 0),
-        Some(0x55),
+        Some(WriteEffect::Eoi(0x55)),
         "level: broadcast"
     );
     assert_eq!(a.read_register(reg::PPR), 0);
@@ -118,26 +118,65 @@ fn illegal_vectors_set_esr() {
 }
 
 #[test]
-fn self_ipi_and_destinations() {
+fn icr_writes_describe_the_ipi_for_the_board() {
     let (_, mut a) = apic();
-    a.write_register(reg::ICR_LOW, SHORTHAND_SELF | 0x80);
+    let send = |a: &mut Lapic, low: u32| match a.write_register(reg::ICR_LOW, low) {
+        Some(WriteEffect::Ipi(ipi)) => Some((ipi.delivery, ipi.vector, ipi.targets, ipi.deassert)),
+        _ => None,
+    };
+    use Delivery::*;
+    use IpiTargets::*;
+    assert_eq!(
+        send(&mut a, SHORTHAND_SELF | 0x80),
+        Some((Fixed, 0x80, Myself, false))
+    );
     assert_eq!(a.read_register(reg::ICR_LOW), SHORTHAND_SELF | 0x80);
-    assert_eq!(a.acknowledge(), 0x80);
-    a.write_register(reg::EOI, 0);
-    a.write_register(reg::ICR_LOW, SHORTHAND_OTHERS | 0x81);
-    assert_eq!(a.pending_vector(), None);
-    a.write_register(reg::ICR_LOW, SHORTHAND_ALL | 0x82);
-    assert_eq!(a.acknowledge(), 0x82);
-    a.write_register(reg::EOI, 0);
-    // Physical destination: our ID (0) or broadcast.
+    assert_eq!(a.pending_vector(), None, "the board delivers, not the sender");
+    assert_eq!(
+        send(&mut a, SHORTHAND_OTHERS | DM_LOWEST | 0x81),
+        Some((LowestPriority, 0x81, Others, false))
+    );
+    assert_eq!(
+        send(&mut a, SHORTHAND_ALL | 0x82),
+        Some((Fixed, 0x82, All, false))
+    );
     a.write_register(reg::ICR_HIGH, 0x0100_0000);
-    a.write_register(reg::ICR_LOW, 0x83);
-    assert_eq!(a.pending_vector(), None);
     assert_eq!(a.read_register(reg::ICR_HIGH), 0x0100_0000);
-    a.write_register(reg::ICR_HIGH, 0);
-    a.write_register(reg::ICR_LOW, 0x84);
-    assert_eq!(a.acknowledge(), 0x84);
-    a.write_register(reg::EOI, 0);
+    let physical = Destination {
+        dest: 1,
+        logical: false,
+    };
+    assert_eq!(send(&mut a, 0x83), Some((Fixed, 0x83, physical, false)));
+    let logical = Destination {
+        dest: 1,
+        logical: true,
+    };
+    assert_eq!(
+        send(&mut a, ICR_DEST_LOGICAL | DM_NMI),
+        Some((Nmi, 0, logical, false))
+    );
+    // INIT assert, then the level de-assert form; start-up carries its page in the vector field.
+    assert_eq!(
+        send(&mut a, DM_INIT | ICR_LEVEL_ASSERT),
+        Some((Init, 0, physical, false))
+    );
+    assert_eq!(
+        send(&mut a, DM_INIT | ICR_TRIGGER_LEVEL),
+        Some((Init, 0, physical, true))
+    );
+    assert_eq!(
+        send(&mut a, DM_STARTUP | 0x9A),
+        Some((Startup, 0x9A, physical, false))
+    );
+}
+
+#[test]
+fn destinations_physical_logical_flat_and_cluster() {
+    let (_, mut a) = apic();
+    // Physical: our ID (0) or broadcast.
+    assert!(a.matches_destination(0, false));
+    assert!(a.matches_destination(0xFF, false));
+    assert!(!a.matches_destination(1, false));
     // Logical flat: LDR bit 0.
     a.write_register(reg::LDR, 0x0100_0000);
     assert!(a.matches_destination(0x01, true));
@@ -150,11 +189,45 @@ fn self_ipi_and_destinations() {
     assert!(a.matches_destination(0x12, true));
     assert!(a.matches_destination(0xF2, true));
     assert!(!a.matches_destination(0x22, true));
-    // INIT, SIPI, NMI do nothing here.
-    a.write_register(reg::ICR_LOW, SHORTHAND_SELF | DM_INIT);
-    a.write_register(reg::ICR_LOW, SHORTHAND_SELF | DM_STARTUP | 0x9A);
-    a.write_register(reg::ICR_LOW, SHORTHAND_SELF | DM_NMI);
-    assert_eq!(a.pending_vector(), None);
+}
+
+#[test]
+fn init_keeps_the_id_and_base_and_an_application_processor_is_not_the_bsp() {
+    let clock = Clock::virtual_time();
+    let mut ap = Lapic::new(clock, 1);
+    assert_eq!(ap.apic_base() & APIC_BASE_BSP, 0);
+    assert_eq!(ap.read_register(reg::ID), 1 << 24);
+    ap.set_apic_base(0xFEC0_0000 | APIC_BASE_ENABLE | APIC_BASE_BSP)
+        .unwrap();
+    assert_eq!(ap.apic_base(), 0xFEC0_0000 | APIC_BASE_ENABLE, "BSP is read-only");
+    ap.write_register(reg::ID, 7 << 24);
+    ap.write_register(reg::SVR, SVR_ENABLE | 0xFF);
+    ap.write_register(reg::TPR, 0x20);
+    ap.init();
+    assert_eq!(ap.read_register(reg::ID), 7 << 24);
+    assert_eq!(ap.apic_base(), 0xFEC0_0000 | APIC_BASE_ENABLE);
+    assert_eq!(ap.read_register(reg::SVR), 0xFF, "software disabled again");
+    assert_eq!(ap.tpr(), 0);
+    ap.reset();
+    assert_eq!(ap.read_register(reg::ID), 1 << 24, "a board reset restores the initial ID");
+}
+
+#[test]
+fn lint1_takes_the_board_nmi() {
+    let (_, mut a) = apic();
+    assert_eq!(a.lint1_delivery(), None, "masked at power-on");
+    a.write_register(reg::SVR, SVR_ENABLE | 0xFF);
+    a.write_register(reg::LVT_LINT1, DM_NMI);
+    assert_eq!(a.lint1_delivery(), Some(Delivery::Nmi));
+    a.write_register(reg::LVT_LINT1, 0x44);
+    assert_eq!(a.lint1_delivery(), Some(Delivery::Fixed));
+    assert_eq!(a.lint1_vector(), 0x44);
+    a.set_apic_base(LAPIC_DEFAULT_BASE).unwrap();
+    assert_eq!(
+        a.lint1_delivery(),
+        Some(Delivery::Nmi),
+        "a disabled APIC passes NMI through"
+    );
 }
 
 #[test]

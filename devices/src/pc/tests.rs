@@ -24,6 +24,7 @@ fn board(disk: bool) -> (Clock, PcDevices) {
     let config = PcConfig {
         clock: clock.clone(),
         ram_bytes: 128 << 20,
+        cpus: 1,
         serial_out: None,
         serial_in: None,
         disk: disk.then(|| Box::new(MemDisk::zeroed(64)) as Box<dyn Disk>),
@@ -110,6 +111,7 @@ fn uart_thre_interrupt_is_visible_right_after_the_write() {
     let mut pc = PcDevices::new(PcConfig {
         clock: Clock::virtual_time(),
         ram_bytes: 1 << 20,
+        cpus: 1,
         serial_out: Some(Box::new(sink.clone())),
         serial_in: Some(rx),
         disk: None,
@@ -276,6 +278,7 @@ fn fuzz_random_port_traffic_never_panics() {
         let mut pc = PcDevices::new(PcConfig {
             clock: clock.clone(),
             ram_bytes: 6 << 30,
+            cpus: 1,
             serial_out: Some(Box::new(std::io::sink())),
             serial_in: Some(rx),
             disk: Some(Box::new(MemDisk::zeroed(300))),
@@ -500,11 +503,12 @@ fn lapic_timer_and_tsc_deadline_through_the_board() {
         Some(Err(_))
     ));
     assert_eq!(pc.write_msr(0xC000_0080, 0, 0, 1), None);
-    // CR8 is TPR[7:4].
-    pc.set_cr8(0x3);
+    // CR8 is TPR[7:4]: one register with the APIC's TPR.
+    pc.set_task_priority(0x30);
     assert_eq!(pc.mmio_read(LAPIC + 0x80, 4), 0x30);
-    assert_eq!(pc.cr8(), 3);
-    pc.set_cr8(0);
+    pc.mmio_write(LAPIC + 0x80, 4, 0x50);
+    assert_eq!(pc.task_priority(), 0x50);
+    pc.set_task_priority(0);
     // Nothing in service, nothing pending: a stray INTA gets the spurious vector.
     assert!(!pc.interrupt_pending());
     assert_eq!(pc.acknowledge_interrupt(), 0xFF);
