@@ -57,6 +57,13 @@ impl Cpu {
         self.tlb.flush(false);
     }
 
+    /// INIT of the running processor: as [`VcpuContext::init`], and the TLB flushed.
+    pub fn init(&mut self) {
+        let mut fresh = VcpuContext::new(self.apic_id);
+        fresh.msrs = self.msrs.clone();
+        self.switch_context(&mut fresh);
+    }
+
     /// The running processor's initial APIC ID.
     pub fn apic_id(&self) -> u8 {
         self.apic_id

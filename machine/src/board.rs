@@ -47,7 +47,7 @@ pub struct BusStats {
     pub mmio_reads: u64,
     /// MMIO (and open-bus, ROM) writes.
     pub mmio_writes: u64,
-    /// Interrupt-acknowledge cycles: external interrupts delivered to the CPU.
+    /// Interrupt-acknowledge cycles: external interrupts and NMIs delivered to the CPU.
     pub interrupts: u64,
 }
 
@@ -97,11 +97,26 @@ impl Bus for Board {
         self.stats.interrupts += 1;
         self.devices.acknowledge_interrupt()
     }
+    fn nmi_pending(&self) -> bool {
+        self.devices.nmi_pending()
+    }
+    fn acknowledge_nmi(&mut self) {
+        self.stats.interrupts += 1;
+        self.devices.acknowledge_nmi();
+    }
+    fn task_priority(&self) -> Option<u8> {
+        Some(self.devices.task_priority())
+    }
+    fn set_task_priority(&mut self, tpr: u8) -> bool {
+        self.devices.set_task_priority(tpr);
+        true
+    }
     fn a20_enabled(&self) -> bool {
         self.devices.a20_enabled()
     }
     fn stop_requested(&self) -> bool {
-        self.devices.request_pending()
+        // A board request, or something for a processor that is not running (an IPI): the machine must act.
+        self.devices.request_pending() || self.devices.apics().yield_requested()
     }
     fn sync_instructions(&mut self, retired: u64) {
         let clock = self.devices.clock();

@@ -20,7 +20,11 @@ pub enum BootError {
 
 /// Loads a kernel into the VM's memory, writes the ACPI tables, and puts the CPU at the kernel's entry point.
 pub fn prepare(vm: &mut Vm, request: &KernelRequest) -> Result<BootState, BootError> {
-    acpi::build(&AcpiConfig::default())?.write_to(&mut vm.board.memory)?;
+    let acpi = AcpiConfig {
+        cpus: u8::try_from(vm.processor_count()).unwrap_or(u8::MAX),
+        ..AcpiConfig::default()
+    };
+    acpi::build(&acpi)?.write_to(&mut vm.board.memory)?;
     let map = MemoryMap::for_board(&vm.board.memory);
     let state = loader::load_kernel(&mut vm.board.memory, &map, request)?;
     enter(&mut vm.cpu, &state);

@@ -18,6 +18,10 @@ pub struct Args {
     #[arg(short = 'm', long = "memory", default_value = "128M")]
     pub memory: String,
 
+    /// Processors, as QEMU's -smp: N, cpus=N, or sockets=S,cores=C,threads=T (their product).
+    #[arg(long, default_value = "1")]
+    pub smp: String,
+
     /// A PC BIOS image (64, 128 or 256 KiB) instead of vx86's own BIOS.
     #[arg(long)]
     pub bios: Option<PathBuf>,
@@ -98,6 +102,7 @@ const SINGLE_DASH_LONG: &[&str] = &[
     "quiet",
     "memory",
     "trace",
+    "smp",
 ];
 
 /// Rewrites `-bios` to `--bios` (and the other QEMU-style long options) so clap can parse them.
@@ -121,6 +126,9 @@ pub enum ArgError {
     /// A memory size that does not parse.
     #[error("invalid memory size '{0}': use a number of MiB or a size like 512M or 2G")]
     Memory(String),
+    /// A -smp specification that does not parse.
+    #[error("invalid -smp '{0}': use N, cpus=N or sockets=S,cores=C,threads=T (1 to 255 processors, no hotplug)")]
+    Smp(String),
     /// A -drive specification that does not parse.
     #[error("invalid -drive '{0}': expected file=PATH[,format=raw][,if=ide]")]
     Drive(String),
@@ -161,6 +169,34 @@ pub fn parse_memory(text: &str) -> Result<u64, ArgError> {
     };
     n.checked_mul(1 << shift)
         .ok_or_else(|| ArgError::Memory(text.to_string()))
+}
+
+/// Parses `-smp` into a number of processors: `N`, `cpus=N`, or `sockets`, `cores` and `threads` (whose product is
+/// the count when `cpus` is not given). `maxcpus` may only repeat the count: there is no CPU hotplug.
+pub fn parse_smp(spec: &str) -> Result<usize, ArgError> {
+    let bad = || ArgError::Smp(spec.to_string());
+    let (mut cpus, mut topology, mut maxcpus) = (None, 1usize, None);
+    for (k, part) in spec.split(',').enumerate() {
+        let (key, value) = match part.split_once('=') {
+            Some((key, value)) => (key, value),
+            None if k == 0 => ("cpus", part),
+            None => return Err(bad()),
+        };
+        let n: usize = value.parse().map_err(|_| bad())?;
+        match key {
+            "cpus" => cpus = Some(n),
+            "sockets" | "cores" | "threads" | "dies" => {
+                topology = topology.checked_mul(n).ok_or_else(bad)?
+            }
+            "maxcpus" => maxcpus = Some(n),
+            _ => return Err(bad()),
+        }
+    }
+    let count = cpus.unwrap_or(topology);
+    if !(1..=crate::vm::MAX_CPUS).contains(&count) || maxcpus.is_some_and(|m| m != count) {
+        return Err(bad());
+    }
+    Ok(count)
 }
 
 /// Parses `file=PATH[,format=raw][,if=ide]` into the image path.
@@ -240,6 +276,17 @@ mod tests {
         assert_eq!(parse_memory("2G").unwrap(), 2 << 30);
         assert_eq!(parse_memory("1024k").unwrap(), 1 << 20);
         assert!(parse_memory("lots").is_err());
+    }
+
+    #[test]
+    fn smp_specs_count_processors_and_reject_garbage() {
+        assert_eq!(parse_smp("2").unwrap(), 2);
+        assert_eq!(parse_smp("cpus=4").unwrap(), 4);
+        assert_eq!(parse_smp("sockets=2,cores=2,threads=1").unwrap(), 4);
+        assert_eq!(parse_smp("2,maxcpus=2").unwrap(), 2);
+        for bad in ["0", "256", "two", "2,maxcpus=4", "2,bogus=1", "2,3", ""] {
+            assert!(parse_smp(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

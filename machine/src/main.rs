@@ -70,6 +70,7 @@ fn run(args: Args) -> Result<i32, String> {
         trace: traces.cpu,
         trace_post: traces.post,
         instruction_limit: args.max_instructions,
+        cpus: cli::parse_smp(&args.smp).map_err(|e| e.to_string())?,
         code_cache_bytes: args
             .tb_size
             .map_or(vx86_translator::DEFAULT_CACHE_BYTES, |mib| {

@@ -6,13 +6,17 @@ use crate::engine::kvm::{ExitStats, KvmError};
 use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pacing::Pacing;
+use crate::processors::Processors;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
 use vx86_devices::{BoardRequest, Disk, PcConfig, PcDevices};
 
-/// Instructions the CPU runs before the machine polls its devices.
+/// Instructions the CPU runs before the machine polls its devices (and, with several processors, switches to the
+/// next one).
 const SLICE: u64 = 20_000;
+/// The most processors a machine can have (`-smp`): APIC IDs are 8 bits, 0xFF is the broadcast.
+pub const MAX_CPUS: usize = 255;
 
 /// Everything needed to build a machine.
 pub struct VmConfig {
@@ -40,6 +44,8 @@ pub struct VmConfig {
     pub instruction_limit: Option<u64>,
     /// The binary translator's code-cache size in bytes (`-tb-size`), under bt.
     pub code_cache_bytes: usize,
+    /// Number of processors (`-smp`; at least one).
+    pub cpus: usize,
 }
 
 impl VmConfig {
@@ -59,6 +65,7 @@ impl VmConfig {
             trace_post: false,
             instruction_limit: None,
             code_cache_bytes: vx86_translator::DEFAULT_CACHE_BYTES,
+            cpus: 1,
         }
     }
 }
@@ -120,11 +127,13 @@ pub enum VmError {
 
 /// A machine ready to run.
 ///
-/// `cpu.state` is the guest's register state: a caller may set it before the first [`Vm::run`] (every engine
-/// starts from it), and after a run it holds the registers the guest stopped with, whatever the engine.
+/// `cpu.state` is the bootstrap processor's register state: a caller may set it before the first [`Vm::run`]
+/// (every engine starts from it), and after a run it holds the registers the guest stopped with, whatever the
+/// engine. With several processors the others run in turn on the same `Cpu` (see [`crate::processors`]).
 pub struct Vm {
-    /// The CPU: its state, and (under the interpreter) its counters and caches.
+    /// The CPU: the bootstrap processor's state between runs, and (under the interpreter) the counters and caches.
     pub cpu: Cpu,
+    processors: Processors,
     // Declared before the board: a KVM VM is dropped before the memory it maps.
     engine: Box<dyn ExecutionEngine>,
     /// Memory and devices.
@@ -164,6 +173,17 @@ impl Vm {
 
     /// Builds the board and a CPU at its reset vector, run by `engine`.
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
+        if config.cpus > 1 && engine == EngineKind::Kvm {
+            return Err(VmError::Unsupported(
+                "-smp: the kvm engine runs one processor; use -accel bt or -accel interp for more".into(),
+            ));
+        }
+        if !(1..=MAX_CPUS).contains(&config.cpus) {
+            return Err(VmError::Unsupported(format!(
+                "-smp {}: between 1 and {MAX_CPUS} processors",
+                config.cpus
+            )));
+        }
         let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
         let engine = engine::build(engine, &mut memory, config.code_cache_bytes)?;
         let pacing = Pacing::for_engine(
@@ -174,6 +194,7 @@ impl Vm {
         let devices = PcDevices::new(PcConfig {
             clock: pacing.clock(),
             ram_bytes: config.ram_bytes,
+            cpus: config.cpus,
             serial_out: config.serial_out,
             serial_in: config.serial_in,
             disk: config.disk,
@@ -184,6 +205,7 @@ impl Vm {
         cpu.trace = config.trace;
         Ok(Vm {
             cpu,
+            processors: Processors::new(config.cpus),
             engine,
             board: Board::new(memory, devices),
             pacing,
@@ -203,6 +225,9 @@ impl Vm {
         let first = self.cpu.instructions;
         let exits_before = self.kvm_exits().map(ExitStats::total);
         let outcome = self.run_until_end();
+        self.processors
+            .switch_to(0, &mut self.cpu, &mut self.board.devices);
+        self.engine.state_changed();
         let stats = RunStats {
             instructions: self.cpu.instructions - first,
             wall: start.elapsed(),
@@ -235,14 +260,52 @@ impl Vm {
                         rip: self.cpu.state.rip,
                     };
                 }
-                Exit::Halted => {
-                    if let Some(outcome) = self.idle() {
-                        return outcome;
-                    }
-                }
-                Exit::BudgetExhausted | Exit::DeviceRequest => {}
+                Exit::Halted | Exit::BudgetExhausted | Exit::DeviceRequest => {}
+            }
+            if let Some(outcome) = self.schedule() {
+                return outcome;
             }
         }
+    }
+
+    /// Between slices: applies the processors' start-up signals and picks the processor to run next (round
+    /// robin); while none can run, waits for a device event, or says that nothing can ever wake one.
+    fn schedule(&mut self) -> Option<Outcome> {
+        let devices = &mut self.board.devices;
+        self.processors.apply_signals(&mut self.cpu, devices);
+        devices.apics_mut().take_yield();
+        loop {
+            if let Some(next) = self
+                .processors
+                .next_runnable(&self.cpu, &self.board.devices)
+            {
+                if next != self.processors.current() {
+                    self.processors
+                        .switch_to(next, &mut self.cpu, &mut self.board.devices);
+                    self.engine.state_changed();
+                }
+                return None;
+            }
+            if !self
+                .processors
+                .any_can_wake(&self.cpu, &self.board.devices)
+                || !self.pacing.wait_for_event(&mut self.board)
+            {
+                return Some(Outcome::HaltedForever);
+            }
+            self.board.devices.poll();
+        }
+    }
+
+    /// Number of processors (`-smp`).
+    pub fn processor_count(&self) -> usize {
+        self.processors.count()
+    }
+
+    /// The board's NMI line (QEMU's `nmi` monitor command): an NMI for every processor whose APIC's LINT1 takes
+    /// it, taken at the next instruction boundary.
+    pub fn inject_nmi(&mut self) {
+        self.board.devices.raise_nmi();
     }
 
     /// The engine running this machine.
@@ -274,22 +337,13 @@ impl Vm {
             BoardRequest::GuestPanicked => Some(Outcome::GuestPanicked),
             BoardRequest::Reset if self.no_reboot => Some(Outcome::Reset),
             BoardRequest::Reset => {
+                self.processors
+                    .reset(&mut self.cpu, &mut self.board.devices);
                 self.cpu.reset();
                 self.board.devices.reset();
                 self.engine.state_changed();
                 None
             }
         }
-    }
-
-    /// The CPU is halted: wait until a device may have an interrupt for it, or say that nothing ever can wake it.
-    fn idle(&mut self) -> Option<Outcome> {
-        if self.cpu.state.rflags & vx86_cpu::flags::IF == 0
-            || !self.pacing.wait_for_event(&mut self.board)
-        {
-            return Some(Outcome::HaltedForever);
-        }
-        self.board.devices.poll();
-        None
     }
 }
