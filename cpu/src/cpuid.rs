@@ -112,12 +112,7 @@ pub const APIC_BASE_ENABLE: u64 = 1 << 11;
 /// CPUID as one processor of the machine answers it: [`cpuid`], with leaf 1 giving this processor's initial
 /// APIC ID (EBX bits 31-24) and its APIC feature bit following IA32_APIC_BASE's global enable (SDM vol. 3,
 /// 11.4.3: a disabled APIC vanishes from CPUID).
-pub fn cpuid_for(
-    leaf: u32,
-    subleaf: u32,
-    apic_id: u8,
-    apic_enabled: bool,
-) -> (u32, u32, u32, u32) {
+pub fn cpuid_for(leaf: u32, subleaf: u32, apic_id: u8, apic_enabled: bool) -> (u32, u32, u32, u32) {
     let (a, mut b, c, mut d) = cpuid(leaf, subleaf);
     if leaf == 1 {
         b |= u32::from(apic_id) << 24;

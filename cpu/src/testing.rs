@@ -25,6 +25,10 @@ pub struct FlatBus {
     pub a20: bool,
     /// A port write to this port asks the engine to stop.
     pub stop_port: Option<u16>,
+    /// A local APIC's task-priority register, when the bus models one (CR8 is then its bits 7-4).
+    pub tpr: Option<u8>,
+    /// IA32_APIC_BASE, when the bus models an APIC that owns it.
+    pub apic_base: Option<u64>,
     stop: bool,
 }
 
@@ -38,6 +42,8 @@ impl FlatBus {
             pending_vectors: VecDeque::new(),
             a20: true,
             stop_port: None,
+            tpr: None,
+            apic_base: None,
             stop: false,
         }
     }
@@ -99,6 +105,16 @@ impl Bus for FlatBus {
     }
     fn stop_requested(&self) -> bool {
         self.stop
+    }
+    fn task_priority(&self) -> Option<u8> {
+        self.tpr
+    }
+    fn set_task_priority(&mut self, tpr: u8) -> bool {
+        self.tpr.as_mut().map(|t| *t = tpr).is_some()
+    }
+    fn read_device_msr(&mut self, index: u32) -> Option<u64> {
+        self.apic_base
+            .filter(|_| index == crate::cpuid::msr::APIC_BASE)
     }
 }
 

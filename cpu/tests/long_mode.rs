@@ -521,3 +521,88 @@ fn sysexitq_to_a_non_canonical_address_and_non_canonical_sysenter_msrs_raise_gp(
     });
     assert_eq!(cpu.state.rip, HANDLERS + 13 + 1, "#GP from WRMSR");
 }
+
+/// Runs 64-bit `build` on [`machine`] after `setup` changed the bus.
+fn run64_on(
+    setup: impl FnOnce(&mut FlatBus),
+    build: impl FnOnce(&mut CodeAssembler),
+) -> (Cpu, FlatBus) {
+    let mut bus = machine();
+    setup(&mut bus);
+    bus.load(CODE, &assemble(64, CODE, build));
+    let mut cpu = cpu64();
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 100_000),
+        Exit::Halted
+    );
+    (cpu, bus)
+}
+
+#[test]
+fn cr8_is_the_local_apic_task_priority() {
+    let snippet = |a: &mut CodeAssembler| {
+        a.mov(rbx, cr8).unwrap();
+        a.mov(eax, 5).unwrap();
+        a.mov(cr8, rax).unwrap();
+        a.mov(rcx, cr8).unwrap();
+        a.hlt().unwrap();
+    };
+    // With an APIC, CR8 reads and writes bits 7-4 of its TPR.
+    let (cpu, bus) = run64_on(|bus| bus.tpr = Some(0x3A), snippet);
+    assert_eq!(cpu.state.gpr[3], 3, "CR8 = TPR[7:4]");
+    assert_eq!(bus.tpr, Some(0x50), "MOV to CR8 writes TPR = CR8 << 4");
+    assert_eq!(cpu.state.gpr[1], 5);
+    // Without one, CR8 is a register of its own.
+    let (cpu, _) = run64_on(|_| {}, snippet);
+    assert_eq!((cpu.state.gpr[3], cpu.state.gpr[1]), (0, 5));
+    // Bits above 3 are reserved: #GP(0).
+    let (cpu, _) = run64_on(
+        |bus| bus.tpr = Some(0),
+        |a| {
+            a.mov(eax, 0x10).unwrap();
+            a.mov(cr8, rax).unwrap();
+            a.hlt().unwrap();
+        },
+    );
+    assert_eq!(cpu.state.rip, HANDLERS + 13 + 1, "#GP's handler");
+}
+
+#[test]
+fn cpuid_reports_the_processor_apic_id_and_an_apic_only_while_enabled() {
+    let snippet = |a: &mut CodeAssembler| {
+        a.mov(eax, 1).unwrap();
+        a.cpuid().unwrap();
+        a.hlt().unwrap();
+    };
+    const APIC_FEATURE: u64 = 1 << 9;
+    for (base, apic) in [
+        (None, true),
+        (Some(0xFEE0_0900), true),
+        (Some(0xFEE0_0100), false),
+    ] {
+        let (cpu, _) = run64_on(|bus| bus.apic_base = base, snippet);
+        assert_eq!(
+            cpu.state.gpr[2] & APIC_FEATURE != 0,
+            apic,
+            "IA32_APIC_BASE {base:x?}"
+        );
+        assert_eq!(
+            cpu.state.gpr[3] >> 24,
+            0,
+            "the bootstrap processor's APIC ID"
+        );
+    }
+    // Another processor's context on the same CPU reports its own ID.
+    let mut bus = machine();
+    bus.load(CODE, &assemble(64, CODE, snippet));
+    let mut cpu = cpu64();
+    let mut other = vx86_cpu::VcpuContext::new(3);
+    other.state = cpu.state.clone();
+    cpu.switch_context(&mut other);
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
+    assert_eq!(cpu.state.gpr[3] >> 24 & 0xFF, 3);
+    assert_eq!(cpu.apic_id(), 3);
+}

@@ -40,7 +40,9 @@ impl ApicBus {
     pub fn new(clock: &Clock, cpus: usize) -> ApicBus {
         let cpus = cpus.max(1);
         ApicBus {
-            lapics: (0..cpus).map(|i| Lapic::new(clock.clone(), i as u8)).collect(),
+            lapics: (0..cpus)
+                .map(|i| Lapic::new(clock.clone(), i as u8))
+                .collect(),
             current: 0,
             nmi: vec![false; cpus],
             startups: VecDeque::new(),

@@ -22,13 +22,13 @@ use std::io::Write;
 
 use crossbeam_channel::Receiver;
 
+use crate::apic_bus::ApicBus;
 use crate::ata::{Ata, Disk, ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ};
 use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
 use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
-use crate::apic_bus::ApicBus;
 use crate::lapic::{
     ApicBaseError, Lapic, WriteEffect, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE,
 };

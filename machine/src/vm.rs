@@ -175,7 +175,8 @@ impl Vm {
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
         if config.cpus > 1 && engine == EngineKind::Kvm {
             return Err(VmError::Unsupported(
-                "-smp: the kvm engine runs one processor; use -accel bt or -accel interp for more".into(),
+                "-smp: the kvm engine runs one processor; use -accel bt or -accel interp for more"
+                    .into(),
             ));
         }
         if !(1..=MAX_CPUS).contains(&config.cpus) {
@@ -286,9 +287,7 @@ impl Vm {
                 }
                 return None;
             }
-            if !self
-                .processors
-                .any_can_wake(&self.cpu, &self.board.devices)
+            if !self.processors.any_can_wake(&self.cpu, &self.board.devices)
                 || !self.pacing.wait_for_event(&mut self.board)
             {
                 return Some(Outcome::HaltedForever);

@@ -1,9 +1,10 @@
 //! Debian 12's stock kernel with the busybox initramfs from `guests/debian-linux.sh`, booted directly on the
 //! interpreter and on the binary translator: the kernel reaches /init, the workload's results match values computed
 //! on the host, the guest powers off cleanly, and under `-icount` both engines print exactly the same console log
-//! and begin each boot phase (kernel init, user) at the same instruction;
-//! and a kernel panic is reported through the pvpanic device and ends the run with a non-zero status. Skipped (with a message) when the guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches
-//! it.
+//! and begin each boot phase (kernel init, user) at the same instruction. With `-smp 2` the kernel brings up both
+//! processors and runs the same workload. A kernel panic is reported through the pvpanic device and ends the run
+//! with a non-zero status. Skipped (with a message) when the guest has not been fetched, and failed under
+//! `CI=true`; `.ci/run` fetches it.
 
 mod common;
 
@@ -20,9 +21,9 @@ struct Boot {
     phase_starts: Vec<Option<u64>>,
 }
 
-/// Boots the Debian guest under `engine` with `extra` appended to the command line; None (after saying so) when it
-/// is not fetched.
-fn boot_debian(engine: EngineKind, extra: &str) -> Option<Boot> {
+/// Boots the Debian guest under `engine` on `cpus` processors with `extra` appended to the command line; None
+/// (after saying so) when it is not fetched.
+fn boot_debian(engine: EngineKind, cpus: usize, extra: &str) -> Option<Boot> {
     let (kernel, initrd) = common::debian_guest()?;
     let serial = SerialCapture::new();
     let config = VmConfig {
@@ -35,6 +36,7 @@ fn boot_debian(engine: EngineKind, extra: &str) -> Option<Boot> {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20_000_000_000),
         ),
+        cpus,
         ..VmConfig::new(256 << 20, vx86_firmware::bios::image())
     };
     let mut vm = Vm::with_engine(config, engine).unwrap();
@@ -62,8 +64,8 @@ fn boot_debian(engine: EngineKind, extra: &str) -> Option<Boot> {
 
 #[test]
 fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off_alike_on_interp_and_bt() {
-    let translated = std::thread::spawn(|| boot_debian(EngineKind::Bt, ""));
-    let Some(interpreted) = boot_debian(EngineKind::Interp, "") else {
+    let translated = std::thread::spawn(|| boot_debian(EngineKind::Bt, 1, ""));
+    let Some(interpreted) = boot_debian(EngineKind::Interp, 1, "") else {
         return;
     };
     let translated = translated
@@ -92,6 +94,22 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off_alike_on_interp_
         interpreted.phase_starts, translated.phase_starts,
         "-icount boots begin their phases at the same instructions"
     );
+}
+
+#[test]
+fn debian_kernel_brings_up_two_processors_and_runs_the_workload_with_smp_2() {
+    let Some(boot) = boot_debian(EngineKind::Bt, 2, "") else {
+        return;
+    };
+    assert!(
+        boot.text
+            .contains("smpboot: Total of 2 processors activated"),
+        "outcome {:?}; console:\n{}",
+        boot.outcome,
+        boot.text
+    );
+    assert!(boot.text.contains("smp: Brought up 1 node, 2 CPUs"));
+    assert_workload_ran(&boot.outcome, &boot.text);
 }
 
 /// The boot reached /init, ran the workload to the host's results with a clean kernel log, and powered off.
@@ -131,7 +149,7 @@ fn assert_workload_ran(outcome: &Outcome, text: &str) {
 
 #[test]
 fn debian_kernel_panic_is_reported_through_pvpanic_and_ends_the_run() {
-    let Some(Boot { outcome, text, .. }) = boot_debian(EngineKind::Bt, "vx86.panic") else {
+    let Some(Boot { outcome, text, .. }) = boot_debian(EngineKind::Bt, 1, "vx86.panic") else {
         return;
     };
     assert!(

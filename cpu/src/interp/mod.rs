@@ -91,8 +91,8 @@ impl Cpu {
                 // block boundaries, and within a block only where something may have changed: after an MMIO access
                 // (an APIC EOI or TPR write, say) or at the end of an interrupt shadow. Port I/O, MSR and CR8
                 // writes, STI, POPF and IRET end blocks.
-                let interrupt = std::mem::take(&mut self.recheck_interrupts)
-                    && self.interrupt_deliverable(bus);
+                let interrupt =
+                    std::mem::take(&mut self.recheck_interrupts) && self.interrupt_deliverable(bus);
                 if interrupt
                     || self.instructions >= end
                     || self.code_pages.generation(self.block_phys) != page_generation

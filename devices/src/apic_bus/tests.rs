@@ -63,7 +63,10 @@ fn lowest_priority_goes_to_the_lowest_task_priority() {
     }
     apics.set_current(0);
     send(&mut apics, 0b011, ICR_DEST_LOGICAL | DM_LOWEST | 0x85);
-    assert_eq!(apics.lapic_of(1).unwrap().read_register(reg::IRR + 0x40), 1 << 5);
+    assert_eq!(
+        apics.lapic_of(1).unwrap().read_register(reg::IRR + 0x40),
+        1 << 5
+    );
     assert_eq!(apics.lapic_of(0).unwrap().read_register(reg::IRR + 0x40), 0);
     assert_eq!(apics.lapic_of(2).unwrap().read_register(reg::IRR + 0x40), 0);
 }

@@ -131,7 +131,11 @@ fn icr_writes_describe_the_ipi_for_the_board() {
         Some((Fixed, 0x80, Myself, false))
     );
     assert_eq!(a.read_register(reg::ICR_LOW), SHORTHAND_SELF | 0x80);
-    assert_eq!(a.pending_vector(), None, "the board delivers, not the sender");
+    assert_eq!(
+        a.pending_vector(),
+        None,
+        "the board delivers, not the sender"
+    );
     assert_eq!(
         send(&mut a, SHORTHAND_OTHERS | DM_LOWEST | 0x81),
         Some((LowestPriority, 0x81, Others, false))
@@ -199,7 +203,11 @@ fn init_keeps_the_id_and_base_and_an_application_processor_is_not_the_bsp() {
     assert_eq!(ap.read_register(reg::ID), 1 << 24);
     ap.set_apic_base(0xFEC0_0000 | APIC_BASE_ENABLE | APIC_BASE_BSP)
         .unwrap();
-    assert_eq!(ap.apic_base(), 0xFEC0_0000 | APIC_BASE_ENABLE, "BSP is read-only");
+    assert_eq!(
+        ap.apic_base(),
+        0xFEC0_0000 | APIC_BASE_ENABLE,
+        "BSP is read-only"
+    );
     ap.write_register(reg::ID, 7 << 24);
     ap.write_register(reg::SVR, SVR_ENABLE | 0xFF);
     ap.write_register(reg::TPR, 0x20);
@@ -209,7 +217,11 @@ fn init_keeps_the_id_and_base_and_an_application_processor_is_not_the_bsp() {
     assert_eq!(ap.read_register(reg::SVR), 0xFF, "software disabled again");
     assert_eq!(ap.tpr(), 0);
     ap.reset();
-    assert_eq!(ap.read_register(reg::ID), 1 << 24, "a board reset restores the initial ID");
+    assert_eq!(
+        ap.read_register(reg::ID),
+        1 << 24,
+        "a board reset restores the initial ID"
+    );
 }
 
 #[test]

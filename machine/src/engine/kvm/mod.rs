@@ -203,6 +203,7 @@ impl KvmEngine {
 
     fn run_until_exit(&mut self, board: &mut Board) -> Exit {
         loop {
+            self.offer_nmi(board);
             let pending = board.interrupt_pending();
             if self.halted && !pending {
                 return Exit::Halted;
@@ -281,6 +282,15 @@ impl KvmEngine {
             if board.devices.request_pending() {
                 return Exit::DeviceRequest;
             }
+        }
+    }
+
+    /// Queues a waiting NMI in KVM, which delivers it when the guest's NMI blocking allows (and wakes a halted
+    /// vCPU for it).
+    fn offer_nmi(&mut self, board: &mut Board) {
+        if board.nmi_pending() && self.vcpu.nmi().is_ok() {
+            board.acknowledge_nmi();
+            self.halted = false;
         }
     }
 
