@@ -3,6 +3,7 @@
 
 use crate::acpi::{self, AcpiConfig};
 use crate::loader::{self, BootState, KernelRequest, LoadError, MemoryMap};
+use crate::mptable;
 use crate::vm::Vm;
 use vx86_cpu::state::{SegReg, TableReg};
 use vx86_cpu::Cpu;
@@ -18,13 +19,15 @@ pub enum BootError {
     Acpi(#[from] acpi::AcpiError),
 }
 
-/// Loads a kernel into the VM's memory, writes the ACPI tables, and puts the CPU at the kernel's entry point.
+/// Loads a kernel into the VM's memory, writes the ACPI and MP tables, and puts the CPU at the kernel's entry point.
 pub fn prepare(vm: &mut Vm, request: &KernelRequest) -> Result<BootState, BootError> {
+    let cpus = u8::try_from(vm.processor_count()).unwrap_or(u8::MAX);
     let acpi = AcpiConfig {
-        cpus: u8::try_from(vm.processor_count()).unwrap_or(u8::MAX),
+        cpus,
         ..AcpiConfig::default()
     };
     acpi::build(&acpi)?.write_to(&mut vm.board.memory)?;
+    mptable::write_to(&mut vm.board.memory, cpus).map_err(acpi::AcpiError::Memory)?;
     let map = MemoryMap::for_board(&vm.board.memory);
     let state = loader::load_kernel(&mut vm.board.memory, &map, request)?;
     enter(&mut vm.cpu, &state);

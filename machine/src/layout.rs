@@ -45,3 +45,8 @@ pub const ACPI_TABLES_BASE: u64 = 0xE_0000;
 pub const ACPI_TABLES_SIZE: u64 = 0x1_0000;
 /// Guest-physical address of the RSDP (also for the boot protocol's `acpi_rsdp_addr`, zero page offset 0x070).
 pub const ACPI_RSDP_ADDR: u64 = ACPI_TABLES_BASE;
+/// The MP specification's floating pointer: the first 16 bytes of the EBDA, in the last KiB of base memory that
+/// an OS scans for it (reserved in the E820 map).
+pub const MP_FLOATING_POINTER: u64 = vx86_firmware::bios::layout::EBDA_BASE as u64;
+/// The MP configuration table: the upper half of the ACPI table area (the ACPI tables keep the lower half).
+pub const MP_CONFIG_TABLE: u64 = ACPI_TABLES_BASE + ACPI_TABLES_SIZE / 2;

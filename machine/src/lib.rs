@@ -9,6 +9,7 @@ pub mod engine;
 pub mod layout;
 pub mod loader;
 pub mod memory;
+pub mod mptable;
 pub mod pacing;
 pub mod processors;
 pub mod vm;

@@ -2,9 +2,9 @@
 //! interpreter and on the binary translator: the kernel reaches /init, the workload's results match values computed
 //! on the host, the guest powers off cleanly, and under `-icount` both engines print exactly the same console log
 //! and begin each boot phase (kernel init, user) at the same instruction. With `-smp 2` the kernel brings up both
-//! processors and runs the same workload. A kernel panic is reported through the pvpanic device and ends the run
-//! with a non-zero status. Skipped (with a message) when the guest has not been fetched, and failed under
-//! `CI=true`; `.ci/run` fetches it.
+//! processors and runs the same workload, and with `acpi=off` it finds them in the MP table. A kernel panic is
+//! reported through the pvpanic device and ends the run with a non-zero status. Skipped (with a message) when the
+//! guest has not been fetched, and failed under `CI=true`; `.ci/run` fetches it.
 
 mod common;
 
@@ -110,6 +110,30 @@ fn debian_kernel_brings_up_two_processors_and_runs_the_workload_with_smp_2() {
     );
     assert!(boot.text.contains("smp: Brought up 1 node, 2 CPUs"));
     assert_workload_ran(&boot.outcome, &boot.text);
+}
+
+#[test]
+fn debian_kernel_without_acpi_finds_both_processors_in_the_mp_table() {
+    let Some(boot) = boot_debian(EngineKind::Bt, 2, "acpi=off") else {
+        return;
+    };
+    for line in [
+        "found SMP MP-table at [mem 0x0009fc00-0x0009fc0f]",
+        "Intel MultiProcessor Specification v1.4",
+        "Processors: 2",
+        "smpboot: Total of 2 processors activated",
+        "VX86-INIT-START",
+    ] {
+        assert!(
+            boot.text.contains(line),
+            "missing '{line}'; outcome {:?}; console:\n{}",
+            boot.outcome,
+            boot.text
+        );
+    }
+    for bad in ["not setup in hardware", "BUG", "WARNING:"] {
+        assert!(!boot.text.contains(bad), "'{bad}' in:\n{}", boot.text);
+    }
 }
 
 /// The boot reached /init, ran the workload to the host's results with a clean kernel log, and powered off.

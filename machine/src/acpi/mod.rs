@@ -17,7 +17,7 @@ pub mod fadt;
 pub mod madt;
 pub mod sdt;
 
-use crate::layout::{ACPI_TABLES_BASE, ACPI_TABLES_SIZE, FOUR_GIB, IOAPIC_BASE, LAPIC_BASE};
+use crate::layout::{ACPI_TABLES_BASE, FOUR_GIB, IOAPIC_BASE, LAPIC_BASE, MP_CONFIG_TABLE};
 use crate::memory::{GuestMemory, MemoryError};
 use sdt::{checksum, OEM_ID};
 
@@ -61,11 +61,11 @@ pub struct AcpiConfig {
 }
 
 impl Default for AcpiConfig {
-    /// The board's layout: tables at [`ACPI_TABLES_BASE`], one CPU.
+    /// The board's layout: tables at [`ACPI_TABLES_BASE`], below the MP table, one CPU.
     fn default() -> Self {
         AcpiConfig {
             base: ACPI_TABLES_BASE,
-            size: ACPI_TABLES_SIZE,
+            size: MP_CONFIG_TABLE - ACPI_TABLES_BASE,
             cpus: 1,
         }
     }
