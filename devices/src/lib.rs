@@ -14,6 +14,7 @@ pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
 pub mod pc;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod pm;

@@ -32,6 +32,7 @@ use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZ
 use crate::lapic::{
     ApicBaseError, Lapic, WriteEffect, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE,
 };
+use crate::pci::{chipset, PciBus, CONFIG_ADDRESS, CONFIG_DATA};
 use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
 use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
@@ -97,6 +98,7 @@ enum Dev {
     Pm,
     ResetControl,
     Ata,
+    Pci,
 }
 
 /// All PC legacy devices, their port map and their interrupt wiring.
@@ -131,6 +133,8 @@ pub struct PcDevices {
     pm: AcpiPm,
     /// 0xCF9 reset control.
     reset_control: ResetControl,
+    /// PCI bus 0 and its configuration mechanism.
+    pci: PciBus,
     /// Primary IDE channel, if there is a disk.
     ata: Option<Ata>,
     /// Requests not yet taken by the machine.
@@ -180,6 +184,8 @@ impl PcDevices {
         map(PVPANIC_PORT, 1, Dev::PvPanic);
         map(PM_BASE, PM_LEN, Dev::Pm);
         map(RESET_CONTROL, 1, Dev::ResetControl);
+        map(CONFIG_ADDRESS, 1, Dev::Pci);
+        map(CONFIG_DATA, 4, Dev::Pci);
         if has_disk {
             map(ATA_PRIMARY_BASE, 8, Dev::Ata);
             map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
@@ -200,6 +206,7 @@ impl PcDevices {
             pvpanic: PvPanic::new(),
             pm: AcpiPm::new(config.clock),
             reset_control: ResetControl::new(),
+            pci: pc_chipset(),
             ata: config.disk.map(Ata::new),
             requests: VecDeque::new(),
             trace_unassigned: config.trace_unassigned_ports,
@@ -220,6 +227,7 @@ impl PcDevices {
             Dev::PvPanic => &mut self.pvpanic,
             Dev::Pm => &mut self.pm,
             Dev::ResetControl => &mut self.reset_control,
+            Dev::Pci => &mut self.pci,
             Dev::Ata => self.ata.as_mut()?,
         })
     }
@@ -528,6 +536,16 @@ impl PcDevices {
         self.apics.board_nmi();
     }
 
+    /// PCI bus 0 (for the board's memory map, traces and tests).
+    pub fn pci(&self) -> &PciBus {
+        &self.pci
+    }
+
+    /// PCI bus 0, to take its configuration writes.
+    pub fn pci_mut(&mut self) -> &mut PciBus {
+        &mut self.pci
+    }
+
     /// The I/O APIC (for traces and tests).
     pub fn ioapic(&self) -> &IoApic {
         &self.ioapic
@@ -571,6 +589,7 @@ impl PcDevices {
         self.pvpanic = PvPanic::new();
         self.pm = AcpiPm::new(self.clock.clone());
         self.reset_control = ResetControl::new();
+        self.pci = pc_chipset();
         if let Some(ata) = &mut self.ata {
             ata.hard_reset();
         }
@@ -602,6 +621,19 @@ impl PcDevices {
     pub fn rtc_mut(&mut self) -> &mut Rtc {
         &mut self.rtc
     }
+}
+
+/// Bus 0 of QEMU's `pc` machine: the i440FX host bridge and the PIIX3/PIIX4 functions, plugged in one line each.
+fn pc_chipset() -> PciBus {
+    let mut pci = PciBus::new();
+    pci.plug(chipset::HOST_BRIDGE, chipset::host_bridge());
+    pci.plug(chipset::ISA_BRIDGE, chipset::isa_bridge());
+    pci.plug(chipset::IDE, chipset::ide());
+    pci.plug(
+        chipset::POWER_MANAGEMENT,
+        chipset::power_management(PM_BASE),
+    );
+    pci
 }
 
 /// Access sizes the bus knows: 1, 2, and 4 for anything else.

@@ -22,8 +22,10 @@ pub enum BootError {
 /// Loads a kernel into the VM's memory, writes the ACPI and MP tables, and puts the CPU at the kernel's entry point.
 pub fn prepare(vm: &mut Vm, request: &KernelRequest) -> Result<BootState, BootError> {
     let cpus = u8::try_from(vm.processor_count()).unwrap_or(u8::MAX);
+    let (ram_below_4g, _) = vx86_devices::ram_split(vm.board.memory.ram_bytes());
     let acpi = AcpiConfig {
         cpus,
+        pci_window_start: ram_below_4g as u32,
         ..AcpiConfig::default()
     };
     acpi::build(&acpi)?.write_to(&mut vm.board.memory)?;

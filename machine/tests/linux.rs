@@ -136,7 +136,8 @@ fn debian_kernel_without_acpi_finds_both_processors_in_the_mp_table() {
     }
 }
 
-/// The boot reached /init, ran the workload to the host's results with a clean kernel log, and powered off.
+/// The boot reached /init, found the PCI functions, ran the workload to the host's results with a clean kernel
+/// log, and powered off.
 fn assert_workload_ran(outcome: &Outcome, text: &str) {
     assert!(
         text.contains("VX86-INIT-START"),
@@ -151,6 +152,21 @@ fn assert_workload_ran(outcome: &Outcome, text: &str) {
             "missing or different: {line}\nconsole:\n{text}"
         );
     }
+    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset, with its IDs.
+    let found: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("VX86-PCI "))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "VX86-PCI 0000:00:00.0 0x060000 0x8086:0x1237",
+            "VX86-PCI 0000:00:01.0 0x060100 0x8086:0x7000",
+            "VX86-PCI 0000:00:01.1 0x010180 0x8086:0x7010",
+            "VX86-PCI 0000:00:01.3 0x068000 0x8086:0x7113",
+        ],
+        "console:\n{text}"
+    );
     // No oops, warnings or failed self-tests; no unknown-MSR or invalid-opcode reports; no clocksource, TSC or
     // PMU complaints.
     for bad in [

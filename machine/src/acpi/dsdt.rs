@@ -1,7 +1,8 @@
-//! The DSDT and FACS: the smallest AML that lets Linux power the machine off and find the pvpanic device, and the
-//! firmware control structure every non-hardware-reduced ACPI system has.
+//! The DSDT and FACS: the smallest AML that lets Linux power the machine off, find the pvpanic device and scan
+//! PCI bus 0, and the firmware control structure every non-hardware-reduced ACPI system has.
 //!
-//! The DSDT's AML is two statements, hand-assembled (ACPI 6.x chapter 20; resource descriptors in chapter 6.4).
+//! The DSDT's AML is three statements, hand-assembled (ACPI 6.x chapter 20; resource descriptors in chapter 6.4).
+//! The last, the PCI root bridge, is built by [`aml_pci_root`] from the same pieces as the pvpanic device.
 //! First `Name (\_S5, Package (0x04) { Zero, Zero, Zero, Zero })` ([`AML_S5`]):
 //!
 //! | bytes | AML | meaning |
@@ -193,11 +194,84 @@ pub fn aml_pvpanic() -> Vec<u8> {
     aml_root_scope(b"_SB_", &aml_device(b"PEVT", &[hid, crs].concat()))
 }
 
-/// Builds the DSDT: the header, [`AML_S5`] and [`aml_pvpanic`].
-pub fn build_dsdt() -> Vec<u8> {
+/// The PCI host bridge's ACPI ID, `EisaId ("PNP0A03")` compressed (three 5-bit letters, four hex digits).
+pub const PCI_HOST_BRIDGE_EISA_ID: u32 = 0x030A_D041;
+
+/// Large resource item: word address space descriptor (13 bytes follow).
+const RES_WORD_ADDRESS: u8 = 0x88;
+/// Large resource item: dword address space descriptor (23 bytes follow).
+const RES_DWORD_ADDRESS: u8 = 0x87;
+/// Address space descriptor resource type: memory.
+const SPACE_MEMORY: u8 = 0;
+/// Address space descriptor resource type: I/O.
+const SPACE_IO: u8 = 1;
+/// Address space descriptor resource type: bus numbers.
+const SPACE_BUS: u8 = 2;
+/// Address space general flags: a producer (the bridge hands the range to its children), positive decode, minimum
+/// and maximum fixed.
+const PRODUCER_FIXED: u8 = 0x0C;
+/// I/O type-specific flags: the range covers ISA and non-ISA ports (EntireRange).
+const IO_ENTIRE_RANGE: u8 = 0x03;
+/// Memory type-specific flags: read-write, cacheable.
+const MEMORY_CACHEABLE_RW: u8 = 0x03;
+/// Memory type-specific flags: read-write, not cacheable.
+const MEMORY_UNCACHEABLE_RW: u8 = 0x01;
+/// The last byte of the PCI memory window: just below the IOAPIC's page.
+pub const PCI_WINDOW_END: u32 = 0xFEBF_FFFF;
+
+/// A word address space descriptor (ACPI 6.x 6.4.3.5.3) of a bridge-produced range `min..=max`, with the
+/// type-specific `flags`.
+fn word_address(space: u8, flags: u8, min: u16, max: u16) -> Vec<u8> {
+    let mut d = vec![RES_WORD_ADDRESS, 13, 0, space, PRODUCER_FIXED, flags];
+    for field in [0, min, max, 0, max - min + 1] {
+        d.extend(field.to_le_bytes());
+    }
+    d
+}
+
+/// A dword address space descriptor (ACPI 6.x 6.4.3.5.2) of a bridge-produced memory range `min..=max`.
+fn dword_memory(flags: u8, min: u32, max: u32) -> Vec<u8> {
+    let mut d = vec![
+        RES_DWORD_ADDRESS,
+        23,
+        0,
+        SPACE_MEMORY,
+        PRODUCER_FIXED,
+        flags,
+    ];
+    for field in [0, min, max, 0, max - min + 1] {
+        d.extend(field.to_le_bytes());
+    }
+    d
+}
+
+/// The AML of `Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, Zero) Name (_CRS,
+/// ...) } }`: the root of PCI bus 0, which an ACPI kernel scans only once the namespace declares it, with the
+/// windows QEMU's i440FX gives it: buses 0-255, the configuration ports, the I/O ports around them, the VGA
+/// window, and memory from `window_start` (the top of RAM below 4 GiB) to [`PCI_WINDOW_END`].
+pub fn aml_pci_root(window_start: u32) -> Vec<u8> {
+    let hid = aml_name(b"_HID", &aml_integer(PCI_HOST_BRIDGE_EISA_ID));
+    let uid = aml_name(b"_UID", &[ZERO_OP]);
+    let resources = [
+        word_address(SPACE_BUS, 0, 0, 0xFF),
+        io_port_descriptor(0xCF8, 8),
+        word_address(SPACE_IO, IO_ENTIRE_RANGE, 0, 0xCF7),
+        word_address(SPACE_IO, IO_ENTIRE_RANGE, 0xD00, 0xFFFF),
+        dword_memory(MEMORY_CACHEABLE_RW, 0xA_0000, 0xB_FFFF),
+        dword_memory(MEMORY_UNCACHEABLE_RW, window_start, PCI_WINDOW_END),
+    ]
+    .concat();
+    let crs = aml_name(b"_CRS", &resource_template(&resources));
+    aml_root_scope(b"_SB_", &aml_device(b"PCI0", &[hid, uid, crs].concat()))
+}
+
+/// Builds the DSDT: the header, [`AML_S5`], [`aml_pvpanic`] and [`aml_pci_root`] with its memory window from
+/// `pci_window_start`.
+pub fn build_dsdt(pci_window_start: u32) -> Vec<u8> {
     let mut t = Sdt::new(b"DSDT", DSDT_REVISION);
     t.bytes(&AML_S5);
     t.bytes(&aml_pvpanic());
+    t.bytes(&aml_pci_root(pci_window_start));
     t.finish()
 }
 

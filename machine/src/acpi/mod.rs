@@ -58,15 +58,19 @@ pub struct AcpiConfig {
     pub size: u64,
     /// Number of processors (one local APIC each).
     pub cpus: u8,
+    /// Where the PCI host bridge's memory window starts: the top of RAM below 4 GiB.
+    pub pci_window_start: u32,
 }
 
 impl Default for AcpiConfig {
-    /// The board's layout: tables at [`ACPI_TABLES_BASE`], below the MP table, one CPU.
+    /// The board's layout: tables at [`ACPI_TABLES_BASE`], below the MP table, one CPU, the PCI window from the
+    /// highest top of low RAM the board has (the loader sets the exact one).
     fn default() -> Self {
         AcpiConfig {
             base: ACPI_TABLES_BASE,
             size: MP_CONFIG_TABLE - ACPI_TABLES_BASE,
             cpus: 1,
+            pci_window_start: vx86_devices::pc::LOW_RAM_LIMIT as u32,
         }
     }
 }
@@ -163,7 +167,7 @@ pub fn build(config: &AcpiConfig) -> Result<AcpiTables, AcpiError> {
     };
     // Addresses below are below 4 GiB as long as the image is; checked at the end.
     let facs = l.place(&dsdt::build_facs(), dsdt::FACS_ALIGN) as u32;
-    let dsdt = l.place(&dsdt::build_dsdt(), TABLE_ALIGN) as u32;
+    let dsdt = l.place(&dsdt::build_dsdt(config.pci_window_start), TABLE_ALIGN) as u32;
     let fadt = l.place(&fadt::build(facs, dsdt), TABLE_ALIGN);
     let madt = l.place(
         &madt::build(&madt::MadtConfig {
