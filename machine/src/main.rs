@@ -65,6 +65,8 @@ fn run(args: Args) -> Result<i32, String> {
         disk,
         serial_out,
         serial_in,
+        debugcon_out: None,
+        pc_testdev: false,
         no_reboot: args.no_reboot,
         deterministic: args.icount,
         trace: traces.cpu,

@@ -26,6 +26,10 @@ pub struct VmConfig {
     pub serial_out: Option<Box<dyn Write + Send>>,
     /// COM1 input.
     pub serial_in: Option<crossbeam_channel::Receiver<u8>>,
+    /// Where the debug console at port 0xE9 goes (`-debugcon`; None: no debug console).
+    pub debugcon_out: Option<Box<dyn Write + Send>>,
+    /// Add QEMU's pc-testdev (`-device pc-testdev`).
+    pub pc_testdev: bool,
     /// A guest reset ends the run instead of restarting the machine.
     pub no_reboot: bool,
     /// Guest time advances with instructions and jumps over idle periods, so runs replay exactly (`-icount`).
@@ -43,9 +47,9 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
-    /// A machine with `ram_bytes` of RAM, `bios` and nothing else: no disk, no serial connections, guest-paced
-    /// (not deterministic) time, resets reboot, no traces and no instruction limit. Change fields with struct-update
-    /// syntax (`VmConfig { no_reboot: true, ..VmConfig::new(ram, bios) }`).
+    /// A machine with `ram_bytes` of RAM, `bios` and nothing else: no disk, no serial connections, no debug console
+    /// or test device, guest-paced (not deterministic) time, resets reboot, no traces and no instruction limit.
+    /// Change fields with struct-update syntax (`VmConfig { no_reboot: true, ..VmConfig::new(ram, bios) }`).
     pub fn new(ram_bytes: u64, bios: Vec<u8>) -> VmConfig {
         VmConfig {
             ram_bytes,
@@ -53,6 +57,8 @@ impl VmConfig {
             disk: None,
             serial_out: None,
             serial_in: None,
+            debugcon_out: None,
+            pc_testdev: false,
             no_reboot: false,
             deterministic: false,
             trace: Trace::default(),
@@ -179,6 +185,8 @@ impl Vm {
             disk: config.disk,
             trace_post: config.trace_post,
             trace_unassigned_ports: config.trace.unimplemented,
+            debugcon_out: config.debugcon_out,
+            pc_testdev: config.pc_testdev,
         });
         let mut cpu = Cpu::new();
         cpu.trace = config.trace;
