@@ -30,12 +30,12 @@ use crate::debugcon::{DebugCon, DEBUGCON_PORT};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
 use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
 use crate::lapic::{ApicBaseError, Lapic, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE};
-use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
-use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pc_testdev::{
     PcTestdev, TESTDEV_DATA_PORT, TESTDEV_FLUSH_PORT, TESTDEV_IRQ_LINES, TESTDEV_IRQ_PORT,
     TESTDEV_PORT_LEN,
 };
+use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
+use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
 use crate::pm::{AcpiPm, PM_BASE, PM_LEN};
 use crate::port92::{Port92, PORT92};
 use crate::post::{PostCode, POST_PORT};

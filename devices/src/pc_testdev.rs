@@ -181,7 +181,10 @@ mod tests {
         assert!(t.claims(TESTDEV_IOMEM_BASE) && t.claims(TESTDEV_IOMEM_BASE + 0xFFFF));
         assert!(!t.claims(TESTDEV_IOMEM_BASE + 0x1_0000) && !t.claims(TESTDEV_IOMEM_BASE - 1));
         t.mmio_write(TESTDEV_IOMEM_BASE + 0x10, 8, 0x0102_0304_0506_0708);
-        assert_eq!(t.mmio_read(TESTDEV_IOMEM_BASE + 0x10, 8), 0x0102_0304_0506_0708);
+        assert_eq!(
+            t.mmio_read(TESTDEV_IOMEM_BASE + 0x10, 8),
+            0x0102_0304_0506_0708
+        );
         assert_eq!(t.mmio_read(TESTDEV_IOMEM_BASE + 0x13, 2), 0x0405);
         t.mmio_write(TESTDEV_IOMEM_BASE + 0xFFFE, 4, 0xAABB_CCDD);
         assert_eq!(

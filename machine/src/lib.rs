@@ -10,6 +10,7 @@ pub mod layout;
 pub mod loader;
 pub mod memory;
 pub mod pacing;
+pub mod status;
 pub mod vm;
 
 pub use engine::{Accel, EngineKind};

@@ -6,6 +6,7 @@ use crate::engine::kvm::{ExitStats, KvmError};
 use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pacing::Pacing;
+use crate::status;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
@@ -96,16 +97,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit status for this outcome (QEMU's conventions where they exist).
-    pub fn exit_status(&self) -> i32 {
+    /// The process exit status for this outcome: even for vx86's own, odd for a guest's debug exit (the scheme in
+    /// [`crate::status`]).
+    pub fn exit_status(&self) -> u8 {
         match self {
-            Outcome::PowerOff | Outcome::Reset => 0,
-            Outcome::DebugExit(status) => *status,
-            Outcome::TripleFault { .. } => 2,
-            Outcome::InstructionLimit => 3,
-            Outcome::HaltedForever => 4,
-            Outcome::EngineFailed(_) => 5,
-            Outcome::GuestPanicked => 6,
+            Outcome::PowerOff | Outcome::Reset => status::POWER_OFF,
+            Outcome::DebugExit(device_status) => status::debug_exit(*device_status),
+            Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
+            Outcome::InstructionLimit => status::INSTRUCTION_LIMIT,
+            Outcome::HaltedForever => status::HALTED_FOREVER,
+            Outcome::EngineFailed(_) => status::ENGINE_FAILED,
+            Outcome::GuestPanicked => status::GUEST_PANICKED,
         }
     }
 }
