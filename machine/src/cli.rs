@@ -51,7 +51,8 @@ pub struct Args {
     #[arg(long)]
     pub debugcon: Option<String>,
 
-    /// An extra device, as QEMU's -device: pc-testdev, or isa-debug-exit[,iobase=0xf4][,iosize=0x4] (always there).
+    /// An extra device, as QEMU's -device: pc-testdev, or isa-debug-exit (always there; iobase=0xf4 and iosize
+    /// may be given).
     #[arg(long)]
     pub device: Vec<String>,
 
