@@ -27,10 +27,15 @@ use crate::ata::{Ata, Disk, ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_I
 use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
+use crate::debugcon::{DebugCon, DEBUGCON_PORT};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
 use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
 use crate::lapic::{
     ApicBaseError, Lapic, WriteEffect, LAPIC_SIZE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE,
+};
+use crate::pc_testdev::{
+    PcTestdev, TESTDEV_DATA_PORT, TESTDEV_FLUSH_PORT, TESTDEV_IRQ_LINES, TESTDEV_IRQ_PORT,
+    TESTDEV_PORT_LEN,
 };
 use crate::pci::{chipset, PciBus, CONFIG_ADDRESS, CONFIG_DATA};
 use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
@@ -41,6 +46,7 @@ use crate::post::{PostCode, POST_PORT};
 use crate::pvpanic::{PvPanic, PVPANIC_PORT};
 use crate::reset_control::{ResetControl, RESET_CONTROL};
 use crate::rtc::{Rtc, RTC_INDEX};
+use crate::shutdown_port::{ShutdownPort, SHUTDOWN_PORT};
 use crate::uart::{Uart, COM1_BASE, COM1_IRQ};
 
 /// IRQ of the PIT's channel 0.
@@ -81,6 +87,10 @@ pub struct PcConfig {
     pub trace_post: bool,
     /// Print every access to a port no device decodes to stderr.
     pub trace_unassigned_ports: bool,
+    /// Where the debug console at port 0xE9 goes (None: no debug console, the port floats).
+    pub debugcon_out: Option<Box<dyn Write + Send>>,
+    /// Add QEMU's pc-testdev (ports 0xE0-0xE7 and 0x2000-0x2017, MMIO at 0xFF000000).
+    pub pc_testdev: bool,
 }
 
 /// Which device owns a port.
@@ -99,6 +109,9 @@ enum Dev {
     ResetControl,
     Ata,
     Pci,
+    DebugCon,
+    Shutdown,
+    Testdev,
 }
 
 /// All PC legacy devices, their port map and their interrupt wiring.
@@ -137,6 +150,12 @@ pub struct PcDevices {
     pci: PciBus,
     /// Primary IDE channel, if there is a disk.
     ata: Option<Ata>,
+    /// The debug console at 0xE9, if asked for.
+    debugcon: Option<DebugCon>,
+    /// Bochs' shutdown port.
+    shutdown: ShutdownPort,
+    /// QEMU's pc-testdev, if asked for.
+    testdev: Option<PcTestdev>,
     /// Requests not yet taken by the machine.
     requests: VecDeque<BoardRequest>,
     /// Print unassigned port accesses.
@@ -186,9 +205,18 @@ impl PcDevices {
         map(RESET_CONTROL, 1, Dev::ResetControl);
         map(CONFIG_ADDRESS, 1, Dev::Pci);
         map(CONFIG_DATA, 4, Dev::Pci);
+        map(SHUTDOWN_PORT, 1, Dev::Shutdown);
         if has_disk {
             map(ATA_PRIMARY_BASE, 8, Dev::Ata);
             map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
+        }
+        if config.debugcon_out.is_some() {
+            map(DEBUGCON_PORT, 1, Dev::DebugCon);
+        }
+        if config.pc_testdev {
+            map(TESTDEV_DATA_PORT, TESTDEV_PORT_LEN, Dev::Testdev);
+            map(TESTDEV_FLUSH_PORT, TESTDEV_PORT_LEN, Dev::Testdev);
+            map(TESTDEV_IRQ_PORT, TESTDEV_IRQ_LINES, Dev::Testdev);
         }
         Self {
             clock: config.clock.clone(),
@@ -208,6 +236,9 @@ impl PcDevices {
             reset_control: ResetControl::new(),
             pci: pc_chipset(),
             ata: config.disk.map(Ata::new),
+            debugcon: config.debugcon_out.map(|out| DebugCon::new(Some(out))),
+            shutdown: ShutdownPort::new(),
+            testdev: config.pc_testdev.then(PcTestdev::new),
             requests: VecDeque::new(),
             trace_unassigned: config.trace_unassigned_ports,
             unassigned: 0,
@@ -229,6 +260,9 @@ impl PcDevices {
             Dev::ResetControl => &mut self.reset_control,
             Dev::Pci => &mut self.pci,
             Dev::Ata => self.ata.as_mut()?,
+            Dev::DebugCon => self.debugcon.as_mut()?,
+            Dev::Shutdown => &mut self.shutdown,
+            Dev::Testdev => self.testdev.as_mut()?,
         })
     }
 
@@ -315,14 +349,19 @@ impl PcDevices {
     }
 
     /// Copies every device's interrupt output into the PIC and IOAPIC, delivers the IOAPIC's messages, and
-    /// collects board requests.
+    /// collects board requests. A line the pc-testdev raises is ORed with the device's own.
     fn sync(&mut self) {
-        self.set_isa_irq(KEYBOARD_IRQ, self.i8042.irq1());
-        self.set_isa_irq(AUX_IRQ, self.i8042.irq12());
-        self.set_isa_irq(COM1_IRQ, self.uart.irq());
-        self.set_isa_irq(RTC_IRQ, self.rtc.irq());
+        let test = self.testdev.as_ref().map_or(0, PcTestdev::irq_lines);
+        let level = |irq: u8, device: bool| device || test & (1 << irq) != 0;
+        self.set_isa_irq(KEYBOARD_IRQ, level(KEYBOARD_IRQ, self.i8042.irq1()));
+        self.set_isa_irq(AUX_IRQ, level(AUX_IRQ, self.i8042.irq12()));
+        self.set_isa_irq(COM1_IRQ, level(COM1_IRQ, self.uart.irq()));
+        self.set_isa_irq(RTC_IRQ, level(RTC_IRQ, self.rtc.irq()));
         if let Some(irq) = self.ata.as_ref().map(Ata::irq) {
-            self.set_isa_irq(ATA_PRIMARY_IRQ, irq);
+            self.set_isa_irq(ATA_PRIMARY_IRQ, level(ATA_PRIMARY_IRQ, irq));
+        }
+        if self.testdev.is_some() {
+            self.sync_testdev_only_lines(test);
         }
         self.route_ioapic();
         let reqs = [
@@ -330,10 +369,30 @@ impl PcDevices {
             self.port92.take_request(),
             self.debug_exit.take_request(),
             self.pvpanic.take_request(),
+            self.shutdown.take_request(),
             self.pm.take_request(),
             self.reset_control.take_request(),
         ];
         self.requests.extend(reqs.into_iter().flatten());
+    }
+
+    /// The pc-testdev's lines that no other device drives: ISA IRQs go to both 8259s and the IOAPIC, lines 16-23 to
+    /// the IOAPIC's pins of the same number.
+    fn sync_testdev_only_lines(&mut self, test: u32) {
+        let mut driven = [KEYBOARD_IRQ, AUX_IRQ, COM1_IRQ, RTC_IRQ]
+            .iter()
+            .fold(0u32, |m, irq| m | 1 << irq);
+        if self.ata.is_some() {
+            driven |= 1 << ATA_PRIMARY_IRQ;
+        }
+        for line in (0..TESTDEV_IRQ_LINES as u8).filter(|l| driven & (1 << l) == 0) {
+            let level = test & (1 << line) != 0;
+            if line < 16 {
+                self.set_isa_irq(line, level);
+            } else {
+                self.ioapic.set_irq(usize::from(line), level);
+            }
+        }
     }
 
     /// Moves the timers to the clock's present (pulsing IRQ0, raising RTC flags), takes pending serial input and
@@ -385,9 +444,9 @@ impl PcDevices {
         v
     }
 
-    /// Reads `size` (1, 2, 4 or 8) bytes at guest-physical `paddr` from the local APIC's page or the IOAPIC's
-    /// window. The APIC registers are 32 bits at 16-byte steps: bytes 4-15 of each slot and unknown registers read
-    /// 0. Addresses that neither decodes read as open bus (all ones).
+    /// Reads `size` (1, 2, 4 or 8) bytes at guest-physical `paddr` from the local APIC's page, the IOAPIC's
+    /// window or the pc-testdev's memory. The APIC registers are 32 bits at 16-byte steps: bytes 4-15 of each slot
+    /// and unknown registers read 0. Addresses that none decodes read as open bus (all ones).
     pub fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
         let mask = size_mask64(size);
         if self.apics.lapic().claims(paddr) {
@@ -402,12 +461,16 @@ impl PcDevices {
         if (IOAPIC_BASE..IOAPIC_BASE + IOAPIC_SIZE).contains(&paddr) {
             return self.ioapic.mmio_read(paddr - IOAPIC_BASE, size);
         }
-        mask
+        match &self.testdev {
+            Some(t) if t.claims(paddr) => t.mmio_read(paddr, size),
+            _ => mask,
+        }
     }
 
-    /// Writes `size` (1, 2, 4 or 8) bytes of `value` at guest-physical `paddr` to the local APIC or the IOAPIC.
-    /// A LAPIC write narrower than 4 bytes is merged into the register's current value; only the 32-bit register
-    /// at the start of a 16-byte slot takes writes. Writes to addresses nobody decodes are dropped.
+    /// Writes `size` (1, 2, 4 or 8) bytes of `value` at guest-physical `paddr` to the local APIC, the IOAPIC or the
+    /// pc-testdev's memory. A LAPIC write narrower than 4 bytes is merged into the register's current value; only
+    /// the 32-bit register at the start of a 16-byte slot takes writes. Writes to addresses nobody decodes are
+    /// dropped.
     pub fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
         let value = value & size_mask64(size);
         if self.apics.lapic().claims(paddr) {
@@ -435,6 +498,10 @@ impl PcDevices {
         if (IOAPIC_BASE..IOAPIC_BASE + IOAPIC_SIZE).contains(&paddr) {
             self.ioapic.mmio_write(paddr - IOAPIC_BASE, size, value);
             self.route_ioapic();
+            return;
+        }
+        if let Some(t) = self.testdev.as_mut().filter(|t| t.claims(paddr)) {
+            t.mmio_write(paddr, size, value);
         }
     }
 
@@ -590,6 +657,10 @@ impl PcDevices {
         self.pm = AcpiPm::new(self.clock.clone());
         self.reset_control = ResetControl::new();
         self.pci = pc_chipset();
+        self.shutdown = ShutdownPort::new();
+        if let Some(t) = &mut self.testdev {
+            *t = PcTestdev::new();
+        }
         if let Some(ata) = &mut self.ata {
             ata.hard_reset();
         }

@@ -38,9 +38,10 @@ pub struct Args {
     #[arg(long)]
     pub initrd: Option<PathBuf>,
 
-    /// The kernel command line for -kernel.
-    #[arg(long, default_value = "console=ttyS0")]
-    pub append: String,
+    /// The kernel command line for -kernel (default: console=ttyS0 for Linux, nothing for multiboot). It may begin
+    /// with '-'.
+    #[arg(long, allow_hyphen_values = true)]
+    pub append: Option<String>,
 
     /// Shorthand for -drive file=PATH,format=raw,if=ide.
     #[arg(long)]
@@ -49,6 +50,15 @@ pub struct Args {
     /// Where COM1 goes: stdio, file:PATH or none.
     #[arg(long, default_value = "stdio")]
     pub serial: String,
+
+    /// A debug console at port 0xE9 (QEMU's isa-debugcon): stdio, file:PATH or none.
+    #[arg(long)]
+    pub debugcon: Option<String>,
+
+    /// An extra device, as QEMU's -device: pc-testdev, or isa-debug-exit (always there; iobase=0xf4 and iosize
+    /// may be given).
+    #[arg(long)]
+    pub device: Vec<String>,
 
     /// No graphical display (vx86 has none yet; accepted for QEMU compatibility).
     #[arg(long)]
@@ -84,38 +94,59 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Long options QEMU users type with a single dash.
-const SINGLE_DASH_LONG: &[&str] = &[
-    "kernel",
-    "initrd",
-    "append",
-    "bios",
-    "drive",
-    "hda",
-    "serial",
-    "nographic",
-    "no-reboot",
-    "accel",
-    "tb-size",
-    "icount",
-    "max-instructions",
-    "quiet",
-    "memory",
-    "trace",
-    "smp",
+/// Long options QEMU users type with a single dash, and whether each takes a value.
+const SINGLE_DASH_LONG: &[(&str, bool)] = &[
+    ("kernel", true),
+    ("initrd", true),
+    ("append", true),
+    ("bios", true),
+    ("drive", true),
+    ("hda", true),
+    ("serial", true),
+    ("debugcon", true),
+    ("device", true),
+    ("nographic", false),
+    ("no-reboot", false),
+    ("accel", true),
+    ("tb-size", true),
+    ("icount", false),
+    ("max-instructions", true),
+    ("quiet", false),
+    ("memory", true),
+    ("trace", true),
+    ("smp", true),
 ];
 
-/// Rewrites `-bios` to `--bios` (and the other QEMU-style long options) so clap can parse them.
+/// Short options that take a value.
+const SHORT_WITH_VALUE: &[&str] = &["-m", "-d"];
+
+/// Rewrites `-bios` to `--bios` (and the other QEMU-style long options) so clap can parse them. The argument after
+/// an option that takes a value is that value and is never rewritten, as QEMU reads it: `-append -quiet` is a
+/// command line of "-quiet".
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut value_next = false;
     args.into_iter()
-        .map(|a| match a.strip_prefix('-') {
-            Some(rest)
-                if !rest.starts_with('-')
-                    && SINGLE_DASH_LONG.contains(&rest.split('=').next().unwrap_or("")) =>
-            {
-                format!("-{a}")
+        .map(|a| {
+            if std::mem::take(&mut value_next) {
+                return a;
             }
-            _ => a,
+            value_next = SHORT_WITH_VALUE.contains(&a.as_str());
+            let Some(rest) = a.strip_prefix('-') else {
+                return a;
+            };
+            let long = rest.strip_prefix('-');
+            let name = long.unwrap_or(rest);
+            let Some(&(_, takes_value)) = SINGLE_DASH_LONG.iter().find(|(n, _)| {
+                name.strip_prefix(n)
+                    .is_some_and(|tail| tail.is_empty() || tail.starts_with('='))
+            }) else {
+                return a;
+            };
+            value_next = takes_value && !name.contains('=');
+            match long {
+                Some(_) => a,
+                None => format!("-{a}"),
+            }
         })
         .collect()
 }
@@ -135,9 +166,17 @@ pub enum ArgError {
     /// An unsupported disk format.
     #[error("disk format '{0}' is not supported yet: use format=raw")]
     DriveFormat(String),
-    /// A bad -serial value.
-    #[error("invalid -serial '{0}': use stdio, file:PATH or none")]
-    Serial(String),
+    /// A bad -serial or -debugcon value.
+    #[error("invalid -{flag} '{spec}': use stdio, file:PATH or none")]
+    Backend {
+        /// The flag, without its dash.
+        flag: &'static str,
+        /// The value given.
+        spec: String,
+    },
+    /// A -device vx86 does not have.
+    #[error("unknown -device '{0}': vx86 has pc-testdev and isa-debug-exit (at iobase=0xf4, iosize=0x4)")]
+    Device(String),
     /// An unknown engine.
     #[error("unknown accelerator '{0}': use interp, bt (or tcg), kvm or auto")]
     Accel(String),
@@ -213,6 +252,44 @@ pub fn parse_drive(spec: &str) -> Result<PathBuf, ArgError> {
     file.ok_or_else(|| ArgError::Drive(spec.to_string()))
 }
 
+/// What the `-device` options ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Devices {
+    /// QEMU's pc-testdev.
+    pub pc_testdev: bool,
+}
+
+/// Parses the `-device` options. isa-debug-exit is always on the board, so it is accepted where it would be (at its
+/// default port 0xF4, four ports wide, as kvm-unit-tests ask for it) and changes nothing.
+pub fn parse_devices(specs: &[String]) -> Result<Devices, ArgError> {
+    let mut devices = Devices::default();
+    for spec in specs {
+        let mut parts = spec.split(',');
+        match parts.next().unwrap_or("") {
+            "pc-testdev" if parts.next().is_none() => devices.pc_testdev = true,
+            "isa-debug-exit" => {
+                for option in parts {
+                    match option.split_once('=') {
+                        Some(("iobase", base)) if parse_u16(base) == Some(0xF4) => {}
+                        Some(("iosize", size)) if matches!(parse_u16(size), Some(1 | 2 | 4)) => {}
+                        _ => return Err(ArgError::Device(spec.clone())),
+                    }
+                }
+            }
+            _ => return Err(ArgError::Device(spec.clone())),
+        }
+    }
+    Ok(devices)
+}
+
+/// A port number or size as QEMU writes it: decimal, or hexadecimal after `0x`.
+fn parse_u16(text: &str) -> Option<u16> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
 /// The parsed `-d` list.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Traces {
@@ -267,6 +344,46 @@ mod tests {
         assert_eq!(args.serial, "none");
         let t = parse_traces(args.trace.as_deref()).unwrap();
         assert!(t.cpu.interrupts && t.post && !t.cpu.in_asm);
+    }
+
+    #[test]
+    fn a_value_after_an_option_is_never_taken_for_an_option() {
+        let parse = |argv: &[&str]| {
+            Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap()
+        };
+        let args = parse(&["vx86", "-append", "-quiet", "-m", "64"]);
+        assert_eq!(args.append.as_deref(), Some("-quiet"));
+        assert!(!args.quiet);
+        let args = parse(&["vx86", "--append", "-kernel x", "-quiet"]);
+        assert_eq!(args.append.as_deref(), Some("-kernel x"));
+        assert!(args.quiet && args.kernel.is_none());
+        let args = parse(&["vx86", "-append=-s", "-device", "pc-testdev"]);
+        assert_eq!(args.append.as_deref(), Some("-s"));
+        assert!(parse_devices(&args.device).unwrap().pc_testdev);
+        assert_eq!(
+            parse(&["vx86"]).append,
+            None,
+            "the default depends on the kernel"
+        );
+    }
+
+    #[test]
+    fn devices_follow_qemus_spelling() {
+        let specs = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = parse_devices(&specs(&["isa-debug-exit,iobase=0xf4,iosize=0x04"])).unwrap();
+        assert!(!d.pc_testdev);
+        assert!(parse_devices(&specs(&["pc-testdev"])).unwrap().pc_testdev);
+        for bad in [
+            "pc-testdev,x=1",
+            "isa-debug-exit,iobase=0x501",
+            "pci-testdev",
+            "",
+        ] {
+            assert!(
+                matches!(parse_devices(&specs(&[bad])), Err(ArgError::Device(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod mptable;
 pub mod pacing;
 pub mod processors;
+pub mod status;
 pub mod vm;
 
 pub use engine::{Accel, EngineKind};

@@ -5,29 +5,35 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
 use vx86_machine::engine::{self, HostVirt};
-use vx86_machine::loader::KernelRequest;
-use vx86_machine::{boot, Outcome, RunStats, Vm, VmConfig};
+use vx86_machine::loader::{self, KernelRequest};
+use vx86_machine::{boot, status, Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
+    // A panic anywhere (any thread) is a bug in vx86: say so with a status no guest can give.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(i32::from(status::INTERNAL_ERROR));
+    }));
     let args = match Args::try_parse_from(cli::normalize_args(std::env::args())) {
         Ok(a) => a,
         Err(e) => {
             // Help and version are not errors.
-            let status = if e.use_stderr() { 1 } else { 0 };
+            let code = if e.use_stderr() { status::USAGE } else { 0 };
             let _ = e.print();
-            return ExitCode::from(status);
+            return ExitCode::from(code);
         }
     };
     match run(args) {
-        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+        Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("vx86: {message}");
-            ExitCode::from(1)
+            ExitCode::from(status::USAGE)
         }
     }
 }
 
-fn run(args: Args) -> Result<i32, String> {
+fn run(args: Args) -> Result<u8, String> {
     let ram_bytes = cli::parse_memory(&args.memory).map_err(|e| e.to_string())?;
     let accel = cli::parse_accel(&args.accel).map_err(|e| e.to_string())?;
     let (engine_kind, why) = engine::choose(accel, &HostVirt::probe())?;
@@ -35,6 +41,7 @@ fn run(args: Args) -> Result<i32, String> {
         eprintln!("vx86: {why}");
     }
     let traces = cli::parse_traces(args.trace.as_deref()).map_err(|e| e.to_string())?;
+    let devices = cli::parse_devices(&args.device).map_err(|e| e.to_string())?;
     let bios = match &args.bios {
         Some(path) => std::fs::read(path)
             .map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
@@ -59,12 +66,18 @@ fn run(args: Args) -> Result<i32, String> {
         (None, Some(_)) => None,
     };
     let (serial_out, serial_in) = serial_backend(&args.serial)?;
+    let debugcon_out = match &args.debugcon {
+        Some(spec) => output_backend("debugcon", spec)?,
+        None => None,
+    };
     let config = VmConfig {
         ram_bytes,
         bios,
         disk,
         serial_out,
         serial_in,
+        debugcon_out,
+        pc_testdev: devices.pc_testdev,
         no_reboot: args.no_reboot,
         deterministic: args.icount,
         trace: traces.cpu,
@@ -88,10 +101,17 @@ fn run(args: Args) -> Result<i32, String> {
             .as_deref()
             .map(|p| read(p, "initrd"))
             .transpose()?;
+        let kernel_name = kernel_path.to_string_lossy();
+        let initrd_name = args.initrd.as_deref().map(|p| p.to_string_lossy());
         let request = KernelRequest {
             kernel: &kernel,
             initrd: initrd.as_deref(),
-            cmdline: &args.append,
+            cmdline: args
+                .append
+                .as_deref()
+                .unwrap_or_else(|| loader::default_cmdline(&kernel)),
+            kernel_name: &kernel_name,
+            initrd_name: initrd_name.as_deref().unwrap_or(""),
         };
         boot::prepare(&mut vm, &request).map_err(|e| format!("{}: {e}", kernel_path.display()))?;
     }
@@ -158,30 +178,41 @@ type SerialPair = (
     Option<crossbeam_channel::Receiver<u8>>,
 );
 
-/// Opens the COM1 backend named by -serial.
+/// Opens the COM1 backend named by -serial; stdio also feeds the guest's keyboard input from stdin.
 fn serial_backend(spec: &str) -> Result<SerialPair, String> {
-    match spec {
-        "stdio" => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            std::thread::spawn(move || {
-                let mut byte = [0u8; 1];
-                let mut stdin = std::io::stdin().lock();
-                while let Ok(1) = stdin.read(&mut byte) {
-                    if tx.send(byte[0]).is_err() {
-                        break;
-                    }
-                }
-            });
-            Ok((Some(Box::new(std::io::stdout())), Some(rx)))
+    let out = output_backend("serial", spec)?;
+    if spec != "stdio" {
+        return Ok((out, None));
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(1) = stdin.read(&mut byte) {
+            if tx.send(byte[0]).is_err() {
+                break;
+            }
         }
-        "none" => Ok((None, None)),
+    });
+    Ok((out, Some(rx)))
+}
+
+/// Opens the host side of a guest output named by `-flag spec`: stdio, file:PATH (created) or none.
+fn output_backend(flag: &'static str, spec: &str) -> Result<Option<Box<dyn Write + Send>>, String> {
+    match spec {
+        "stdio" => Ok(Some(Box::new(std::io::stdout()))),
+        "none" => Ok(None),
         _ => match spec.strip_prefix("file:") {
             Some(path) if !path.is_empty() => {
                 let f = std::fs::File::create(path)
-                    .map_err(|e| format!("cannot create serial file {path}: {e}"))?;
-                Ok((Some(Box::new(f)), None))
+                    .map_err(|e| format!("cannot create {flag} file {path}: {e}"))?;
+                Ok(Some(Box::new(f)))
             }
-            _ => Err(ArgError::Serial(spec.to_string()).to_string()),
+            _ => Err(ArgError::Backend {
+                flag,
+                spec: spec.to_string(),
+            }
+            .to_string()),
         },
     }
 }

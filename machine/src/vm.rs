@@ -7,6 +7,7 @@ use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pacing::Pacing;
 use crate::processors::Processors;
+use crate::status;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
@@ -30,6 +31,10 @@ pub struct VmConfig {
     pub serial_out: Option<Box<dyn Write + Send>>,
     /// COM1 input.
     pub serial_in: Option<crossbeam_channel::Receiver<u8>>,
+    /// Where the debug console at port 0xE9 goes (`-debugcon`; None: no debug console).
+    pub debugcon_out: Option<Box<dyn Write + Send>>,
+    /// Add QEMU's pc-testdev (`-device pc-testdev`).
+    pub pc_testdev: bool,
     /// A guest reset ends the run instead of restarting the machine.
     pub no_reboot: bool,
     /// Guest time advances with instructions and jumps over idle periods, so runs replay exactly (`-icount`).
@@ -49,9 +54,9 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
-    /// A machine with `ram_bytes` of RAM, `bios` and nothing else: no disk, no serial connections, guest-paced
-    /// (not deterministic) time, resets reboot, no traces and no instruction limit. Change fields with struct-update
-    /// syntax (`VmConfig { no_reboot: true, ..VmConfig::new(ram, bios) }`).
+    /// A machine with `ram_bytes` of RAM, `bios` and nothing else: no disk, no serial connections, no debug console
+    /// or test device, guest-paced (not deterministic) time, resets reboot, no traces and no instruction limit.
+    /// Change fields with struct-update syntax (`VmConfig { no_reboot: true, ..VmConfig::new(ram, bios) }`).
     pub fn new(ram_bytes: u64, bios: Vec<u8>) -> VmConfig {
         VmConfig {
             ram_bytes,
@@ -59,6 +64,8 @@ impl VmConfig {
             disk: None,
             serial_out: None,
             serial_in: None,
+            debugcon_out: None,
+            pc_testdev: false,
             no_reboot: false,
             deterministic: false,
             trace: Trace::default(),
@@ -97,16 +104,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit status for this outcome (QEMU's conventions where they exist).
-    pub fn exit_status(&self) -> i32 {
+    /// The process exit status for this outcome: even for vx86's own, odd for a guest's debug exit (the scheme in
+    /// [`crate::status`]).
+    pub fn exit_status(&self) -> u8 {
         match self {
-            Outcome::PowerOff | Outcome::Reset => 0,
-            Outcome::DebugExit(status) => *status,
-            Outcome::TripleFault { .. } => 2,
-            Outcome::InstructionLimit => 3,
-            Outcome::HaltedForever => 4,
-            Outcome::EngineFailed(_) => 5,
-            Outcome::GuestPanicked => 6,
+            Outcome::PowerOff | Outcome::Reset => status::POWER_OFF,
+            Outcome::DebugExit(device_status) => status::debug_exit(*device_status),
+            Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
+            Outcome::InstructionLimit => status::INSTRUCTION_LIMIT,
+            Outcome::HaltedForever => status::HALTED_FOREVER,
+            Outcome::EngineFailed(_) => status::ENGINE_FAILED,
+            Outcome::GuestPanicked => status::GUEST_PANICKED,
         }
     }
 }
@@ -201,6 +209,8 @@ impl Vm {
             disk: config.disk,
             trace_post: config.trace_post,
             trace_unassigned_ports: config.trace.unimplemented,
+            debugcon_out: config.debugcon_out,
+            pc_testdev: config.pc_testdev,
         });
         let mut cpu = Cpu::new();
         cpu.trace = config.trace;

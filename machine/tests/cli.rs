@@ -36,7 +36,7 @@ fn triple_fault_bios() -> Vec<u8> {
 }
 
 #[test]
-fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_2() {
+fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_4() {
     let bios = temp_file("triple.bin", &triple_fault_bios());
     let out = vx86()
         .args([
@@ -48,7 +48,7 @@ fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_2() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("triple-faulted"),
         "{}",
@@ -56,11 +56,12 @@ fn a_triple_faulting_guest_ends_with_a_clear_line_and_status_2() {
     );
 }
 
-/// Runs vx86 with `args` and asserts it exits with status 1 and a line containing `message`, without a panic.
+/// Runs vx86 with `args` and asserts it exits with status 2 (a usage error, even so that no guest's isa-debug-exit
+/// can give it) and a line containing `message`, without a panic.
 fn assert_rejected(args: &[&str], message: &str) {
     let out = vx86().args(args).output().unwrap();
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
     assert!(
         err.contains(message),
         "{args:?}: expected '{message}' in: {err}"
@@ -90,12 +91,18 @@ fn missing_files_are_named_in_the_error() {
 }
 
 #[test]
-fn bad_flags_and_values_give_status_1() {
+fn bad_flags_and_values_give_status_2() {
     assert_rejected(&["-bogus"], "unexpected argument");
     assert_rejected(&["-m", "lots"], "invalid memory size");
     assert_rejected(&["-accel", "warp"], "unknown accelerator");
     assert_rejected(&["-d", "everything"], "unknown trace");
     assert_rejected(&["-serial", "tty"], "invalid -serial");
+    assert_rejected(&["-debugcon", "tty"], "invalid -debugcon");
+    assert_rejected(&["-device", "e1000"], "unknown -device 'e1000'");
+    assert_rejected(
+        &["-device", "isa-debug-exit,iobase=0x501"],
+        "unknown -device 'isa-debug-exit,iobase=0x501'",
+    );
 }
 
 #[test]
@@ -126,8 +133,10 @@ fn garbage_bios_images_run_without_panicking() {
             .unwrap();
         let err = stderr_of(&out);
         assert!(!err.contains("panicked"), "{err}");
+        // Whatever the garbage did (power-off, a debug exit, a triple fault, the limit, a halt), never a usage
+        // error or a failure of vx86 itself.
         assert!(
-            matches!(out.status.code(), Some(0..=4)),
+            matches!(out.status.code(), Some(c) if c != 2 && c != 14),
             "status {:?}: {err}",
             out.status.code()
         );
@@ -210,4 +219,73 @@ fn malformed_kernels_and_lonely_initrds_are_rejected() {
         &["-kernel", "/nonexistent/bzImage"],
         "cannot read kernel image /nonexistent/bzImage",
     );
+}
+
+#[test]
+fn append_takes_a_value_that_begins_with_a_dash() {
+    let image = common::multiboot_image(0x10_0000, common::print_cmdline_and_shut_down);
+    let kernel = temp_file("args.flat", &image);
+    let log = kernel.with_file_name("debugcon.txt");
+    for (append, expected) in [("-quiet -x", " -quiet -x"), ("--no-reboot", " --no-reboot")] {
+        let out = vx86()
+            .args([
+                "-kernel",
+                kernel.to_str().unwrap(),
+                "-append",
+                append,
+                "-debugcon",
+                &format!("file:{}", log.display()),
+                "-serial",
+                "none",
+                "-accel",
+                "interp",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("{}{expected}", kernel.display()),
+            "the kernel's name, then -append's value as given"
+        );
+        assert!(
+            stderr_of(&out).contains("guest instructions"),
+            "{append}: -append's value is not taken for -quiet"
+        );
+    }
+}
+
+#[test]
+fn guest_debug_exits_are_odd_and_qemus_device_flags_are_accepted() {
+    for (value, status) in [(0u32, 1), (2, 5), (0x7F, 255), (0x80, 1)] {
+        let image = common::multiboot_image(0x10_0000, |a| {
+            a.mov(al, value).unwrap();
+            a.out(0xF4, al).unwrap();
+            a.cli().unwrap();
+            a.hlt().unwrap();
+        });
+        let kernel = temp_file(&format!("exit{value}.flat"), &image);
+        let out = vx86()
+            .args([
+                "-kernel",
+                kernel.to_str().unwrap(),
+                "-device",
+                "pc-testdev",
+                "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=0x4",
+                "-serial",
+                "none",
+                "-quiet",
+                "-accel",
+                "interp",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(status),
+            "isa-debug-exit {value:#x}: {}",
+            stderr_of(&out)
+        );
+    }
 }

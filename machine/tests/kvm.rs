@@ -88,7 +88,7 @@ fn accel_auto_says_which_engine_it_picked_and_why() {
     } else {
         let software = vx86_machine::engine::software_engine();
         assert!(line.contains(&format!("picked {software}")), "{line}");
-        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert_eq!(out.status.code(), Some(8), "{err}");
     }
 }
 
@@ -99,7 +99,7 @@ fn an_unknown_accelerator_is_one_clear_line() {
         .output()
         .expect("vx86 runs");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("use interp, bt (or tcg), kvm or auto"),

@@ -45,6 +45,7 @@ fn boot_debian(engine: EngineKind, cpus: usize, extra: &str) -> Option<Boot> {
         kernel: &kernel,
         initrd: Some(&initrd),
         cmdline: &cmdline,
+        ..KernelRequest::default()
     };
     boot::prepare(&mut vm, &request).unwrap();
     let (outcome, stats) = vm.run();

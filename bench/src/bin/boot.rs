@@ -75,6 +75,7 @@ fn run_vx86(engine: EngineKind, kernel: &[u8], initrd: &[u8]) -> Result<Times, S
         kernel,
         initrd: Some(initrd),
         cmdline: CMDLINE,
+        ..KernelRequest::default()
     };
     boot::prepare(&mut vm, &request).map_err(|e| e.to_string())?;
     let (outcome, stats) = vm.run();

@@ -30,6 +30,8 @@ fn board(disk: bool) -> (Clock, PcDevices) {
         disk: disk.then(|| Box::new(MemDisk::zeroed(64)) as Box<dyn Disk>),
         trace_post: false,
         trace_unassigned_ports: false,
+        debugcon_out: None,
+        pc_testdev: false,
     };
     (clock, PcDevices::new(config))
 }
@@ -117,6 +119,8 @@ fn uart_thre_interrupt_is_visible_right_after_the_write() {
         disk: None,
         trace_post: false,
         trace_unassigned_ports: false,
+        debugcon_out: None,
+        pc_testdev: false,
     });
     init_pic(&mut pc);
     pc.io_write(0x3F9, 1, 0x03);
@@ -271,6 +275,7 @@ fn fuzz_random_port_traffic_never_panics() {
         0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1, 0x40, 0x41, 0x42, 0x43, 0x61, 0x70, 0x71, 0x3F8,
         0x3F9, 0x3FA, 0x3FB, 0x3FC, 0x3FD, 0x3FE, 0x3FF, 0x60, 0x64, 0x92, 0x80, 0xF4, 0x600,
         0x602, 0x604, 0x608, 0xCF9, 0x1F0, 0x1F1, 0x1F2, 0x1F3, 0x1F4, 0x1F5, 0x1F6, 0x1F7, 0x3F6,
+        0xE0, 0xE2, 0xE4, 0xE9, 0x2000, 0x2004, 0x200E, 0x2017, 0x8900,
     ];
     for seed in [1u64, 0x9E37_79B9_7F4A_7C15, 0xDEAD_BEEF] {
         let clock = Clock::virtual_time();
@@ -284,6 +289,8 @@ fn fuzz_random_port_traffic_never_panics() {
             disk: Some(Box::new(MemDisk::zeroed(300))),
             trace_post: false,
             trace_unassigned_ports: false,
+            debugcon_out: Some(Box::new(std::io::sink())),
+            pc_testdev: true,
         });
         let mut rng = XorShift(seed);
         for _ in 0..150_000 {
@@ -560,4 +567,65 @@ fn fuzz_random_apic_mmio_never_panics() {
             }
         }
     }
+}
+
+fn board_with_test_devices(debugcon: Shared) -> PcDevices {
+    PcDevices::new(PcConfig {
+        clock: Clock::virtual_time(),
+        ram_bytes: 16 << 20,
+        cpus: 1,
+        serial_out: None,
+        serial_in: None,
+        disk: None,
+        trace_post: false,
+        trace_unassigned_ports: false,
+        debugcon_out: Some(Box::new(debugcon)),
+        pc_testdev: true,
+    })
+}
+
+#[test]
+fn pc_testdev_lines_reach_the_pic_and_its_memory_answers_mmio() {
+    let mut pc = board_with_test_devices(Shared::default());
+    init_pic(&mut pc);
+    pc.io_write(0x2005, 1, 1);
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x25);
+    pc.io_write(0x20, 1, 0x20);
+    pc.io_write(0x2005, 1, 0);
+    // A line a device also drives: the UART's IRQ4 is low, the testdev's high wins.
+    pc.io_write(0x2004, 1, 1);
+    assert_eq!(pc.acknowledge_interrupt(), 0x24);
+    pc.io_write(0x20, 1, 0x20);
+    pc.io_write(0xE0, 2, 0xBEEF);
+    assert_eq!(pc.io_read(0xE1, 1), 0xBE);
+    pc.mmio_write(0xFF00_0100, 4, 0xDEAD_BEEF);
+    assert_eq!(pc.mmio_read(0xFF00_0100, 4), 0xDEAD_BEEF);
+    assert_eq!(pc.mmio_read(0xFF01_0000, 4), 0xFFFF_FFFF, "past the window");
+}
+
+#[test]
+fn debugcon_prints_and_the_shutdown_string_powers_off() {
+    let sink = Shared::default();
+    let mut pc = board_with_test_devices(sink.clone());
+    for b in *b"ok\n" {
+        pc.io_write(0xE9, 1, u32::from(b));
+    }
+    assert_eq!(*sink.0.lock().unwrap(), b"ok\n");
+    assert_eq!(pc.io_read(0xE9, 1), 0xE9);
+    for b in *b"Shutdown" {
+        assert!(!pc.request_pending());
+        pc.io_write(0x8900, 1, u32::from(b));
+    }
+    assert_eq!(pc.take_request(), Some(BoardRequest::PowerOff));
+}
+
+#[test]
+fn without_asking_there_is_no_debugcon_and_no_testdev() {
+    let (_, mut pc) = board(false);
+    assert_eq!(pc.io_read(0xE9, 1), 0xFF);
+    assert_eq!(pc.io_read(0xE0, 4), 0xFFFF_FFFF);
+    pc.io_write(0x2005, 1, 1);
+    assert!(!pc.interrupt_pending());
+    assert_eq!(pc.mmio_read(0xFF00_0000, 4), 0xFFFF_FFFF);
 }

@@ -11,8 +11,8 @@ use super::e820::MemoryMap;
 use super::entry::{self, BootState, EntryMode};
 use super::zero_page::*;
 use super::{
-    le16, le32, le64, write, write_cmdline, KernelLoader, KernelRequest, LoadError, CMDLINE_ADDR,
-    KERNEL_LOAD_ADDR, ZERO_PAGE_ADDR,
+    le16, le32, le64, write, write_cmdline, KernelLoader, KernelRequest, LoadError, BOOT_GDT_ADDR,
+    CMDLINE_ADDR, KERNEL_LOAD_ADDR, ZERO_PAGE_ADDR,
 };
 use crate::layout::{FOUR_GIB, ONE_MIB, PAGE_SIZE};
 use crate::memory::GuestMemory;
@@ -161,7 +161,7 @@ impl BzImage {
             return Err(LoadError::KernelTooBig { addr, size: need });
         }
         write(mem, "the kernel", addr, body)?;
-        write_cmdline(mem, req.cmdline, hdr.cmdline_size as usize)?;
+        write_cmdline(mem, CMDLINE_ADDR, req.cmdline, hdr.cmdline_size as usize)?;
 
         let kernel_end = (addr + need).next_multiple_of(PAGE_SIZE);
         let initrd = match req.initrd {
@@ -203,7 +203,8 @@ impl BzImage {
             EntryMode::Long64 => addr + ENTRY_64_OFFSET,
             EntryMode::Protected32 => addr,
         };
-        let mut state = entry::setup(mem, mode, rip, (addr, addr + body.len() as u64))?;
+        let kernel = (addr, addr + body.len() as u64);
+        let mut state = entry::setup(mem, mode, rip, kernel, BOOT_GDT_ADDR)?;
         state.rsi = ZERO_PAGE_ADDR;
         state.initrd = initrd;
         Ok(state)

@@ -5,7 +5,7 @@
 //! map covering the kernel, the zero page and the command line. Multiboot asks for the same flat 32-bit state. The
 //! loaders write the tables here into guest RAM; the CPU setup applies the returned [`BootState`].
 
-use super::{write, LoadError, BOOT_GDT_ADDR, BOOT_PDPT_ADDR, BOOT_PD_ADDR, BOOT_PML4_ADDR};
+use super::{write, LoadError, BOOT_PDPT_ADDR, BOOT_PD_ADDR, BOOT_PML4_ADDR};
 use crate::layout::PAGE_SIZE;
 use crate::memory::GuestMemory;
 use vx86_cpu::state::Segment;
@@ -57,7 +57,7 @@ pub struct BootState {
     pub mode: EntryMode,
     /// Entry point.
     pub rip: u64,
-    /// Stack pointer ([`super::BOOT_STACK_TOP`]).
+    /// Stack pointer ([`super::BOOT_STACK_TOP`], or in multiboot's moved boot area).
     pub rsp: u64,
     /// Linux: the zero page address. Otherwise 0.
     pub rsi: u64,
@@ -75,7 +75,7 @@ pub struct BootState {
     pub cr4: u64,
     /// EFER: LME | LMA for long mode, else 0.
     pub efer: u64,
-    /// GDTR base ([`super::BOOT_GDT_ADDR`]).
+    /// GDTR base ([`super::BOOT_GDT_ADDR`], or in multiboot's moved boot area).
     pub gdt_base: u64,
     /// GDTR limit.
     pub gdt_limit: u16,
@@ -101,13 +101,14 @@ fn segment(selector: u16, desc: u64) -> Segment {
     }
 }
 
-/// Writes the boot GDT for `mode` at [`BOOT_GDT_ADDR`] and, for long mode, the identity map of 0..4 GiB (2 MiB
+/// Writes the boot GDT for `mode` at `gdt_addr` (normally [`super::BOOT_GDT_ADDR`]) and, for long mode, the identity map of 0..4 GiB (2 MiB
 /// pages) at [`BOOT_PML4_ADDR`]; returns the state to enter `rip` with, `rsi`/`rax`/`rbx` still 0.
 pub(crate) fn setup(
     mem: &mut GuestMemory,
     mode: EntryMode,
     rip: u64,
     kernel: (u64, u64),
+    gdt_addr: u64,
 ) -> Result<BootState, LoadError> {
     let code = match mode {
         EntryMode::Protected32 => GDT_CODE32,
@@ -115,7 +116,7 @@ pub(crate) fn setup(
     };
     let gdt = [0, 0, code, GDT_DATA];
     let bytes: Vec<u8> = gdt.iter().flat_map(|d| d.to_le_bytes()).collect();
-    write(mem, "the boot GDT", BOOT_GDT_ADDR, &bytes)?;
+    write(mem, "the boot GDT", gdt_addr, &bytes)?;
     let (cr0, cr3, cr4, efer) = match mode {
         EntryMode::Protected32 => (CR0_PE | CR0_ET, 0, 0, 0),
         EntryMode::Long64 => {
@@ -140,7 +141,7 @@ pub(crate) fn setup(
         cr3,
         cr4,
         efer,
-        gdt_base: BOOT_GDT_ADDR,
+        gdt_base: gdt_addr,
         gdt_limit: (bytes.len() - 1) as u16,
         code: segment(BOOT_CS, code),
         data: segment(BOOT_DS, GDT_DATA),

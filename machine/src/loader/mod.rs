@@ -44,7 +44,8 @@ pub const MULTIBOOT_INFO_ADDR: u64 = 0x1_0000;
 pub const CMDLINE_ADDR: u64 = 0x2_0000;
 /// Room for the command line including its NUL.
 pub const CMDLINE_MAX: u64 = 0x1_0000;
-/// End of the low area holding the structures above: a multiboot kernel may not load below it.
+/// End of the low area holding the structures above. A multiboot kernel (or module) that loads into it gets its
+/// boot structures in the pages after its end instead.
 pub const LOADER_AREA_END: u64 = CMDLINE_ADDR + CMDLINE_MAX;
 /// Where a protected-mode kernel goes unless it asks for (and may have) another address.
 pub const KERNEL_LOAD_ADDR: u64 = 0x10_0000;
@@ -58,6 +59,10 @@ pub struct KernelRequest<'a> {
     pub initrd: Option<&'a [u8]>,
     /// The kernel command line.
     pub cmdline: &'a str,
+    /// The kernel's file name as the user gave it: multiboot's command line starts with it, as GRUB's and QEMU's do.
+    pub kernel_name: &'a str,
+    /// The initrd's file name as the user gave it: the string of multiboot's module, as QEMU gives it.
+    pub initrd_name: &'a str,
 }
 
 /// Why a kernel could not be loaded. Every message names the problem in terms a user can act on.
@@ -163,12 +168,6 @@ pub enum LoadError {
     /// The ELF image is malformed or not a 32-bit x86 executable.
     #[error("multiboot kernel is not a loadable ELF32 i386 executable: {0}")]
     BadElf(String),
-    /// A multiboot kernel wants memory where vx86 keeps its boot structures.
-    #[error(
-        "kernel wants to load at {0:#x}, inside the first {end:#x} bytes where vx86 puts its boot structures",
-        end = LOADER_AREA_END
-    )]
-    OverlapsBootArea(u64),
     /// Something would land outside RAM (in ROM, the PCI hole, or past the end of RAM).
     #[error("{what} at {addr:#x} ({len} bytes) is not all in guest RAM; give more memory with -m")]
     OutsideRam {
@@ -198,6 +197,17 @@ pub trait KernelLoader {
 
 /// The formats `-kernel` accepts, tried in this order.
 pub const LOADERS: [&dyn KernelLoader; 2] = [&BzImage, &Multiboot];
+
+/// The command line `-kernel` gives `kernel` when there is no `-append`: `console=ttyS0` for a Linux bzImage, so its
+/// console is on COM1; nothing for multiboot, whose kernels read their command line as arguments after their own
+/// name.
+pub fn default_cmdline(kernel: &[u8]) -> &'static str {
+    if BzImage.probe(kernel) {
+        "console=ttyS0"
+    } else {
+        ""
+    }
+}
 
 /// Loads `req` with the first loader that recognises the kernel image.
 pub fn load_kernel(
@@ -249,10 +259,11 @@ pub(crate) fn zero(
     Ok(())
 }
 
-/// Checks the command line and writes it, NUL-terminated, at [`CMDLINE_ADDR`]; `max` is the kernel's own limit
-/// (excluding the NUL).
+/// Checks the command line and writes it, NUL-terminated, at `addr`; `max` is the kernel's own limit (excluding the
+/// NUL).
 pub(crate) fn write_cmdline(
     mem: &mut GuestMemory,
+    addr: u64,
     cmdline: &str,
     max: usize,
 ) -> Result<(), LoadError> {
@@ -269,7 +280,7 @@ pub(crate) fn write_cmdline(
     let mut bytes = Vec::with_capacity(cmdline.len() + 1);
     bytes.extend_from_slice(cmdline.as_bytes());
     bytes.push(0);
-    write(mem, "the command line", CMDLINE_ADDR, &bytes)
+    write(mem, "the command line", addr, &bytes)
 }
 
 /// Little-endian field readers over a slice whose length the caller has checked (out-of-range reads give 0,

@@ -2,15 +2,20 @@
 //! by the header's address fields (flag 16) or from its ELF32 program headers, entered in flat 32-bit protected
 //! mode with EAX = 0x2BADB002 and EBX = the multiboot information structure.
 //!
-//! The information structure at [`MULTIBOOT_INFO_ADDR`] reports the memory sizes and the memory map (both from
-//! [`MemoryMap`]), the command line, the `-initrd` as the one module (page-aligned after the kernel, string
-//! "initrd"), and the loader's name.
+//! The information structure reports the memory sizes and the memory map (both from [`MemoryMap`]), the command
+//! line, the `-initrd` as the one module (page-aligned after the kernel, its string the initrd's file name as QEMU
+//! gives it), and the loader's name. The command line starts with the kernel's file name, as GRUB and QEMU write
+//! it (`kernel.elf arg1 arg2`), so a kernel finds its arguments where it finds them under either.
+//!
+//! The boot structures (GDT, information structure, command line) go to the low area at [`BOOT_GDT_ADDR`],
+//! [`MULTIBOOT_INFO_ADDR`] and [`CMDLINE_ADDR`]. A kernel or module that loads into that area (below
+//! [`LOADER_AREA_END`]) is loaded there, and the structures go to the pages after its end instead ([`BootArea`]).
 
 use super::e820::MemoryMap;
 use super::entry::{self, BootState, EntryMode};
 use super::{
-    elf, le32, write, write_cmdline, zero, KernelLoader, KernelRequest, LoadError, CMDLINE_ADDR,
-    CMDLINE_MAX, LOADER_AREA_END, MULTIBOOT_INFO_ADDR,
+    elf, le32, write, write_cmdline, zero, KernelLoader, KernelRequest, LoadError, BOOT_GDT_ADDR,
+    BOOT_STACK_TOP, CMDLINE_ADDR, CMDLINE_MAX, LOADER_AREA_END, MULTIBOOT_INFO_ADDR,
 };
 use crate::layout::{ONE_MIB, PAGE_SIZE};
 use crate::memory::GuestMemory;
@@ -53,7 +58,7 @@ const MBI_MMAP_LENGTH: usize = 44;
 const MBI_MMAP_ADDR: usize = 48;
 const MBI_LOADER_NAME: usize = 64;
 
-/// Layout of the page(s) at [`MULTIBOOT_INFO_ADDR`]: the structure, the memory map, the module list, strings.
+/// Layout of the information page: the structure, the memory map, the module list, the loader's name.
 const MMAP_OFFSET: usize = 0x100;
 const MODS_OFFSET: usize = 0x800;
 const STRINGS_OFFSET: usize = 0x900;
@@ -99,15 +104,75 @@ pub fn find_header(image: &[u8]) -> Result<Option<Header>, LoadError> {
     first_bad.map_or(Ok(None), Err)
 }
 
-/// Checks that `[addr, addr + len)` is a place a kernel may be loaded: above the boot structures, all RAM.
+/// Checks that `[addr, addr + len)` is all RAM, a place a kernel may be loaded.
 fn check_range(map: &MemoryMap, what: &'static str, addr: u64, len: u64) -> Result<(), LoadError> {
-    if addr < LOADER_AREA_END {
-        return Err(LoadError::OverlapsBootArea(addr));
-    }
     if !map.is_ram(addr, len) {
         return Err(LoadError::OutsideRam { what, addr, len });
     }
     Ok(())
+}
+
+/// Where the boot structures go: the GDT (with the initial stack below the end of its page), the information
+/// structure with its memory map and module list, and the strings (command line, then the module's string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootArea {
+    /// The boot GDT.
+    pub gdt: u64,
+    /// The initial stack pointer (multiboot leaves ESP undefined; the kernel sets its own).
+    pub stack_top: u64,
+    /// The information structure (EBX).
+    pub info: u64,
+    /// The command line; the module's string follows its NUL.
+    pub strings: u64,
+}
+
+impl BootArea {
+    /// The low area at fixed addresses, used unless the kernel is in its way.
+    pub const LOW: BootArea = BootArea {
+        gdt: BOOT_GDT_ADDR,
+        stack_top: BOOT_STACK_TOP,
+        info: MULTIBOOT_INFO_ADDR,
+        strings: CMDLINE_ADDR,
+    };
+
+    /// The low area if none of `used` (the kernel's and the module's ranges) reaches into it, else the pages from
+    /// `after` up: a page for the GDT and stack, one for the information structure, then `strings_len` bytes.
+    fn choose(
+        map: &MemoryMap,
+        used: &[(u64, u64)],
+        after: u64,
+        strings_len: u64,
+    ) -> Result<BootArea, LoadError> {
+        if used
+            .iter()
+            .all(|&(start, end)| end <= BOOT_GDT_ADDR || start >= LOADER_AREA_END)
+        {
+            return Ok(BootArea::LOW);
+        }
+        let base = after.next_multiple_of(PAGE_SIZE);
+        check_range(
+            map,
+            "the multiboot boot structures",
+            base,
+            2 * PAGE_SIZE + strings_len,
+        )?;
+        Ok(BootArea {
+            gdt: base,
+            stack_top: base + PAGE_SIZE - 16,
+            info: base + PAGE_SIZE,
+            strings: base + 2 * PAGE_SIZE,
+        })
+    }
+}
+
+/// The command line a multiboot kernel sees: its file name, then the user's command line, as GRUB and QEMU write
+/// it (either part alone when the other is empty).
+pub fn command_line(kernel_name: &str, cmdline: &str) -> String {
+    match (kernel_name.is_empty(), cmdline.is_empty()) {
+        (_, true) => kernel_name.to_string(),
+        (true, false) => cmdline.to_string(),
+        (false, false) => format!("{kernel_name} {cmdline}"),
+    }
 }
 
 /// Loads by the header's address fields; returns (start, end including bss, entry).
@@ -241,7 +306,6 @@ impl KernelLoader for Multiboot {
             ));
         };
 
-        write_cmdline(mem, req.cmdline, CMDLINE_MAX as usize - 1)?;
         let module = match req.initrd {
             Some(data) => {
                 let at = end.next_multiple_of(PAGE_SIZE);
@@ -259,30 +323,55 @@ impl KernelLoader for Multiboot {
             None => None,
         };
 
-        let info = build_info(map, module);
-        write(mem, "the multiboot information", MULTIBOOT_INFO_ADDR, &info)?;
-        let mut state = entry::setup(mem, EntryMode::Protected32, entry_addr, (start, end))?;
+        let cmdline = command_line(req.kernel_name, req.cmdline);
+        let module_name = req.initrd_name.as_bytes();
+        let module_name_room = module_name.len() + 1;
+        let strings_len = cmdline.len() + 1 + module_name_room;
+        let used: Vec<(u64, u64)> = std::iter::once((start, end)).chain(module).collect();
+        let after = module.map_or(end, |(_, module_end)| module_end);
+        let area = BootArea::choose(map, &used, after, strings_len as u64)?;
+        let max = (CMDLINE_MAX as usize - 1).saturating_sub(module_name_room);
+        write_cmdline(mem, area.strings, &cmdline, max)?;
+        let module_string = area.strings + cmdline.len() as u64 + 1;
+        write(
+            mem,
+            "the module's string",
+            module_string,
+            &[module_name, &[0]].concat(),
+        )?;
+
+        let module = module.map(|(start, end)| (start, end, module_string));
+        let info = build_info(map, &area, module);
+        write(mem, "the multiboot information", area.info, &info)?;
+        let mut state = entry::setup(
+            mem,
+            EntryMode::Protected32,
+            entry_addr,
+            (start, end),
+            area.gdt,
+        )?;
+        state.rsp = area.stack_top;
         state.rax = u64::from(BOOTLOADER_MAGIC);
-        state.rbx = MULTIBOOT_INFO_ADDR;
-        state.initrd = module;
+        state.rbx = area.info;
+        state.initrd = module.map(|(start, end, _)| (start, end));
         Ok(state)
     }
 }
 
-/// The information structure with its memory map, module list and strings, as placed at
-/// [`MULTIBOOT_INFO_ADDR`].
-fn build_info(map: &MemoryMap, module: Option<(u64, u64)>) -> Vec<u8> {
+/// The information structure with its memory map, module list (`module`: start, end, string) and the loader's
+/// name, as placed at `area.info`.
+fn build_info(map: &MemoryMap, area: &BootArea, module: Option<(u64, u64, u64)>) -> Vec<u8> {
     let mut b = vec![0u8; INFO_AREA];
     let put =
         |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    let addr = |off: usize| (MULTIBOOT_INFO_ADDR + off as u64) as u32;
+    let addr = |off: usize| (area.info + off as u64) as u32;
 
     let flags = INFO_MEMORY | INFO_CMDLINE | INFO_MODS | INFO_MMAP | INFO_LOADER_NAME;
     let low_end = map.ram_end_containing(0).unwrap_or(0);
     let ext_end = map.ram_end_containing(ONE_MIB).unwrap_or(ONE_MIB);
     put(&mut b, MBI_MEM_LOWER, (low_end >> 10) as u32);
     put(&mut b, MBI_MEM_UPPER, ((ext_end - ONE_MIB) >> 10) as u32);
-    put(&mut b, MBI_CMDLINE, CMDLINE_ADDR as u32);
+    put(&mut b, MBI_CMDLINE, area.strings as u32);
 
     let entries = &map.entries()[..map.entries().len().min(MMAP_MAX_ENTRIES)];
     for (k, e) in entries.iter().enumerate() {
@@ -300,15 +389,13 @@ fn build_info(map: &MemoryMap, module: Option<(u64, u64)>) -> Vec<u8> {
     let loader_name = STRINGS_OFFSET;
     b[loader_name..loader_name + 5].copy_from_slice(b"vx86\0");
     put(&mut b, MBI_LOADER_NAME, addr(loader_name));
-    let module_name = STRINGS_OFFSET + 8;
-    b[module_name..module_name + 7].copy_from_slice(b"initrd\0");
 
     put(&mut b, MBI_MODS_ADDR, addr(MODS_OFFSET));
-    if let Some((start, end)) = module {
+    if let Some((start, end, string)) = module {
         put(&mut b, MBI_MODS_COUNT, 1);
         put(&mut b, MODS_OFFSET, start as u32);
         put(&mut b, MODS_OFFSET + 4, end as u32);
-        put(&mut b, MODS_OFFSET + 8, addr(module_name));
+        put(&mut b, MODS_OFFSET + 8, string as u32);
     }
     put(&mut b, MBI_FLAGS, flags);
     b

@@ -65,3 +65,62 @@ pub fn usable_kvm() -> Option<HostVirt> {
         }
     }
 }
+
+/// A multiboot v1 image loaded by its address fields at `base`, entered at the 32-bit code `code` emits (assembled
+/// right after the 32-byte header).
+pub fn multiboot_image(base: u32, code: impl FnOnce(&mut CodeAssembler)) -> Vec<u8> {
+    const MAGIC: u32 = 0x1BAD_B002;
+    const FLAGS: u32 = 1 << 16;
+    let mut a = CodeAssembler::new(32).unwrap();
+    code(&mut a);
+    let code = a.assemble(u64::from(base) + 32).unwrap();
+    let header = [
+        MAGIC,
+        FLAGS,
+        0u32.wrapping_sub(MAGIC + FLAGS),
+        base,
+        base,
+        0,
+        0,
+        base + 32,
+    ];
+    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.extend_from_slice(&code);
+    image
+}
+
+/// Emits Bochs' power-off: "Shutdown" to port 0x8900 a byte at a time, then CLI/HLT.
+pub fn bochs_shutdown(a: &mut CodeAssembler) {
+    a.mov(dx, 0x8900u32).unwrap();
+    for b in *b"Shutdown" {
+        a.mov(al, u32::from(b)).unwrap();
+        a.out(dx, al).unwrap();
+    }
+    a.cli().unwrap();
+    a.hlt().unwrap();
+}
+
+/// Emits a multiboot kernel's body that prints its command line (from the information structure at EBX) on the
+/// debug console at port 0xE9, after a '!' if EAX is not the boot loader's magic, then powers off through Bochs'
+/// port.
+pub fn print_cmdline_and_shut_down(a: &mut CodeAssembler) {
+    let mut magic_ok = a.create_label();
+    let mut next = a.create_label();
+    let mut done = a.create_label();
+    a.mov(dx, 0xE9u32).unwrap();
+    a.cmp(eax, 0x2BAD_B002u32).unwrap();
+    a.je(magic_ok).unwrap();
+    a.mov(al, u32::from(b'!')).unwrap();
+    a.out(dx, al).unwrap();
+    a.set_label(&mut magic_ok).unwrap();
+    a.mov(esi, dword_ptr(ebx + 16)).unwrap();
+    a.set_label(&mut next).unwrap();
+    a.mov(al, byte_ptr(esi)).unwrap();
+    a.test(al, al).unwrap();
+    a.jz(done).unwrap();
+    a.out(dx, al).unwrap();
+    a.inc(esi).unwrap();
+    a.jmp(next).unwrap();
+    a.set_label(&mut done).unwrap();
+    bochs_shutdown(a);
+}
