@@ -296,6 +296,7 @@ pub(crate) mod tests {
             Err(DiskError::OutOfRange { .. })
         ));
 
+        drop(d); // a reader may not open the image beside a writer
         let mut ro = FileDisk::open_read_only(&f.0).unwrap();
         assert!(matches!(
             ro.write_sectors(0, &[0; 512]),
