@@ -143,7 +143,7 @@ impl Header {
             }
             let name = usize::try_from(backing_offset)
                 .ok()
-                .and_then(|start| b.get(start..start + name_len as usize))
+                .and_then(|start| b.get(start..start.checked_add(name_len as usize)?))
                 .ok_or_else(|| {
                     "the backing file name lies outside the header cluster (truncated?)".to_string()
                 })?;

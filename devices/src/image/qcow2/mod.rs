@@ -4,9 +4,14 @@
 //!
 //! Not supported, each with a clear error: compressed clusters (reading or writing), encryption, external data
 //! files, extended L2 entries, writing an image that has internal snapshots, is dirty or is marked corrupt, and
-//! writing with refcounts narrower than 8 bits. Metadata is written through at once, ordered so that a crash
-//! leaves at worst a leaked cluster (the cluster and its refcount are written before the L2 entry that points at
-//! it); a guest flush is an `fdatasync` of the file.
+//! writing with refcounts narrower than 8 bits.
+//!
+//! Writes are ordered so that a crash, even a power loss, leaves at worst a leaked cluster: a new cluster's
+//! refcount and contents are written at once, but the L1/L2 entries that point at new clusters wait in memory
+//! (reads see them) until a flush, which makes the data and counts durable first (`fdatasync`), then writes the
+//! entries and syncs again. A flush happens at the guest's FLUSH CACHE, after [`MAX_PENDING`] new clusters, and
+//! when the disk is dropped (vx86 exits); like a disk's write cache, writes not yet flushed may be lost if vx86
+//! is killed.
 
 mod header;
 mod io;
@@ -36,6 +41,8 @@ const COMPRESSED: u64 = 1 << 62;
 const ZERO: u64 = 1;
 /// The most header bytes read before the cluster size is known (the largest cluster).
 const MAX_HEADER_READ: u64 = 2 << 20;
+/// New L1/L2 entries kept in memory before a flush writes them.
+pub const MAX_PENDING: usize = 4096;
 
 /// Where a guest cluster's data is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +75,8 @@ pub struct Qcow2Disk {
     backing: Option<Box<dyn Disk>>,
     /// Length of the image file as far as this process knows.
     file_len: u64,
+    /// L1/L2 entries (file offset, value) that point at new clusters, written at the next flush.
+    pending: Vec<(u64, u64)>,
 }
 
 impl Qcow2Disk {
@@ -149,6 +158,7 @@ impl Qcow2Disk {
             refcounts,
             backing,
             file_len,
+            pending: Vec::new(),
         })
     }
 
@@ -310,10 +320,8 @@ impl Qcow2Disk {
         self.l2_cache
             .insert(l2, vec![0; (self.cluster_size() / 8) as usize]);
         let entry = l2 | COPIED;
-        self.file.write_all_at(
-            &entry.to_be_bytes(),
-            self.header.l1_table_offset + l1_index as u64 * 8,
-        )?;
+        self.pending
+            .push((self.header.l1_table_offset + l1_index as u64 * 8, entry));
         self.l1[l1_index] = entry;
         Ok((l2, l2_index))
     }
@@ -350,9 +358,11 @@ impl Qcow2Disk {
             self.allocate_cluster(&cluster)?
         };
         let entry = target | COPIED;
-        self.file
-            .write_all_at(&entry.to_be_bytes(), l2 + index as u64 * 8)?;
+        self.pending.push((l2 + index as u64 * 8, entry));
         self.l2_table(l2)?[index] = entry;
+        if self.pending.len() >= MAX_PENDING {
+            self.flush()?;
+        }
         Ok(())
     }
 
@@ -430,9 +440,29 @@ impl Disk for Qcow2Disk {
     }
 
     fn flush(&mut self) -> Result<(), DiskError> {
-        if self.refcounts.is_some() {
+        if self.refcounts.is_none() {
+            return Ok(());
+        }
+        // New clusters and their counts are durable before anything points at them.
+        self.file.sync_data()?;
+        if !self.pending.is_empty() {
+            for &(off, entry) in &self.pending {
+                self.file.write_all_at(&entry.to_be_bytes(), off)?;
+            }
+            self.pending.clear();
             self.file.sync_data()?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Qcow2Disk {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            eprintln!(
+                "vx86: could not write the last changes to {}: {e}",
+                self.path.display()
+            );
+        }
     }
 }

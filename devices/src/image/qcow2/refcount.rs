@@ -2,10 +2,10 @@
 //!
 //! A two-level table: the refcount table (contiguous, in the header) points at refcount blocks, one cluster each,
 //! which hold one `refcount_bits`-wide big-endian count per host cluster. New clusters are appended at the end of
-//! the file. Every update is written through in an order that leaves a crashed image with at worst a leaked
-//! cluster, never a count that is too low: a refcount block is written before the table points at it, a new
-//! refcount table is written and its clusters counted before the header switches to it, and the old one is
-//! freed after.
+//! the file. Counts are written through at once, in an order that leaves a crashed image (even after a power loss)
+//! with at worst a leaked cluster, never a count that is too low: a count goes up before anything points at its
+//! cluster, a new refcount block is durable before the table points at it, a grown refcount table is durable and
+//! counted before the header switches to it, and the old one is freed only once the switch is durable.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -165,6 +165,7 @@ impl Refcounts {
             self.set(file, block, 1)?;
         }
         file.write_all_at(&data, block)?;
+        file.sync_data()?;
         self.blocks.insert(block, data);
         self.table[idx] = block;
         if idx < self.disk_entries {
@@ -199,10 +200,12 @@ impl Refcounts {
         }
         let bytes: Vec<u8> = self.table.iter().flat_map(|e| e.to_be_bytes()).collect();
         file.write_all_at(&bytes, new_offset)?;
+        file.sync_data()?;
         let mut field = [0u8; 12];
         field[..8].copy_from_slice(&new_offset.to_be_bytes());
         field[8..].copy_from_slice(&clusters32.to_be_bytes());
         file.write_all_at(&field, REFCOUNT_TABLE_FIELD)?;
+        file.sync_data()?;
         let (old_offset, old_clusters) =
             (self.table_offset, (self.disk_entries / per_cluster) as u64);
         self.table_offset = new_offset;

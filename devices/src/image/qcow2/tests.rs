@@ -320,3 +320,28 @@ fn data_clusters_past_the_end_and_compressed_ones_are_io_errors() {
     d.read_sectors(256, &mut buf).unwrap();
     assert_eq!(buf, [0; 512], "unallocated clusters read as zeros");
 }
+
+#[test]
+fn new_clusters_are_pointed_at_only_after_a_flush() {
+    let f = TempFile::new("q-order", &new_image(16, 1 << 20, None));
+    let l1_entry = || be64_at(&std::fs::read(&f.0).unwrap(), 3 * 65536);
+    let mut d = Qcow2Disk::open(&f.0, false, 0).unwrap();
+    d.write_sectors(5, &[0x77; 512]).unwrap();
+    let mut buf = [0u8; 512];
+    d.read_sectors(5, &mut buf).unwrap();
+    assert_eq!(buf, [0x77; 512], "the guest sees its write at once");
+    assert_eq!(
+        l1_entry(),
+        0,
+        "nothing on disk points at the new clusters yet"
+    );
+    let len = std::fs::metadata(&f.0).unwrap().len();
+    assert_eq!(len, 6 * 65536, "the L2 table and data cluster are written");
+    d.flush().unwrap();
+    assert_eq!(
+        l1_entry(),
+        COPIED | (4 * 65536),
+        "the flush wrote the L1 entry"
+    );
+    assert_consistent(&std::fs::read(&f.0).unwrap());
+}
