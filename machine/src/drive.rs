@@ -76,9 +76,6 @@ pub fn open_disk(args: &Args) -> Result<Option<Box<dyn Disk>>, DriveError> {
 
 /// Refuses a CD-ROM image, after checking that it exists (so a missing ISO is reported as missing).
 fn check_cdrom(file: &Path) -> Result<(), DriveError> {
-    std::fs::File::open(file).map_err(|source| vx86_devices::DiskError::Open {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    std::fs::File::open(file).map_err(vx86_devices::DiskError::opening(file))?;
     Err(DriveError::Cdrom(file.display().to_string()))
 }

@@ -62,6 +62,16 @@ pub enum DiskError {
     ProbedFormatChange,
 }
 
+impl DiskError {
+    /// Turns an OS error met while opening the image at `path` into [`DiskError::Open`].
+    pub fn opening(path: &Path) -> impl Fn(std::io::Error) -> DiskError + Copy + '_ {
+        move |source| DiskError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// A block device the ATA drive serves: whole 512-byte sectors by LBA.
 pub trait Disk: Send {
     /// Number of sectors.
@@ -174,10 +184,7 @@ impl FileDisk {
     }
 
     fn open_with(path: &Path, read_only: bool) -> Result<Self, DiskError> {
-        let open_err = |source| DiskError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
+        let open_err = DiskError::opening(path);
         let file = OpenOptions::new()
             .read(true)
             .write(!read_only)

@@ -24,10 +24,7 @@ pub(crate) fn lock_image(file: &File, path: &Path, read_only: bool) -> Result<()
                 "; give readonly=on or snapshot=on to share it read-only"
             },
         }),
-        Err(std::fs::TryLockError::Error(source)) => Err(DiskError::Open {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(DiskError::opening(path)(source)),
     }
 }
 

@@ -10,10 +10,7 @@ use crate::ata::{Disk, DiskError};
 
 /// The format of the image at `path`: qcow2 if it starts with the qcow2 magic, else raw.
 pub fn probe_format(path: &Path) -> Result<ImageFormat, DiskError> {
-    let open_err = |source| DiskError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
+    let open_err = DiskError::opening(path);
     let mut start = Vec::with_capacity(QCOW2_MAGIC.len());
     File::open(path)
         .map_err(open_err)?

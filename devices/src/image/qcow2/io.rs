@@ -27,6 +27,21 @@ pub fn read_padded(file: &File, off: u64, buf: &mut [u8]) -> std::io::Result<()>
     Ok(())
 }
 
+/// Reads `count` big-endian 64-bit table entries at `off` (an L1 or refcount table, checked to lie inside the
+/// file).
+pub fn read_table(file: &File, off: u64, count: usize) -> std::io::Result<Vec<u64>> {
+    let mut raw = vec![0u8; count * 8];
+    file.read_exact_at(&mut raw, off)?;
+    Ok(be64_entries(&raw))
+}
+
+/// The big-endian 64-bit entries of a table's bytes.
+pub fn be64_entries(raw: &[u8]) -> Vec<u64> {
+    raw.chunks_exact(8)
+        .map(|e| e.iter().fold(0, |v, &b| v << 8 | u64::from(b)))
+        .collect()
+}
+
 /// Reads the `size`-byte cluster at `off` (see [`read_padded`]).
 pub fn read_cluster(file: &File, off: u64, size: u64) -> std::io::Result<Vec<u8>> {
     let mut data = vec![0u8; size as usize];

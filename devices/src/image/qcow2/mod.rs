@@ -19,7 +19,7 @@ mod refcount;
 #[cfg(test)]
 mod tests;
 
-pub use header::{Header, QCOW2_MAGIC};
+pub use header::QCOW2_MAGIC;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -27,8 +27,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::ata::{check_range, Disk, DiskError, SECTOR_SIZE};
-use header::{AUTOCLEAR_FIELD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY};
-use io::{read_cluster, read_padded};
+use header::{Header, AUTOCLEAR_FIELD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY};
+use io::{be64_entries, read_cluster, read_padded, read_table};
 use refcount::Refcounts;
 
 /// Bits 9..=55 of an L1 or L2 entry: the host offset of the table or cluster.
@@ -87,10 +87,7 @@ impl Qcow2Disk {
             path: path.to_path_buf(),
             reason,
         };
-        let open_err = |source| DiskError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
+        let open_err = DiskError::opening(path);
         let file = OpenOptions::new()
             .read(true)
             .write(!read_only)
@@ -105,12 +102,7 @@ impl Qcow2Disk {
             check_writable(&header).map_err(bad)?;
         }
         let cs = header.cluster_size();
-        let mut raw_l1 = vec![0u8; header.l1_size as usize * 8];
-        file.read_exact_at(&mut raw_l1, header.l1_table_offset)?;
-        let l1: Vec<u64> = raw_l1
-            .chunks_exact(8)
-            .map(|e| u64::from_be_bytes(e.try_into().unwrap_or_default()))
-            .collect();
+        let l1 = read_table(&file, header.l1_table_offset, header.l1_size as usize)?;
         for (i, e) in l1.iter().enumerate() {
             let off = e & OFFSET_MASK;
             if !off.is_multiple_of(cs) || (off != 0 && off >= file_len) {
@@ -162,11 +154,6 @@ impl Qcow2Disk {
         })
     }
 
-    /// The image's header.
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
     fn bad(&self, reason: String) -> DiskError {
         DiskError::BadImage {
             path: self.path.clone(),
@@ -191,11 +178,7 @@ impl Qcow2Disk {
     fn l2_table(&mut self, off: u64) -> Result<&mut Vec<u64>, DiskError> {
         if !self.l2_cache.contains_key(&off) {
             let raw = read_cluster(&self.file, off, self.cluster_size())?;
-            let table = raw
-                .chunks_exact(8)
-                .map(|e| u64::from_be_bytes(e.try_into().unwrap_or_default()))
-                .collect();
-            self.l2_cache.insert(off, table);
+            self.l2_cache.insert(off, be64_entries(&raw));
         }
         self.l2_cache
             .get_mut(&off)

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::header::REFCOUNT_TABLE_FIELD;
-use super::io::read_cluster;
+use super::io::{read_cluster, read_table};
 
 /// Bits 9..=63 of a refcount table entry hold the block's offset.
 const REFTABLE_OFFSET_MASK: u64 = !0x1FF;
@@ -53,13 +53,10 @@ impl Refcounts {
             ));
         }
         let cs = 1u64 << cluster_bits;
-        let mut raw = vec![0u8; (u64::from(clusters) * cs) as usize];
-        file.read_exact_at(&mut raw, table_offset)
+        let entries = (u64::from(clusters) * cs / 8) as usize;
+        let mut table = read_table(file, table_offset, entries)
             .map_err(|e| format!("cannot read the refcount table: {e}"))?;
-        let table: Vec<u64> = raw
-            .chunks_exact(8)
-            .map(|e| u64::from_be_bytes(e.try_into().unwrap_or_default()) & REFTABLE_OFFSET_MASK)
-            .collect();
+        table.iter_mut().for_each(|e| *e &= REFTABLE_OFFSET_MASK);
         if let Some(bad) = table.iter().find(|&&b| b % cs != 0 || b >= file_len) {
             return Err(format!(
                 "a refcount block at {bad:#x} is unaligned or past the end of the file ({file_len} bytes)"
