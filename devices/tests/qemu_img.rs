@@ -109,6 +109,8 @@ fn images_created_by_qemu_img_are_written_by_vx86_and_check_clean() {
         ("v2", "compat=0.10"),
         ("v3", "compat=1.1"),
         ("v3-small-clusters", "compat=1.1,cluster_size=512"),
+        ("v2-preallocated", "compat=0.10,preallocation=metadata"),
+        ("v3-preallocated", "compat=1.1,preallocation=metadata"),
         (
             "v3-8-bit-refcounts",
             "compat=1.1,refcount_bits=8,cluster_size=4096",
@@ -305,4 +307,41 @@ fn compressed_images_give_a_clear_error() {
         "{err}"
     );
     assert!(!err.contains('\n'));
+}
+
+#[test]
+fn zero_clusters_written_by_qemu_read_as_zeros_and_take_writes() {
+    if !have_qemu_img() {
+        return;
+    }
+    let scratch = Scratch::new("zero");
+    let img = scratch.path("disk.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", s(&img), "1M"]);
+    // Cluster 0: a zero cluster that keeps its host cluster; cluster 1: a zero cluster without one; 2-3: data.
+    let out = Command::new("qemu-io")
+        .args(["-c", "write -P 0x11 0 256k", "-c", "write -z 0 64k"])
+        .args(["-c", "write -z -u 64k 64k", s(&img)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut expected = vec![0u8; 1 << 20];
+    expected[128 << 10..256 << 10].fill(0x11);
+    let mut d = open_image(&img, &ImageOptions::default()).unwrap();
+    assert!(
+        read_all(d.as_mut()) == expected,
+        "zero clusters read as zeros"
+    );
+    for lba in [1u64, 130] {
+        let data = pattern(512, lba as u32);
+        d.write_sectors(lba, &data).unwrap();
+        expected[lba as usize * 512..][..512].copy_from_slice(&data);
+    }
+    assert!(read_all(d.as_mut()) == expected, "read back");
+    drop(d);
+    assert_check_clean(&img);
+    assert!(as_raw(&img, &scratch) == expected);
 }
