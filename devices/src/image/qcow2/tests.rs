@@ -393,3 +393,32 @@ fn damaged_images_fail_cleanly_and_never_panic() {
     }
     assert!(failures > 0, "some damage was noticed");
 }
+
+#[test]
+fn a_missing_or_unsupported_backing_file_is_named() {
+    let dir = std::env::temp_dir().join(format!("vx86-q-badback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let top = dir.join("top.qcow2");
+    std::fs::write(&top, new_image(16, 1 << 20, Some(("gone.raw", "raw")))).unwrap();
+    let err = open_image(&top, &ImageOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot open disk image {}",
+            dir.join("gone.raw").display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&top, new_image(16, 1 << 20, Some(("base.vmdk", "vmdk")))).unwrap();
+    let err = open_image(&top, &ImageOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("backing file format 'vmdk' is not supported"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
