@@ -26,9 +26,10 @@ pub struct Args {
     #[arg(long)]
     pub bios: Option<PathBuf>,
 
-    /// A disk: file=PATH[,format=raw][,if=ide]. Without a disk, vx86 boots its bundled demo guest.
+    /// A drive: file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]. Without a
+    /// disk, vx86 boots its bundled demo guest.
     #[arg(long)]
-    pub drive: Option<String>,
+    pub drive: Vec<String>,
 
     /// A kernel to boot directly, without the BIOS: a Linux bzImage (64-bit entry) or a multiboot image.
     #[arg(long)]
@@ -43,9 +44,21 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub append: Option<String>,
 
-    /// Shorthand for -drive file=PATH,format=raw,if=ide.
+    /// Shorthand for -drive file=PATH,if=ide (the format probed).
     #[arg(long)]
     pub hda: Option<PathBuf>,
+
+    /// The primary slave IDE disk (not emulated yet: rejected with a clear error).
+    #[arg(long)]
+    pub hdb: Option<PathBuf>,
+
+    /// A CD-ROM image: shorthand for -drive file=PATH,media=cdrom (not emulated yet: rejected with a clear error).
+    #[arg(long)]
+    pub cdrom: Option<PathBuf>,
+
+    /// The boot device: c (the first hard disk, the default) or d (the CD-ROM).
+    #[arg(long)]
+    pub boot: Option<String>,
 
     /// Where COM1 goes: stdio, file:PATH or none.
     #[arg(long, default_value = "stdio")]
@@ -102,6 +115,9 @@ const SINGLE_DASH_LONG: &[(&str, bool)] = &[
     ("bios", true),
     ("drive", true),
     ("hda", true),
+    ("hdb", true),
+    ("cdrom", true),
+    ("boot", true),
     ("serial", true),
     ("debugcon", true),
     ("device", true),
@@ -161,10 +177,10 @@ pub enum ArgError {
     #[error("invalid -smp '{0}': use N, cpus=N or sockets=S,cores=C,threads=T (1 to 255 processors, no hotplug)")]
     Smp(String),
     /// A -drive specification that does not parse.
-    #[error("invalid -drive '{0}': expected file=PATH[,format=raw][,if=ide]")]
+    #[error("invalid -drive '{0}': expected file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]")]
     Drive(String),
-    /// An unsupported disk format.
-    #[error("disk format '{0}' is not supported yet: use format=raw")]
+    /// An unknown disk image format.
+    #[error("unknown disk format '{0}': use format=raw or format=qcow2")]
     DriveFormat(String),
     /// A bad -serial or -debugcon value.
     #[error("invalid -{flag} '{spec}': use stdio, file:PATH or none")]
@@ -238,18 +254,67 @@ pub fn parse_smp(spec: &str) -> Result<usize, ArgError> {
     Ok(count)
 }
 
-/// Parses `file=PATH[,format=raw][,if=ide]` into the image path.
-pub fn parse_drive(spec: &str) -> Result<PathBuf, ArgError> {
-    let mut file = None;
+/// What a drive holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// A hard disk.
+    Disk,
+    /// A CD-ROM.
+    Cdrom,
+}
+
+/// A parsed `-drive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveSpec {
+    /// The image file.
+    pub file: PathBuf,
+    /// Hard disk or CD-ROM.
+    pub media: Media,
+    /// Format, read-only and snapshot modes.
+    pub options: vx86_devices::ImageOptions,
+}
+
+/// An on/off drive property (`readonly=on`; a bare `readonly` means on, as in QEMU).
+fn parse_switch(value: Option<&str>) -> Option<bool> {
+    match value {
+        None | Some("on" | "true" | "yes") => Some(true),
+        Some("off" | "false" | "no") => Some(false),
+        Some(_) => None,
+    }
+}
+
+/// Parses `file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]`.
+pub fn parse_drive(spec: &str) -> Result<DriveSpec, ArgError> {
+    let bad = || ArgError::Drive(spec.to_string());
+    let mut drive = DriveSpec {
+        file: PathBuf::new(),
+        media: Media::Disk,
+        options: vx86_devices::ImageOptions::default(),
+    };
     for part in spec.split(',') {
-        match part.split_once('=') {
-            Some(("file", path)) if !path.is_empty() => file = Some(PathBuf::from(path)),
-            Some(("format", "raw")) | Some(("if", "ide")) | Some(("media", "disk")) => {}
-            Some(("format", other)) => return Err(ArgError::DriveFormat(other.to_string())),
-            _ => return Err(ArgError::Drive(spec.to_string())),
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (part, None),
+        };
+        match (key, value) {
+            ("file", Some(path)) if !path.is_empty() => drive.file = PathBuf::from(path),
+            ("format", Some(name)) => {
+                let format = vx86_devices::ImageFormat::from_name(name)
+                    .ok_or_else(|| ArgError::DriveFormat(name.to_string()))?;
+                drive.options.format = Some(format);
+            }
+            ("if", Some("ide")) => {}
+            ("media", Some("disk")) => drive.media = Media::Disk,
+            ("media", Some("cdrom")) => drive.media = Media::Cdrom,
+            ("readonly", v) => drive.options.read_only = parse_switch(v).ok_or_else(bad)?,
+            ("snapshot", v) => drive.options.snapshot = parse_switch(v).ok_or_else(bad)?,
+            _ => return Err(bad()),
         }
     }
-    file.ok_or_else(|| ArgError::Drive(spec.to_string()))
+    if drive.file.as_os_str().is_empty() {
+        return Err(bad());
+    }
+    Ok(drive)
 }
 
 /// What the `-device` options ask for.
@@ -408,15 +473,26 @@ mod tests {
 
     #[test]
     fn drive_specs_parse_and_reject_garbage() {
-        assert_eq!(
-            parse_drive("file=d.img,format=raw,if=ide").unwrap(),
-            PathBuf::from("d.img")
-        );
-        assert!(matches!(
-            parse_drive("file=d.img,format=qcow2"),
-            Err(ArgError::DriveFormat(_))
-        ));
+        use vx86_devices::ImageFormat;
+        let d = parse_drive("file=d.img,format=raw,if=ide").unwrap();
+        assert_eq!(d.file, PathBuf::from("d.img"));
+        assert_eq!(d.options.format, Some(ImageFormat::Raw));
+        assert_eq!(d.media, Media::Disk);
+        let d =
+            parse_drive("file=d.qcow2,format=qcow2,media=disk,readonly=on,snapshot=on").unwrap();
+        assert_eq!(d.options.format, Some(ImageFormat::Qcow2));
+        assert!(d.options.read_only && d.options.snapshot);
+        let d = parse_drive("media=cdrom,file=x.iso,readonly").unwrap();
+        assert_eq!(d.media, Media::Cdrom);
+        assert!(d.options.read_only && d.options.format.is_none());
+        let err = parse_drive("file=d.img,format=vmdk")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown disk format 'vmdk'"), "{err}");
         assert!(parse_drive("d.img").is_err());
+        assert!(parse_drive("file=d.img,readonly=maybe").is_err());
+        assert!(parse_drive("file=d.img,if=virtio").is_err());
+        assert!(parse_drive("format=raw").is_err());
         assert!(parse_traces(Some("bogus")).is_err());
         assert!(parse_traces(Some("stats")).unwrap().stats);
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
 use vx86_machine::engine::{self, HostVirt};
 use vx86_machine::loader::{self, KernelRequest};
-use vx86_machine::{boot, status, Outcome, RunStats, Vm, VmConfig};
+use vx86_machine::{boot, drive, status, Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
     // A panic anywhere (any thread) is a bug in vx86: say so with a status no guest can give.
@@ -47,18 +47,14 @@ fn run(args: Args) -> Result<u8, String> {
             .map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
         None => vx86_firmware::bios::image(),
     };
-    let disk_path = match (&args.drive, &args.hda) {
-        (Some(spec), _) => Some(cli::parse_drive(spec).map_err(|e| e.to_string())?),
-        (None, Some(path)) => Some(path.clone()),
-        (None, None) => None,
-    };
     if args.initrd.is_some() && args.kernel.is_none() {
         return Err("-initrd needs -kernel".to_string());
     }
-    let disk: Option<Box<dyn vx86_devices::Disk>> = match (&disk_path, &args.kernel) {
-        (Some(path), _) => Some(Box::new(
-            vx86_devices::FileDisk::open(path).map_err(|e| e.to_string())?,
-        )),
+    let disk: Option<Box<dyn vx86_devices::Disk>> = match (
+        drive::open_disk(&args).map_err(|e| e.to_string())?,
+        &args.kernel,
+    ) {
+        (Some(disk), _) => Some(disk),
         // With neither a disk nor a kernel, boot the bundled demo guest.
         (None, None) => Some(Box::new(vx86_devices::MemDisk::new(
             vx86_firmware::demo::disk_image(),

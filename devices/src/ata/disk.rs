@@ -39,6 +39,37 @@ pub enum DiskError {
     /// The backend is read only.
     #[error("the disk is read only")]
     ReadOnly,
+    /// The image is not valid for its format, or uses a feature vx86 does not support.
+    #[error("disk image {path}: {reason}")]
+    BadImage {
+        /// The image path.
+        path: PathBuf,
+        /// What is wrong, for a person to act on.
+        reason: String,
+    },
+    /// Another process holds a conflicting lock on the image.
+    #[error("cannot lock disk image {path} for {wanted}: another process (a second vx86?) has it open{hint}")]
+    Locked {
+        /// The image path.
+        path: PathBuf,
+        /// What this process wanted: "writing" or "reading".
+        wanted: &'static str,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The backend refused a write that would change how the image is recognised.
+    #[error("refused a guest write of the qcow2 magic to sector 0 of an image probed as raw (give format=raw to allow it)")]
+    ProbedFormatChange,
+}
+
+impl DiskError {
+    /// Turns an OS error met while opening the image at `path` into [`DiskError::Open`].
+    pub fn opening(path: &Path) -> impl Fn(std::io::Error) -> DiskError + Copy + '_ {
+        move |source| DiskError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// A block device the ATA drive serves: whole 512-byte sectors by LBA.
@@ -54,7 +85,7 @@ pub trait Disk: Send {
 }
 
 /// Checks that `buf_len` bytes from `lba` fit a disk of `capacity` sectors; returns the byte offset.
-fn check_range(lba: u64, buf_len: usize, capacity: u64) -> Result<u64, DiskError> {
+pub(crate) fn check_range(lba: u64, buf_len: usize, capacity: u64) -> Result<u64, DiskError> {
     if buf_len & (SECTOR_SIZE - 1) != 0 {
         return Err(DiskError::PartialSector(buf_len));
     }
@@ -142,26 +173,24 @@ pub struct FileDisk {
 }
 
 impl FileDisk {
-    /// Opens `path` read-write.
+    /// Opens `path` read-write, holding an exclusive lock on it (see [`crate::image`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DiskError> {
         Self::open_with(path.as_ref(), false)
     }
 
-    /// Opens `path` read only; guest writes fail with an error status.
+    /// Opens `path` read only, holding a shared lock on it; guest writes fail with an error status.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, DiskError> {
         Self::open_with(path.as_ref(), true)
     }
 
     fn open_with(path: &Path, read_only: bool) -> Result<Self, DiskError> {
-        let open_err = |source| DiskError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
+        let open_err = DiskError::opening(path);
         let file = OpenOptions::new()
             .read(true)
             .write(!read_only)
             .open(path)
             .map_err(open_err)?;
+        crate::image::lock::lock_image(&file, path, read_only)?;
         let len = file.metadata().map_err(open_err)?.len();
         Ok(Self {
             file,
@@ -274,6 +303,7 @@ pub(crate) mod tests {
             Err(DiskError::OutOfRange { .. })
         ));
 
+        drop(d); // a reader may not open the image beside a writer
         let mut ro = FileDisk::open_read_only(&f.0).unwrap();
         assert!(matches!(
             ro.write_sectors(0, &[0; 512]),

@@ -5,9 +5,10 @@
 //! Commands complete at once (the drive is never seen BSY except during SRST). READ/WRITE MULTIPLE, SET MULTIPLE
 //! MODE, DMA and ATAPI commands are aborted.
 
-mod disk;
+pub(crate) mod disk;
 mod identify;
 
+pub(crate) use disk::check_range;
 pub use disk::{Disk, DiskError, FileDisk, MemDisk, SECTOR_SIZE};
 pub use identify::{identify_device, MODEL};
 

@@ -310,3 +310,23 @@ fn file_backed_disk_writes_through() {
     lba28(&mut a, 8, 1, CMD_READ_SECTORS);
     assert_eq!(a.io_read(BASE + REG_ERROR_FEATURES, 1) as u8, ERROR_IDNF);
 }
+
+#[test]
+fn a_write_to_a_read_only_image_aborts_with_err_and_leaves_the_file_alone() {
+    let bytes = patterned(8);
+    let f = TempFile::new("ata-ro", &bytes);
+    let mut a = Ata::new(Box::new(FileDisk::open_read_only(&f.0).unwrap()));
+    lba28(&mut a, 2, 2, CMD_WRITE_SECTORS);
+    assert_eq!(status(&mut a), STATUS_DRDY | STATUS_DSC | STATUS_DRQ);
+    for _ in 0..256 {
+        a.io_write(BASE, 2, 0xBEEF);
+    }
+    assert!(a.irq(), "the failed command interrupts");
+    assert_eq!(status(&mut a), STATUS_DRDY | STATUS_DSC | STATUS_ERR);
+    assert_eq!(a.io_read(BASE + REG_ERROR_FEATURES, 1) as u8, ERROR_ABRT);
+    // The data phase is over: further words go nowhere, and the drive takes new commands.
+    a.io_write(BASE, 2, 0x1234);
+    lba28(&mut a, 2, 1, CMD_READ_SECTORS);
+    assert_eq!(read_sector(&mut a)[..4], 2u32.to_le_bytes());
+    assert_eq!(std::fs::read(&f.0).unwrap(), bytes, "the file is unchanged");
+}
