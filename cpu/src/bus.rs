@@ -52,6 +52,13 @@ pub trait Bus {
     /// Whether a device asked the machine to stop (reset, power-off, debug exit) so the engine should return.
     fn stop_requested(&self) -> bool;
 
+    /// A number that moves whenever the board changes which pages are RAM, ROM or MMIO (the chipset's PAM
+    /// registers turning the BIOS ROM into shadow RAM, say): the CPU then drops its cached translations and the
+    /// code it decoded, since the bytes behind an address changed without a write. The default never moves.
+    fn memory_map_generation(&self) -> u64 {
+        0
+    }
+
     /// Tells the bus how many instructions the CPU has retired, just before an access whose result may depend on
     /// time (port I/O, MMIO, the TSC), so a machine whose time follows instructions (`-icount`) can bring its
     /// clock to that exact instruction. The default does nothing.

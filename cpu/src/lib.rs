@@ -72,6 +72,8 @@ pub struct Cpu {
     pub(crate) delivering: Option<fault::FaultClass>,
     /// Model-specific registers that have no dedicated field.
     pub(crate) msrs: BTreeMap<u32, u64>,
+    /// The board's memory-map generation the TLB and decoded code were built under.
+    pub(crate) memory_map_generation: u64,
     /// This processor's initial APIC ID (CPUID.1:EBX bits 31-24); 0 for the bootstrap processor.
     pub(crate) apic_id: u8,
 }
@@ -103,6 +105,7 @@ impl Cpu {
             recheck_interrupts: false,
             delivering: None,
             msrs: BTreeMap::new(),
+            memory_map_generation: 0,
             apic_id: 0,
         }
     }

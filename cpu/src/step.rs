@@ -130,12 +130,21 @@ impl Cpu {
             && bus.interrupt_pending()
     }
 
-    /// Re-reads the A20 gate (after port I/O, and when an engine starts a slice); a change flushes the TLB.
-    pub fn sync_a20<B: Bus>(&mut self, bus: &mut B) {
+    /// Re-reads the A20 gate and the board's memory map (after port I/O, and when an engine starts a slice). An
+    /// A20 change flushes the TLB; a memory-map change also drops every decoded instruction (see
+    /// [`Bus::memory_map_generation`]).
+    pub fn sync_address_map<B: Bus>(&mut self, bus: &mut B) {
         let mask = if bus.a20_enabled() { !0 } else { !(1u64 << 20) };
         if mask != self.a20_mask {
             self.a20_mask = mask;
             self.tlb.flush(false);
+        }
+        let generation = bus.memory_map_generation();
+        if generation != self.memory_map_generation {
+            self.memory_map_generation = generation;
+            self.tlb.flush(false);
+            self.decode_cache.clear();
+            self.code_pages.clear_marks();
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::memory::GuestMemory;
 use std::time::Instant;
 use vx86_cpu::{Bus, PageBacking};
+use vx86_devices::pci::chipset;
 use vx86_devices::PcDevices;
 
 /// Guest memory and devices: everything outside the CPU.
@@ -32,6 +33,19 @@ impl Board {
             stats: BusStats::default(),
             marker: None,
             idle_ns: 0,
+        }
+    }
+}
+
+impl Board {
+    /// After port I/O: a configuration write to the host bridge may have moved its PAM registers, which route the
+    /// BIOS area between ROM and shadow RAM.
+    fn follow_chipset(&mut self) {
+        let writes = self.devices.pci_mut().take_writes();
+        if writes.iter().any(|w| w.slot == chipset::HOST_BRIDGE) {
+            if let Some(host_bridge) = self.devices.pci().function(chipset::HOST_BRIDGE) {
+                self.memory.update_shadow(host_bridge);
+            }
         }
     }
 }
@@ -71,11 +85,17 @@ impl Bus for Board {
     }
     fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
         self.stats.mmio_reads += 1;
+        if let Some(value) = self.memory.shadow_read(paddr, size) {
+            return value;
+        }
         // The local APIC and IOAPIC pages; anything else reads as open bus (all ones).
         self.devices.mmio_read(paddr, size)
     }
     fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
         self.stats.mmio_writes += 1;
+        if self.memory.shadow_write(paddr, size, value) {
+            return;
+        }
         self.devices.mmio_write(paddr, size, value);
     }
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
@@ -87,7 +107,8 @@ impl Bus for Board {
         if let Some(log) = self.marker.as_mut().filter(|l| l.port == port) {
             log.writes.push((value, Instant::now()));
         }
-        self.devices.io_write(port, size, value)
+        self.devices.io_write(port, size, value);
+        self.follow_chipset();
     }
     #[inline]
     fn interrupt_pending(&self) -> bool {
@@ -117,6 +138,9 @@ impl Bus for Board {
     fn stop_requested(&self) -> bool {
         // A board request, or something for a processor that is not running (an IPI): the machine must act.
         self.devices.request_pending() || self.devices.apics().yield_requested()
+    }
+    fn memory_map_generation(&self) -> u64 {
+        self.memory.map_generation()
     }
     fn sync_instructions(&mut self, retired: u64) {
         let clock = self.devices.clock();

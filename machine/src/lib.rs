@@ -13,6 +13,7 @@ pub mod memory;
 pub mod mptable;
 pub mod pacing;
 pub mod processors;
+pub mod shadow;
 pub mod status;
 pub mod vm;
 

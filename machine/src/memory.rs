@@ -2,8 +2,10 @@
 //! says which guest-physical page is backed by which part of it.
 
 use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, MIN_RAM, ONE_MIB, PAGE_SIZE};
+use crate::shadow::{Shadow, SHADOW_END, SHADOW_START};
 use memmap2::MmapMut;
 use vx86_cpu::PageBacking;
+use vx86_devices::pci::chipset::PamMode;
 
 /// Why guest memory could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub struct GuestMemory {
     /// RAM below the PCI hole.
     ram_below_4g: u64,
     rom_bytes: u64,
+    /// How the chipset routes the BIOS area 0xC0000-0xFFFFF.
+    shadow: Shadow,
 }
 
 impl GuestMemory {
@@ -49,6 +53,7 @@ impl GuestMemory {
             ram_bytes,
             ram_below_4g,
             rom_bytes,
+            shadow: Shadow::default(),
         })
     }
 
@@ -71,13 +76,17 @@ impl GuestMemory {
     #[inline]
     pub fn backing(&self, paddr: u64) -> PageBacking {
         let page = paddr & !(PAGE_SIZE - 1);
-        let low_window = self.rom_bytes.min(BIOS_LOW_WINDOW_MAX);
-        if page < ONE_MIB - low_window {
+        if page < SHADOW_START {
             return PageBacking::Ram(page as usize);
         }
-        if page < ONE_MIB {
-            let rom_offset = self.rom_bytes - (ONE_MIB - page);
-            return PageBacking::Rom((self.ram_bytes + rom_offset) as usize);
+        if page < SHADOW_END {
+            return match self.shadow.mode(page) {
+                PamMode::Pci => self.pci_side(page),
+                PamMode::ReadWrite => PageBacking::Ram(page as usize),
+                PamMode::ReadOnly => PageBacking::Rom(page as usize),
+                // Reads and writes go different ways: the board serves each access (`shadow_read`/`_write`).
+                PamMode::WriteOnly => PageBacking::Mmio,
+            };
         }
         if page < self.ram_below_4g {
             return PageBacking::Ram(page as usize);
@@ -95,6 +104,59 @@ impl GuestMemory {
             return PageBacking::Ram((self.ram_below_4g + high) as usize);
         }
         PageBacking::Mmio
+    }
+
+    /// What the PCI side holds at `page` below 1 MiB: the BIOS ROM in its window, RAM elsewhere (see
+    /// [`crate::shadow`]).
+    fn pci_side(&self, page: u64) -> PageBacking {
+        let low_window = self.rom_bytes.min(BIOS_LOW_WINDOW_MAX);
+        if page < ONE_MIB - low_window {
+            return PageBacking::Ram(page as usize);
+        }
+        let rom_offset = self.rom_bytes - (ONE_MIB - page);
+        PageBacking::Rom((self.ram_bytes + rom_offset) as usize)
+    }
+
+    /// Takes the host bridge's PAM registers after a configuration write; true if the memory map changed.
+    pub fn update_shadow(&mut self, host_bridge: &vx86_devices::pci::ConfigSpace) -> bool {
+        self.shadow.update(host_bridge)
+    }
+
+    /// Moves whenever the memory map changes (the CPU then drops what it cached about it).
+    pub fn map_generation(&self) -> u64 {
+        self.shadow.generation()
+    }
+
+    /// A read of `size` bytes at `paddr` in a write-only shadow segment: from the PCI side. None elsewhere.
+    pub fn shadow_read(&self, paddr: u64, size: u8) -> Option<u64> {
+        if !(SHADOW_START..SHADOW_END).contains(&paddr)
+            || self.shadow.mode(paddr) != PamMode::WriteOnly
+        {
+            return None;
+        }
+        let (PageBacking::Ram(off) | PageBacking::Rom(off)) =
+            self.pci_side(paddr & !(PAGE_SIZE - 1))
+        else {
+            return None;
+        };
+        let at = off + (paddr % PAGE_SIZE) as usize;
+        let mut bytes = [0u8; 8];
+        let n = usize::from(size.min(8));
+        bytes[..n].copy_from_slice(&self.host[at..at + n]);
+        Some(u64::from_le_bytes(bytes))
+    }
+
+    /// A write of `size` bytes at `paddr` in a write-only shadow segment: to the RAM underneath. False elsewhere.
+    pub fn shadow_write(&mut self, paddr: u64, size: u8, value: u64) -> bool {
+        if !(SHADOW_START..SHADOW_END).contains(&paddr)
+            || self.shadow.mode(paddr) != PamMode::WriteOnly
+        {
+            return false;
+        }
+        let at = paddr as usize;
+        let n = usize::from(size.min(8));
+        self.host[at..at + n].copy_from_slice(&value.to_le_bytes()[..n]);
+        true
     }
 
     /// Reads guest-physical RAM or ROM (for tests and traces); unbacked bytes read as 0xFF.

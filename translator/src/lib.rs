@@ -196,7 +196,7 @@ impl Translator {
     /// Runs guest code until `budget` instructions have retired or something needs the machine: the same contract
     /// as the interpreter's `Cpu::run`.
     pub fn run<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, budget: u64) -> Exit {
-        cpu.sync_a20(bus);
+        cpu.sync_address_map(bus);
         let end = cpu.instructions.saturating_add(budget);
         while cpu.instructions < end {
             if let Some(exit) = cpu.accept_interrupt(bus) {

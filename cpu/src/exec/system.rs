@@ -291,7 +291,7 @@ impl Cpu {
 
     /// After port I/O: pick up A20 changes and stop requests from devices.
     pub(crate) fn after_io<B: Bus>(&mut self, bus: &mut B) {
-        self.sync_a20(bus);
+        self.sync_address_map(bus);
         if bus.stop_requested() {
             self.stop = true;
         }

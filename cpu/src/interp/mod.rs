@@ -49,7 +49,7 @@ pub struct InterpStats {
 impl Cpu {
     /// Runs guest code until `budget` instructions have retired or something needs the machine.
     pub fn run<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
-        self.sync_a20(bus);
+        self.sync_address_map(bus);
         let end = self.instructions.saturating_add(budget);
         while self.instructions < end {
             if let Some(exit) = self.accept_interrupt(bus) {
