@@ -41,6 +41,10 @@ pub const PIRQ_ROUTE: u8 = 0x60;
 pub const PMBA: u8 = 0x40;
 /// PIIX4 PM: miscellaneous control; bit 0 enables the PM I/O space.
 pub const PMREGMISC: u8 = 0x80;
+/// PIIX4 PM: device activity B (32 bits); bit 25 enables SMIs from the APM control port.
+pub const DEVACTB: u8 = 0x58;
+/// DEVACTB's APMC enable, bit 25: the byte at 0x5B, bit 1.
+const DEVACTB_APMC_EN_BYTE: (u8, u8) = (DEVACTB + 3, 0x02);
 /// PIIX3 IDE: the bus-master interface's I/O BAR.
 pub const IDE_BMIBA_BAR: usize = 4;
 /// PIIX3 IDE: the bus-master interface's size (two channels of 8 ports).
@@ -97,7 +101,9 @@ pub fn ide() -> ConfigSpace {
 
 /// The PIIX4 power-management function (8086:7113, revision 3), with the SCI on INTA# routed to IRQ 9 and its PM
 /// block at `pm_base`, enabled: the state firmware leaves it in, so a kernel booted directly finds the ACPI
-/// registers where the FADT says. The board decodes the PM block at that one base, so PMBA is read only.
+/// registers where the FADT says. The board decodes the PM block at that one base, so PMBA is read only. There is
+/// no System Management Mode: the APM-control SMI enable reads as already set, as on QEMU's board without SMM, so
+/// firmware (SeaBIOS) sees its SMM set-up as done and skips it.
 pub fn power_management(pm_base: u16) -> ConfigSpace {
     let mut c = ConfigSpace::new(Identity {
         vendor: 0x8086,
@@ -109,6 +115,7 @@ pub fn power_management(pm_base: u16) -> ConfigSpace {
     c.set_u8(offset::INTERRUPT_LINE, 9);
     c.set_u32(PMBA, u32::from(pm_base) | 1);
     c.set_u8(PMREGMISC, 1);
+    c.set_u8(DEVACTB_APMC_EN_BYTE.0, DEVACTB_APMC_EN_BYTE.1);
     c
 }
 

@@ -50,6 +50,11 @@ fn a_scan_of_bus_0_finds_the_pc_chipset_with_qemus_ids() {
     assert_eq!(read(&mut bus, 1, 0, 0x0E, 1), 0x80, "multi-function");
     assert_eq!(read(&mut bus, 1, 3, 0x3C, 2), 0x0109, "INTA#, IRQ 9");
     assert_eq!(read(&mut bus, 1, 3, chipset::PMBA, 4), 0x601);
+    assert_eq!(
+        read(&mut bus, 1, 3, chipset::DEVACTB, 4) & 1 << 25,
+        1 << 25,
+        "no SMM: the APMC SMI enable reads as set"
+    );
 }
 
 #[test]
