@@ -8,6 +8,7 @@ pub mod alu;
 pub mod bus;
 pub mod code_pages;
 pub mod cpuid;
+pub mod debug;
 pub mod descriptor;
 mod exec;
 pub mod exit;
@@ -70,6 +71,8 @@ pub struct Cpu {
     pub(crate) delivering: Option<fault::FaultClass>,
     /// Model-specific registers that have no dedicated field.
     pub(crate) msrs: BTreeMap<u32, u64>,
+    /// Debug events of the instruction being run (data breakpoints hit, traps held by MOV SS).
+    pub(crate) debug: debug::DebugEvents,
 }
 
 impl Default for Cpu {
@@ -99,6 +102,7 @@ impl Cpu {
             recheck_interrupts: false,
             delivering: None,
             msrs: BTreeMap::new(),
+            debug: debug::DebugEvents::default(),
         }
     }
 
@@ -111,5 +115,6 @@ impl Cpu {
         self.code_pages.clear_marks();
         self.delivering = None;
         self.msrs.clear();
+        self.debug = debug::DebugEvents::default();
     }
 }

@@ -512,10 +512,8 @@ impl Cpu {
                     Ok(())
                 }
                 r if r.is_dr() => {
-                    let n = r.number();
-                    let n = if n == 4 || n == 5 { n + 2 } else { n };
-                    self.state.dr[n] = v;
-                    Ok(())
+                    let n = self.debug_register_index(r.number())?;
+                    self.write_debug_register(n, v)
                 }
                 _ => Err(Fault::InvalidOpcode),
             }
@@ -526,10 +524,7 @@ impl Cpu {
                 Register::CR3 => self.state.cr3,
                 Register::CR4 => self.state.cr4,
                 Register::CR8 => self.state.cr8,
-                r if r.is_dr() => {
-                    let n = r.number();
-                    self.state.dr[if n == 4 || n == 5 { n + 2 } else { n }]
-                }
+                r if r.is_dr() => self.state.dr[self.debug_register_index(r.number())?],
                 _ => return Err(Fault::InvalidOpcode),
             };
             self.set_reg(r0, v);
