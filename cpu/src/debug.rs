@@ -104,9 +104,8 @@ impl Cpu {
         if flow == Flow::Faulted {
             return flow;
         }
-        let tf_after = self.state.rflags & TF != 0;
         let mut status = held | data_hits;
-        if single_step_traps(instr, tf_before, tf_after, flow) {
+        if single_step_traps(instr, tf_before, flow) {
             status |= dr6::BS;
         }
         if status == 0 {
@@ -119,6 +118,16 @@ impl Cpu {
         self.record_debug_status(status);
         self.deliver_fault(bus, Fault::Debug);
         Flow::Jumped
+    }
+
+    /// The single-step trap of SYSCALL and SYSRET, which look at the TF they leave rather than the one they began
+    /// with (so a SYSRET that sets TF traps at once, before the first user instruction, and a SYSCALL whose SFMASK
+    /// clears TF does not trap): raised from inside the instruction, which then counts as retired.
+    pub(crate) fn single_step_on_the_tf_left<B: Bus>(&mut self, bus: &mut B) {
+        if self.state.rflags & TF != 0 {
+            self.record_debug_status(dr6::BS);
+            self.deliver_fault(bus, Fault::Debug);
+        }
     }
 
     /// Sets DR6 for a #DB: B0..B3 become `status`'s, and its BD and BS bits are added (the processor never clears
@@ -203,13 +212,12 @@ impl Cpu {
 }
 
 /// Whether an instruction that retired with `flow` ends in a single-step trap. TF as it was when the instruction
-/// began decides, except that SYSCALL and SYSRET look at the TF they leave (so a SYSRET that sets TF traps at once,
-/// and a SYSCALL whose SFMASK clears TF does not), and INT n, INT3, INT1 and a taken INTO clear TF on the way to
-/// their handler and do not trap.
-fn single_step_traps(instr: &Instruction, tf_before: bool, tf_after: bool, flow: Flow) -> bool {
+/// began decides, except that SYSCALL and SYSRET raise theirs themselves
+/// ([`Cpu::single_step_on_the_tf_left`]), and INT n, INT3, INT1 and a taken INTO clear TF on the way to their
+/// handler and do not trap.
+fn single_step_traps(instr: &Instruction, tf_before: bool, flow: Flow) -> bool {
     match instr.mnemonic() {
-        M::Syscall | M::Sysret | M::Sysretq => tf_after,
-        M::Int | M::Int3 | M::Int1 => false,
+        M::Syscall | M::Sysret | M::Sysretq | M::Int | M::Int3 | M::Int1 => false,
         M::Into => tf_before && flow == Flow::Next,
         _ => tf_before,
     }

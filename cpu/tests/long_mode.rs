@@ -314,6 +314,42 @@ fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
 }
 
 #[test]
+fn sysret_that_sets_tf_traps_before_the_first_user_instruction() {
+    let mut bus = machine();
+    let user = 0x2000u64;
+    let code = assemble(64, CODE, |a| {
+        // STAR: SYSRET base 0x18 -> CS 0x2B (64-bit), SS 0x23.
+        a.mov(ecx, 0xC000_0081u32).unwrap();
+        a.xor(eax, eax).unwrap();
+        a.mov(edx, (u32::from(USER_CS32) << 16) | u32::from(KERNEL_CS))
+            .unwrap();
+        a.wrmsr().unwrap();
+        a.mov(rcx, user).unwrap();
+        a.mov(r11, 0x102u64).unwrap(); // TF
+        a.sysretq().unwrap();
+    });
+    bus.load(CODE, &code);
+    bus.load(user, &assemble(64, user, |a| a.mov(rbx, 0x55u64).unwrap()));
+    let mut cpu = cpu64();
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
+    assert_eq!(cpu.state.rip, HANDLERS + 1 + 1, "the #DB handler ran");
+    assert_eq!(cpu.state.gpr[3], 0, "no user instruction ran");
+    let top = cpu.state.gpr[4];
+    assert_eq!(
+        top,
+        KERNEL_STACK - 40,
+        "a ring 3 -> 0 frame without error code"
+    );
+    assert_eq!(read_u64(&bus, top), user, "RIP: the SYSRET's target");
+    assert_eq!(read_u64(&bus, top + 8), u64::from(USER_CS) | 3);
+    assert_eq!(read_u64(&bus, top + 16), 0x102, "RFLAGS with TF, RF clear");
+    assert_ne!(cpu.state.dr[6] & vx86_cpu::debug::dr6::BS, 0);
+}
+
+#[test]
 fn interrupt_from_ring_3_switches_to_rsp0_and_iretq_returns() {
     let mut bus = machine();
     let user = 0x2000u64;
