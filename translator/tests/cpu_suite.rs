@@ -53,6 +53,8 @@ mod shift;
 mod smoke;
 #[path = "../../cpu/tests/sse.rs"]
 mod sse;
+#[path = "../../cpu/tests/stack_segments.rs"]
+mod stack_segments;
 #[path = "../../cpu/tests/string.rs"]
 mod string;
 #[path = "../../cpu/tests/v86.rs"]
