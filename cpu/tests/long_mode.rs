@@ -256,6 +256,70 @@ fn non_canonical_addresses_raise_gp() {
     assert_eq!(read_u64(&bus, cpu.state.gpr[4]), 0, "#GP(0)");
 }
 
+/// Runs 64-bit ring-0 code on [`machine`] with two more GDT entries, an LDT (0x40) and a TSS (0x50) descriptor whose
+/// bases are non-canonical (bit 47 set, bits 63..48 clear); returns the vector taken and the error code.
+fn run64_with_bad_system_descriptors(build: impl FnOnce(&mut CodeAssembler)) -> (u64, u64) {
+    let mut bus = machine();
+    bus.write_u64(GDT + 0x40, 0x0000_8200_0000_0FFF);
+    bus.write_u64(GDT + 0x48, 0x0000_8000);
+    bus.write_u64(GDT + 0x50, 0x0000_8900_0000_0067);
+    bus.write_u64(GDT + 0x58, 0x0000_8000);
+    bus.load(CODE, &assemble(64, CODE, build));
+    let mut cpu = cpu64();
+    cpu.state.gdtr.limit = 0x5F;
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
+    (
+        cpu.state.rip - HANDLERS - 1,
+        read_u64(&bus, cpu.state.gpr[4]),
+    )
+}
+
+#[test]
+fn non_canonical_bases_for_gdtr_idtr_ldtr_tr_and_the_fs_gs_base_msrs_raise_gp() {
+    const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
+    let load_table = |lidt: bool| {
+        move |a: &mut CodeAssembler| {
+            a.mov(word_ptr(0x4300), 0xFFFu32).unwrap();
+            a.mov(rax, NON_CANONICAL).unwrap();
+            a.mov(qword_ptr(0x4302), rax).unwrap();
+            if lidt {
+                a.lidt(ptr(0x4300)).unwrap();
+            } else {
+                a.lgdt(ptr(0x4300)).unwrap();
+            }
+            a.hlt().unwrap();
+        }
+    };
+    for lidt in [false, true] {
+        assert_eq!(run64_with_bad_system_descriptors(load_table(lidt)), (13, 0));
+    }
+    let lldt = run64_with_bad_system_descriptors(|a| {
+        a.mov(ax, 0x40u32).unwrap();
+        a.lldt(ax).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(lldt, (13, 0x40), "#GP(selector)");
+    let ltr = run64_with_bad_system_descriptors(|a| {
+        a.mov(ax, 0x50u32).unwrap();
+        a.ltr(ax).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(ltr, (13, 0x50), "#GP(selector)");
+    for msr in [0xC000_0100u32, 0xC000_0101, 0xC000_0102] {
+        let wrmsr = run64_with_bad_system_descriptors(|a| {
+            a.mov(ecx, msr).unwrap();
+            a.xor(eax, eax).unwrap();
+            a.mov(edx, 0x8000u32).unwrap();
+            a.wrmsr().unwrap();
+            a.hlt().unwrap();
+        });
+        assert_eq!(wrmsr, (13, 0), "WRMSR {msr:#x}");
+    }
+}
+
 #[test]
 fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
     let mut bus = machine();

@@ -37,6 +37,8 @@ fn the_translator_is_the_engine_of_this_suite() {
 mod bcd;
 #[path = "../../cpu/tests/bit.rs"]
 mod bit;
+#[path = "../../cpu/tests/cpu_model.rs"]
+mod cpu_model;
 #[path = "../../cpu/tests/debug.rs"]
 mod debug;
 #[path = "../../cpu/tests/exceptions.rs"]
