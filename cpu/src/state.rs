@@ -412,7 +412,13 @@ impl CpuState {
     #[inline]
     pub fn debug_active(&self) -> bool {
         use crate::flags::{RF, TF};
-        self.rflags & (TF | RF) != 0 || self.dr[7] & crate::debug::dr7::ENABLES != 0
+        self.rflags & (TF | RF) != 0 || self.breakpoints_enabled()
+    }
+
+    /// Whether DR7 enables any of the DR0-DR3 breakpoints (then memory accesses are matched against them).
+    #[inline]
+    pub fn breakpoints_enabled(&self) -> bool {
+        self.dr[7] & crate::debug::dr7::ENABLES != 0
     }
 
     /// I/O privilege level from EFLAGS.

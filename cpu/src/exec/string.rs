@@ -180,7 +180,7 @@ impl Cpu {
     ) -> u32 {
         let size = walk.size as u64;
         // With data breakpoints enabled, every element goes through the accessors that match them.
-        let watched = self.state.dr[7] & crate::debug::dr7::ENABLES != 0;
+        let watched = self.state.breakpoints_enabled();
         if watched || !matches!(walk.op, Op::Stos | Op::Movs) || walk.asz != 8 || walk.step != size
         {
             return 0;

@@ -103,7 +103,7 @@ impl Cpu {
         size: usize,
         user: bool,
     ) -> Result<u64, Fault> {
-        if self.state.dr[7] & crate::debug::dr7::ENABLES != 0 {
+        if self.state.breakpoints_enabled() {
             self.note_data_access(linear, size, false);
         }
         if (linear & 0xFFF) as usize + size <= 0x1000 {
@@ -140,7 +140,7 @@ impl Cpu {
         value: u64,
         user: bool,
     ) -> Result<(), Fault> {
-        if self.state.dr[7] & crate::debug::dr7::ENABLES != 0 {
+        if self.state.breakpoints_enabled() {
             self.note_data_access(linear, size, true);
         }
         if (linear & 0xFFF) as usize + size <= 0x1000 {
