@@ -127,6 +127,20 @@ impl Fault {
         matches!(self, Fault::Breakpoint | Fault::Overflow)
     }
 
+    /// Whether the RFLAGS image pushed for this exception has RF set, so that the instruction it restarts is not
+    /// stopped again by an instruction breakpoint: true for every fault (SDM vol. 3, 17.3.1.1). #DB sets RF itself
+    /// where it is a fault other than an instruction breakpoint (general detect); traps and aborts push RF as it is.
+    pub fn pushes_resume_flag(&self) -> bool {
+        !matches!(
+            self,
+            Fault::Debug
+                | Fault::Breakpoint
+                | Fault::Overflow
+                | Fault::DoubleFault
+                | Fault::MachineCheck
+        )
+    }
+
     /// Short mnemonic such as `#GP`, for traces.
     pub fn mnemonic(&self) -> &'static str {
         vector_mnemonic(self.vector()).unwrap_or("#??")

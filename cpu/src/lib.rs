@@ -8,6 +8,7 @@ pub mod alu;
 pub mod bus;
 pub mod code_pages;
 pub mod cpuid;
+pub mod debug;
 pub mod descriptor;
 mod exec;
 pub mod exit;
@@ -76,6 +77,8 @@ pub struct Cpu {
     pub(crate) memory_map_generation: u64,
     /// This processor's initial APIC ID (CPUID.1:EBX bits 31-24); 0 for the bootstrap processor.
     pub(crate) apic_id: u8,
+    /// Debug events of the instruction being run (data breakpoints hit, traps held by MOV SS).
+    pub(crate) debug: debug::DebugEvents,
 }
 
 impl Default for Cpu {
@@ -107,6 +110,7 @@ impl Cpu {
             msrs: BTreeMap::new(),
             memory_map_generation: 0,
             apic_id: 0,
+            debug: debug::DebugEvents::default(),
         }
     }
 
@@ -119,5 +123,6 @@ impl Cpu {
         self.code_pages.clear_marks();
         self.delivering = None;
         self.msrs.clear();
+        self.debug = debug::DebugEvents::default();
     }
 }

@@ -410,6 +410,20 @@ impl CpuState {
         self.stack_bytes() >= 4
     }
 
+    /// Whether the next instruction needs the debug checks: TF or RF set, or a DR0-DR3 breakpoint enabled. An engine
+    /// that runs code of its own (the translator) runs nothing but the CPU's step while this holds.
+    #[inline]
+    pub fn debug_active(&self) -> bool {
+        use crate::flags::{RF, TF};
+        self.rflags & (TF | RF) != 0 || self.breakpoints_enabled()
+    }
+
+    /// Whether DR7 enables any of the DR0-DR3 breakpoints (then memory accesses are matched against them).
+    #[inline]
+    pub fn breakpoints_enabled(&self) -> bool {
+        self.dr[7] & crate::debug::dr7::ENABLES != 0
+    }
+
     /// I/O privilege level from EFLAGS.
     pub fn iopl(&self) -> u8 {
         ((self.rflags >> 12) & 3) as u8

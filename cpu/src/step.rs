@@ -37,6 +37,20 @@ impl Cpu {
         instr: &Instruction,
         fast: Fast,
     ) -> Flow {
+        if self.state.debug_active() {
+            return self.execute_debugged(bus, instr, fast);
+        }
+        self.execute_plain(bus, instr, fast)
+    }
+
+    /// [`Cpu::execute_with`] without the debug checks.
+    #[inline]
+    pub(crate) fn execute_plain<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        instr: &Instruction,
+        fast: Fast,
+    ) -> Flow {
         self.state.interrupt_shadow = false;
         if self.trace.in_asm {
             self.print_instruction(instr);

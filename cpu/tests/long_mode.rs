@@ -256,6 +256,70 @@ fn non_canonical_addresses_raise_gp() {
     assert_eq!(read_u64(&bus, cpu.state.gpr[4]), 0, "#GP(0)");
 }
 
+/// Runs 64-bit ring-0 code on [`machine`] with two more GDT entries, an LDT (0x40) and a TSS (0x50) descriptor whose
+/// bases are non-canonical (bit 47 set, bits 63..48 clear); returns the vector taken and the error code.
+fn run64_with_bad_system_descriptors(build: impl FnOnce(&mut CodeAssembler)) -> (u64, u64) {
+    let mut bus = machine();
+    bus.write_u64(GDT + 0x40, 0x0000_8200_0000_0FFF);
+    bus.write_u64(GDT + 0x48, 0x0000_8000);
+    bus.write_u64(GDT + 0x50, 0x0000_8900_0000_0067);
+    bus.write_u64(GDT + 0x58, 0x0000_8000);
+    bus.load(CODE, &assemble(64, CODE, build));
+    let mut cpu = cpu64();
+    cpu.state.gdtr.limit = 0x5F;
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
+    (
+        cpu.state.rip - HANDLERS - 1,
+        read_u64(&bus, cpu.state.gpr[4]),
+    )
+}
+
+#[test]
+fn non_canonical_bases_for_gdtr_idtr_ldtr_tr_and_the_fs_gs_base_msrs_raise_gp() {
+    const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
+    let load_table = |lidt: bool| {
+        move |a: &mut CodeAssembler| {
+            a.mov(word_ptr(0x4300), 0xFFFu32).unwrap();
+            a.mov(rax, NON_CANONICAL).unwrap();
+            a.mov(qword_ptr(0x4302), rax).unwrap();
+            if lidt {
+                a.lidt(ptr(0x4300)).unwrap();
+            } else {
+                a.lgdt(ptr(0x4300)).unwrap();
+            }
+            a.hlt().unwrap();
+        }
+    };
+    for lidt in [false, true] {
+        assert_eq!(run64_with_bad_system_descriptors(load_table(lidt)), (13, 0));
+    }
+    let lldt = run64_with_bad_system_descriptors(|a| {
+        a.mov(ax, 0x40u32).unwrap();
+        a.lldt(ax).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(lldt, (13, 0x40), "#GP(selector)");
+    let ltr = run64_with_bad_system_descriptors(|a| {
+        a.mov(ax, 0x50u32).unwrap();
+        a.ltr(ax).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(ltr, (13, 0x50), "#GP(selector)");
+    for msr in [0xC000_0100u32, 0xC000_0101, 0xC000_0102] {
+        let wrmsr = run64_with_bad_system_descriptors(|a| {
+            a.mov(ecx, msr).unwrap();
+            a.xor(eax, eax).unwrap();
+            a.mov(edx, 0x8000u32).unwrap();
+            a.wrmsr().unwrap();
+            a.hlt().unwrap();
+        });
+        assert_eq!(wrmsr, (13, 0), "WRMSR {msr:#x}");
+    }
+}
+
 #[test]
 fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
     let mut bus = machine();
@@ -311,6 +375,42 @@ fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
     );
     assert_eq!(cpu.state.rflags & 0x200, 0, "SFMASK cleared IF");
     assert_eq!(cpu.state.gpr[3], 0x55, "user code ran at CPL 3");
+}
+
+#[test]
+fn sysret_that_sets_tf_traps_before_the_first_user_instruction() {
+    let mut bus = machine();
+    let user = 0x2000u64;
+    let code = assemble(64, CODE, |a| {
+        // STAR: SYSRET base 0x18 -> CS 0x2B (64-bit), SS 0x23.
+        a.mov(ecx, 0xC000_0081u32).unwrap();
+        a.xor(eax, eax).unwrap();
+        a.mov(edx, (u32::from(USER_CS32) << 16) | u32::from(KERNEL_CS))
+            .unwrap();
+        a.wrmsr().unwrap();
+        a.mov(rcx, user).unwrap();
+        a.mov(r11, 0x102u64).unwrap(); // TF
+        a.sysretq().unwrap();
+    });
+    bus.load(CODE, &code);
+    bus.load(user, &assemble(64, user, |a| a.mov(rbx, 0x55u64).unwrap()));
+    let mut cpu = cpu64();
+    assert_eq!(
+        vx86_cpu::testing::run(&mut cpu, &mut bus, 1000),
+        Exit::Halted
+    );
+    assert_eq!(cpu.state.rip, HANDLERS + 1 + 1, "the #DB handler ran");
+    assert_eq!(cpu.state.gpr[3], 0, "no user instruction ran");
+    let top = cpu.state.gpr[4];
+    assert_eq!(
+        top,
+        KERNEL_STACK - 40,
+        "a ring 3 -> 0 frame without error code"
+    );
+    assert_eq!(read_u64(&bus, top), user, "RIP: the SYSRET's target");
+    assert_eq!(read_u64(&bus, top + 8), u64::from(USER_CS) | 3);
+    assert_eq!(read_u64(&bus, top + 16), 0x102, "RFLAGS with TF, RF clear");
+    assert_ne!(cpu.state.dr[6] & vx86_cpu::debug::dr6::BS, 0);
 }
 
 #[test]

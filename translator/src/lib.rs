@@ -203,8 +203,9 @@ impl Translator {
                 return exit;
             }
             let left = end - cpu.instructions;
-            // An interrupt shadow ends after one instruction, which the interpreter runs.
-            let block = if cpu.state.interrupt_shadow {
+            // An interrupt shadow ends after one instruction, which the interpreter runs; with the debug checks on
+            // (single-stepping, RF, breakpoints), every instruction runs in the CPU's step.
+            let block = if cpu.state.interrupt_shadow || cpu.state.debug_active() {
                 None
             } else {
                 match self.block_at(cpu, bus) {

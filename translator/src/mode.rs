@@ -23,6 +23,10 @@ pub struct Mode {
     pub cs_base: u64,
     /// SSE instructions run (CR0.EM and CR0.TS clear, CR4.OSFXSR set) rather than raise #UD or #NM.
     pub sse: bool,
+    /// The debug checks are on ([`CpuState::debug_active`]: TF, RF or an enabled breakpoint). No block is run
+    /// in such a mode (the dispatcher runs the CPU's step instead), and having it in the mode makes every check that
+    /// translated code may go on in the same mode (after a POPF or IRET callout, say) fail when it turns on.
+    pub debug: bool,
 }
 
 impl Mode {
@@ -43,6 +47,7 @@ impl Mode {
         Mode {
             bitness,
             sse,
+            debug: state.debug_active(),
             user: state.cpl == 3,
             kernel: state.cpl == 0,
             flat,

@@ -37,6 +37,10 @@ fn the_translator_is_the_engine_of_this_suite() {
 mod bcd;
 #[path = "../../cpu/tests/bit.rs"]
 mod bit;
+#[path = "../../cpu/tests/cpu_model.rs"]
+mod cpu_model;
+#[path = "../../cpu/tests/debug.rs"]
+mod debug;
 #[path = "../../cpu/tests/exceptions.rs"]
 mod exceptions;
 #[path = "../../cpu/tests/long_mode.rs"]
@@ -51,6 +55,8 @@ mod shift;
 mod smoke;
 #[path = "../../cpu/tests/sse.rs"]
 mod sse;
+#[path = "../../cpu/tests/stack_segments.rs"]
+mod stack_segments;
 #[path = "../../cpu/tests/string.rs"]
 mod string;
 #[path = "../../cpu/tests/v86.rs"]

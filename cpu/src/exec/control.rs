@@ -6,6 +6,7 @@ use crate::bus::Bus;
 use crate::fault::Fault;
 use crate::flags::OF;
 use crate::interp::operands::{mask, sign_extend};
+use crate::interrupts::Source;
 use crate::Cpu;
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
@@ -70,8 +71,9 @@ impl Cpu {
                 }
                 Ok(())
             }
-            // ICEBP raises #DB like a hardware debug exception (no gate DPL check).
-            M::Int1 => Err(Fault::Debug),
+            // ICEBP raises #DB like a hardware debug exception (no gate DPL check, EXT set in error codes), as a
+            // trap after the instruction, leaving DR6 alone.
+            M::Int1 => self.deliver(bus, 1, None, Source::Exception),
             M::Bound => {
                 let size = i.op0_register().size();
                 let index = sign_extend(self.reg(i.op0_register()), size) as i64;

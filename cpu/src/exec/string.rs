@@ -10,7 +10,7 @@
 use crate::alu;
 use crate::bus::Bus;
 use crate::fault::Fault;
-use crate::flags::{ARITH, DF, ZF};
+use crate::flags::{ARITH, DF, RF, ZF};
 use crate::interp::operands::mask;
 use crate::mmu::Access;
 use crate::state::SegReg;
@@ -129,7 +129,7 @@ impl Cpu {
                         return Ok(());
                     }
                     if done >= MAX_ITERATIONS {
-                        self.state.rip = i.ip();
+                        self.pause_repeat(i);
                         return Ok(());
                     }
                     continue;
@@ -151,11 +151,19 @@ impl Cpu {
                 }
             }
             done += 1;
-            if done >= MAX_ITERATIONS || self.stop {
-                self.state.rip = i.ip();
+            if done >= MAX_ITERATIONS || self.stop || self.debug_pauses_repeat() {
+                self.pause_repeat(i);
                 return Ok(());
             }
         }
+    }
+
+    /// Stops a repeated string instruction between iterations, to run again from its start: RIP points back at it,
+    /// and RF is set, so that an interrupt or debug trap taken now pushes RF and its instruction breakpoint, if any,
+    /// does not fire again (SDM vol. 3, 17.3.1.1).
+    fn pause_repeat(&mut self, i: &Instruction) {
+        self.state.rip = i.ip();
+        self.state.rflags |= RF;
     }
 
     /// REP STOS and REP MOVS going forward with 64-bit addresses, a page at a time: the elements that lie within
@@ -171,7 +179,10 @@ impl Cpu {
         limit: u32,
     ) -> u32 {
         let size = walk.size as u64;
-        if !matches!(walk.op, Op::Stos | Op::Movs) || walk.asz != 8 || walk.step != size {
+        // With data breakpoints enabled, every element goes through the accessors that match them.
+        let watched = self.state.breakpoints_enabled();
+        if watched || !matches!(walk.op, Op::Stos | Op::Movs) || walk.asz != 8 || walk.step != size
+        {
             return 0;
         }
         let user = self.user_mode();

@@ -26,8 +26,16 @@ impl Cpu {
         i: &Instruction,
     ) -> Result<(), Fault> {
         match i.mnemonic() {
-            M::Syscall => self.syscall(),
-            M::Sysret | M::Sysretq => self.sysret(i.mnemonic() == M::Sysretq),
+            M::Syscall => {
+                self.syscall()?;
+                self.single_step_on_the_tf_left(bus);
+                Ok(())
+            }
+            M::Sysret | M::Sysretq => {
+                self.sysret(i.mnemonic() == M::Sysretq)?;
+                self.single_step_on_the_tf_left(bus);
+                Ok(())
+            }
             M::Swapgs => {
                 if !self.state.mode64() {
                     return Err(Fault::InvalidOpcode);

@@ -58,6 +58,10 @@ impl Cpu {
                 } else {
                     base
                 };
+                // A 64-bit base must be canonical.
+                if !crate::mmu::segment::canonical(base) {
+                    return gp(0);
+                }
                 let table = crate::state::TableReg { base, limit };
                 if i.mnemonic() == M::Lgdt {
                     self.state.gdtr = table;
@@ -429,8 +433,11 @@ impl Cpu {
         if !desc.present() {
             return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
         }
-        self.state.ldtr = desc.to_segment(selector);
-        self.state.ldtr.base |= self.system_descriptor_base_high(bus, selector)?;
+        let base = self.system_descriptor_base(bus, selector, desc)?;
+        self.state.ldtr = crate::state::Segment {
+            base,
+            ..desc.to_segment(selector)
+        };
         Ok(())
     }
 
@@ -451,6 +458,7 @@ impl Cpu {
         if !desc.present() {
             return Err(Fault::SegmentNotPresent(selector & 0xFFFC));
         }
+        let base = self.system_descriptor_base(bus, selector, desc)?;
         // Mark the TSS busy in its descriptor.
         let addr = self
             .state
@@ -461,27 +469,34 @@ impl Cpu {
         let byte = ((desc.0 >> 40) as u8) | 2;
         self.write_linear(bus, addr, 1, u64::from(byte), false)?;
         let mut tr = desc.to_segment(selector);
-        tr.base |= self.system_descriptor_base_high(bus, selector)?;
+        tr.base = base;
         tr.attrs |= 2;
         self.state.tr = tr;
         Ok(())
     }
 
-    /// In long mode, system descriptors (LDT, TSS) are 16 bytes: bits 63..32 of the base sit in the second half.
-    fn system_descriptor_base_high<B: Bus>(
+    /// The base of a system descriptor (LDT, TSS). In long mode these are 16 bytes: bits 63..32 of the base sit in
+    /// the second half, and the whole base must be canonical (#GP(selector) otherwise).
+    fn system_descriptor_base<B: Bus>(
         &mut self,
         bus: &mut B,
         selector: u16,
+        desc: crate::descriptor::Descriptor,
     ) -> Result<u64, Fault> {
+        let low = desc.to_segment(selector).base;
         if !self.state.long_mode() {
-            return Ok(0);
+            return Ok(low);
         }
         let index = u64::from(selector & 0xFFF8);
         if index + 15 > u64::from(self.state.gdtr.limit) {
             return gp(selector & 0xFFFC);
         }
         let high = self.read_linear(bus, self.state.gdtr.base.wrapping_add(index + 8), 4, false)?;
-        Ok(high << 32)
+        let base = high << 32 | low;
+        if !crate::mmu::segment::canonical(base) {
+            return gp(selector & 0xFFFC);
+        }
+        Ok(base)
     }
 
     /// MOV to or from a control or debug register.
@@ -523,10 +538,8 @@ impl Cpu {
                     Ok(())
                 }
                 r if r.is_dr() => {
-                    let n = r.number();
-                    let n = if n == 4 || n == 5 { n + 2 } else { n };
-                    self.state.dr[n] = v;
-                    Ok(())
+                    let n = self.debug_register_index(r.number())?;
+                    self.write_debug_register(n, v)
                 }
                 _ => Err(Fault::InvalidOpcode),
             }
@@ -539,10 +552,7 @@ impl Cpu {
                 Register::CR8 => bus
                     .task_priority()
                     .map_or(self.state.cr8, |tpr| u64::from(tpr >> 4)),
-                r if r.is_dr() => {
-                    let n = r.number();
-                    self.state.dr[if n == 4 || n == 5 { n + 2 } else { n }]
-                }
+                r if r.is_dr() => self.state.dr[self.debug_register_index(r.number())?],
                 _ => return Err(Fault::InvalidOpcode),
             };
             self.set_reg(r0, v);
@@ -587,8 +597,15 @@ impl Cpu {
     }
 
     fn write_cr4(&mut self, value: u64) -> Result<(), Fault> {
-        let supported =
-            cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::PGE | cr4::PCE;
+        let supported = cr4::VME
+            | cr4::PVI
+            | cr4::TSD
+            | cr4::DE
+            | cr4::PSE
+            | cr4::PAE
+            | cr4::MCE
+            | cr4::PGE
+            | cr4::PCE;
         let supported = supported | cr4::OSFXSR | cr4::OSXMMEXCPT;
         if value & !supported != 0 {
             return gp(0);

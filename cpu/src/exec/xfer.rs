@@ -277,7 +277,7 @@ impl Cpu {
         let size = stack_operand_size(i);
         let value = match i.op0_kind() {
             OpKind::Register => match SegReg::from_iced(i.op0_register()) {
-                Some(seg) => u64::from(self.state.seg(seg).selector),
+                Some(seg) => return self.push_selector(bus, size, self.state.seg(seg).selector),
                 None => self.reg(i.op0_register()),
             },
             OpKind::Memory => self.read_op(bus, i, 0, size)?,
@@ -286,13 +286,32 @@ impl Cpu {
         self.push(bus, size, value)
     }
 
+    /// PUSH of a segment register: the stack pointer moves by the operand size, but a 32- or 64-bit push writes
+    /// only the selector's 16 bits (only they are checked) and leaves the rest of the slot as it was, as recent
+    /// Intel processors and Bochs do; the SDM allows this or a zero-extended write.
+    fn push_selector<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        size: usize,
+        selector: u16,
+    ) -> Result<(), Fault> {
+        let sp = self.state.gpr[gpr::RSP].wrapping_sub(size as u64) & mask(self.stack_width());
+        self.write_mem(bus, SegReg::Ss, sp, 2, u64::from(selector))?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
     fn pop_instruction<B: Bus>(&mut self, bus: &mut B, i: &Instruction) -> Result<(), Fault> {
         let size = stack_operand_size(i);
         let value = self.peek_stack(bus, 0, size)?;
         if let Some(seg) = SegReg::from_iced(i.op0_register()) {
             if i.op0_kind() == OpKind::Register {
+                // The stack pointer moves within the width of the stack segment the value came from, even when
+                // the POP loads SS with a segment of the other width (as the 386 does).
+                let width = mask(self.stack_width());
+                let sp = self.state.gpr[gpr::RSP].wrapping_add(size as u64) & width;
                 self.load_segment(bus, seg, value as u16)?;
-                self.adjust_sp(size as u64);
+                self.state.gpr[gpr::RSP] = (self.state.gpr[gpr::RSP] & !width) | sp;
                 if seg == SegReg::Ss {
                     self.state.interrupt_shadow = true;
                 }

@@ -43,6 +43,9 @@ impl Cpu {
         bus: &mut B,
         fault: Fault,
     ) -> Result<(), Exit> {
+        if fault.pushes_resume_flag() {
+            self.state.rflags |= RF;
+        }
         let mut current = fault;
         loop {
             if let Fault::PageFault { address, .. } = current {

@@ -103,6 +103,9 @@ impl Cpu {
         size: usize,
         user: bool,
     ) -> Result<u64, Fault> {
+        if self.state.breakpoints_enabled() {
+            self.note_data_access(linear, size, false);
+        }
         if (linear & 0xFFF) as usize + size <= 0x1000 {
             if let Some(at) = self.tlb.fast_offset(linear, size, user, false) {
                 if let Some(bytes) = bus.memory().get(at..at + size) {
@@ -137,6 +140,9 @@ impl Cpu {
         value: u64,
         user: bool,
     ) -> Result<(), Fault> {
+        if self.state.breakpoints_enabled() {
+            self.note_data_access(linear, size, true);
+        }
         if (linear & 0xFFF) as usize + size <= 0x1000 {
             if let Some(at) = self.tlb.fast_offset(linear, size, user, true) {
                 if let Some(bytes) = bus.memory().get_mut(at..at + size) {

@@ -9,11 +9,23 @@
 //! - CPUID itself does not trap when the guest's user mode runs natively on the host (as under PVM): ring-3 code
 //!   that executes CPUID sees the host processor, not this table. Kernel-mode CPUID (what OSes probe) sees the table.
 
-use kvm_bindings::{kvm_cpuid_entry2, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::{
+    kvm_cpuid_entry2, CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
+};
 use kvm_ioctls::Kvm;
 
-/// Leaves of the model handed to KVM.
-const LEAVES: [u32; 3] = [0, 1, 0x8000_0000];
+/// Leaves (and sub-leaves) of the model handed to KVM: the basic leaves with the cache descriptions (leaf 4 by
+/// sub-leaf, up to the one that ends its list), and the extended maximum.
+const LEAVES: [(u32, u32); 8] = [
+    (0, 0),
+    (1, 0),
+    (2, 0),
+    (4, 0),
+    (4, 1),
+    (4, 2),
+    (4, 3),
+    (0x8000_0000, 0),
+];
 
 /// Builds the vCPU's CPUID table from the model and the host's supported table.
 pub fn table(kvm: &Kvm) -> Result<CpuId, kvm_ioctls::Error> {
@@ -21,15 +33,19 @@ pub fn table(kvm: &Kvm) -> Result<CpuId, kvm_ioctls::Error> {
     let host_edx1 = host_leaf1_edx(&supported);
     let entries: Vec<kvm_cpuid_entry2> = LEAVES
         .iter()
-        .map(|&leaf| {
-            let (eax, ebx, ecx, mut edx) = vx86_cpu::cpuid::cpuid(leaf, 0);
+        .map(|&(leaf, index)| {
+            let (eax, ebx, ecx, mut edx) = vx86_cpu::cpuid::cpuid(leaf, index);
             if leaf == 1 {
                 edx &= host_edx1;
             }
             kvm_cpuid_entry2 {
                 function: leaf,
-                index: 0,
-                flags: 0,
+                index,
+                flags: if leaf == 4 {
+                    KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+                } else {
+                    0
+                },
                 eax,
                 ebx,
                 ecx,

@@ -1,11 +1,16 @@
 //! The CPU model vx86 presents: one CPUID table and the model-specific registers, in one place.
 //!
 //! The model is an Intel 64 processor (family 6, model 15) with only the features the interpreter implements: the
-//! x87 FPU, VME, DE, PSE, TSC, MSR, PAE, CX8, APIC (with TSC-deadline), SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2,
-//! and in the extended leaves long mode, NX, SYSCALL, RDTSCP, LAHF in 64-bit mode and an invariant TSC. Features
-//! are added here as the interpreter gains them, never before.
+//! x87 FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, APIC (with TSC-deadline), SEP, PGE, MCA, CMOV, CLFSH, MMX, FXSR,
+//! SSE, SSE2, and in the extended leaves long mode, NX, SYSCALL, RDTSCP, LAHF in 64-bit mode and an invariant TSC.
+//! Features are added here as the interpreter gains them, never before. Its caches are in [`cache`], its
+//! machine-check banks in [`machine_check`].
+
+pub mod cache;
+pub mod machine_check;
 
 use crate::Cpu;
+use machine_check::BankRegister;
 
 /// CPUID.1:EDX feature bits.
 pub mod feature {
@@ -21,12 +26,16 @@ pub mod feature {
     pub const MSR: u32 = 1 << 5;
     /// Physical address extension.
     pub const PAE: u32 = 1 << 6;
+    /// Machine-check exception (CR4.MCE).
+    pub const MCE: u32 = 1 << 7;
     /// CMPXCHG8B.
     pub const CX8: u32 = 1 << 8;
     /// SYSENTER/SYSEXIT.
     pub const SEP: u32 = 1 << 11;
     /// Global pages.
     pub const PGE: u32 = 1 << 13;
+    /// Machine-check architecture (IA32_MCG_CAP and the MCi banks).
+    pub const MCA: u32 = 1 << 14;
     /// CMOVcc.
     pub const CMOV: u32 = 1 << 15;
     /// x87 FPU on chip.
@@ -82,8 +91,8 @@ const BRAND: &[u8; 48] =
 /// Physical address bits (bits 7..0) and linear address bits (15..8) for CPUID 8000_0008h.
 const ADDRESS_SIZES: u32 = 36 | (48 << 8);
 
-/// Highest basic leaf.
-const MAX_LEAF: u32 = 1;
+/// Highest basic leaf: 4, the deterministic cache parameters.
+const MAX_LEAF: u32 = 4;
 /// Family 6, model 15, stepping 11: a Core 2-class signature, the first Intel family-6 line with Intel 64. Linux
 /// keys real decisions on it: from model 14 it trusts the TSC to run at a constant rate and prefers REP string
 /// copies, and it has no performance-counter driver for model 15 without architectural perfmon (CPUID leaf 0Ah),
@@ -95,6 +104,8 @@ const FEATURES_EDX: u32 = feature::VME
     | feature::TSC
     | feature::MSR
     | feature::PAE
+    | feature::MCE
+    | feature::MCA
     | feature::CX8
     | feature::SEP
     | feature::PGE
@@ -124,7 +135,7 @@ pub fn cpuid_for(leaf: u32, subleaf: u32, apic_id: u8, apic_enabled: bool) -> (u
 }
 
 /// CPUID: (EAX, EBX, ECX, EDX) for a leaf and sub-leaf.
-pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
+pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
     match leaf {
         // "GenuineIntel" in EBX, EDX, ECX.
         0 => (MAX_LEAF, 0x756E_6547, 0x6C65_746E, 0x4965_6E69),
@@ -134,6 +145,10 @@ pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
             feature_ecx::TSC_DEADLINE,
             FEATURES_EDX | APIC,
         ),
+        2 => cache::leaf2(),
+        // Leaf 3 is the processor serial number, which the model lacks.
+        3 => (0, 0, 0, 0),
+        4 => cache::leaf4(subleaf),
         0x8000_0000 => (MAX_EXTENDED_LEAF, 0, 0, 0),
         0x8000_0001 => (
             0,
@@ -156,10 +171,11 @@ pub fn cpuid(leaf: u32, _subleaf: u32) -> (u32, u32, u32, u32) {
             };
             (word(0), word(1), word(2), word(3))
         }
+        0x8000_0006 => cache::leaf_8000_0006(),
         0x8000_0007 => (0, 0, 0, INVARIANT_TSC),
         0x8000_0008 => (ADDRESS_SIZES, 0, 0, 0),
         // Intel returns the data of the highest basic leaf for leaves above it.
-        _ if leaf < 0x8000_0000 => cpuid(MAX_LEAF, 0),
+        _ if leaf < 0x8000_0000 => cpuid(MAX_LEAF, subleaf),
         _ => (0, 0, 0, 0),
     }
 }
@@ -278,7 +294,13 @@ pub fn msr_read(cpu: &Cpu, index: u32) -> Option<u64> {
         msr::GS_BASE => st.seg(SegReg::Gs).base,
         msr::KERNEL_GS_BASE => st.kernel_gs_base,
         msr::TSC_AUX => st.tsc_aux,
-        _ => return cpu.msrs.get(&index).copied().or_else(|| stored_msr(index)),
+        machine_check::MCG_CAP => u64::from(machine_check::BANKS),
+        machine_check::MCG_STATUS => 0,
+        _ => match machine_check::bank_register(index) {
+            Some(BankRegister::Control) => cpu.msrs.get(&index).copied().unwrap_or(0),
+            Some(BankRegister::Log) => 0,
+            None => return cpu.msrs.get(&index).copied().or_else(|| stored_msr(index)),
+        },
     })
 }
 
@@ -320,8 +342,21 @@ pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> Result<(), MsrError> 
         msr::GS_BASE => st.segs[SegReg::Gs as usize].base = value,
         msr::KERNEL_GS_BASE => st.kernel_gs_base = value,
         msr::TSC_AUX => st.tsc_aux = value & 0xFFFF_FFFF,
-        // Read-only: MTRRCAP always, FEATURE_CONTROL because it is locked.
-        msr::MTRRCAP | msr::FEATURE_CONTROL => return Err(MsrError::Invalid),
+        // Read-only: MTRRCAP and MCG_CAP always, FEATURE_CONTROL because it is locked.
+        msr::MTRRCAP | msr::FEATURE_CONTROL | machine_check::MCG_CAP => {
+            return Err(MsrError::Invalid)
+        }
+        // Nothing is ever logged: the status registers take only 0.
+        machine_check::MCG_STATUS if value != 0 => return Err(MsrError::Invalid),
+        machine_check::MCG_STATUS => {}
+        _ if machine_check::bank_register(index) == Some(BankRegister::Log) => {
+            if value != 0 {
+                return Err(MsrError::Invalid);
+            }
+        }
+        _ if machine_check::bank_register(index) == Some(BankRegister::Control) => {
+            cpu.msrs.insert(index, value);
+        }
         _ if stored_msr(index).is_some() => {
             cpu.msrs.insert(index, value);
         }
