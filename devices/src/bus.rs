@@ -108,6 +108,18 @@ impl<K: Copy> PortMap<K> {
         Ok(())
     }
 
+    /// Frees every port `key` owns.
+    pub fn release(&mut self, key: K)
+    where
+        K: PartialEq,
+    {
+        for slot in &mut self.owners {
+            if *slot == Some(key) {
+                *slot = None;
+            }
+        }
+    }
+
     /// The device owning `port`, if any.
     pub fn lookup(&self, port: u16) -> Option<K> {
         self.owners.get(usize::from(port)).copied().flatten()
@@ -149,6 +161,9 @@ mod tests {
                 len: 0
             })
         );
+        m.release('p');
+        assert_eq!(m.lookup(0x20), None);
+        m.register(0x21, 4, 'q').unwrap();
         assert_eq!(size_mask(1), 0xFF);
         assert_eq!(size_mask(2), 0xFFFF);
         assert_eq!(size_mask(4), 0xFFFF_FFFF);

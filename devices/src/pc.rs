@@ -148,6 +148,8 @@ pub struct PcDevices {
     reset_control: ResetControl,
     /// PCI bus 0 and its configuration mechanism.
     pci: PciBus,
+    /// The host bridge's configuration changed since the board last looked.
+    host_bridge_written: bool,
     /// Primary IDE channel, if there is a disk.
     ata: Option<Ata>,
     /// The debug console at 0xE9, if asked for.
@@ -235,6 +237,7 @@ impl PcDevices {
             pm: AcpiPm::new(config.clock),
             reset_control: ResetControl::new(),
             pci: pc_chipset(),
+            host_bridge_written: false,
             ata: config.disk.map(Ata::new),
             debugcon: config.debugcon_out.map(|out| DebugCon::new(Some(out))),
             shutdown: ShutdownPort::new(),
@@ -331,7 +334,37 @@ impl PcDevices {
                 }
             }
         }
+        if self.ports.lookup(port) == Some(Dev::Pci) {
+            self.follow_pci();
+        }
         self.sync();
+    }
+
+    /// After a configuration write: the PM function's PMBA or PMREGMISC may have moved or switched its block, and
+    /// the host bridge's PAM registers are the board's to follow ([`PcDevices::take_host_bridge_write`]).
+    fn follow_pci(&mut self) {
+        let writes = self.pci.take_writes();
+        self.host_bridge_written |= writes.iter().any(|w| w.slot == chipset::HOST_BRIDGE);
+        let pm_touched = writes.iter().any(|w| {
+            w.slot == chipset::POWER_MANAGEMENT
+                && (w.offset..w.offset + w.size).any(|o| {
+                    (chipset::PMBA..chipset::PMBA + 4).contains(&o) || o == chipset::PMREGMISC
+                })
+        });
+        if !pm_touched {
+            return;
+        }
+        let block = self
+            .pci
+            .function(chipset::POWER_MANAGEMENT)
+            .and_then(chipset::pm_block);
+        self.ports.release(Dev::Pm);
+        if let Some(base) = block {
+            // A base that collides with another device's ports leaves the block unmapped.
+            if self.ports.register(base, PM_LEN, Dev::Pm).is_ok() {
+                self.pm.set_base(base);
+            }
+        }
     }
 
     /// Drives ISA interrupt line `irq` into the 8259 pair and the IOAPIC.
@@ -608,9 +641,10 @@ impl PcDevices {
         &self.pci
     }
 
-    /// PCI bus 0, to take its configuration writes.
-    pub fn pci_mut(&mut self) -> &mut PciBus {
-        &mut self.pci
+    /// Whether the host bridge's configuration was written since the last call (its PAM registers route the
+    /// BIOS area, which the board's memory map follows).
+    pub fn take_host_bridge_write(&mut self) -> bool {
+        std::mem::take(&mut self.host_bridge_written)
     }
 
     /// The I/O APIC (for traces and tests).
@@ -657,6 +691,9 @@ impl PcDevices {
         self.pm = AcpiPm::new(self.clock.clone());
         self.reset_control = ResetControl::new();
         self.pci = pc_chipset();
+        self.ports.release(Dev::Pm);
+        let registered = self.ports.register(PM_BASE, PM_LEN, Dev::Pm);
+        debug_assert!(registered.is_ok(), "{registered:?}");
         self.shutdown = ShutdownPort::new();
         if let Some(t) = &mut self.testdev {
             *t = PcTestdev::new();

@@ -30,11 +30,19 @@ pub const SLP_TYP_S5: u16 = 0;
 /// Frequency of the PM timer.
 pub const PM_TIMER_HZ: u64 = 3_579_545;
 
+/// Offsets of the registers in the block.
+const STS: u16 = 0;
+const EN: u16 = 2;
+const CNT: u16 = 4;
+const TMR: u16 = 8;
+
 /// The PM1a registers and PM timer.
 #[derive(Debug, Clone)]
 pub struct AcpiPm {
     /// Time source for the PM timer.
     clock: Clock,
+    /// The first port of the block (the PIIX4's PMBA; [`PM_BASE`] until firmware moves it).
+    base: u16,
     /// PM1a status.
     sts: u16,
     /// PM1a enable.
@@ -50,11 +58,22 @@ impl AcpiPm {
     pub fn new(clock: Clock) -> Self {
         Self {
             clock,
+            base: PM_BASE,
             sts: 0,
             en: 0,
             cnt: 0,
             request: None,
         }
+    }
+
+    /// The first port of the block.
+    pub fn base(&self) -> u16 {
+        self.base
+    }
+
+    /// Moves the block to `base` (the board moves its ports along).
+    pub fn set_base(&mut self, base: u16) {
+        self.base = base;
     }
 
     /// A power-off the guest asked for, once.
@@ -76,23 +95,23 @@ impl AcpiPm {
         self.cnt = v & !PM1_CNT_SLP_EN;
     }
 
-    /// Reads the 16-bit register at `base` (one of the PM1a ones).
-    fn reg16(&self, base: u16) -> u16 {
-        match base {
-            PM1A_STS => self.sts,
-            PM1A_EN => self.en,
+    /// Reads the 16-bit PM1a register at offset `reg` (STS, EN or CNT).
+    fn reg16(&self, reg: u16) -> u16 {
+        match reg {
+            STS => self.sts,
+            EN => self.en,
             _ => self.cnt,
         }
     }
 
-    /// Writes `bytes` bytes of `value` at byte offset `off` of the 16-bit register at `base`.
-    fn write16(&mut self, base: u16, off: u16, bytes: u8, value: u32) {
+    /// Writes `bytes` bytes of `value` at byte offset `off` of the 16-bit PM1a register at offset `reg`.
+    fn write16(&mut self, reg: u16, off: u16, bytes: u8, value: u32) {
         let shift = 8 * u32::from(off);
         let mask = ((crate::bus::size_mask(bytes) << shift) & 0xFFFF) as u16;
         let v = ((value << shift) & 0xFFFF) as u16 & mask;
-        match base {
-            PM1A_STS => self.sts &= !v, // write 1 to clear
-            PM1A_EN => self.en = (self.en & !mask) | v,
+        match reg {
+            STS => self.sts &= !v, // write 1 to clear
+            EN => self.en = (self.en & !mask) | v,
             _ => self.write_cnt((self.cnt & !mask) | v),
         }
     }
@@ -101,34 +120,34 @@ impl AcpiPm {
 impl IoDevice for AcpiPm {
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
         let mask = crate::bus::size_mask(size);
-        match port.wrapping_sub(PM_BASE) {
+        match port.wrapping_sub(self.base) {
             off @ 0..=5 => {
-                let base = PM_BASE + off / 2 * 2;
-                let lo = u32::from(self.reg16(base)) >> (8 * u32::from(off % 2));
+                let reg = off / 2 * 2;
+                let lo = u32::from(self.reg16(reg)) >> (8 * u32::from(off % 2));
                 // A 32-bit read of STS/EN sees the next register in the high half.
-                let hi = if size == 4 && off % 2 == 0 && off < 4 {
-                    u32::from(self.reg16(base + 2)) << 16
+                let hi = if size == 4 && off % 2 == 0 && off < CNT {
+                    u32::from(self.reg16(reg + 2)) << 16
                 } else {
                     0
                 };
                 (lo | hi) & mask
             }
-            off @ 8..=11 => (self.timer() >> (8 * u32::from(off - 8))) & mask,
+            off @ TMR..=11 => (self.timer() >> (8 * u32::from(off - TMR))) & mask,
             _ => OPEN_BUS & mask,
         }
     }
 
     fn io_write(&mut self, port: u16, size: u8, value: u32) {
-        let off = port.wrapping_sub(PM_BASE);
+        let off = port.wrapping_sub(self.base);
         if off > 5 {
             return;
         }
-        let base = PM_BASE + off / 2 * 2;
+        let reg = off / 2 * 2;
         let in_reg = off % 2;
         let first = size.min(2 - in_reg as u8);
-        self.write16(base, in_reg, first, value);
-        if size == 4 && in_reg == 0 && base + 2 < PM_BASE + 6 {
-            self.write16(base + 2, 0, 2, value >> 16);
+        self.write16(reg, in_reg, first, value);
+        if size == 4 && in_reg == 0 && reg < CNT {
+            self.write16(reg + 2, 0, 2, value >> 16);
         }
     }
 
@@ -173,5 +192,9 @@ mod tests {
         pm.io_write(PM1A_EN, 2, 0x0121);
         assert_eq!(pm.io_read(PM1A_EN, 2), 0x0121);
         assert_eq!(pm.io_read(PM1A_STS, 4), 0x0121_0000);
+        // Moved, the block answers at its new base only.
+        pm.set_base(0xB000);
+        assert_eq!(pm.io_read(0xB002, 2), 0x0121);
+        assert_eq!(pm.io_read(PM1A_EN, 2), 0xFFFF);
     }
 }

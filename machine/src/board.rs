@@ -41,8 +41,7 @@ impl Board {
     /// After port I/O: a configuration write to the host bridge may have moved its PAM registers, which route the
     /// BIOS area between ROM and shadow RAM.
     fn follow_chipset(&mut self) {
-        let writes = self.devices.pci_mut().take_writes();
-        if writes.iter().any(|w| w.slot == chipset::HOST_BRIDGE) {
+        if self.devices.take_host_bridge_write() {
             if let Some(host_bridge) = self.devices.pci().function(chipset::HOST_BRIDGE) {
                 self.memory.update_shadow(host_bridge);
             }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::ata::MemDisk;
+use crate::pm::PM_TMR;
 use std::sync::{Arc, Mutex};
 
 /// A serial sink shared with the test.
@@ -628,4 +629,38 @@ fn without_asking_there_is_no_debugcon_and_no_testdev() {
     pc.io_write(0x2005, 1, 1);
     assert!(!pc.interrupt_pending());
     assert_eq!(pc.mmio_read(0xFF00_0000, 4), 0xFFFF_FFFF);
+}
+
+#[test]
+fn firmware_moves_the_pm_block_through_pmba_and_turns_it_off_through_pmregmisc() {
+    let (_, mut pc) = board(false);
+    let config = |pc: &mut PcDevices, offset: u32, size: u8, value: u32| {
+        pc.io_write(0xCF8, 4, 0x8000_0B00 | (offset & !3));
+        pc.io_write(0xCFC + (offset & 3) as u16, size, value);
+    };
+    assert_ne!(
+        pc.io_read(PM_TMR, 4),
+        0xFFFF_FFFF,
+        "the timer answers at 0x608"
+    );
+    config(&mut pc, 0x40, 4, 0xB001);
+    assert_eq!(pc.io_read(PM_TMR, 4), 0xFFFF_FFFF, "no longer at 0x608");
+    pc.io_write(0xB004, 2, 0x2000);
+    assert_eq!(
+        pc.take_request(),
+        Some(BoardRequest::PowerOff),
+        "S5 at the new base"
+    );
+    config(&mut pc, 0x80, 1, 0);
+    assert_eq!(
+        pc.io_read(0xB008, 4),
+        0xFFFF_FFFF,
+        "PMREGMISC off: decoded nowhere"
+    );
+    pc.reset();
+    assert_ne!(
+        pc.io_read(PM_TMR, 4),
+        0xFFFF_FFFF,
+        "a reset puts it back at 0x600"
+    );
 }

@@ -101,7 +101,8 @@ pub fn ide() -> ConfigSpace {
 
 /// The PIIX4 power-management function (8086:7113, revision 3), with the SCI on INTA# routed to IRQ 9 and its PM
 /// block at `pm_base`, enabled: the state firmware leaves it in, so a kernel booted directly finds the ACPI
-/// registers where the FADT says. The board decodes the PM block at that one base, so PMBA is read only. There is
+/// registers where the FADT says. Firmware may move the block (PMBA, bits 15-6) or turn it off (PMREGMISC bit 0);
+/// [`pm_block`] says where it decodes. There is
 /// no System Management Mode: the APM-control SMI enable reads as already set, as on QEMU's board without SMM, so
 /// firmware (SeaBIOS) sees its SMM set-up as done and skips it.
 pub fn power_management(pm_base: u16) -> ConfigSpace {
@@ -115,6 +116,8 @@ pub fn power_management(pm_base: u16) -> ConfigSpace {
     c.set_u8(offset::INTERRUPT_LINE, 9);
     c.set_u32(PMBA, u32::from(pm_base) | 1);
     c.set_u8(PMREGMISC, 1);
+    c.set_writable(PMBA, &[0xC0, 0xFF]);
+    c.set_writable(PMREGMISC, &[0x01]);
     c.set_u8(DEVACTB_APMC_EN_BYTE.0, DEVACTB_APMC_EN_BYTE.1);
     c
 }
@@ -149,4 +152,10 @@ pub fn pam_mode(config: &ConfigSpace, paddr: u64) -> Option<PamMode> {
         2 => PamMode::WriteOnly,
         _ => PamMode::ReadWrite,
     })
+}
+
+/// Where the PIIX4 power-management function `config` decodes its PM I/O block: PMBA's base, when PMREGMISC
+/// enables it.
+pub fn pm_block(config: &ConfigSpace) -> Option<u16> {
+    (config.u8(PMREGMISC) & 1 != 0).then(|| (config.u32(PMBA) & 0xFFC0) as u16)
 }
