@@ -1409,7 +1409,13 @@ impl<'a> BlockEmitter<'a> {
         seg: Option<vx86_cpu::SegReg>,
     ) {
         let (base, index) = (i.memory_base(), i.memory_index());
-        let disp = i.memory_displacement64() as i64;
+        // iced gives a 32-bit address's displacement as its 32 bits (so -1 reads 0xFFFF_FFFF): sign-extend it, as
+        // the address arithmetic wraps at 32 bits anyway.
+        let disp = if vx86_cpu::Cpu::address_size(i) == 8 {
+            i.memory_displacement64() as i64
+        } else {
+            i64::from(i.memory_displacement32() as i32)
+        };
         // iced resolves RIP-relative operands to absolute addresses.
         let base = (base.is_gpr()).then(|| self.home(regs::number(base), addr, scratch));
         let index = (index.is_gpr()).then(|| self.home(regs::number(index), tmp, scratch));

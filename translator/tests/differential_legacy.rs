@@ -200,3 +200,34 @@ fn random_32_bit_protected_mode_sequences_match_the_interpreter() {
 fn random_real_mode_sequences_match_the_interpreter() {
     rounds(16);
 }
+
+/// 32-bit addresses with negative displacements (iced reports them as their 32 bits, 0xFFFF_FFFC for -4): LEA,
+/// loads and stores through them, as SeaBIOS's `lea eax, [esi-1]` does.
+#[test]
+fn negative_displacements_in_32_bit_addresses_match_the_interpreter() {
+    let data = DATA as i32;
+    let code = assemble(32, CODE, |a| {
+        a.lea(esi, ptr(ebx + 0x40)).unwrap();
+        a.movzx(esi, si).unwrap();
+        a.lea(eax, ptr(esi - 1)).unwrap();
+        a.cmp(ax, 0xFFFD).unwrap();
+        a.mov(ecx, dword_ptr(esi - 4)).unwrap();
+        a.mov(dword_ptr(esi - 8), eax).unwrap();
+        a.add(dword_ptr(ebx + esi * 1 - data - 12), 7).unwrap();
+        a.lea(edx, ptr(ebx + esi * 2 - 0x7FFF_FFFF)).unwrap();
+        a.hlt().unwrap();
+    });
+    let (mut reference, mut ref_bus) = machine(32, &code, 7);
+    let ref_exit = reference.run(&mut ref_bus, 100);
+    let (mut cpu, mut bus) = machine(32, &code, 7);
+    let exit = Translator::new(1 << 20)
+        .unwrap()
+        .run(&mut cpu, &mut bus, 100);
+    let problems = common::differences(
+        (&reference, &ref_bus, ref_exit),
+        (&cpu, &bus, exit),
+        defined_flags_after(&code, 32),
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(reference.state.gpr[0], (DATA + 0x40 - 1) & 0xFFFF);
+}
