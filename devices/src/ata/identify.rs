@@ -24,10 +24,11 @@ fn put_string(words: &mut [u16], s: &str) {
     }
 }
 
-/// The cylinder count of a disk of `sectors` with the given geometry, capped at 16383.
+/// The cylinder count of a disk of `sectors` with the given geometry, capped at 16383; a disk smaller than one
+/// cylinder still has one (a partial one), so firmware that addresses it by CHS can reach its first sectors.
 pub fn cylinders(sectors: u64, heads: u8, spt: u8) -> u64 {
     let per_cyl = u64::from(heads).max(1) * u64::from(spt).max(1);
-    (sectors / per_cyl).min(MAX_CYLINDERS)
+    (sectors / per_cyl).clamp(sectors.min(1), MAX_CYLINDERS)
 }
 
 /// The 512-byte IDENTIFY DEVICE block of a fixed disk of `sectors` sectors, with the current CHS translation
