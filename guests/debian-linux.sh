@@ -19,18 +19,7 @@ debs=$cache/debs
 mkdir -p "$debs"
 
 log() { echo "debian-linux: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || die "needs apt-get and dpkg-deb (Debian 12)"
-
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" = 0 ]; then
-        log "apt-get update"
-        apt-get update -qq >&2 || die "apt-get update failed (run as root?)"
-        apt_updated=1
-    fi
-}
+. "$here/apt.sh"
 
 # The versioned kernel package that the linux-image-amd64 metapackage points to, e.g. linux-image-6.1.0-28-amd64.
 kernel_pkg_file=$cache/kernel-package
@@ -42,18 +31,6 @@ if [ ! -s "$kernel_pkg_file" ]; then
 fi
 kernel_pkg=$(cat "$kernel_pkg_file")
 
-# Downloads package $1 into $debs unless a .deb of it is already there; prints the .deb's path.
-fetch() {
-    local deb
-    deb=$(ls "$debs/$1"_*.deb 2>/dev/null | head -n1 || true)
-    if [ -z "$deb" ]; then
-        apt_update
-        log "apt-get download $1"
-        (cd "$debs" && apt-get download -q "$1" >&2) || die "apt-get download $1 failed"
-        deb=$(ls "$debs/$1"_*.deb | head -n1)
-    fi
-    echo "$deb"
-}
 kernel_deb=$(fetch "$kernel_pkg")
 busybox_deb=$(fetch busybox-static)
 

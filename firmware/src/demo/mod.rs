@@ -59,8 +59,11 @@ pub const KERNEL_STACK_TOP: u32 = 0x7C00;
 pub const DEMAND_PAGE_VA: u32 = 0x0030_0000;
 /// First physical frame handed out by the page-fault handler.
 pub const FREE_FRAMES_ADDR: u32 = 0x0020_0000;
-/// ACPI PM1a control port (PIIX4 PM base 0x600 + 4): writing [`ACPI_POWER_OFF`] powers the machine off.
-pub const ACPI_PM1A_CNT_PORT: u16 = 0x604;
+/// CONFIG_ADDRESS of the PIIX4 power-management function's PMBA (bus 0, device 1, function 3, register 0x40):
+/// the PM block's I/O base, which firmware chooses (0x600 under vx86's BIOS, 0xB000 under SeaBIOS).
+pub const PIIX4_PMBA_CONFIG_ADDRESS: u32 = 0x8000_0B40;
+/// Offset of the PM1a control register in the PM block: writing [`ACPI_POWER_OFF`] there powers the machine off.
+pub const ACPI_PM1A_CNT_OFFSET: u16 = 4;
 /// SLP_EN with SLP_TYP = 0: soft power-off, written with a 16-bit OUT.
 pub const ACPI_POWER_OFF: u16 = 0x2000;
 /// The isa-debug-exit port; on failure the demo writes [`FAILURE_EXIT_BASE`] + vector, so vx86 exits with status

@@ -7,8 +7,8 @@
 use super::super::asm::Asm;
 use super::super::gdt::KERNEL_DATA_SELECTOR;
 use super::super::{
-    ACPI_PM1A_CNT_PORT, ACPI_POWER_OFF, DEBUG_EXIT_PORT, FAILURE_EXIT_BASE, FAILURE_LINE,
-    SUCCESS_LINE,
+    ACPI_PM1A_CNT_OFFSET, ACPI_POWER_OFF, DEBUG_EXIT_PORT, FAILURE_EXIT_BASE, FAILURE_LINE,
+    PIIX4_PMBA_CONFIG_ADDRESS, SUCCESS_LINE,
 };
 use super::idt::{FRAME_CS, FRAME_EIP, FRAME_ERROR, FRAME_VECTOR};
 use super::{Entries, FAULTS_HANDLED, SYSCALLS_SERVED, TICKS};
@@ -44,11 +44,20 @@ pub(super) fn emit_power_off(asm: &mut Asm, entries: &Entries) -> Result<(), Ice
     asm.say(concat!(
         " Every refusal above came from the CPU: rings, gates and page bits are checked in hardware,\n",
         " and the kernel only chose what to do after each trap. A hypervisor builds on exactly this.\n",
-        " Powering off: 16-bit OUT of 0x2000 (SLP_EN, SLP_TYP=0) to the ACPI PM1a control port 0x604.\n",
+        " Powering off: the firmware chose where the ACPI PM block lives and wrote it to the PIIX4's\n",
+        " PMBA register (PCI 00:01.3, offset 0x40), so read it there; then a 16-bit OUT of 0x2000\n",
+        " (SLP_EN, SLP_TYP=0) to PM1a control, at that base + 4.\n",
     ))?;
     asm.say(&format!("{SUCCESS_LINE}\n"))?;
     let a = &mut asm.a;
-    a.mov(dx, u32::from(ACPI_PM1A_CNT_PORT))?;
+    a.mov(eax, PIIX4_PMBA_CONFIG_ADDRESS)?;
+    a.mov(dx, 0xCF8u32)?;
+    a.out(dx, eax)?;
+    a.mov(dx, 0xCFCu32)?;
+    a.in_(eax, dx)?;
+    a.and(eax, 0xFFC0)?;
+    a.add(eax, u32::from(ACPI_PM1A_CNT_OFFSET))?;
+    a.mov(edx, eax)?;
     a.mov(ax, u32::from(ACPI_POWER_OFF))?;
     a.out(dx, ax)?;
     // Give the power-off a moment (10 ticks) to take effect before saying it did not.

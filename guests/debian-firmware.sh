@@ -1,0 +1,30 @@
+#!/bin/bash
+# Fetches Debian 12's SeaBIOS (package `seabios`), the unmodified PC firmware vx86 boots with `-bios` as QEMU does.
+#
+# Usage:  guests/debian-firmware.sh       (as root on Debian 12; idempotent, downloads are cached)
+# Output: guests/cache/firmware/bios-256k.bin; its path is printed as a `name=path` line.
+# Env:    VX86_GUEST_CACHE overrides the cache directory.
+#
+# Boot:   vx86 -bios guests/cache/firmware/bios-256k.bin          (boots the bundled demo disk through SeaBIOS)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${VX86_GUEST_CACHE:-$here/cache}
+debs=$cache/debs
+firmware=$cache/firmware
+mkdir -p "$debs" "$firmware"
+
+log() { echo "debian-firmware: $*" >&2; }
+. "$here/apt.sh"
+
+seabios_deb=$(fetch seabios)
+if [ ! -s "$firmware/bios-256k.bin" ] || [ "$seabios_deb" -nt "$firmware/bios-256k.bin" ]; then
+    root=$cache/seabios-root
+    rm -rf "$root"
+    dpkg-deb -x "$seabios_deb" "$root"
+    [ -s "$root/usr/share/seabios/bios-256k.bin" ] || die "no bios-256k.bin in $seabios_deb"
+    cp "$root/usr/share/seabios/bios-256k.bin" "$firmware/bios-256k.bin.tmp"
+    mv "$firmware/bios-256k.bin.tmp" "$firmware/bios-256k.bin"
+    rm -rf "$root"
+fi
+echo "seabios=$firmware/bios-256k.bin"
