@@ -108,6 +108,8 @@ impl Bus for Board {
         }
         self.devices.io_write(port, size, value);
         self.follow_chipset();
+        // A DMA transfer the write started (fw_cfg's) ends before the OUT does.
+        self.devices.run_dma(&mut self.memory);
     }
     #[inline]
     fn interrupt_pending(&self) -> bool {
