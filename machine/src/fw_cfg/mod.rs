@@ -15,6 +15,9 @@
 //! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
 //!
 //! Numbers are little-endian. SeaBIOS also reads the RAM size below 4 GiB from CMOS, which the RTC fills in.
+//! [`kernel`] adds `-kernel`, `-initrd` and `-append` for firmware that boots them.
+
+pub mod kernel;
 
 use crate::acpi::{self, linker};
 use crate::loader::MemoryMap;
