@@ -742,8 +742,9 @@ impl PcDevices {
 
     /// Runs the DMA transfer a port write just started (fw_cfg's), reading and writing guest memory through
     /// `memory`; the board calls it after every port write, so the transfer ends before the OUT instruction does.
-    pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) {
-        self.fw_cfg.run_dma(memory);
+    /// True if a transfer ran.
+    pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) -> bool {
+        self.fw_cfg.run_dma(memory)
     }
 
     /// The RTC/CMOS, for the machine to read or set extra CMOS bytes.

@@ -1,6 +1,6 @@
 //! A guest reads fw_cfg the way SeaBIOS does, under the interpreter and the binary translator: the signature
 //! through the selector and data ports, the file directory and then `etc/e820` by DMA, and from the E820 map the
-//! top of RAM, which must be the board's RAM size.
+//! top of RAM, which must be the board's RAM size. A DMA over code the guest has run is what it runs next.
 
 mod common;
 
@@ -132,20 +132,29 @@ fn guest(a: &mut CodeAssembler) {
     common::acpi_power_off(a);
 }
 
-fn run(engine: EngineKind) -> Vm {
+fn machine(engine: EngineKind) -> Vm {
     let config = VmConfig {
         deterministic: true,
         instruction_limit: Some(1_000_000),
         ..VmConfig::new(RAM, vx86_firmware::bios::image())
     };
-    let mut vm = Vm::with_engine(config, engine).unwrap();
+    Vm::with_engine(config, engine).unwrap()
+}
+
+/// Runs `vm` from [`CODE`] in flat 32-bit mode until the guest powers off.
+fn run_guest(vm: &mut Vm, engine: EngineKind, build: impl FnOnce(&mut CodeAssembler)) {
     let mut a = CodeAssembler::new(32).unwrap();
-    guest(&mut a);
+    build(&mut a);
     vm.write_phys(CODE, &a.assemble(CODE).unwrap());
-    vm.write_phys(NAME, b"etc/e820\0");
     vm.cpu.state = flat32_cpu(CODE, STACK).state;
     let (outcome, _) = vm.run();
     assert_eq!(outcome, Outcome::PowerOff, "under {engine}");
+}
+
+fn run(engine: EngineKind) -> Vm {
+    let mut vm = machine(engine);
+    vm.write_phys(NAME, b"etc/e820\0");
+    run_guest(&mut vm, engine, guest);
     vm
 }
 
@@ -171,5 +180,55 @@ fn guest_reads_the_signature_and_finds_its_ram_in_etc_e820_by_dma() {
         vm.board.memory.read_phys(E820, &mut e820);
         assert_eq!(e820, expected, "under {engine}");
         assert_eq!(u64::from(dword(&vm, TOP)), RAM, "top of RAM under {engine}");
+    }
+}
+
+/// Where the code the DMA replaces lives (a page of its own).
+const FUNCTION: u64 = 0x30000;
+
+/// `mov eax, value; ret` at [`FUNCTION`].
+fn function_returning(value: u32) -> Vec<u8> {
+    let mut a = CodeAssembler::new(32).unwrap();
+    a.mov(eax, value).unwrap();
+    a.ret().unwrap();
+    a.assemble(FUNCTION).unwrap()
+}
+
+#[test]
+fn code_replaced_by_dma_runs_new_under_every_engine() {
+    for engine in [EngineKind::Interp, EngineKind::Bt] {
+        let mut vm = machine(engine);
+        let new_code = function_returning(2);
+        let len = new_code.len() as u32;
+        let key = vm
+            .board
+            .devices
+            .fw_cfg_mut()
+            .items_mut()
+            .add_file("vx86/new-code", new_code)
+            .unwrap();
+        vm.write_phys(FUNCTION, &function_returning(1));
+        run_guest(&mut vm, engine, |a| {
+            // Run the old code twice (the engines have cached it), then DMA the new code over it and run that.
+            for result in [SIGNATURE, KEY] {
+                a.call(FUNCTION).unwrap();
+                a.mov(dword_ptr(result as u32), eax).unwrap();
+            }
+            a.mov(
+                eax,
+                u32::from(key) << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ,
+            )
+            .unwrap();
+            a.mov(ecx, len).unwrap();
+            dma(a, FUNCTION);
+            a.call(FUNCTION).unwrap();
+            a.mov(dword_ptr(SIZE as u32), eax).unwrap();
+            common::acpi_power_off(a);
+        });
+        let results: Vec<u32> = [SIGNATURE, KEY, SIZE]
+            .iter()
+            .map(|&r| dword(&vm, r))
+            .collect();
+        assert_eq!(results, [1, 1, 2], "under {engine}");
     }
 }

@@ -38,16 +38,16 @@ enum Operation {
 }
 
 impl FwCfg {
-    /// Runs the transfer whose descriptor address the guest wrote, if any, against `memory`.
-    pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) {
+    /// Runs the transfer whose descriptor address the guest wrote, if any, against `memory`; true if one ran.
+    pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) -> bool {
         let Some(descriptor) = self.pending_dma.take() else {
-            return;
+            return false;
         };
         let mut raw = [0u8; FW_CFG_DMA_DESCRIPTOR_LEN];
         if memory.dma_read(descriptor, &mut raw).is_err() {
             // Nothing more to do if the descriptor is not memory at all.
             let _ = memory.dma_write(descriptor, &FW_CFG_DMA_CTL_ERROR.to_be_bytes());
-            return;
+            return true;
         }
         let be32 = |at: usize| u32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
         let control = be32(0);
@@ -83,6 +83,7 @@ impl FwCfg {
         }
         // If the descriptor is ROM, the guest never sees a result; QEMU does the same.
         let _ = memory.dma_write(descriptor, &status.to_be_bytes());
+        true
     }
 
     /// One step of a transfer of `left` bytes at `address`: the rest of the item (or of `left`), or past the item's

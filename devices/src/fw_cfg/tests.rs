@@ -40,7 +40,7 @@ fn dma(dev: &mut FwCfg, ram: &mut Vec<u8>, control: u32, length: u32, address: u
     ram.dma_write(DESC, &d).unwrap();
     start_dma(dev, DESC);
     assert!(dev.dma_pending());
-    dev.run_dma(ram);
+    assert!(dev.run_dma(ram));
     assert!(!dev.dma_pending());
     u32::from_be_bytes(ram[DESC as usize..DESC as usize + 4].try_into().unwrap())
 }
@@ -229,14 +229,15 @@ fn dma_to_memory_that_is_not_ram_and_writes_set_the_error_bit() {
 fn descriptor_outside_ram_is_dropped_and_one_inside_it_gets_the_error_bit() {
     let mut dev = device();
     let mut ram = vec![0u8; RAM];
+    assert!(!dev.run_dma(&mut ram), "nothing started");
     start_dma(&mut dev, 0x1_0000_0000);
-    dev.run_dma(&mut ram);
+    assert!(dev.run_dma(&mut ram));
     assert!(!dev.dma_pending());
     assert!(ram.iter().all(|&b| b == 0));
     // A descriptor straddling the end of RAM cannot be read: the error goes to its first word.
     let at = RAM as u64 - 8;
     start_dma(&mut dev, at);
-    dev.run_dma(&mut ram);
+    assert!(dev.run_dma(&mut ram));
     assert_eq!(&ram[RAM - 8..RAM - 4], &FW_CFG_DMA_CTL_ERROR.to_be_bytes());
     // Only the low half starts a transfer; a reset forgets the half written.
     dev.io_write(FW_CFG_PORT_DMA, 4, 0x0100_0000);
