@@ -28,6 +28,8 @@ use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
 use crate::debugcon::{DebugCon, DEBUGCON_PORT};
+use crate::dma::DmaMemory;
+use crate::fw_cfg::{FwCfg, FwCfgItems, FW_CFG_DMA_LEN, FW_CFG_PORT_DMA, FW_CFG_PORT_SEL};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
 use crate::ioapic::{isa_irq_to_pin, size_mask64, IoApic, IOAPIC_BASE, IOAPIC_SIZE};
 use crate::lapic::{
@@ -112,6 +114,7 @@ enum Dev {
     DebugCon,
     Shutdown,
     Testdev,
+    FwCfg,
 }
 
 /// All PC legacy devices, their port map and their interrupt wiring.
@@ -158,6 +161,8 @@ pub struct PcDevices {
     shutdown: ShutdownPort,
     /// QEMU's pc-testdev, if asked for.
     testdev: Option<PcTestdev>,
+    /// QEMU's firmware configuration device (filled in by the machine).
+    fw_cfg: FwCfg,
     /// Requests not yet taken by the machine.
     requests: VecDeque<BoardRequest>,
     /// Print unassigned port accesses.
@@ -208,6 +213,8 @@ impl PcDevices {
         map(CONFIG_ADDRESS, 1, Dev::Pci);
         map(CONFIG_DATA, 4, Dev::Pci);
         map(SHUTDOWN_PORT, 1, Dev::Shutdown);
+        map(FW_CFG_PORT_SEL, 2, Dev::FwCfg);
+        map(FW_CFG_PORT_DMA, FW_CFG_DMA_LEN, Dev::FwCfg);
         if has_disk {
             map(ATA_PRIMARY_BASE, 8, Dev::Ata);
             map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
@@ -242,6 +249,7 @@ impl PcDevices {
             debugcon: config.debugcon_out.map(|out| DebugCon::new(Some(out))),
             shutdown: ShutdownPort::new(),
             testdev: config.pc_testdev.then(PcTestdev::new),
+            fw_cfg: FwCfg::new(FwCfgItems::new()),
             requests: VecDeque::new(),
             trace_unassigned: config.trace_unassigned_ports,
             unassigned: 0,
@@ -266,6 +274,7 @@ impl PcDevices {
             Dev::DebugCon => self.debugcon.as_mut()?,
             Dev::Shutdown => &mut self.shutdown,
             Dev::Testdev => self.testdev.as_mut()?,
+            Dev::FwCfg => &mut self.fw_cfg,
         })
     }
 
@@ -698,6 +707,7 @@ impl PcDevices {
         if let Some(t) = &mut self.testdev {
             *t = PcTestdev::new();
         }
+        self.fw_cfg.reset();
         if let Some(ata) = &mut self.ata {
             ata.hard_reset();
         }
@@ -723,6 +733,18 @@ impl PcDevices {
     /// How many accesses hit a port no device decodes.
     pub fn unassigned_port_accesses(&self) -> u64 {
         self.unassigned
+    }
+
+    /// The fw_cfg device, for the machine to fill in its items.
+    pub fn fw_cfg_mut(&mut self) -> &mut FwCfg {
+        &mut self.fw_cfg
+    }
+
+    /// Runs the DMA transfer a port write just started (fw_cfg's), reading and writing guest memory through
+    /// `memory`; the board calls it after every port write, so the transfer ends before the OUT instruction does.
+    /// True if a transfer ran.
+    pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) -> bool {
+        self.fw_cfg.run_dma(memory)
     }
 
     /// The RTC/CMOS, for the machine to read or set extra CMOS bytes.

@@ -19,6 +19,9 @@ pub struct Board {
     /// Under deterministic time: guest nanoseconds added to the instruction-derived time by idle skips (HLT
     /// waiting for the next timer event).
     pub idle_ns: u64,
+    /// Device DMA transfers run so far: each may have changed bytes the CPU cached code from, so each moves the
+    /// memory-map generation the CPU watches (see [`Bus::memory_map_generation`]).
+    dma_transfers: u64,
 }
 
 /// Nanoseconds of guest time per instruction when time is deterministic (a 1 GHz guest).
@@ -33,6 +36,7 @@ impl Board {
             stats: BusStats::default(),
             marker: None,
             idle_ns: 0,
+            dma_transfers: 0,
         }
     }
 }
@@ -108,6 +112,10 @@ impl Bus for Board {
         }
         self.devices.io_write(port, size, value);
         self.follow_chipset();
+        // A DMA transfer the write started (fw_cfg's) ends before the OUT does.
+        if self.devices.run_dma(&mut self.memory) {
+            self.dma_transfers += 1;
+        }
     }
     #[inline]
     fn interrupt_pending(&self) -> bool {
@@ -139,7 +147,9 @@ impl Bus for Board {
         self.devices.request_pending() || self.devices.apics().yield_requested()
     }
     fn memory_map_generation(&self) -> u64 {
-        self.memory.map_generation()
+        // DMA writes guest memory behind the CPU's back, as a remap does: the CPU drops its cached code after
+        // either (it re-reads this after every port access, so before the instruction after the OUT).
+        self.memory.map_generation() + self.dma_transfers
     }
     fn sync_instructions(&mut self, retired: u64) {
         let clock = self.devices.clock();

@@ -7,6 +7,7 @@ pub mod capture;
 pub mod cli;
 pub mod drive;
 pub mod engine;
+pub mod fw_cfg;
 pub mod layout;
 pub mod loader;
 pub mod memory;

@@ -6,6 +6,7 @@ use crate::shadow::{Shadow, SHADOW_END, SHADOW_START};
 use memmap2::MmapMut;
 use vx86_cpu::PageBacking;
 use vx86_devices::pci::chipset::PamMode;
+use vx86_devices::{DmaError, DmaMemory};
 
 /// Why guest memory could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +201,29 @@ impl GuestMemory {
     }
 }
 
+/// Device DMA sees RAM and ROM (reads) and RAM (writes); the PCI hole and addresses past RAM fail.
+impl DmaMemory for GuestMemory {
+    fn dma_read(&mut self, paddr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
+        let end = paddr.checked_add(buf.len() as u64).ok_or(DmaError(paddr))?;
+        let mut page = paddr;
+        while page < end {
+            if self.backing(page) == PageBacking::Mmio {
+                return Err(DmaError(page.max(paddr)));
+            }
+            page = (page | (PAGE_SIZE - 1)) + 1;
+        }
+        self.read_phys(paddr, buf);
+        Ok(())
+    }
+
+    fn dma_write(&mut self, paddr: u64, data: &[u8]) -> Result<(), DmaError> {
+        self.write_phys(paddr, data).map_err(|e| match e {
+            MemoryError::NotRam(at) => DmaError(at),
+            _ => DmaError(paddr),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +266,23 @@ mod tests {
         assert_eq!(b[0], 0);
         assert!(mem.write_phys(u64::MAX, &[1, 2]).is_err());
         mem.write_phys(0x7F_FFFF, &[]).unwrap();
+    }
+
+    #[test]
+    fn dma_reads_ram_and_rom_writes_only_ram() {
+        let mut bios = vec![0u8; 64 * 1024];
+        bios[0xFFF0] = 0xEA;
+        let mut mem = GuestMemory::new(8 << 20, &bios).unwrap();
+        mem.dma_write(0x7F_FFFE, &[1, 2]).unwrap();
+        let mut b = [0u8; 3];
+        assert_eq!(mem.dma_read(0x7F_FFFE, &mut b), Err(DmaError(0x80_0000)));
+        mem.dma_read(0x7F_FFFE, &mut b[..2]).unwrap();
+        assert_eq!(b[..2], [1, 2]);
+        mem.dma_read(0xF_FFF0, &mut b[..1]).unwrap();
+        assert_eq!(b[0], 0xEA);
+        assert_eq!(mem.dma_write(0xF_FFF0, &[0]), Err(DmaError(0xF_FFF0)));
+        assert_eq!(mem.dma_write(u64::MAX, &[0, 0]), Err(DmaError(u64::MAX)));
+        assert_eq!(mem.dma_read(u64::MAX, &mut b), Err(DmaError(u64::MAX)));
     }
 
     #[test]

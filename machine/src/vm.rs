@@ -4,6 +4,8 @@
 use crate::board::Board;
 use crate::engine::kvm::{ExitStats, KvmError};
 use crate::engine::{self, EngineKind, ExecutionEngine};
+use crate::fw_cfg::{self, FirmwareConfig};
+use crate::loader::MemoryMap;
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pacing::Pacing;
 use crate::processors::Processors;
@@ -11,7 +13,7 @@ use crate::status;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
-use vx86_devices::{BoardRequest, Disk, PcConfig, PcDevices};
+use vx86_devices::{BoardRequest, Disk, FwCfgError, PcConfig, PcDevices};
 
 /// Instructions the CPU runs before the machine polls its devices (and, with several processors, switches to the
 /// next one).
@@ -128,6 +130,9 @@ pub enum VmError {
     /// KVM could not be set up.
     #[error(transparent)]
     Kvm(#[from] KvmError),
+    /// The fw_cfg contents could not be built.
+    #[error("cannot build the fw_cfg contents: {0}")]
+    FwCfg(#[from] FwCfgError),
     /// An option the chosen engine cannot honour.
     #[error("{0}")]
     Unsupported(String),
@@ -200,7 +205,13 @@ impl Vm {
             config.deterministic,
             config.instruction_limit,
         )?;
-        let devices = PcDevices::new(PcConfig {
+        let firmware = fw_cfg::items(&FirmwareConfig {
+            ram_bytes: config.ram_bytes,
+            cpus: config.cpus as u16,
+            memory_map: &MemoryMap::for_board(&memory),
+            disk: config.disk.is_some(),
+        })?;
+        let mut devices = PcDevices::new(PcConfig {
             clock: pacing.clock(),
             ram_bytes: config.ram_bytes,
             cpus: config.cpus,
@@ -212,6 +223,7 @@ impl Vm {
             debugcon_out: config.debugcon_out,
             pc_testdev: config.pc_testdev,
         });
+        *devices.fw_cfg_mut().items_mut() = firmware;
         let mut cpu = Cpu::new();
         cpu.trace = config.trace;
         Ok(Vm {

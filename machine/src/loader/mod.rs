@@ -144,6 +144,9 @@ pub enum LoadError {
     /// The command line has a NUL byte, which would cut it short.
     #[error("kernel command line contains a NUL byte")]
     CommandLineNul,
+    /// Firmware (through fw_cfg) can only be given a bzImage.
+    #[error("with a BIOS, -kernel must be a Linux bzImage; multiboot images boot directly, without the BIOS")]
+    FirmwareNeedsBzImage,
     /// The multiboot header's checksum is wrong.
     #[error(
         "multiboot header at offset {offset:#x}: magic + flags + checksum is {sum:#x}, not 0 \
@@ -259,14 +262,9 @@ pub(crate) fn zero(
     Ok(())
 }
 
-/// Checks the command line and writes it, NUL-terminated, at `addr`; `max` is the kernel's own limit (excluding the
-/// NUL).
-pub(crate) fn write_cmdline(
-    mem: &mut GuestMemory,
-    addr: u64,
-    cmdline: &str,
-    max: usize,
-) -> Result<(), LoadError> {
+/// Checks the command line against `max`, the kernel's own limit (excluding the NUL), and vx86's room for it, and
+/// returns it NUL-terminated.
+pub(crate) fn checked_cmdline(cmdline: &str, max: usize) -> Result<Vec<u8>, LoadError> {
     let max = max.min(CMDLINE_MAX as usize - 1);
     if cmdline.len() > max {
         return Err(LoadError::CommandLineTooLong {
@@ -280,6 +278,17 @@ pub(crate) fn write_cmdline(
     let mut bytes = Vec::with_capacity(cmdline.len() + 1);
     bytes.extend_from_slice(cmdline.as_bytes());
     bytes.push(0);
+    Ok(bytes)
+}
+
+/// Checks the command line ([`checked_cmdline`]) and writes it, NUL-terminated, at `addr`.
+pub(crate) fn write_cmdline(
+    mem: &mut GuestMemory,
+    addr: u64,
+    cmdline: &str,
+    max: usize,
+) -> Result<(), LoadError> {
+    let bytes = checked_cmdline(cmdline, max)?;
     write(mem, "the command line", addr, &bytes)
 }
 

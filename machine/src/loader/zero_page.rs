@@ -52,6 +52,8 @@ pub const HDR_CODE32_START: usize = 0x214;
 pub const HDR_RAMDISK_IMAGE: usize = 0x218;
 /// `ramdisk_size`: initrd size.
 pub const HDR_RAMDISK_SIZE: usize = 0x21C;
+/// `heap_end_ptr`: end of the setup code's heap, from the setup's start minus 0x200 (with CAN_USE_HEAP).
+pub const HDR_HEAP_END_PTR: usize = 0x224;
 /// `ext_loader_ver`.
 pub const HDR_EXT_LOADER_VER: usize = 0x226;
 /// `ext_loader_type`.
@@ -77,8 +79,14 @@ pub const HDR_INIT_SIZE: usize = 0x260;
 
 /// loadflags: the protected-mode code is loaded at 0x100000 (a bzImage).
 pub const LOADED_HIGH: u8 = 1 << 0;
+/// loadflags: `heap_end_ptr` is valid (the real-mode setup may use a heap up to it).
+pub const CAN_USE_HEAP: u8 = 1 << 7;
+/// xloadflags: the initrd may be above 4 GiB.
+pub const XLF_CAN_BE_LOADED_ABOVE_4G: u16 = 1 << 1;
 /// xloadflags: the kernel has the 64-bit entry point at load address + 0x200.
 pub const XLF_KERNEL_64: u16 = 1 << 0;
+/// `type_of_loader` of QEMU (ID 0xB, version 0), which firmware loading from fw_cfg stands in for.
+pub const LOADER_TYPE_QEMU: u8 = 0xB0;
 /// `type_of_loader` for a loader with no assigned ID.
 pub const LOADER_TYPE_UNDEFINED: u8 = 0xFF;
 

@@ -1,0 +1,144 @@
+//! What the board tells firmware through fw_cfg (`vx86_devices::fw_cfg`), laid out as QEMU's PC board does, so
+//! that SeaBIOS finds the RAM, the processors, the boot order and the ACPI tables:
+//!
+//! | item | contents |
+//! |---|---|
+//! | RAM size (0x03) | guest RAM in bytes, u64 |
+//! | nographic (0x04) | 1, u16: vx86 has no display |
+//! | CPU count (0x05), max CPUs (0x0F) | `-smp`, u16 each (no hot-plug: the same number) |
+//! | boot menu (0x0E) | 0, u16 |
+//! | NUMA (0x0D) | no nodes: a zero count and a zero node per possible processor, u64 each |
+//! | IRQ0 override (0x8002) | 1, u32: the PIT reaches the IOAPIC on pin 2 (the MADT's override) |
+//! | `etc/boot-cpus` | `-smp`, u16 |
+//! | `etc/e820` | the board's memory map ([`MemoryMap`]): 20-byte entries, address u64, length u64, type u32 |
+//! | `bootorder` | the IDE disk's OpenFirmware path when there is a disk, else empty |
+//! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
+//!
+//! Numbers are little-endian. SeaBIOS also reads the RAM size below 4 GiB from CMOS, which the RTC fills in.
+//! [`kernel`] adds `-kernel`, `-initrd` and `-append` for firmware that boots them.
+
+pub mod kernel;
+
+use crate::acpi::{self, linker};
+use crate::loader::MemoryMap;
+use vx86_devices::fw_cfg::items::*;
+use vx86_devices::{FwCfgError, FwCfgItems};
+
+/// The boot order file.
+pub const BOOTORDER_FILE: &str = "bootorder";
+/// The memory map file.
+pub const E820_FILE: &str = "etc/e820";
+/// The processor count file.
+pub const BOOT_CPUS_FILE: &str = "etc/boot-cpus";
+/// The primary IDE master's OpenFirmware path on QEMU's i440FX board (PIIX3 IDE at 00:01.1).
+pub const IDE_DISK_PATH: &str = "/pci@i0cf8/ide@1,1/drive@0/disk@0";
+
+/// What the board describes to firmware.
+#[derive(Debug, Clone)]
+pub struct FirmwareConfig<'a> {
+    /// Guest RAM in bytes.
+    pub ram_bytes: u64,
+    /// Processors (`-smp`).
+    pub cpus: u16,
+    /// The board's memory map.
+    pub memory_map: &'a MemoryMap,
+    /// Whether there is an IDE disk to boot from.
+    pub disk: bool,
+}
+
+/// The fw_cfg items for `config`.
+pub fn items(config: &FirmwareConfig) -> Result<FwCfgItems, FwCfgError> {
+    let mut items = FwCfgItems::new();
+    items.add_u64(FW_CFG_RAM_SIZE, config.ram_bytes);
+    items.add_u16(FW_CFG_NOGRAPHIC, 1);
+    items.add_u16(FW_CFG_NB_CPUS, config.cpus);
+    items.add_u16(FW_CFG_MAX_CPUS, config.cpus);
+    items.add_u16(FW_CFG_BOOT_MENU, 0);
+    items.add_bytes(FW_CFG_NUMA, vec![0; 8 * (1 + usize::from(config.cpus))]);
+    items.add_u32(FW_CFG_IRQ0_OVERRIDE, 1);
+    items.add_file(BOOT_CPUS_FILE, config.cpus.to_le_bytes().to_vec())?;
+    let e820 = config
+        .memory_map
+        .entries()
+        .iter()
+        .flat_map(|e| e.to_bytes())
+        .collect();
+    items.add_file(E820_FILE, e820)?;
+    let bootorder = if config.disk {
+        format!("{IDE_DISK_PATH}\0").into_bytes()
+    } else {
+        Vec::new()
+    };
+    items.add_file(BOOTORDER_FILE, bootorder)?;
+    let cpus = u8::try_from(config.cpus).unwrap_or(u8::MAX);
+    let (ram_below_4g, _) = vx86_devices::ram_split(config.ram_bytes);
+    let layout = acpi::lay_out(cpus, ram_below_4g as u32, 0);
+    items.add_file(linker::TABLE_LOADER_FILE, linker::table_loader(&layout))?;
+    items.add_file(linker::ACPI_TABLES_FILE, layout.tables)?;
+    items.add_file(linker::ACPI_RSDP_FILE, layout.rsdp.to_vec())?;
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::e820::{E820_ENTRY_SIZE, E820_RAM};
+
+    fn config(map: &MemoryMap, disk: bool) -> FirmwareConfig<'_> {
+        FirmwareConfig {
+            ram_bytes: 64 << 20,
+            cpus: 2,
+            memory_map: map,
+            disk,
+        }
+    }
+
+    #[test]
+    fn numbers_e820_and_acpi_files_describe_the_board() {
+        let map = MemoryMap::from_sizes(64 << 20, 256 * 1024);
+        let items = items(&config(&map, false)).unwrap();
+        assert_eq!(
+            items.get(FW_CFG_RAM_SIZE),
+            Some(&(64u64 << 20).to_le_bytes()[..])
+        );
+        assert_eq!(items.get(FW_CFG_NB_CPUS), Some(&[2, 0][..]));
+        assert_eq!(items.get(FW_CFG_MAX_CPUS), Some(&[2, 0][..]));
+        assert_eq!(items.get(FW_CFG_NUMA), Some(&[0; 24][..]));
+        assert_eq!(items.file(BOOT_CPUS_FILE).unwrap().1, [2, 0]);
+        let e820 = items.file(E820_FILE).unwrap().1;
+        assert_eq!(e820.len(), map.entries().len() * E820_ENTRY_SIZE);
+        let ram: u64 = e820
+            .chunks(E820_ENTRY_SIZE)
+            .filter(|e| u32::from_le_bytes(e[16..20].try_into().unwrap()) == E820_RAM)
+            .map(|e| u64::from_le_bytes(e[8..16].try_into().unwrap()))
+            .sum();
+        let expected: u64 = map
+            .entries()
+            .iter()
+            .filter(|e| e.kind == E820_RAM)
+            .map(|e| e.len)
+            .sum();
+        assert_eq!(ram, expected);
+        assert_eq!(items.file(BOOTORDER_FILE).unwrap().1, b"");
+        let layout = acpi::lay_out(2, 64 << 20, 0);
+        assert_eq!(
+            items.file(linker::ACPI_TABLES_FILE).unwrap().1,
+            layout.tables
+        );
+        assert_eq!(items.file(linker::ACPI_RSDP_FILE).unwrap().1, layout.rsdp);
+        assert_eq!(
+            items.file(linker::TABLE_LOADER_FILE).unwrap().1,
+            linker::table_loader(&layout)
+        );
+    }
+
+    #[test]
+    fn bootorder_names_the_disk_when_there_is_one() {
+        let map = MemoryMap::from_sizes(64 << 20, 256 * 1024);
+        let items = items(&config(&map, true)).unwrap();
+        assert_eq!(
+            items.file(BOOTORDER_FILE).unwrap().1,
+            b"/pci@i0cf8/ide@1,1/drive@0/disk@0\0"
+        );
+    }
+}
