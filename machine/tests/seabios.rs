@@ -1,6 +1,7 @@
 //! Debian's unmodified SeaBIOS (`-bios bios-256k.bin`, fetched by `guests/debian-firmware.sh`) on the PC board:
-//! it finds QEMU's i440FX chipset, shadows itself through the PAM registers, moves the ACPI PM block, probes the IDE
-//! disk and boots the bundled demo guest from it, which runs every step and powers off. The interpreter and the
+//! it finds QEMU's i440FX chipset, reads fw_cfg, shadows itself through the PAM registers, places the ACPI tables,
+//! prints its banner on the serial port, probes the IDE disk and boots the bundled demo guest from it, which runs
+//! every step and powers off. The interpreter and the
 //! translator print the same console and retire the same instructions under `-icount`. Skipped (with a message)
 //! when the firmware has not been fetched, and failed under `CI=true`.
 
@@ -40,6 +41,18 @@ fn seabios_boots_the_demo_disk_to_power_off_alike_on_interp_and_bt() {
         "{text}"
     );
     assert!(text.contains("Step 6: summary."), "{text}");
+    // With no display, fw_cfg's `etc/sercon-port` has SeaBIOS mirror its screen on COM1, as under QEMU's
+    // -nographic: its banner and boot messages come before the demo's.
+    let banner = text
+        .find("SeaBIOS (version")
+        .expect("the banner on the serial port");
+    let booting = text
+        .find("Booting from Hard Disk")
+        .expect("the boot message");
+    assert!(
+        banner < booting && booting < text.find("Step 6").unwrap(),
+        "{text}"
+    );
     assert_eq!(
         boot(EngineKind::Bt, &seabios),
         interpreted,

@@ -12,6 +12,7 @@
 //! | `etc/boot-cpus` | `-smp`, u16 |
 //! | `etc/e820` | the board's memory map ([`MemoryMap`]): 20-byte entries, address u64, length u64, type u32 |
 //! | `bootorder` | the IDE disk's OpenFirmware path when there is a disk, else empty |
+//! | `etc/sercon-port` | 0x3F8, u16: with no display, firmware mirrors its screen on COM1 (QEMU's `-nographic`) |
 //! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
 //!
 //! Numbers are little-endian. SeaBIOS also reads the RAM size below 4 GiB from CMOS, which the RTC fills in.
@@ -22,12 +23,15 @@ pub mod kernel;
 use crate::acpi::{self, linker};
 use crate::loader::MemoryMap;
 use vx86_devices::fw_cfg::items::*;
+use vx86_devices::uart::COM1_BASE;
 use vx86_devices::{FwCfgError, FwCfgItems};
 
 /// The boot order file.
 pub const BOOTORDER_FILE: &str = "bootorder";
 /// The memory map file.
 pub const E820_FILE: &str = "etc/e820";
+/// The serial-console file: the port SeaBIOS mirrors its text screen on.
+pub const SERCON_PORT_FILE: &str = "etc/sercon-port";
 /// The processor count file.
 pub const BOOT_CPUS_FILE: &str = "etc/boot-cpus";
 /// The primary IDE master's OpenFirmware path on QEMU's i440FX board (PIIX3 IDE at 00:01.1).
@@ -70,6 +74,7 @@ pub fn items(config: &FirmwareConfig) -> Result<FwCfgItems, FwCfgError> {
         Vec::new()
     };
     items.add_file(BOOTORDER_FILE, bootorder)?;
+    items.add_file(SERCON_PORT_FILE, COM1_BASE.to_le_bytes().to_vec())?;
     let cpus = u8::try_from(config.cpus).unwrap_or(u8::MAX);
     let (ram_below_4g, _) = vx86_devices::ram_split(config.ram_bytes);
     let layout = acpi::lay_out(cpus, ram_below_4g as u32, 0);
