@@ -109,17 +109,14 @@ fn cpu64() -> Cpu {
 }
 
 fn run64(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
-    let mut bus = machine();
-    // An IDTR image of the test IDT at 0x4200, for snippets that reload it.
-    bus.load(0x4200, &(256u16 * 16 - 1).to_le_bytes());
-    bus.write_u64(0x4202, IDT);
-    bus.load(CODE, &assemble(64, CODE, build));
-    let mut cpu = cpu64();
-    assert_eq!(
-        vx86_cpu::testing::run(&mut cpu, &mut bus, 100_000),
-        Exit::Halted
-    );
-    (cpu, bus)
+    run64_on(
+        |bus| {
+            // An IDTR image of the test IDT at 0x4200, for snippets that reload it.
+            bus.load(0x4200, &(256u16 * 16 - 1).to_le_bytes());
+            bus.write_u64(0x4202, IDT);
+        },
+        build,
+    )
 }
 
 fn read_u64(bus: &FlatBus, addr: u64) -> u64 {

@@ -29,6 +29,8 @@ pub mod pvpanic;
 pub mod reset_control;
 pub mod rtc;
 pub mod shutdown_port;
+#[cfg(test)]
+mod test_sink;
 pub mod uart;
 
 pub use apic_bus::{ApicBus, StartupSignal};

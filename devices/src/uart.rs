@@ -393,21 +393,7 @@ impl IoDevice for Uart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// A sink that keeps what it gets, shared with the test.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::test_sink::SharedSink as Shared;
 
     fn rd(u: &mut Uart, reg: u16) -> u8 {
         u.io_read(COM1_BASE + reg, 1) as u8

@@ -1,6 +1,6 @@
 //! Disk backends: what the ATA drive reads and writes, in 512-byte sectors.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -184,14 +184,7 @@ impl FileDisk {
     }
 
     fn open_with(path: &Path, read_only: bool) -> Result<Self, DiskError> {
-        let open_err = DiskError::opening(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!read_only)
-            .open(path)
-            .map_err(open_err)?;
-        crate::image::lock::lock_image(&file, path, read_only)?;
-        let len = file.metadata().map_err(open_err)?.len();
+        let (file, len) = crate::image::lock::open_locked(path, read_only)?;
         Ok(Self {
             file,
             len,

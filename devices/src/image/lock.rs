@@ -6,6 +6,20 @@ use std::path::Path;
 
 use crate::ata::DiskError;
 
+/// Opens the image at `path` for reading, and for writing unless `read_only`, with the lock that needs (see
+/// [`lock_image`]); returns it with its length.
+pub(crate) fn open_locked(path: &Path, read_only: bool) -> Result<(File, u64), DiskError> {
+    let open_err = DiskError::opening(path);
+    let file = File::options()
+        .read(true)
+        .write(!read_only)
+        .open(path)
+        .map_err(open_err)?;
+    lock_image(&file, path, read_only)?;
+    let len = file.metadata().map_err(open_err)?.len();
+    Ok((file, len))
+}
+
 /// Takes the lock an image opened `read_only` (shared) or for writing (exclusive) needs, without waiting.
 pub(crate) fn lock_image(file: &File, path: &Path, read_only: bool) -> Result<(), DiskError> {
     let taken = if read_only {

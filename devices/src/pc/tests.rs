@@ -1,24 +1,7 @@
 use super::*;
 use crate::ata::MemDisk;
 use crate::pm::PM_TMR;
-use std::sync::{Arc, Mutex};
-
-/// A serial sink shared with the test.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::test_sink::SharedSink as Shared;
 
 fn board(disk: bool) -> (Clock, PcDevices) {
     let clock = Clock::virtual_time();

@@ -22,7 +22,7 @@ mod tests;
 pub use header::QCOW2_MAGIC;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -87,14 +87,7 @@ impl Qcow2Disk {
             path: path.to_path_buf(),
             reason,
         };
-        let open_err = DiskError::opening(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!read_only)
-            .open(path)
-            .map_err(open_err)?;
-        crate::image::lock::lock_image(&file, path, read_only)?;
-        let file_len = file.metadata().map_err(open_err)?.len();
+        let (file, file_len) = crate::image::lock::open_locked(path, read_only)?;
         let mut head = vec![0u8; file_len.min(MAX_HEADER_READ) as usize];
         file.read_exact_at(&mut head, 0)?;
         let header = Header::parse(&head, file_len).map_err(bad)?;
