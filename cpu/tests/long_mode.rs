@@ -119,6 +119,15 @@ fn run64(build: impl FnOnce(&mut CodeAssembler)) -> (Cpu, FlatBus) {
     )
 }
 
+/// WRMSR STAR: SYSCALL's CS = 0x08 (SS 0x10), SYSRET's base 0x18 (64-bit CS 0x2B, SS 0x23).
+fn write_star(a: &mut CodeAssembler) {
+    a.mov(ecx, 0xC000_0081u32).unwrap();
+    a.xor(eax, eax).unwrap();
+    a.mov(edx, (u32::from(USER_CS32) << 16) | u32::from(KERNEL_CS))
+        .unwrap();
+    a.wrmsr().unwrap();
+}
+
 fn read_u64(bus: &FlatBus, addr: u64) -> u64 {
     u64::from(bus.read_u32(addr)) | u64::from(bus.read_u32(addr + 4)) << 32
 }
@@ -324,11 +333,7 @@ fn syscall_and_sysret_switch_rings_through_star_lstar_sfmask() {
     let kernel_entry = 0x2800u64;
     let code = assemble(64, CODE, |a| {
         // STAR: SYSCALL CS=0x08/SS=0x10; SYSRET base 0x18 -> CS 0x2B (64-bit), SS 0x23.
-        a.mov(ecx, 0xC000_0081u32).unwrap();
-        a.xor(eax, eax).unwrap();
-        a.mov(edx, (u32::from(USER_CS32) << 16) | u32::from(KERNEL_CS))
-            .unwrap();
-        a.wrmsr().unwrap();
+        write_star(a);
         a.mov(ecx, 0xC000_0082u32).unwrap();
         a.mov(eax, kernel_entry as u32).unwrap();
         a.xor(edx, edx).unwrap();
@@ -380,11 +385,7 @@ fn sysret_that_sets_tf_traps_before_the_first_user_instruction() {
     let user = 0x2000u64;
     let code = assemble(64, CODE, |a| {
         // STAR: SYSRET base 0x18 -> CS 0x2B (64-bit), SS 0x23.
-        a.mov(ecx, 0xC000_0081u32).unwrap();
-        a.xor(eax, eax).unwrap();
-        a.mov(edx, (u32::from(USER_CS32) << 16) | u32::from(KERNEL_CS))
-            .unwrap();
-        a.wrmsr().unwrap();
+        write_star(a);
         a.mov(rcx, user).unwrap();
         a.mov(r11, 0x102u64).unwrap(); // TF
         a.sysretq().unwrap();
