@@ -3,70 +3,17 @@
 //! bad drive input gives one clear line with status 2. Parts that need qemu-img say they skipped without it (and
 //! fail under `CI=true`).
 
+mod common;
+
+use common::{have_qemu_img, qemu_img, s, stderr_of, vx86, Scratch};
 use iced_x86::code_asm::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 /// Exit status of the write guest when INT 13h reported success: isa-debug-exit `(0x11 << 1) | 1`.
 const WRITE_OK: i32 = 0x23;
 /// Exit status of the write guest when INT 13h reported an error: `(0x22 << 1) | 1`.
 const WRITE_FAILED: i32 = 0x45;
-
-fn vx86() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vx86"))
-}
-
-/// A scratch folder for one test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("vx86-disk-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Whether qemu-img runs here; if not, says the test skipped (a failure under `CI=true`).
-fn have_qemu_img() -> bool {
-    let ok = Command::new("qemu-img").arg("--version").output().is_ok();
-    if !ok {
-        vx86_cpu::testing::skip_outside_ci(
-            "qemu-img (apt-get install qemu-utils) is not installed",
-        );
-    }
-    ok
-}
-
-fn qemu_img(args: &[&str]) -> String {
-    let out = Command::new("qemu-img").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "qemu-img {args:?}: {}",
-        stderr_of(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The bytes of LBA 1, where the write guest copies its boot sector.
 const COPY: std::ops::Range<usize> = 512..1024;

@@ -5,6 +5,7 @@
 
 use iced_x86::code_asm::*;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use vx86_cpu::testing::skip_outside_ci;
 use vx86_machine::engine::HostVirt;
 
@@ -139,4 +140,66 @@ pub fn print_cmdline_and_shut_down(a: &mut CodeAssembler) {
     a.jmp(next).unwrap();
     a.set_label(&mut done).unwrap();
     bochs_shutdown(a);
+}
+
+/// The `vx86` binary under test.
+pub fn vx86() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vx86"))
+}
+
+/// A scratch folder for one test, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A fresh folder named after the process and `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vx86-test-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `bytes` to `name` in the folder and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// What a process printed on stderr.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether qemu-img runs here; if not, says the test skipped (a failure under `CI=true`).
+pub fn have_qemu_img() -> bool {
+    let ok = Command::new("qemu-img").arg("--version").output().is_ok();
+    if !ok {
+        vx86_cpu::testing::skip_outside_ci(
+            "qemu-img (apt-get install qemu-utils) is not installed",
+        );
+    }
+    ok
+}
+
+/// Runs qemu-img with `args`, which must succeed; returns its stdout.
+pub fn qemu_img(args: &[&str]) -> String {
+    let out = Command::new("qemu-img").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?}: {}",
+        stderr_of(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
