@@ -52,10 +52,10 @@ impl Processors {
     }
 
     /// Makes processor `next` the running one: its state goes into `cpu`, the running one's is parked, and the
-    /// devices answer for `next`'s APIC.
-    pub fn switch_to(&mut self, next: usize, cpu: &mut Cpu, devices: &mut PcDevices) {
+    /// devices answer for `next`'s APIC. False when `next` was already running (nothing changed).
+    pub fn switch_to(&mut self, next: usize, cpu: &mut Cpu, devices: &mut PcDevices) -> bool {
         if next == self.current {
-            return;
+            return false;
         }
         // Slot `next` holds the incoming processor and slot `current` the spare: swap the two slots, then swap
         // the incoming one with the running one.
@@ -63,6 +63,7 @@ impl Processors {
         cpu.switch_context(&mut self.parked[self.current]);
         self.current = next;
         devices.apics_mut().set_current(next);
+        true
     }
 
     /// Applies INIT and start-up signals the APICs sent: INIT puts an application processor in the
@@ -131,10 +132,73 @@ impl Processors {
     /// A machine reset: processor 0 runs again from its reset state (the caller resets `cpu`), the others are
     /// back at power-on, waiting for a start-up IPI.
     pub fn reset(&mut self, cpu: &mut Cpu, devices: &mut PcDevices) {
-        self.switch_to(0, cpu, devices);
+        let _ = self.switch_to(0, cpu, devices);
         for (i, context) in self.parked.iter_mut().enumerate().skip(1) {
             context.init();
             self.waiting_for_sipi[i] = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vx86_devices::{Clock, PcConfig};
+
+    fn devices(cpus: usize) -> PcDevices {
+        PcDevices::new(PcConfig {
+            clock: Clock::virtual_time(),
+            ram_bytes: 16 << 20,
+            cpus,
+            serial_out: None,
+            serial_in: None,
+            disk: None,
+            trace_post: false,
+            trace_unassigned_ports: false,
+            debugcon_out: None,
+            pc_testdev: false,
+        })
+    }
+
+    #[test]
+    fn application_processors_wait_for_startup_then_take_turns() {
+        let (mut cpu, mut pcs) = (Cpu::new(), devices(3));
+        let mut p = Processors::new(3);
+        assert_eq!(
+            p.next_runnable(&cpu, &pcs),
+            Some(0),
+            "only the BSP runs at power-on"
+        );
+        // The application processors wait for a start-up IPI from power-on: one each, at its own page.
+        pcs.apics_mut().set_current(0);
+        for (target, vector) in [(1u8, 0x9Au8), (2, 0x9B)] {
+            pcs.mmio_write(0xFEE0_0310, 4, u64::from(target) << 24);
+            pcs.mmio_write(0xFEE0_0300, 4, 0x600 | u64::from(vector));
+        }
+        p.apply_signals(&mut cpu, &mut pcs);
+        assert_eq!(p.state(&cpu, 1).segs[SegReg::Cs as usize].selector, 0x9A00);
+        assert_eq!(p.state(&cpu, 2).segs[SegReg::Cs as usize].base, 0x9B000);
+        assert_eq!(p.state(&cpu, 2).rip, 0);
+        // Round robin from the running one.
+        assert_eq!(p.next_runnable(&cpu, &pcs), Some(1));
+        assert!(p.switch_to(1, &mut cpu, &mut pcs));
+        assert_eq!(cpu.apic_id(), 1);
+        assert_eq!(pcs.apics().current(), 1);
+        assert_eq!(p.next_runnable(&cpu, &pcs), Some(2));
+        // A halted processor with nothing pending is passed over; a second SIPI to a running one is ignored.
+        cpu.state.halted = true;
+        assert!(p.switch_to(2, &mut cpu, &mut pcs));
+        assert_eq!(p.next_runnable(&cpu, &pcs), Some(0));
+        pcs.mmio_write(0xFEE0_0310, 4, 1 << 24);
+        pcs.mmio_write(0xFEE0_0300, 4, 0x600 | 0x10);
+        p.apply_signals(&mut cpu, &mut pcs);
+        assert_eq!(p.state(&cpu, 1).segs[SegReg::Cs as usize].selector, 0x9A00);
+        // INIT puts it back to waiting; the machine reset brings processor 0 back in front.
+        pcs.mmio_write(0xFEE0_0300, 4, 0x4500);
+        p.apply_signals(&mut cpu, &mut pcs);
+        assert!(p.waiting_for_sipi[1]);
+        p.reset(&mut cpu, &mut pcs);
+        assert_eq!((p.current(), cpu.apic_id()), (0, 0));
+        assert!(p.waiting_for_sipi[1] && p.waiting_for_sipi[2]);
     }
 }

@@ -248,9 +248,12 @@ impl Vm {
         let first = self.cpu.instructions;
         let exits_before = self.kvm_exits().map(ExitStats::total);
         let outcome = self.run_until_end();
-        self.processors
-            .switch_to(0, &mut self.cpu, &mut self.board.devices);
-        self.engine.state_changed();
+        if self
+            .processors
+            .switch_to(0, &mut self.cpu, &mut self.board.devices)
+        {
+            self.engine.state_changed();
+        }
         let stats = RunStats {
             instructions: self.cpu.instructions - first,
             wall: start.elapsed(),
@@ -302,9 +305,10 @@ impl Vm {
                 .processors
                 .next_runnable(&self.cpu, &self.board.devices)
             {
-                if next != self.processors.current() {
-                    self.processors
-                        .switch_to(next, &mut self.cpu, &mut self.board.devices);
+                if self
+                    .processors
+                    .switch_to(next, &mut self.cpu, &mut self.board.devices)
+                {
                     self.engine.state_changed();
                 }
                 return None;
