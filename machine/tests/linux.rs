@@ -78,7 +78,7 @@ fn debian_kernel_boots_to_init_runs_the_workload_and_powers_off_alike_on_interp_
         (EngineKind::Bt, &translated),
     ] {
         eprintln!("checking the {engine} boot");
-        assert_workload_ran(&boot.outcome, &boot.text);
+        common::assert_workload_ran(&boot.outcome, &boot.text);
         assert!(
             boot.phase_starts.iter().all(Option::is_some),
             "{engine}: every boot phase begins: {:?}",
@@ -110,7 +110,7 @@ fn debian_kernel_brings_up_two_processors_and_runs_the_workload_with_smp_2() {
         boot.text
     );
     assert!(boot.text.contains("smp: Brought up 1 node, 2 CPUs"));
-    assert_workload_ran(&boot.outcome, &boot.text);
+    common::assert_workload_ran(&boot.outcome, &boot.text);
 }
 
 #[test]
@@ -134,57 +134,6 @@ fn debian_kernel_without_acpi_finds_both_processors_in_the_mp_table() {
     }
     for bad in ["not setup in hardware", "BUG", "WARNING:"] {
         assert!(!boot.text.contains(bad), "'{bad}' in:\n{}", boot.text);
-    }
-}
-
-/// The boot reached /init, found the PCI functions, ran the workload to the host's results with a clean kernel
-/// log, and powered off.
-fn assert_workload_ran(outcome: &Outcome, text: &str) {
-    assert!(
-        text.contains("VX86-INIT-START"),
-        "outcome {outcome:?}; console:\n{text}"
-    );
-    assert_eq!(*outcome, Outcome::PowerOff, "console:\n{text}");
-    // The workload's results, computed on the host by the same busybox from the same data.
-    let expected = std::fs::read_to_string(common::guest_cache().join("expected.txt")).unwrap();
-    for line in expected.lines().filter(|l| l.starts_with("RESULT ")) {
-        assert!(
-            text.contains(line),
-            "missing or different: {line}\nconsole:\n{text}"
-        );
-    }
-    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset, with its IDs.
-    let found: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("VX86-PCI "))
-        .collect();
-    assert_eq!(
-        found,
-        [
-            "VX86-PCI 0000:00:00.0 0x060000 0x8086:0x1237",
-            "VX86-PCI 0000:00:01.0 0x060100 0x8086:0x7000",
-            "VX86-PCI 0000:00:01.1 0x010180 0x8086:0x7010",
-            "VX86-PCI 0000:00:01.3 0x068000 0x8086:0x7113",
-        ],
-        "console:\n{text}"
-    );
-    // No oops, warnings or failed self-tests; no unknown-MSR or invalid-opcode reports; no clocksource, TSC or
-    // PMU complaints.
-    for bad in [
-        "Oops",
-        "WARNING:",
-        "BUG",
-        "failed",
-        "invalid opcode",
-        "unchecked MSR access error",
-        "Kernel panic",
-        "Marking TSC unstable",
-        "TSC calibration failed",
-        "Unable to calibrate",
-        "timekeeping watchdog",
-        "Broken PMU",
-    ] {
-        assert!(!text.contains(bad), "kernel log mentions '{bad}':\n{text}");
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use vx86_cpu::testing::skip_outside_ci;
 use vx86_machine::engine::HostVirt;
+use vx86_machine::Outcome;
 
 /// Emits a power-off through the ACPI PM1a control port (SLP_EN with the `\_S5` sleep type 0), then CLI/HLT.
 pub fn acpi_power_off(a: &mut CodeAssembler) {
@@ -202,4 +203,65 @@ pub fn qemu_img(args: &[&str]) -> String {
         stderr_of(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Debian guest's boot reached /init, found the PCI functions, ran the workload to the host's results with a
+/// clean kernel log, and powered off.
+pub fn assert_workload_ran(outcome: &Outcome, text: &str) {
+    assert_workload_results(outcome, text);
+    assert_eq!(*outcome, Outcome::PowerOff, "console:\n{text}");
+}
+
+/// The Debian guest's boot reached /init, found the PCI functions and ran the workload to its end with the host's
+/// results and a clean kernel log, however the run then ended (`outcome` is for the messages).
+pub fn assert_workload_results(outcome: &Outcome, text: &str) {
+    assert!(
+        text.contains("VX86-INIT-START"),
+        "outcome {outcome:?}; console:\n{text}"
+    );
+    // The workload's results, computed on the host by the same busybox from the same data.
+    let expected = std::fs::read_to_string(guest_cache().join("expected.txt")).unwrap();
+    for line in expected.lines().filter(|l| l.starts_with("RESULT ")) {
+        assert!(
+            text.contains(line),
+            "missing or different: {line}\noutcome {outcome:?}; console:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("VX86-WORKLOAD-DONE"),
+        "outcome {outcome:?}; console:\n{text}"
+    );
+    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset, with its IDs.
+    let found: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("VX86-PCI "))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "VX86-PCI 0000:00:00.0 0x060000 0x8086:0x1237",
+            "VX86-PCI 0000:00:01.0 0x060100 0x8086:0x7000",
+            "VX86-PCI 0000:00:01.1 0x010180 0x8086:0x7010",
+            "VX86-PCI 0000:00:01.3 0x068000 0x8086:0x7113",
+        ],
+        "console:\n{text}"
+    );
+    // No oops, warnings or failed self-tests; no unknown-MSR or invalid-opcode reports; no clocksource, TSC or
+    // PMU complaints.
+    for bad in [
+        "Oops",
+        "WARNING:",
+        "BUG",
+        "failed",
+        "invalid opcode",
+        "unchecked MSR access error",
+        "Kernel panic",
+        "Marking TSC unstable",
+        "TSC calibration failed",
+        "Unable to calibrate",
+        "timekeeping watchdog",
+        "Broken PMU",
+    ] {
+        assert!(!text.contains(bad), "kernel log mentions '{bad}':\n{text}");
+    }
 }
