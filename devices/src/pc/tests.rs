@@ -1,5 +1,5 @@
 use super::*;
-use crate::ata::MemDisk;
+use crate::ata::{IdeDevice, MemDisk};
 use crate::pm::PM_TMR;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,7 @@ fn board(disk: bool) -> (Clock, PcDevices) {
         cpus: 1,
         serial_out: None,
         serial_in: None,
-        disk: disk.then(|| Box::new(MemDisk::zeroed(64)) as Box<dyn Disk>),
+        ide: [disk.then(|| IdeDevice::Disk(Box::new(MemDisk::zeroed(64)))), None, None, None],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: None,
@@ -117,7 +117,7 @@ fn uart_thre_interrupt_is_visible_right_after_the_write() {
         cpus: 1,
         serial_out: Some(Box::new(sink.clone())),
         serial_in: Some(rx),
-        disk: None,
+        ide: [None, None, None, None],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: None,
@@ -160,6 +160,42 @@ fn ata_completion_raises_irq14() {
     // Without a disk the channel floats.
     let (_, mut nodisk) = board(false);
     assert_eq!(nodisk.io_read(0x1F7, 1), 0xFF);
+}
+
+#[test]
+fn secondary_channel_cdrom_raises_irq15_and_leaves_the_primary_floating() {
+    let clock = Clock::virtual_time();
+    let mut pc = PcDevices::new(PcConfig {
+        clock,
+        ram_bytes: 128 << 20,
+        cpus: 1,
+        serial_out: None,
+        serial_in: None,
+        ide: [
+            None,
+            None,
+            Some(IdeDevice::Cdrom(Box::new(MemDisk::zeroed(16)))),
+            None,
+        ],
+        trace_post: false,
+        trace_unassigned_ports: false,
+        debugcon_out: None,
+        pc_testdev: false,
+    });
+    init_pic(&mut pc);
+    assert_eq!(pc.io_read(0x1F7, 1), 0xFF, "no primary channel");
+    assert_eq!(pc.io_read(0x174, 1), 0x14, "ATAPI signature");
+    assert_eq!(pc.io_read(0x175, 1), 0xEB);
+    pc.io_write(0x176, 1, 0xA0);
+    pc.io_write(0x177, 1, 0xA1); // IDENTIFY PACKET DEVICE
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x2F, "IRQ 15 on the slave 8259");
+    assert_eq!(pc.io_read(0x376, 1), 0x58, "alternate status");
+    assert_eq!(pc.io_read(0x170, 2) >> 14, 2, "ATAPI device");
+    // nIEN masks the line.
+    pc.io_write(0x376, 1, 0x02);
+    pc.io_write(0x177, 1, 0xA1);
+    assert!(!pc.interrupt_pending());
 }
 
 #[test]
@@ -291,7 +327,7 @@ fn fuzz_random_port_traffic_never_panics() {
             cpus: 1,
             serial_out: Some(Box::new(std::io::sink())),
             serial_in: Some(rx),
-            disk: Some(Box::new(MemDisk::zeroed(300))),
+            ide: [Some(IdeDevice::Disk(Box::new(MemDisk::zeroed(300)))), None, None, None],
             trace_post: false,
             trace_unassigned_ports: false,
             debugcon_out: Some(Box::new(std::io::sink())),
@@ -581,7 +617,7 @@ fn board_with_test_devices(debugcon: Shared) -> PcDevices {
         cpus: 1,
         serial_out: None,
         serial_in: None,
-        disk: None,
+        ide: [None, None, None, None],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: Some(Box::new(debugcon)),
