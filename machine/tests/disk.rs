@@ -255,16 +255,28 @@ fn bad_drive_input_gives_one_clear_line() {
             "cannot open disk image /nonexistent/vx86.iso".into(),
         ),
         (
-            drive(format!("file={},media=cdrom", s(&iso))),
-            "CD-ROM drives (ATAPI) are not emulated yet".into(),
+            vec![
+                "-hdb".into(),
+                s(&raw).into(),
+                "-drive".into(),
+                format!("file={},index=1,snapshot=on", s(&raw)),
+            ],
+            "two drives for IDE index 1".into(),
         ),
         (
-            vec!["-hda".into(), s(&raw).into(), "-hdb".into(), s(&raw).into()],
-            "one IDE hard disk".into(),
+            [0, 1, 2, 3, 4]
+                .iter()
+                .flat_map(|_| drive(format!("file={},media=cdrom", s(&iso))))
+                .collect(),
+            format!("{} is one drive too many", s(&iso)),
         ),
         (
-            vec!["-hda".into(), s(&raw).into(), "-boot".into(), "d".into()],
-            "-boot d boots from a CD-ROM".into(),
+            drive(format!("file={},index=4", s(&iso))),
+            "invalid -drive".into(),
+        ),
+        (
+            vec!["-hda".into(), s(&raw).into(), "-boot".into(), "n".into()],
+            "invalid -boot 'n'".into(),
         ),
         (
             drive(format!("file={},cache=none", s(&raw))),

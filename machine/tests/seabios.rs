@@ -15,9 +15,14 @@ fn boot(engine: EngineKind, seabios: &[u8]) -> (Outcome, String, u64) {
     let serial = SerialCapture::new();
     let config = VmConfig {
         serial_out: Some(Box::new(serial.clone())),
-        disk: Some(Box::new(vx86_devices::MemDisk::new(
-            vx86_firmware::demo::disk_image(),
-        ))),
+        ide: [
+            Some(vx86_devices::IdeDevice::Disk(Box::new(
+                vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image()),
+            ))),
+            None,
+            None,
+            None,
+        ],
         no_reboot: true,
         deterministic: true,
         instruction_limit: Some(100_000_000),

@@ -325,7 +325,11 @@ impl Atapi {
         let control = cdb[2] >> 6;
         let page = cdb[2] & 0x3F;
         if control == 3 {
-            return Err(Sense::new(SENSE_ILLEGAL_REQUEST, ASC_SAVING_NOT_SUPPORTED, 0));
+            return Err(Sense::new(
+                SENSE_ILLEGAL_REQUEST,
+                ASC_SAVING_NOT_SUPPORTED,
+                0,
+            ));
         }
         let changeable = control == 1;
         let error_recovery = |v: &mut Vec<u8>| {

@@ -187,7 +187,8 @@ impl AtaDevice for Cdrom {
                 if self.tf.features.cur & FEATURES_DMA != 0 {
                     return self.tf.fail(ERROR_ABRT);
                 }
-                let limit = usize::from(self.tf.lba_mid.cur) | usize::from(self.tf.lba_high.cur) << 8;
+                let limit =
+                    usize::from(self.tf.lba_mid.cur) | usize::from(self.tf.lba_high.cur) << 8;
                 self.limit = limit & !1;
                 self.buf.clear();
                 self.pos = 0;

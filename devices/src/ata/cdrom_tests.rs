@@ -95,7 +95,10 @@ fn signature_after_reset_and_identify_device_aborted() {
     c.io_write(BASE + REG_LBA_MID, 1, 0);
     c.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY));
     assert!(c.irq());
-    assert_eq!(reg(&mut c, REG_STATUS_COMMAND), STATUS_DRDY | STATUS_DSC | STATUS_ERR);
+    assert_eq!(
+        reg(&mut c, REG_STATUS_COMMAND),
+        STATUS_DRDY | STATUS_DSC | STATUS_ERR
+    );
     assert_eq!(reg(&mut c, REG_ERROR_FEATURES), ERROR_ABRT);
     assert_eq!(reg(&mut c, REG_LBA_MID), ATAPI_SIGNATURE_MID);
     assert_eq!(reg(&mut c, REG_LBA_HIGH), ATAPI_SIGNATURE_HIGH);
@@ -114,7 +117,10 @@ fn identify_packet_device_words() {
     let mut c = cd();
     c.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY_PACKET));
     assert!(c.irq());
-    assert_eq!(reg(&mut c, REG_STATUS_COMMAND), STATUS_DRDY | STATUS_DSC | STATUS_DRQ);
+    assert_eq!(
+        reg(&mut c, REG_STATUS_COMMAND),
+        STATUS_DRDY | STATUS_DSC | STATUS_DRQ
+    );
     let id: Vec<u8> = (0..256)
         .flat_map(|_| (c.io_read(BASE, 2) as u16).to_le_bytes())
         .collect();
@@ -124,7 +130,10 @@ fn identify_packet_device_words() {
     assert_eq!(word(0) >> 8 & 0x1F, 5, "CD-ROM");
     assert_eq!(word(0) & 3, 0, "12-byte packets");
     let model: Vec<u8> = (27..47).flat_map(|i| word(i).to_be_bytes()).collect();
-    assert_eq!(String::from_utf8(model).unwrap().trim_end(), identify::CDROM_MODEL);
+    assert_eq!(
+        String::from_utf8(model).unwrap().trim_end(),
+        identify::CDROM_MODEL
+    );
     assert_eq!(id.iter().fold(0u8, |s, &b| s.wrapping_add(b)), 0);
 }
 
@@ -217,17 +226,37 @@ fn read_toc_lba_and_msf() {
 #[test]
 fn mode_sense_pages() {
     let mut c = ready_cd();
-    let (d, _) = packet(&mut c, &[MODE_SENSE_10, 0, 0x2A, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    let (d, _) = packet(
+        &mut c,
+        &[MODE_SENSE_10, 0, 0x2A, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(d.len(), 30);
     assert_eq!(u16::from_be_bytes([d[0], d[1]]), 28);
     assert_eq!(&d[8..10], &[0x2A, 20]);
-    let (d, _) = packet(&mut c, &[MODE_SENSE_10, 0, 0x01, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    let (d, _) = packet(
+        &mut c,
+        &[MODE_SENSE_10, 0, 0x01, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(&d[8..12], &[0x01, 6, 0, 5]);
-    let (d, _) = packet(&mut c, &[MODE_SENSE_10, 0, 0x3F, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    let (d, _) = packet(
+        &mut c,
+        &[MODE_SENSE_10, 0, 0x3F, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(d.len(), 8 + 8 + 22);
-    packet(&mut c, &[MODE_SENSE_10, 0, 0x05, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    packet(
+        &mut c,
+        &[MODE_SENSE_10, 0, 0x05, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(sense(&mut c), (SENSE_ILLEGAL_REQUEST, 0x24, 0));
-    packet(&mut c, &[MODE_SENSE_10, 0, 0xC1, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    packet(
+        &mut c,
+        &[MODE_SENSE_10, 0, 0xC1, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(sense(&mut c), (SENSE_ILLEGAL_REQUEST, 0x39, 0));
 }
 
@@ -241,7 +270,11 @@ fn lock_start_stop_configuration_and_events() {
     packet(&mut c, &[PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0], 0xFFFE);
     packet(&mut c, &[START_STOP_UNIT, 0, 0, 0, 2], 0xFFFE);
     assert_eq!(reg(&mut c, REG_STATUS_COMMAND), STATUS_DRDY | STATUS_DSC);
-    let (d, _) = packet(&mut c, &[GET_CONFIGURATION, 0, 0, 0, 0, 0, 0, 0, 255], 0xFFFE);
+    let (d, _) = packet(
+        &mut c,
+        &[GET_CONFIGURATION, 0, 0, 0, 0, 0, 0, 0, 255],
+        0xFFFE,
+    );
     assert_eq!(&d[6..8], &[0, 8], "current profile CD-ROM");
     assert_eq!(&d[8..16], &[0, 0, 3, 4, 0, 8, 1, 0]);
     let gesn = [GET_EVENT_STATUS_NOTIFICATION, 1, 0, 0, 0x10, 0, 0, 0, 8];
@@ -249,8 +282,16 @@ fn lock_start_stop_configuration_and_events() {
     assert_eq!(d, [0, 6, 4, 0x10, 2, 2, 0, 0], "new medium once");
     let (d, _) = packet(&mut c, &gesn, 0xFFFE);
     assert_eq!(d[4], 0, "then no event");
-    packet(&mut c, &[GET_EVENT_STATUS_NOTIFICATION, 0, 0, 0, 0x10, 0, 0, 0, 8], 0xFFFE);
-    assert_eq!(failed_key(&mut c), SENSE_ILLEGAL_REQUEST, "asynchronous mode");
+    packet(
+        &mut c,
+        &[GET_EVENT_STATUS_NOTIFICATION, 0, 0, 0, 0x10, 0, 0, 0, 8],
+        0xFFFE,
+    );
+    assert_eq!(
+        failed_key(&mut c),
+        SENSE_ILLEGAL_REQUEST,
+        "asynchronous mode"
+    );
 }
 
 #[test]
@@ -262,22 +303,41 @@ fn register_writes_reach_both_devices_and_reads_the_selected_one() {
         Some(IdeDevice::Cdrom(iso())),
     );
     c.io_write(BASE + REG_DEVICE, 1, 0xB0);
-    assert_eq!(reg(&mut c, REG_LBA_MID), ATAPI_SIGNATURE_MID, "slave's signature");
+    assert_eq!(
+        reg(&mut c, REG_LBA_MID),
+        ATAPI_SIGNATURE_MID,
+        "slave's signature"
+    );
     c.io_write(BASE + REG_LBA_LOW, 1, 0x5A);
     c.io_write(BASE + REG_DEVICE, 1, 0xA0);
-    assert_eq!(reg(&mut c, REG_LBA_LOW), 0x5A, "the write reached the master too");
+    assert_eq!(
+        reg(&mut c, REG_LBA_LOW),
+        0x5A,
+        "the write reached the master too"
+    );
     assert_eq!(reg(&mut c, REG_STATUS_COMMAND), STATUS_DRDY | STATUS_DSC);
     // A command goes to the selected device only.
     c.io_write(BASE + REG_DEVICE, 1, 0xB0);
     c.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY));
-    assert_eq!(reg(&mut c, REG_ERROR_FEATURES), ERROR_ABRT, "the CD-ROM aborts it");
+    assert_eq!(
+        reg(&mut c, REG_ERROR_FEATURES),
+        ERROR_ABRT,
+        "the CD-ROM aborts it"
+    );
     c.io_write(BASE + REG_DEVICE, 1, 0xA0);
-    assert_eq!(reg(&mut c, REG_ERROR_FEATURES), 1, "the disk saw no command");
+    assert_eq!(
+        reg(&mut c, REG_ERROR_FEATURES),
+        1,
+        "the disk saw no command"
+    );
     // The IRQ follows the selected device.
     c.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY));
     assert!(c.irq());
     c.io_write(BASE + REG_DEVICE, 1, 0xB0);
-    assert!(c.irq(), "the slave's INTRQ from its aborted IDENTIFY is still pending");
+    assert!(
+        c.irq(),
+        "the slave's INTRQ from its aborted IDENTIFY is still pending"
+    );
     reg(&mut c, REG_STATUS_COMMAND);
     assert!(!c.irq());
 }
@@ -285,7 +345,12 @@ fn register_writes_reach_both_devices_and_reads_the_selected_one() {
 #[test]
 fn an_absent_master_reads_zero() {
     let mut c = AtaChannel::new(ChannelPorts::SECONDARY, None, Some(IdeDevice::Cdrom(iso())));
-    for r in [REG_ERROR_FEATURES, REG_COUNT, REG_LBA_MID, REG_STATUS_COMMAND] {
+    for r in [
+        REG_ERROR_FEATURES,
+        REG_COUNT,
+        REG_LBA_MID,
+        REG_STATUS_COMMAND,
+    ] {
         assert_eq!(reg(&mut c, r), 0, "register {r}");
     }
     assert_eq!(c.io_read(BASE, 2), 0xFFFF);

@@ -8,8 +8,8 @@
 
 use super::taskfile::TaskFile;
 use super::{
-    IdeDevice, CMD_EXECUTE_DIAGNOSTIC, CONTROL_HOB, CONTROL_NIEN, CONTROL_SRST, DEVICE_DEV, REG_DATA,
-    REG_DEVICE, REG_STATUS_COMMAND, STATUS_BSY,
+    IdeDevice, CMD_EXECUTE_DIAGNOSTIC, CONTROL_HOB, CONTROL_NIEN, CONTROL_SRST, DEVICE_DEV,
+    REG_DATA, REG_DEVICE, REG_STATUS_COMMAND, STATUS_BSY,
 };
 use crate::bus::{size_mask, IoDevice, OPEN_BUS};
 
@@ -105,7 +105,10 @@ impl AtaChannel {
     pub fn new(ports: ChannelPorts, master: Option<IdeDevice>, slave: Option<IdeDevice>) -> Self {
         let mut channel = Self {
             ports,
-            devices: [master.map(IdeDevice::into_device), slave.map(IdeDevice::into_device)],
+            devices: [
+                master.map(IdeDevice::into_device),
+                slave.map(IdeDevice::into_device),
+            ],
             control: 0,
             select: 0,
         };

@@ -178,7 +178,6 @@ impl HardDisk {
         };
         self.in_range(lba, count).then_some((lba, count))
     }
-
 }
 
 impl AtaDevice for HardDisk {
@@ -335,6 +334,4 @@ impl AtaDevice for HardDisk {
             self.complete();
         }
     }
-
-
 }

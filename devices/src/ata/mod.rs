@@ -38,7 +38,24 @@ impl std::fmt::Debug for IdeDevice {
     }
 }
 
+/// What kind of device an IDE slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdeMedia {
+    /// An ATA hard disk.
+    Disk,
+    /// An ATAPI CD-ROM drive.
+    Cdrom,
+}
+
 impl IdeDevice {
+    /// The kind of device.
+    pub fn media(&self) -> IdeMedia {
+        match self {
+            IdeDevice::Disk(_) => IdeMedia::Disk,
+            IdeDevice::Cdrom(_) => IdeMedia::Cdrom,
+        }
+    }
+
     /// The device model serving this slot.
     fn into_device(self) -> Box<dyn AtaDevice> {
         match self {
@@ -136,6 +153,6 @@ pub const CMD_IDENTIFY_PACKET: u8 = 0xA1;
 pub const CMD_SET_FEATURES: u8 = 0xEF;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod cdrom_tests;
+#[cfg(test)]
+mod tests;

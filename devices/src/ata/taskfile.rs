@@ -2,8 +2,8 @@
 //! status, error and INTRQ of this device.
 
 use super::{
-    REG_COUNT, REG_DEVICE, REG_ERROR_FEATURES, REG_LBA_HIGH, REG_LBA_LOW, REG_LBA_MID,
-    STATUS_DRDY, STATUS_DSC, STATUS_ERR,
+    REG_COUNT, REG_DEVICE, REG_ERROR_FEATURES, REG_LBA_HIGH, REG_LBA_LOW, REG_LBA_MID, STATUS_DRDY,
+    STATUS_DSC, STATUS_ERR,
 };
 
 /// A task file register and its previous value (read back with HOB for 48-bit commands).
