@@ -27,7 +27,7 @@ pub struct Args {
     pub bios: Option<PathBuf>,
 
     /// A drive: file=PATH[,format=raw|qcow2][,if=ide][,index=0..3][,media=disk|cdrom][,readonly=on][,snapshot=on]. Without a
-    /// disk, vx86 boots its bundled demo guest.
+    /// drive, vx86 boots its bundled demo guest.
     #[arg(long)]
     pub drive: Vec<String>,
 

@@ -1,4 +1,4 @@
-//! `vx86`: boot a PC guest. With no disk it boots the bundled demo guest through vx86's own BIOS.
+//! `vx86`: boot a PC guest. With no drive it boots the bundled demo guest through vx86's own BIOS.
 
 use clap::Parser;
 use std::io::{Read, Write};
