@@ -96,7 +96,6 @@ impl Cdrom {
 
     /// Aborts a non-packet command, leaving the packet signature in the task file.
     fn abort_with_signature(&mut self) {
-        self.phase = Phase::Idle;
         self.tf.lba_mid.write(ATAPI_SIGNATURE_MID);
         self.tf.lba_high.write(ATAPI_SIGNATURE_HIGH);
         self.tf.fail(ERROR_ABRT);
@@ -173,6 +172,8 @@ impl AtaDevice for Cdrom {
     }
 
     fn command(&mut self, cmd: u8) {
+        // A new command ends any data phase still open.
+        self.phase = Phase::Idle;
         match cmd {
             CMD_IDENTIFY_PACKET => {
                 self.buf = identify_packet_device().to_vec();
@@ -200,10 +201,7 @@ impl AtaDevice for Cdrom {
                 self.tf.error = 0;
             }
             CMD_DEVICE_RESET => self.reset(ResetKind::Diagnostic),
-            CMD_SET_FEATURES => {
-                self.phase = Phase::Idle;
-                self.tf.complete();
-            }
+            CMD_SET_FEATURES => self.tf.complete(),
             _ => self.abort_with_signature(),
         }
     }

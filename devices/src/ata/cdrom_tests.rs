@@ -357,3 +357,24 @@ fn an_absent_master_reads_zero() {
     c.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY));
     assert!(!c.irq());
 }
+
+#[test]
+fn every_opcode_with_arbitrary_fields_ends_in_completion_or_check_condition() {
+    let mut c = ready_cd();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for op in 0..=255u8 {
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut cdb = x.to_le_bytes().to_vec();
+            cdb.extend_from_slice(&(x >> 16).to_le_bytes()[..4]);
+            cdb[0] = op;
+            // `packet` reads every block until the drive ends the command (and asserts the interrupt protocol).
+            let (d, blocks) = packet(&mut c, &cdb, (x >> 48) as u16);
+            assert_eq!(d.len(), blocks.iter().sum::<usize>());
+            let status = reg(&mut c, REG_STATUS_COMMAND);
+            assert_eq!(status & (STATUS_BSY | STATUS_DRQ), 0, "op {op:#x}");
+        }
+    }
+}
