@@ -9,7 +9,10 @@ use super::atapi::{Atapi, Reply, Sense, CD_SECTOR_SIZE, SENSE_ILLEGAL_REQUEST};
 use super::channel::{AtaDevice, ResetKind};
 use super::identify::identify_packet_device;
 use super::taskfile::TaskFile;
-use super::*;
+use super::{
+    Disk, CMD_DEVICE_RESET, CMD_IDENTIFY_PACKET, CMD_PACKET, CMD_SET_FEATURES, ERROR_ABRT,
+    STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
+};
 
 /// Signature of a packet device in LBA mid.
 pub const ATAPI_SIGNATURE_MID: u8 = 0x14;

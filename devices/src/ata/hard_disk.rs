@@ -5,7 +5,13 @@
 use super::channel::{AtaDevice, ResetKind};
 use super::identify::{identify_device, DEFAULT_HEADS, DEFAULT_SECTORS_PER_TRACK};
 use super::taskfile::{Reg, TaskFile};
-use super::*;
+use super::{
+    Disk, CMD_CHECK_POWER_MODE, CMD_FLUSH_CACHE, CMD_FLUSH_CACHE_EXT, CMD_IDENTIFY,
+    CMD_INIT_DEVICE_PARAMS, CMD_READ_SECTORS, CMD_READ_SECTORS_EXT, CMD_READ_SECTORS_NORETRY,
+    CMD_READ_VERIFY, CMD_READ_VERIFY_EXT, CMD_READ_VERIFY_NORETRY, CMD_SEEK, CMD_SET_FEATURES,
+    CMD_WRITE_SECTORS, CMD_WRITE_SECTORS_EXT, CMD_WRITE_SECTORS_NORETRY, DEVICE_LBA, ERROR_ABRT,
+    ERROR_IDNF, ERROR_UNC, SECTOR_SIZE, STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
+};
 
 /// A PIO data transfer in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,7 @@ impl HardDisk {
         self.tf.fail(error);
     }
 
+    /// Start sector and count of a 28-bit (LBA or CHS) command, or None for an impossible CHS address.
     fn address28(&self) -> Option<(u64, u64)> {
         let count = match self.tf.count.cur {
             0 => 256,
@@ -170,6 +177,7 @@ impl HardDisk {
         }
     }
 
+    /// The command's start and count if the whole range is on the disk.
     fn checked_address(&self, lba48: bool) -> Option<(u64, u64)> {
         let (lba, count) = if lba48 {
             self.address48()
@@ -268,7 +276,6 @@ impl AtaDevice for HardDisk {
         }
     }
 
-    /// The command's start and count if the whole range is on the disk.
     fn read_data16(&mut self) -> u16 {
         let (Transfer::Identify | Transfer::Read { .. }) = self.transfer else {
             return 0xFFFF;
