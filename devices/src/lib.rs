@@ -34,7 +34,7 @@ mod test_sink;
 pub mod uart;
 
 pub use apic_bus::{ApicBus, StartupSignal};
-pub use ata::{Disk, DiskError, FileDisk, MemDisk};
+pub use ata::{Disk, DiskError, FileDisk, IdeDevice, IdeMedia, MemDisk};
 pub use bus::{BoardRequest, IoDevice, PortMap, PortMapError, OPEN_BUS};
 pub use clock::Clock;
 pub use dma::{DmaError, DmaMemory};

@@ -23,7 +23,7 @@ use std::io::Write;
 use crossbeam_channel::Receiver;
 
 use crate::apic_bus::ApicBus;
-use crate::ata::{Ata, Disk, ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ};
+use crate::ata::{AtaChannel, ChannelPorts, IdeDevice};
 use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
@@ -83,8 +83,9 @@ pub struct PcConfig {
     pub serial_out: Option<Box<dyn Write + Send>>,
     /// Where COM1 input comes from (None: none ever arrives).
     pub serial_in: Option<Receiver<u8>>,
-    /// The primary IDE master (None: no ATA controller, its ports float).
-    pub disk: Option<Box<dyn Disk>>,
+    /// The IDE devices, in QEMU's index order: primary master, primary slave, secondary master, secondary slave.
+    /// A channel with neither device is absent (its ports float).
+    pub ide: [Option<IdeDevice>; 4],
     /// Print every POST code to stderr.
     pub trace_post: bool,
     /// Print every access to a port no device decodes to stderr.
@@ -109,7 +110,8 @@ enum Dev {
     PvPanic,
     Pm,
     ResetControl,
-    Ata,
+    /// An IDE channel (0 primary, 1 secondary).
+    Ata(usize),
     Pci,
     DebugCon,
     Shutdown,
@@ -153,8 +155,8 @@ pub struct PcDevices {
     pci: PciBus,
     /// The host bridge's configuration changed since the board last looked.
     host_bridge_written: bool,
-    /// Primary IDE channel, if there is a disk.
-    ata: Option<Ata>,
+    /// The primary and secondary IDE channels, each if it has a device.
+    ata: [Option<AtaChannel>; 2],
     /// The debug console at 0xE9, if asked for.
     debugcon: Option<DebugCon>,
     /// Bochs' shutdown port.
@@ -189,7 +191,14 @@ impl PcDevices {
         let mut rtc = Rtc::new(config.clock.clone());
         let (below, above) = ram_split(config.ram_bytes);
         rtc.set_pc_config(below, above);
-        let has_disk = config.disk.is_some();
+        let [pm, ps, sm, ss] = config.ide;
+        let channel = |ports, master: Option<IdeDevice>, slave: Option<IdeDevice>| {
+            (master.is_some() || slave.is_some()).then(|| AtaChannel::new(ports, master, slave))
+        };
+        let ata = [
+            channel(ChannelPorts::PRIMARY, pm, ps),
+            channel(ChannelPorts::SECONDARY, sm, ss),
+        ];
         let mut ports = PortMap::new();
         let mut map = |start: u16, len: u16, dev: Dev| {
             let r = ports.register(start, len, dev);
@@ -215,9 +224,11 @@ impl PcDevices {
         map(SHUTDOWN_PORT, 1, Dev::Shutdown);
         map(FW_CFG_PORT_SEL, 2, Dev::FwCfg);
         map(FW_CFG_PORT_DMA, FW_CFG_DMA_LEN, Dev::FwCfg);
-        if has_disk {
-            map(ATA_PRIMARY_BASE, 8, Dev::Ata);
-            map(ATA_PRIMARY_CONTROL, 1, Dev::Ata);
+        for (i, channel) in ata.iter().enumerate() {
+            if let Some(ports) = channel.as_ref().map(AtaChannel::ports) {
+                map(ports.base, 8, Dev::Ata(i));
+                map(ports.control, 1, Dev::Ata(i));
+            }
         }
         if config.debugcon_out.is_some() {
             map(DEBUGCON_PORT, 1, Dev::DebugCon);
@@ -245,7 +256,7 @@ impl PcDevices {
             reset_control: ResetControl::new(),
             pci: pc_chipset(),
             host_bridge_written: false,
-            ata: config.disk.map(Ata::new),
+            ata,
             debugcon: config.debugcon_out.map(|out| DebugCon::new(Some(out))),
             shutdown: ShutdownPort::new(),
             testdev: config.pc_testdev.then(PcTestdev::new),
@@ -270,7 +281,7 @@ impl PcDevices {
             Dev::Pm => &mut self.pm,
             Dev::ResetControl => &mut self.reset_control,
             Dev::Pci => &mut self.pci,
-            Dev::Ata => self.ata.as_mut()?,
+            Dev::Ata(i) => self.ata[i].as_mut()?,
             Dev::DebugCon => self.debugcon.as_mut()?,
             Dev::Shutdown => &mut self.shutdown,
             Dev::Testdev => self.testdev.as_mut()?,
@@ -399,8 +410,12 @@ impl PcDevices {
         self.set_isa_irq(AUX_IRQ, level(AUX_IRQ, self.i8042.irq12()));
         self.set_isa_irq(COM1_IRQ, level(COM1_IRQ, self.uart.irq()));
         self.set_isa_irq(RTC_IRQ, level(RTC_IRQ, self.rtc.irq()));
-        if let Some(irq) = self.ata.as_ref().map(Ata::irq) {
-            self.set_isa_irq(ATA_PRIMARY_IRQ, level(ATA_PRIMARY_IRQ, irq));
+        let channels = self
+            .ata
+            .each_ref()
+            .map(|c| c.as_ref().map(|c| (c.ports().irq, c.irq())));
+        for (line, irq) in channels.into_iter().flatten() {
+            self.set_isa_irq(line, level(line, irq));
         }
         if self.testdev.is_some() {
             self.sync_testdev_only_lines(test);
@@ -424,8 +439,8 @@ impl PcDevices {
         let mut driven = [KEYBOARD_IRQ, AUX_IRQ, COM1_IRQ, RTC_IRQ]
             .iter()
             .fold(0u32, |m, irq| m | 1 << irq);
-        if self.ata.is_some() {
-            driven |= 1 << ATA_PRIMARY_IRQ;
+        for channel in self.ata.iter().flatten() {
+            driven |= 1 << channel.ports().irq;
         }
         for line in (0..TESTDEV_IRQ_LINES as u8).filter(|l| driven & (1 << l) == 0) {
             let level = test & (1 << line) != 0;
@@ -708,8 +723,8 @@ impl PcDevices {
             *t = PcTestdev::new();
         }
         self.fw_cfg.reset();
-        if let Some(ata) = &mut self.ata {
-            ata.hard_reset();
+        for channel in self.ata.iter_mut().flatten() {
+            channel.hard_reset();
         }
         self.requests.clear();
         self.sync();

@@ -26,8 +26,8 @@ pub struct Args {
     #[arg(long)]
     pub bios: Option<PathBuf>,
 
-    /// A drive: file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]. Without a
-    /// disk, vx86 boots its bundled demo guest.
+    /// A drive: file=PATH[,format=raw|qcow2][,if=ide][,index=0..3][,media=disk|cdrom][,readonly=on][,snapshot=on]. Without a
+    /// drive, vx86 boots its bundled demo guest.
     #[arg(long)]
     pub drive: Vec<String>,
 
@@ -48,15 +48,24 @@ pub struct Args {
     #[arg(long)]
     pub hda: Option<PathBuf>,
 
-    /// The primary slave IDE disk (not emulated yet: rejected with a clear error).
+    /// The primary slave IDE disk: -drive file=PATH,index=1.
     #[arg(long)]
     pub hdb: Option<PathBuf>,
 
-    /// A CD-ROM image: shorthand for -drive file=PATH,media=cdrom (not emulated yet: rejected with a clear error).
+    /// The secondary master IDE disk: -drive file=PATH,index=2.
+    #[arg(long)]
+    pub hdc: Option<PathBuf>,
+
+    /// The secondary slave IDE disk: -drive file=PATH,index=3.
+    #[arg(long)]
+    pub hdd: Option<PathBuf>,
+
+    /// A CD-ROM image (a raw ISO) in an ATAPI drive on the secondary master: -drive file=PATH,index=2,media=cdrom.
     #[arg(long)]
     pub cdrom: Option<PathBuf>,
 
-    /// The boot device: c (the first hard disk, the default) or d (the CD-ROM).
+    /// The boot device: c (the first hard disk, the default) or d (the CD-ROM; put first in SeaBIOS's boot order,
+    /// vx86's own BIOS boots the primary master disk either way).
     #[arg(long)]
     pub boot: Option<String>,
 
@@ -116,6 +125,8 @@ const SINGLE_DASH_LONG: &[(&str, bool)] = &[
     ("drive", true),
     ("hda", true),
     ("hdb", true),
+    ("hdc", true),
+    ("hdd", true),
     ("cdrom", true),
     ("boot", true),
     ("serial", true),
@@ -177,7 +188,7 @@ pub enum ArgError {
     #[error("invalid -smp '{0}': use N, cpus=N or sockets=S,cores=C,threads=T (1 to 255 processors, no hotplug)")]
     Smp(String),
     /// A -drive specification that does not parse.
-    #[error("invalid -drive '{0}': expected file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]")]
+    #[error("invalid -drive '{0}': expected file=PATH[,format=raw|qcow2][,if=ide][,index=0..3][,media=disk|cdrom][,readonly=on][,snapshot=on]")]
     Drive(String),
     /// An unknown disk image format.
     #[error("unknown disk format '{0}': use format=raw or format=qcow2")]
@@ -270,6 +281,8 @@ pub struct DriveSpec {
     pub file: PathBuf,
     /// Hard disk or CD-ROM.
     pub media: Media,
+    /// The IDE slot `index=` asks for (0-3), or None for the first free one.
+    pub index: Option<usize>,
     /// Format, read-only and snapshot modes.
     pub options: vx86_devices::ImageOptions,
 }
@@ -283,12 +296,13 @@ fn parse_switch(value: Option<&str>) -> Option<bool> {
     }
 }
 
-/// Parses `file=PATH[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on][,snapshot=on]`.
+/// Parses `file=PATH[,format=raw|qcow2][,if=ide][,index=0..3][,media=disk|cdrom][,readonly=on][,snapshot=on]`.
 pub fn parse_drive(spec: &str) -> Result<DriveSpec, ArgError> {
     let bad = || ArgError::Drive(spec.to_string());
     let mut drive = DriveSpec {
         file: PathBuf::new(),
         media: Media::Disk,
+        index: None,
         options: vx86_devices::ImageOptions::default(),
     };
     for part in spec.split(',') {
@@ -304,6 +318,9 @@ pub fn parse_drive(spec: &str) -> Result<DriveSpec, ArgError> {
                 drive.options.format = Some(format);
             }
             ("if", Some("ide")) => {}
+            ("index", Some(i)) => {
+                drive.index = Some(i.parse().ok().filter(|&i| i < 4).ok_or_else(bad)?);
+            }
             ("media", Some("disk")) => drive.media = Media::Disk,
             ("media", Some("cdrom")) => drive.media = Media::Cdrom,
             ("readonly", v) => drive.options.read_only = parse_switch(v).ok_or_else(bad)?,
@@ -386,6 +403,22 @@ pub fn parse_traces(list: Option<&str>) -> Result<Traces, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qemu_drive_shorthands_parse() {
+        let argv = [
+            "vx86", "-hda", "a.img", "-hdb", "b.img", "-hdc", "c.img", "-hdd", "d.img", "-cdrom",
+            "e.iso", "-boot", "d",
+        ];
+        let args =
+            Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
+        assert_eq!(args.hda.unwrap(), PathBuf::from("a.img"));
+        assert_eq!(args.hdb.unwrap(), PathBuf::from("b.img"));
+        assert_eq!(args.hdc.unwrap(), PathBuf::from("c.img"));
+        assert_eq!(args.hdd.unwrap(), PathBuf::from("d.img"));
+        assert_eq!(args.cdrom.unwrap(), PathBuf::from("e.iso"));
+        assert_eq!(args.boot.as_deref(), Some("d"));
+    }
 
     #[test]
     fn qemu_single_dash_options_parse() {
@@ -493,6 +526,10 @@ mod tests {
         assert!(parse_drive("file=d.img,readonly=maybe").is_err());
         assert!(parse_drive("file=d.img,if=virtio").is_err());
         assert!(parse_drive("format=raw").is_err());
+        assert_eq!(parse_drive("file=x.iso,index=2").unwrap().index, Some(2));
+        assert_eq!(parse_drive("file=x.iso").unwrap().index, None);
+        assert!(parse_drive("file=x.iso,index=4").is_err());
+        assert!(parse_drive("file=x.iso,index=-1").is_err());
         assert!(parse_traces(Some("bogus")).is_err());
         assert!(parse_traces(Some("stats")).unwrap().stats);
     }

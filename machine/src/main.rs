@@ -1,4 +1,4 @@
-//! `vx86`: boot a PC guest. With no disk it boots the bundled demo guest through vx86's own BIOS.
+//! `vx86`: boot a PC guest. With no drive it boots the bundled demo guest through vx86's own BIOS.
 
 use clap::Parser;
 use std::io::{Read, Write};
@@ -50,17 +50,13 @@ fn run(args: Args) -> Result<u8, String> {
     if args.initrd.is_some() && args.kernel.is_none() {
         return Err("-initrd needs -kernel".to_string());
     }
-    let disk: Option<Box<dyn vx86_devices::Disk>> = match (
-        drive::open_disk(&args).map_err(|e| e.to_string())?,
-        &args.kernel,
-    ) {
-        (Some(disk), _) => Some(disk),
-        // With neither a disk nor a kernel, boot the bundled demo guest.
-        (None, None) => Some(Box::new(vx86_devices::MemDisk::new(
-            vx86_firmware::demo::disk_image(),
-        ))),
-        (None, Some(_)) => None,
-    };
+    let mut drives = drive::open_drives(&args).map_err(|e| e.to_string())?;
+    if !drives.any() && args.kernel.is_none() {
+        // With neither a drive nor a kernel, boot the bundled demo guest.
+        drives.ide[0] = Some(vx86_devices::IdeDevice::Disk(Box::new(
+            vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image()),
+        )));
+    }
     let (serial_out, serial_in) = serial_backend(&args.serial)?;
     let debugcon_out = match &args.debugcon {
         Some(spec) => output_backend("debugcon", spec)?,
@@ -69,7 +65,8 @@ fn run(args: Args) -> Result<u8, String> {
     let config = VmConfig {
         ram_bytes,
         bios,
-        disk,
+        ide: drives.ide,
+        boot_cdrom: drives.boot_cdrom,
         serial_out,
         serial_in,
         debugcon_out,

@@ -13,7 +13,7 @@ use crate::status;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
-use vx86_devices::{BoardRequest, Disk, FwCfgError, PcConfig, PcDevices};
+use vx86_devices::{BoardRequest, FwCfgError, IdeDevice, PcConfig, PcDevices};
 
 /// Instructions the CPU runs before the machine polls its devices (and, with several processors, switches to the
 /// next one).
@@ -27,8 +27,10 @@ pub struct VmConfig {
     pub ram_bytes: u64,
     /// The BIOS image (64, 128 or 256 KiB).
     pub bios: Vec<u8>,
-    /// The primary IDE disk.
-    pub disk: Option<Box<dyn Disk>>,
+    /// The IDE drives in QEMU's index order: primary master and slave, secondary master and slave.
+    pub ide: [Option<IdeDevice>; 4],
+    /// `-boot d`: firmware that reads the boot order (SeaBIOS) tries the CD-ROM first.
+    pub boot_cdrom: bool,
     /// COM1 output.
     pub serial_out: Option<Box<dyn Write + Send>>,
     /// COM1 input.
@@ -63,7 +65,8 @@ impl VmConfig {
         VmConfig {
             ram_bytes,
             bios,
-            disk: None,
+            ide: Default::default(),
+            boot_cdrom: false,
             serial_out: None,
             serial_in: None,
             debugcon_out: None,
@@ -209,7 +212,11 @@ impl Vm {
             ram_bytes: config.ram_bytes,
             cpus: config.cpus as u16,
             memory_map: &MemoryMap::for_board(&memory),
-            disk: config.disk.is_some(),
+            ide: config
+                .ide
+                .each_ref()
+                .map(|d| d.as_ref().map(IdeDevice::media)),
+            boot_cdrom: config.boot_cdrom,
         })?;
         let mut devices = PcDevices::new(PcConfig {
             clock: pacing.clock(),
@@ -217,7 +224,7 @@ impl Vm {
             cpus: config.cpus,
             serial_out: config.serial_out,
             serial_in: config.serial_in,
-            disk: config.disk,
+            ide: config.ide,
             trace_post: config.trace_post,
             trace_unassigned_ports: config.trace.unimplemented,
             debugcon_out: config.debugcon_out,

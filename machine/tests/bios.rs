@@ -2,7 +2,7 @@
 //! service's results are stored in low memory and checked after the guest powers off.
 
 use iced_x86::code_asm::*;
-use vx86_devices::MemDisk;
+use vx86_devices::{IdeDevice, MemDisk};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
@@ -88,7 +88,12 @@ fn boot(disk: Vec<u8>) -> (Vm, Outcome, String) {
     let run = |engine| {
         let serial = SerialCapture::new();
         let config = VmConfig {
-            disk: Some(Box::new(MemDisk::new(disk.clone()))),
+            ide: [
+                Some(IdeDevice::Disk(Box::new(MemDisk::new(disk.clone())))),
+                None,
+                None,
+                None,
+            ],
             serial_out: Some(Box::new(serial.clone())),
             no_reboot: true,
             deterministic: true,

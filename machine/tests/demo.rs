@@ -1,13 +1,20 @@
 //! The bundled demo guest boots through vx86's own BIOS and tells its whole story, on the interpreter and on the
 //! binary translator; under `-icount` both engines give the same output, instruction count and final state.
 
-use vx86_devices::MemDisk;
+use vx86_devices::{IdeDevice, MemDisk};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 fn demo_config(serial: SerialCapture) -> VmConfig {
     VmConfig {
-        disk: Some(Box::new(MemDisk::new(vx86_firmware::demo::disk_image()))),
+        ide: [
+            Some(IdeDevice::Disk(Box::new(MemDisk::new(
+                vx86_firmware::demo::disk_image(),
+            )))),
+            None,
+            None,
+            None,
+        ],
         serial_out: Some(Box::new(serial)),
         no_reboot: true,
         deterministic: true,

@@ -1,7 +1,7 @@
 //! Disk images through the `vx86` binary: qcow2 images made by qemu-img boot, `readonly=on` gives the guest an
-//! I/O error and leaves the file alone, `snapshot=on` keeps writes in memory, a second writer is locked out, and
-//! bad drive input gives one clear line with status 2. Parts that need qemu-img say they skipped without it (and
-//! fail under `CI=true`).
+//! I/O error and leaves the file alone, `snapshot=on` keeps writes in memory, a second writer is locked out, a
+//! CD-ROM and more disks are accepted, and bad drive input gives one clear line with status 2. Parts that need
+//! qemu-img say they skipped without it (and fail under `CI=true`).
 
 mod common;
 
@@ -163,6 +163,33 @@ fn the_demo_guest_boots_from_a_qcow2_copy_of_its_disk() {
 }
 
 /// Runs vx86 with `args` and asserts status 2 (it could not start) with one line containing `message`, and no panic.
+#[test]
+fn a_cdrom_and_more_disks_are_accepted_and_vx86s_bios_boots_the_primary_master_even_under_boot_d() {
+    let scratch = Scratch::new("cdrom");
+    let disk = scratch.file("disk.raw", &write_guest_disk());
+    let slave = scratch.file("slave.raw", &[0; 4096]);
+    let iso = scratch.file("cd.iso", &[0; 4 * 2048]);
+    let out = run(&[
+        "-drive",
+        &format!("file={}", s(&disk)),
+        "-hdb",
+        s(&slave),
+        "-cdrom",
+        s(&iso),
+        "-boot",
+        "d",
+    ]);
+    assert_eq!(out.status.code(), Some(WRITE_OK), "{}", stderr_of(&out));
+    assert_eq!(
+        std::fs::read(&iso).unwrap(),
+        [0; 4 * 2048],
+        "the ISO is read only"
+    );
+    // A CD-ROM alone: the primary channel is absent, so vx86's BIOS finds no disk and halts.
+    let out = run(&["-drive", &format!("file={},media=cdrom", s(&iso))]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr_of(&out));
+}
+
 fn assert_rejected(args: &[&str], message: &str) {
     let out = run(args);
     let err = stderr_of(&out);
@@ -202,16 +229,28 @@ fn bad_drive_input_gives_one_clear_line() {
             "cannot open disk image /nonexistent/vx86.iso".into(),
         ),
         (
-            drive(format!("file={},media=cdrom", s(&iso))),
-            "CD-ROM drives (ATAPI) are not emulated yet".into(),
+            vec![
+                "-hdb".into(),
+                s(&raw).into(),
+                "-drive".into(),
+                format!("file={},index=1,snapshot=on", s(&raw)),
+            ],
+            "two drives for IDE index 1".into(),
         ),
         (
-            vec!["-hda".into(), s(&raw).into(), "-hdb".into(), s(&raw).into()],
-            "one IDE hard disk".into(),
+            [0, 1, 2, 3, 4]
+                .iter()
+                .flat_map(|_| drive(format!("file={},media=cdrom", s(&iso))))
+                .collect(),
+            format!("{} is one drive too many", s(&iso)),
         ),
         (
-            vec!["-hda".into(), s(&raw).into(), "-boot".into(), "d".into()],
-            "-boot d boots from a CD-ROM".into(),
+            drive(format!("file={},index=4", s(&iso))),
+            "invalid -drive".into(),
+        ),
+        (
+            vec!["-hda".into(), s(&raw).into(), "-boot".into(), "n".into()],
+            "invalid -boot 'n'".into(),
         ),
         (
             drive(format!("file={},cache=none", s(&raw))),

@@ -4,14 +4,21 @@
 mod common;
 
 use std::process::Command;
-use vx86_devices::MemDisk;
+use vx86_devices::{IdeDevice, MemDisk};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::engine::HostVirt;
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 fn demo_config(serial: SerialCapture) -> VmConfig {
     VmConfig {
-        disk: Some(Box::new(MemDisk::new(vx86_firmware::demo::disk_image()))),
+        ide: [
+            Some(IdeDevice::Disk(Box::new(MemDisk::new(
+                vx86_firmware::demo::disk_image(),
+            )))),
+            None,
+            None,
+            None,
+        ],
         serial_out: Some(Box::new(serial)),
         no_reboot: true,
         deterministic: false,

@@ -1,4 +1,4 @@
-//! The IDENTIFY DEVICE data block (ATA/ATAPI-7 layout, the subset hosts look at).
+//! The IDENTIFY DEVICE and IDENTIFY PACKET DEVICE data blocks (ATA/ATAPI-7 layout, the subset hosts look at).
 
 /// Serial number reported in words 10-19.
 const SERIAL: &str = "VX86-0001";
@@ -6,6 +6,8 @@ const SERIAL: &str = "VX86-0001";
 const FIRMWARE: &str = "0.1";
 /// Model number reported in words 27-46.
 pub const MODEL: &str = "VX86 HARDDISK";
+/// Model number of the CD-ROM drive (IDENTIFY PACKET DEVICE words 27-46).
+pub const CDROM_MODEL: &str = "VX86 DVD-ROM";
 /// Default logical heads (word 3).
 pub const DEFAULT_HEADS: u8 = 16;
 /// Default logical sectors per track (word 6).
@@ -73,6 +75,12 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
     for (i, word) in w[100..104].iter_mut().enumerate() {
         *word = (sectors >> (16 * i)) as u16;
     }
+    to_bytes(&w)
+}
+
+/// Lays out the 256 words little endian, with the integrity word 255 (signature 0xA5 and a checksum making all
+/// 512 bytes sum to 0).
+fn to_bytes(w: &[u16; 256]) -> [u8; 512] {
     let mut out = [0u8; 512];
     for (i, word) in w.iter().enumerate() {
         out[2 * i..2 * i + 2].copy_from_slice(&word.to_le_bytes());
@@ -82,4 +90,28 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
     let sum = out[..511].iter().fold(0u8, |a, &b| a.wrapping_add(b));
     out[511] = sum.wrapping_neg();
     out
+}
+
+/// The 512-byte IDENTIFY PACKET DEVICE block of the ATAPI CD-ROM drive (PIO only).
+pub fn identify_packet_device() -> [u8; 512] {
+    let mut w = [0u16; 256];
+    // ATAPI (10b), CD-ROM device type (5), removable, DRQ within 50 us of PACKET, 12-byte packets.
+    w[0] = 0x8000 | 0x0500 | 0x0080 | 0x0040;
+    put_string(&mut w[10..20], SERIAL);
+    put_string(&mut w[23..27], FIRMWARE);
+    put_string(&mut w[27..47], CDROM_MODEL);
+    w[49] = 0x0200; // LBA (required of ATAPI); no DMA
+    w[53] = 0x0002; // words 64-70 valid
+    w[64] = 0x0003; // PIO modes 3 and 4
+    w[65] = 120;
+    w[66] = 120;
+    w[67] = 120;
+    w[68] = 120;
+    w[80] = 0x001E; // ATA/ATAPI-1 to -4
+    w[82] = 0x0210; // DEVICE RESET and PACKET feature sets supported
+    w[83] = 0x4000;
+    w[84] = 0x4000;
+    w[85] = 0x0210; // ... and enabled
+    w[87] = 0x4000;
+    to_bytes(&w)
 }

@@ -1,5 +1,6 @@
 use super::disk::tests::TempFile;
 use super::*;
+use crate::bus::IoDevice;
 
 const BASE: u16 = ATA_PRIMARY_BASE;
 
@@ -13,15 +14,20 @@ fn patterned(sectors: usize) -> Vec<u8> {
     v
 }
 
-fn ata(sectors: usize) -> Ata {
-    Ata::new(Box::new(MemDisk::new(patterned(sectors))))
+/// The primary channel with `disk` as its only device, the master.
+fn channel(disk: Box<dyn Disk>) -> AtaChannel {
+    AtaChannel::new(ChannelPorts::PRIMARY, Some(IdeDevice::Disk(disk)), None)
 }
 
-fn status(a: &mut Ata) -> u8 {
+fn ata(sectors: usize) -> AtaChannel {
+    channel(Box::new(MemDisk::new(patterned(sectors))))
+}
+
+fn status(a: &mut AtaChannel) -> u8 {
     a.io_read(BASE + REG_STATUS_COMMAND, 1) as u8
 }
 
-fn read_sector(a: &mut Ata) -> Vec<u8> {
+fn read_sector(a: &mut AtaChannel) -> Vec<u8> {
     let mut out = Vec::with_capacity(SECTOR_SIZE);
     for _ in 0..SECTOR_SIZE / 2 {
         out.extend_from_slice(&(a.io_read(BASE, 2) as u16).to_le_bytes());
@@ -29,7 +35,7 @@ fn read_sector(a: &mut Ata) -> Vec<u8> {
     out
 }
 
-fn lba28(a: &mut Ata, lba: u32, count: u8, cmd: u8) {
+fn lba28(a: &mut AtaChannel, lba: u32, count: u8, cmd: u8) {
     a.io_write(BASE + REG_COUNT, 1, u32::from(count));
     a.io_write(BASE + REG_LBA_LOW, 1, lba & 0xFF);
     a.io_write(BASE + REG_LBA_MID, 1, (lba >> 8) & 0xFF);
@@ -38,7 +44,7 @@ fn lba28(a: &mut Ata, lba: u32, count: u8, cmd: u8) {
     a.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(cmd));
 }
 
-fn lba48(a: &mut Ata, lba: u64, count: u16, cmd: u8) {
+fn lba48(a: &mut AtaChannel, lba: u64, count: u16, cmd: u8) {
     for (reg, shift) in [
         (REG_COUNT, 8),
         (REG_LBA_LOW, 24),
@@ -86,7 +92,7 @@ fn power_on_signature_and_status() {
 #[test]
 fn identify_device_words() {
     let sectors = 1_000_000usize;
-    let mut a = Ata::new(Box::new(MemDisk::zeroed(sectors)));
+    let mut a = channel(Box::new(MemDisk::zeroed(sectors)));
     a.io_write(BASE + REG_DEVICE, 1, 0xA0);
     a.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(CMD_IDENTIFY));
     assert!(a.irq());
@@ -294,7 +300,7 @@ fn nien_srst_diagnostic_and_absent_slave() {
 fn file_backed_disk_writes_through() {
     let f = TempFile::new("ata", &patterned(8));
     let disk = FileDisk::open(&f.0).unwrap();
-    let mut a = Ata::new(Box::new(disk));
+    let mut a = channel(Box::new(disk));
     lba28(&mut a, 7, 1, CMD_READ_SECTORS);
     assert_eq!(read_sector(&mut a)[..4], 7u32.to_le_bytes());
     lba28(&mut a, 2, 1, CMD_WRITE_SECTORS);
@@ -315,7 +321,7 @@ fn file_backed_disk_writes_through() {
 fn a_write_to_a_read_only_image_aborts_with_err_and_leaves_the_file_alone() {
     let bytes = patterned(8);
     let f = TempFile::new("ata-ro", &bytes);
-    let mut a = Ata::new(Box::new(FileDisk::open_read_only(&f.0).unwrap()));
+    let mut a = channel(Box::new(FileDisk::open_read_only(&f.0).unwrap()));
     lba28(&mut a, 2, 2, CMD_WRITE_SECTORS);
     assert_eq!(status(&mut a), STATUS_DRDY | STATUS_DSC | STATUS_DRQ);
     for _ in 0..256 {

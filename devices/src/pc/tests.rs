@@ -1,5 +1,5 @@
 use super::*;
-use crate::ata::MemDisk;
+use crate::ata::{IdeDevice, MemDisk};
 use crate::pm::PM_TMR;
 use crate::test_sink::SharedSink as Shared;
 
@@ -11,7 +11,12 @@ fn board(disk: bool) -> (Clock, PcDevices) {
         cpus: 1,
         serial_out: None,
         serial_in: None,
-        disk: disk.then(|| Box::new(MemDisk::zeroed(64)) as Box<dyn Disk>),
+        ide: [
+            disk.then(|| IdeDevice::Disk(Box::new(MemDisk::zeroed(64)))),
+            None,
+            None,
+            None,
+        ],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: None,
@@ -100,7 +105,7 @@ fn uart_thre_interrupt_is_visible_right_after_the_write() {
         cpus: 1,
         serial_out: Some(Box::new(sink.clone())),
         serial_in: Some(rx),
-        disk: None,
+        ide: [None, None, None, None],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: None,
@@ -143,6 +148,42 @@ fn ata_completion_raises_irq14() {
     // Without a disk the channel floats.
     let (_, mut nodisk) = board(false);
     assert_eq!(nodisk.io_read(0x1F7, 1), 0xFF);
+}
+
+#[test]
+fn secondary_channel_cdrom_raises_irq15_and_leaves_the_primary_floating() {
+    let clock = Clock::virtual_time();
+    let mut pc = PcDevices::new(PcConfig {
+        clock,
+        ram_bytes: 128 << 20,
+        cpus: 1,
+        serial_out: None,
+        serial_in: None,
+        ide: [
+            None,
+            None,
+            Some(IdeDevice::Cdrom(Box::new(MemDisk::zeroed(16)))),
+            None,
+        ],
+        trace_post: false,
+        trace_unassigned_ports: false,
+        debugcon_out: None,
+        pc_testdev: false,
+    });
+    init_pic(&mut pc);
+    assert_eq!(pc.io_read(0x1F7, 1), 0xFF, "no primary channel");
+    assert_eq!(pc.io_read(0x174, 1), 0x14, "ATAPI signature");
+    assert_eq!(pc.io_read(0x175, 1), 0xEB);
+    pc.io_write(0x176, 1, 0xA0);
+    pc.io_write(0x177, 1, 0xA1); // IDENTIFY PACKET DEVICE
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x2F, "IRQ 15 on the slave 8259");
+    assert_eq!(pc.io_read(0x376, 1), 0x58, "alternate status");
+    assert_eq!(pc.io_read(0x170, 2) >> 14, 2, "ATAPI device");
+    // nIEN masks the line.
+    pc.io_write(0x376, 1, 0x02);
+    pc.io_write(0x177, 1, 0xA1);
+    assert!(!pc.interrupt_pending());
 }
 
 #[test]
@@ -263,7 +304,8 @@ fn fuzz_random_port_traffic_never_panics() {
         0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1, 0x40, 0x41, 0x42, 0x43, 0x61, 0x70, 0x71, 0x3F8,
         0x3F9, 0x3FA, 0x3FB, 0x3FC, 0x3FD, 0x3FE, 0x3FF, 0x60, 0x64, 0x92, 0x80, 0xF4, 0x600,
         0x602, 0x604, 0x608, 0xCF9, 0x1F0, 0x1F1, 0x1F2, 0x1F3, 0x1F4, 0x1F5, 0x1F6, 0x1F7, 0x3F6,
-        0xE0, 0xE2, 0xE4, 0xE9, 0x2000, 0x2004, 0x200E, 0x2017, 0x8900,
+        0xE0, 0xE2, 0xE4, 0xE9, 0x2000, 0x2004, 0x200E, 0x2017, 0x8900, 0x170, 0x171, 0x172, 0x173,
+        0x174, 0x175, 0x176, 0x177, 0x376,
     ];
     for seed in [1u64, 0x9E37_79B9_7F4A_7C15, 0xDEAD_BEEF] {
         let clock = Clock::virtual_time();
@@ -274,7 +316,12 @@ fn fuzz_random_port_traffic_never_panics() {
             cpus: 1,
             serial_out: Some(Box::new(std::io::sink())),
             serial_in: Some(rx),
-            disk: Some(Box::new(MemDisk::zeroed(300))),
+            ide: [
+                Some(IdeDevice::Disk(Box::new(MemDisk::zeroed(300)))),
+                None,
+                Some(IdeDevice::Cdrom(Box::new(MemDisk::zeroed(64)))),
+                Some(IdeDevice::Disk(Box::new(MemDisk::zeroed(8)))),
+            ],
             trace_post: false,
             trace_unassigned_ports: false,
             debugcon_out: Some(Box::new(std::io::sink())),
@@ -564,7 +611,7 @@ fn board_with_test_devices(debugcon: Shared) -> PcDevices {
         cpus: 1,
         serial_out: None,
         serial_in: None,
-        disk: None,
+        ide: [None, None, None, None],
         trace_post: false,
         trace_unassigned_ports: false,
         debugcon_out: Some(Box::new(debugcon)),

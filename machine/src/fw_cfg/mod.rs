@@ -11,7 +11,7 @@
 //! | IRQ0 override (0x8002) | 1, u32: the PIT reaches the IOAPIC on pin 2 (the MADT's override) |
 //! | `etc/boot-cpus` | `-smp`, u16 |
 //! | `etc/e820` | the board's memory map ([`MemoryMap`]): 20-byte entries, address u64, length u64, type u32 |
-//! | `bootorder` | the IDE disk's OpenFirmware path when there is a disk, else empty |
+//! | `bootorder` | the IDE drives' OpenFirmware paths (hard disks first, CD-ROMs first under `-boot d`), else empty |
 //! | `etc/sercon-port` | 0x3F8, u16: with no display, firmware mirrors its screen on COM1 (QEMU's `-nographic`) |
 //! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
 //!
@@ -24,7 +24,7 @@ use crate::acpi::{self, linker};
 use crate::loader::MemoryMap;
 use vx86_devices::fw_cfg::items::*;
 use vx86_devices::uart::COM1_BASE;
-use vx86_devices::{FwCfgError, FwCfgItems};
+use vx86_devices::{FwCfgError, FwCfgItems, IdeMedia};
 
 /// The boot order file.
 pub const BOOTORDER_FILE: &str = "bootorder";
@@ -34,8 +34,40 @@ pub const E820_FILE: &str = "etc/e820";
 pub const SERCON_PORT_FILE: &str = "etc/sercon-port";
 /// The processor count file.
 pub const BOOT_CPUS_FILE: &str = "etc/boot-cpus";
-/// The primary IDE master's OpenFirmware path on QEMU's i440FX board (PIIX3 IDE at 00:01.1).
-pub const IDE_DISK_PATH: &str = "/pci@i0cf8/ide@1,1/drive@0/disk@0";
+/// The OpenFirmware path of the PIIX3 IDE function (00:01.1) on QEMU's i440FX board.
+const IDE_CONTROLLER_PATH: &str = "/pci@i0cf8/ide@1,1";
+
+/// The OpenFirmware path QEMU gives the IDE device in slot `index` (0-3): `drive@` the channel, `disk@` the unit
+/// (master 0, slave 1), whatever the device is.
+pub fn ide_device_path(index: usize) -> String {
+    format!(
+        "{IDE_CONTROLLER_PATH}/drive@{}/disk@{}",
+        index / 2,
+        index % 2
+    )
+}
+
+/// The `bootorder` file: the hard disks, then the CD-ROMs (the CD-ROMs first under `-boot d`), each group in slot
+/// order, one path a line as QEMU writes it (lines split by a newline, the whole ended by a NUL); empty with no drive.
+pub fn bootorder(ide: &[Option<IdeMedia>], boot_cdrom: bool) -> Vec<u8> {
+    let first = if boot_cdrom {
+        IdeMedia::Cdrom
+    } else {
+        IdeMedia::Disk
+    };
+    let mut slots: Vec<(usize, IdeMedia)> = ide
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.map(|m| (i, m)))
+        .collect();
+    slots.sort_by_key(|&(i, m)| (m != first, i));
+    let paths: Vec<String> = slots.iter().map(|&(i, _)| ide_device_path(i)).collect();
+    let mut file = paths.join("\n").into_bytes();
+    if !file.is_empty() {
+        file.push(0);
+    }
+    file
+}
 
 /// What the board describes to firmware.
 #[derive(Debug, Clone)]
@@ -46,8 +78,10 @@ pub struct FirmwareConfig<'a> {
     pub cpus: u16,
     /// The board's memory map.
     pub memory_map: &'a MemoryMap,
-    /// Whether there is an IDE disk to boot from.
-    pub disk: bool,
+    /// What each IDE slot holds, in QEMU's index order.
+    pub ide: [Option<IdeMedia>; 4],
+    /// `-boot d`: the CD-ROM goes first in the boot order.
+    pub boot_cdrom: bool,
 }
 
 /// The fw_cfg items for `config`.
@@ -68,12 +102,7 @@ pub fn items(config: &FirmwareConfig) -> Result<FwCfgItems, FwCfgError> {
         .flat_map(|e| e.to_bytes())
         .collect();
     items.add_file(E820_FILE, e820)?;
-    let bootorder = if config.disk {
-        format!("{IDE_DISK_PATH}\0").into_bytes()
-    } else {
-        Vec::new()
-    };
-    items.add_file(BOOTORDER_FILE, bootorder)?;
+    items.add_file(BOOTORDER_FILE, bootorder(&config.ide, config.boot_cdrom))?;
     items.add_file(SERCON_PORT_FILE, COM1_BASE.to_le_bytes().to_vec())?;
     let cpus = u8::try_from(config.cpus).unwrap_or(u8::MAX);
     let (ram_below_4g, _) = vx86_devices::ram_split(config.ram_bytes);
@@ -94,7 +123,8 @@ mod tests {
             ram_bytes: 64 << 20,
             cpus: 2,
             memory_map: map,
-            disk,
+            ide: [disk.then_some(IdeMedia::Disk), None, None, None],
+            boot_cdrom: false,
         }
     }
 
@@ -145,5 +175,24 @@ mod tests {
             items.file(BOOTORDER_FILE).unwrap().1,
             b"/pci@i0cf8/ide@1,1/drive@0/disk@0\0"
         );
+    }
+
+    #[test]
+    fn bootorder_puts_the_cdrom_first_under_boot_d() {
+        let ide = [Some(IdeMedia::Disk), None, Some(IdeMedia::Cdrom), None];
+        assert_eq!(
+            bootorder(&ide, true),
+            b"/pci@i0cf8/ide@1,1/drive@1/disk@0\n/pci@i0cf8/ide@1,1/drive@0/disk@0\0"
+        );
+        assert_eq!(
+            bootorder(&ide, false),
+            b"/pci@i0cf8/ide@1,1/drive@0/disk@0\n/pci@i0cf8/ide@1,1/drive@1/disk@0\0"
+        );
+        let slave = [None, Some(IdeMedia::Disk), None, None];
+        assert_eq!(
+            bootorder(&slave, false),
+            b"/pci@i0cf8/ide@1,1/drive@0/disk@1\0"
+        );
+        assert_eq!(bootorder(&[None; 4], true), b"");
     }
 }
