@@ -152,7 +152,7 @@ mod tests {
             cpus,
             serial_out: None,
             serial_in: None,
-            disk: None,
+            ide: Default::default(),
             trace_post: false,
             trace_unassigned_ports: false,
             debugcon_out: None,

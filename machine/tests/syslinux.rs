@@ -15,7 +15,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use vx86_cpu::testing::skip_outside_ci;
-use vx86_devices::{open_image, ImageFormat, ImageOptions};
+use vx86_devices::{open_image, IdeDevice, ImageFormat, ImageOptions};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
@@ -54,7 +54,12 @@ fn boot(
     let serial = SerialCapture::new();
     let config = VmConfig {
         serial_out: Some(Box::new(serial.clone())),
-        disk: Some(open_image(disk, &options).unwrap()),
+        ide: [
+            Some(IdeDevice::Disk(open_image(disk, &options).unwrap())),
+            None,
+            None,
+            None,
+        ],
         no_reboot: true,
         deterministic: true,
         instruction_limit: Some(20_000_000_000),
