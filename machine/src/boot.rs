@@ -1,7 +1,7 @@
 //! Direct kernel boot (`-kernel`, `-initrd`, `-append`): the ACPI tables, the kernel and its boot data in guest
 //! memory, and the CPU in the state the kernel's entry point expects, with no BIOS in the way.
 
-use crate::acpi::{self, AcpiConfig};
+use crate::acpi;
 use crate::loader::{self, BootState, KernelRequest, LoadError, MemoryMap};
 use crate::mptable;
 use crate::vm::Vm;
@@ -22,13 +22,7 @@ pub enum BootError {
 /// Loads a kernel into the VM's memory, writes the ACPI and MP tables, and puts the CPU at the kernel's entry point.
 pub fn prepare(vm: &mut Vm, request: &KernelRequest) -> Result<BootState, BootError> {
     let cpus = u8::try_from(vm.processor_count()).unwrap_or(u8::MAX);
-    let (ram_below_4g, _) = vx86_devices::ram_split(vm.board.memory.ram_bytes());
-    let acpi = AcpiConfig {
-        cpus,
-        pci_window_start: ram_below_4g as u32,
-        ..AcpiConfig::default()
-    };
-    acpi::build(&acpi)?.write_to(&mut vm.board.memory)?;
+    acpi::install(&mut vm.board.memory, cpus)?;
     mptable::write_to(&mut vm.board.memory, cpus).map_err(acpi::AcpiError::Memory)?;
     let map = MemoryMap::for_board(&vm.board.memory);
     let state = loader::load_kernel(&mut vm.board.memory, &map, request)?;

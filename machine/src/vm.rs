@@ -1,10 +1,12 @@
 //! A configured virtual machine and its run loop: build the board, run the CPU in slices, serve timers and HLT,
 //! and turn guest requests (power-off, reset, debug exit, pvpanic, triple fault) into an outcome.
 
+use crate::acpi;
 use crate::board::Board;
 use crate::engine::kvm::{ExitStats, KvmError};
 use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::fw_cfg::{self, FirmwareConfig};
+use crate::layout::ACPI_TABLES_BASE;
 use crate::loader::MemoryMap;
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pacing::Pacing;
@@ -12,7 +14,7 @@ use crate::processors::Processors;
 use crate::status;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use vx86_cpu::{Bus, Cpu, Exit, SegReg, Trace};
+use vx86_cpu::{Bus, Cpu, Exit, PageBacking, SegReg, Trace};
 use vx86_devices::{BoardRequest, FwCfgError, IdeDevice, PcConfig, PcDevices};
 
 /// Instructions the CPU runs before the machine polls its devices (and, with several processors, switches to the
@@ -202,6 +204,12 @@ impl Vm {
             )));
         }
         let mut memory = GuestMemory::new(config.ram_bytes, &config.bios)?;
+        // A BIOS that leaves the segment below it as RAM (vx86's own, 64 KiB) gets the ACPI tables there, where
+        // the OS's RSDP scan finds them; a larger one (SeaBIOS) places the tables fw_cfg gives it itself.
+        if matches!(memory.backing(ACPI_TABLES_BASE), PageBacking::Ram(_)) {
+            let cpus = u8::try_from(config.cpus).unwrap_or(u8::MAX);
+            acpi::install(&mut memory, cpus).map_err(|e| VmError::Unsupported(e.to_string()))?;
+        }
         let engine = engine::build(engine, &mut memory, config.code_cache_bytes)?;
         let pacing = Pacing::for_engine(
             engine.as_ref(),

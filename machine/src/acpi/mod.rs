@@ -213,6 +213,18 @@ impl AcpiLayout {
     }
 }
 
+/// Builds the tables for a board with `cpus` processors and `memory`'s RAM and writes them at
+/// [`ACPI_TABLES_BASE`], where the OS's RSDP scan finds them.
+pub fn install(memory: &mut GuestMemory, cpus: u8) -> Result<(), AcpiError> {
+    let (ram_below_4g, _) = vx86_devices::ram_split(memory.ram_bytes());
+    let config = AcpiConfig {
+        cpus,
+        pci_window_start: ram_below_4g as u32,
+        ..AcpiConfig::default()
+    };
+    build(&config)?.write_to(memory)
+}
+
 /// The RSDP (ACPI 6.x 5.2.5.3): Signature "RSD PTR " at 0, Checksum u8 at 8 (bytes 0-19), OEMID\[6\] at 9,
 /// Revision u8 at 15, RsdtAddress u32 at 16, Length u32 at 20, XsdtAddress u64 at 24, Extended Checksum u8 at 32
 /// (all 36 bytes), reserved\[3\] at 33.
