@@ -1,9 +1,9 @@
 //! Debug exceptions (SDM vol. 3, chapter 17): single-step traps from TF, the DR0-DR3 instruction and data
 //! breakpoints DR7 enables, with DR6 saying what hit, the MOV SS/POP SS hold on debug traps, and RF.
 //!
-//! Every engine's one-instruction step runs through [`Cpu::execute_debugged`] while [`crate::CpuState::debug_active`] holds, and
+//! Every engine's one-instruction step runs through `Cpu::execute_debugged` while [`crate::CpuState::debug_active`] holds, and
 //! only then: the ordinary path checks nothing else. Data breakpoints are matched against the linear addresses of
-//! memory accesses ([`Cpu::note_data_access`]), which the MMU reports only while some DR0-DR3 is enabled.
+//! memory accesses (`Cpu::note_data_access`), which the MMU reports only while some DR0-DR3 is enabled.
 
 use crate::bus::Bus;
 use crate::exec::fast::Fast;

@@ -26,8 +26,8 @@ pub struct Args {
     #[arg(long)]
     pub bios: Option<PathBuf>,
 
-    /// A drive: file=PATH[,format=raw|qcow2][,if=ide][,index=0..3][,media=disk|cdrom][,readonly=on][,snapshot=on]. Without a
-    /// drive, vx86 boots its bundled demo guest.
+    /// A drive: file=PATH, then any of ,format=raw|qcow2 ,if=ide ,index=0..3 ,media=disk|cdrom ,readonly=on
+    /// ,snapshot=on. Without a drive, vx86 boots its bundled demo guest.
     #[arg(long)]
     pub drive: Vec<String>,
 

@@ -119,7 +119,7 @@ impl Cpu {
         }
     }
 
-    /// Fetches and decodes the instruction at CS:RIP as [`Cpu::run_one`] does (it may cross a page or the limit)
+    /// Fetches and decodes the instruction at CS:RIP as `Cpu::run_one` does (it may cross a page or the limit)
     /// and marks the physical pages its bytes come from as code pages, so that a write to either moves the TLB's
     /// epoch. With `true`, a caller may keep the decoded instruction for as long as that epoch stays
     /// ([`Cpu::tlb_epochs`]); with `false` (memory that is not tracked), only for this one run.

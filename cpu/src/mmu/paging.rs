@@ -1,6 +1,6 @@
 //! Page-table walkers: 32-bit paging (4 KiB and 4 MiB pages) and PAE paging (4 KiB and 2 MiB pages, NX).
 //!
-//! One walker per mode behind [`Cpu::walk`]; the walk sets accessed and dirty bits as the hardware does and reports
+//! One walker per mode behind `Cpu::walk`; the walk sets accessed and dirty bits as the hardware does and reports
 //! a `#PF` with the architectural error code.
 
 use super::tlb;

@@ -177,7 +177,7 @@ fn state_msr(s: &mut CpuState, index: u32) -> Option<&mut u64> {
     })
 }
 
-/// [`STATE_MSRS`] with their values in `s`, for KVM_SET_MSRS (or as the list KVM_GET_MSRS fills).
+/// The MSRs kept in `CpuState` with their values in `s`, for KVM_SET_MSRS (or as the list KVM_GET_MSRS fills).
 pub fn state_msrs(s: &CpuState) -> Msrs {
     let mut copy = s.clone();
     let entries: Vec<kvm_msr_entry> = STATE_MSRS
