@@ -9,13 +9,13 @@ use vx86_devices::reset_control::RESET_CONTROL;
 fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
 }
-fn u32_at(b: &[u8], off: usize) -> u32 {
+pub(super) fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
 }
-fn u64_at(b: &[u8], off: usize) -> u64 {
+pub(super) fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
 }
-fn sum(b: &[u8]) -> u8 {
+pub(super) fn sum(b: &[u8]) -> u8 {
     b.iter().fold(0u8, |s, &x| s.wrapping_add(x))
 }
 

@@ -2,6 +2,7 @@
 //! checksums), and the result is read back the way an OS reads ACPI tables.
 
 use super::*;
+use crate::acpi::tests::{sum, u32_at, u64_at};
 use crate::acpi::{fadt, lay_out, sdt, RSDP_LEN, RSDP_V1_LEN};
 use std::collections::HashMap;
 
@@ -10,15 +11,6 @@ const MEMORY: usize = 16 << 20;
 /// Where the F segment starts.
 const FSEG: u64 = 0xF_0000;
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
-}
-fn sum(b: &[u8]) -> u8 {
-    b.iter().fold(0u8, |s, &x| s.wrapping_add(x))
-}
 fn name_at(cmd: &[u8], off: usize) -> String {
     let field = &cmd[off..off + FILE_NAME_LEN];
     let end = field
