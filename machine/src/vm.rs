@@ -191,12 +191,6 @@ impl Vm {
 
     /// Builds the board and a CPU at its reset vector, run by `engine`.
     pub fn with_engine(config: VmConfig, engine: EngineKind) -> Result<Vm, VmError> {
-        if config.cpus > 1 && engine == EngineKind::Kvm {
-            return Err(VmError::Unsupported(
-                "-smp: the kvm engine runs one processor; use -accel bt or -accel interp for more"
-                    .into(),
-            ));
-        }
         if !(1..=MAX_CPUS).contains(&config.cpus) {
             return Err(VmError::Unsupported(format!(
                 "-smp {}: between 1 and {MAX_CPUS} processors",
@@ -210,7 +204,7 @@ impl Vm {
             let cpus = u8::try_from(config.cpus).unwrap_or(u8::MAX);
             acpi::install(&mut memory, cpus).map_err(|e| VmError::Unsupported(e.to_string()))?;
         }
-        let engine = engine::build(engine, &mut memory, config.code_cache_bytes)?;
+        let engine = engine::build(engine, &mut memory, config.code_cache_bytes, config.cpus)?;
         let pacing = Pacing::for_engine(
             engine.as_ref(),
             config.deterministic,

@@ -1,34 +1,44 @@
-//! Several processors and non-maskable interrupts on the PC board, under the interpreter and the binary
-//! translator (which must agree to the byte under `-icount`):
-//! - the bootstrap processor starts the application processors with INIT and start-up IPIs through a real-mode
-//!   trampoline, each reports its CPUID APIC ID and answers with a fixed IPI, and an NMI IPI reaches the one it
-//!   names;
+//! Several processors and non-maskable interrupts on the PC board, under every engine: the interpreter and the
+//! binary translator (which must agree to the byte under `-icount`) and, where /dev/kvm works, KVM with a vCPU per
+//! processor, which must reach the same results:
+//! - the bootstrap processor, in long mode, starts the application processors with INIT and start-up IPIs
+//!   through a real-mode trampoline into 32-bit protected mode; each reports its CPUID APIC ID and answers with a
+//!   fixed IPI, and an NMI IPI reaches the one it names;
 //! - an NMI is taken with IF clear, a second one waits until the handler's IRET, and the board's NMI line wakes a
 //!   processor halted with interrupts off.
+//!
+//! Why these modes: this host's paravirtual KVM (PVM) emulates guest kernel mode, and its emulator cannot do a
+//! 32-bit IRETD nor the switch from 32-bit protected mode into long mode, but runs 64-bit code with IRETQ. So the
+//! bootstrap processor, which takes interrupts and returns from them, starts in long mode, and the application
+//! processors stay in 32-bit protected mode and never return from an interrupt.
 
 mod common;
 
 use iced_x86::code_asm::*;
-use vx86_cpu::state::TableReg;
-use vx86_cpu::testing::{code_attrs, data_attrs, descriptor, flat32_cpu, gate};
+use vx86_cpu::state::{attr, cr0, cr4, efer, SegReg, Segment, TableReg};
+use vx86_cpu::testing::{code_attrs, data_attrs, descriptor, gate};
 use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
-/// The GDT: null, flat 32-bit code (0x08), flat data (0x10).
+/// The GDT: null, 64-bit code (0x08), flat data (0x10), flat 32-bit code (0x18).
 const GDT: u64 = 0x500;
 /// LGDT's operand for the GDT, for the trampoline.
 const GDT_POINTER: u64 = 0x5F0;
-/// The IDT (vectors 0 to [`IPI_VECTOR`] + 2).
-const IDT: u64 = 0x600;
-/// LIDT's operand.
-const IDT_POINTER: u64 = 0x5F8;
+/// LIDT's operand for the application processors' IDT.
+const AP_IDT_POINTER: u64 = 0x5F8;
+/// The application processors' IDT: 8-byte 32-bit gates, vectors 0 to 2.
+const AP_IDT: u64 = 0x600;
+/// The bootstrap processor's IDT (vectors 0 to [`IPI_VECTOR`] + 2, 16-byte 64-bit gates).
+const IDT: u64 = 0x1000;
 /// The application processors' real-mode start-up code: start-up IPI page 8.
 const TRAMPOLINE: u64 = 0x8000;
 /// The bootstrap processor's code.
 const BSP_CODE: u64 = 0x10000;
 /// The application processors' 32-bit code.
 const AP_CODE: u64 = 0x11000;
-/// The NMI handler.
+/// The bootstrap processor's NMI handler (each test writes its own).
 const NMI_HANDLER: u64 = 0x12000;
+/// The application processors' NMI handler.
+const AP_NMI_HANDLER: u64 = 0x12400;
 /// The fixed IPI's handler.
 const IPI_HANDLER: u64 = 0x12800;
 /// Counters and results, one dword each.
@@ -45,6 +55,9 @@ const NMI_WHO: u64 = DATA + 12;
 const AP_IDS: u64 = DATA + 16;
 /// Per-test results (see each test).
 const RESULTS: u64 = DATA + 0x40;
+/// The bootstrap processor's page tables: the PML4, the PDPT, then four page directories of 2 MiB pages mapping
+/// the low 4 GiB one to one (the APIC included).
+const PML4: u64 = 0x30000;
 /// Stacks: processor `id` at `STACKS + 0x1000 * (id + 1)`.
 const STACKS: u64 = 0x40000;
 /// The vector of the fixed IPI from processor 0 (each processor sends its own: the IRR holds one request per
@@ -52,74 +65,165 @@ const STACKS: u64 = 0x40000;
 const IPI_VECTOR: u8 = 0x40;
 /// The local APIC's register page.
 const APIC: u64 = 0xFEE0_0000;
-/// APIC registers.
-const APIC_EOI: u64 = APIC + 0xB0;
-const APIC_SVR: u64 = APIC + 0xF0;
-const APIC_ICR_LOW: u64 = APIC + 0x300;
-const APIC_ICR_HIGH: u64 = APIC + 0x310;
-const APIC_LVT_LINT1: u64 = APIC + 0x360;
+/// APIC register offsets.
+const APIC_EOI: u32 = 0xB0;
+const APIC_SVR: u32 = 0xF0;
+const APIC_ICR_LOW: u32 = 0x300;
+const APIC_ICR_HIGH: u32 = 0x310;
+const APIC_LVT_LINT1: u32 = 0x360;
 
-/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in flat 32-bit protected mode with the
-/// GDT, IDT (NMI and IPI handlers), trampoline and application-processor code in place.
+/// The APIC register at `offset`: through R15 in 64-bit code (above 2 GiB, the address cannot be a
+/// sign-extended 32-bit displacement), absolute in 32-bit code.
+fn apic(a: &CodeAssembler, offset: u32) -> AsmMemoryOperand {
+    if a.bitness() == 64 {
+        dword_ptr(r15 + offset)
+    } else {
+        dword_ptr(APIC as u32 + offset)
+    }
+}
+
+/// A dword of [`DATA`] at its absolute address.
+fn data(addr: u64) -> AsmMemoryOperand {
+    dword_ptr(addr as u32)
+}
+
+/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in 64-bit mode with the GDT, IDTs, page
+/// tables, trampoline, application-processor code and handlers in place.
 fn machine(engine: EngineKind, cpus: usize, bsp: impl FnOnce(&mut CodeAssembler)) -> Vm {
+    // KVM neither counts instructions nor keeps virtual time.
+    let software = engine != EngineKind::Kvm;
     let config = VmConfig {
         no_reboot: true,
-        deterministic: true,
-        instruction_limit: Some(5_000_000),
+        deterministic: software,
+        instruction_limit: software.then_some(5_000_000),
         cpus,
         ..VmConfig::new(16 << 20, vx86_firmware::bios::image())
     };
     let mut vm = Vm::with_engine(config, engine).unwrap();
+    let code64 = code_attrs(0) & !attr::DB | attr::L;
     let mut gdt = Vec::new();
     for d in [
         0,
-        descriptor(0, 0xFFFFF, code_attrs(0)),
+        descriptor(0, 0xFFFFF, code64),
         descriptor(0, 0xFFFFF, data_attrs(0)),
+        descriptor(0, 0xFFFFF, code_attrs(0)),
     ] {
         gdt.extend(d.to_le_bytes());
     }
     vm.write_phys(GDT, &gdt);
     let pointer =
         |limit: u16, base: u64| [&limit.to_le_bytes()[..], &(base as u32).to_le_bytes()].concat();
-    vm.write_phys(GDT_POINTER, &pointer(23, GDT));
-    let interrupt_gate = 0xE;
+    vm.write_phys(GDT_POINTER, &pointer(gdt.len() as u16 - 1, GDT));
     let ipi = usize::from(IPI_VECTOR);
-    let mut idt = vec![0u8; 8 * (ipi + 3)];
+    let mut idt = vec![0u8; 16 * (ipi + 3)];
     for (vector, handler) in [
         (2, NMI_HANDLER),
         (ipi + 1, IPI_HANDLER),
         (ipi + 2, IPI_HANDLER),
     ] {
-        let g = gate(0x08, handler as u32, interrupt_gate, 0, 0);
-        idt[8 * vector..8 * vector + 8].copy_from_slice(&g.to_le_bytes());
+        idt[16 * vector..16 * vector + 16].copy_from_slice(&interrupt_gate64(handler));
     }
     vm.write_phys(IDT, &idt);
-    vm.write_phys(IDT_POINTER, &pointer(idt.len() as u16 - 1, IDT));
+    let interrupt_gate32 = 0xE;
+    let mut ap_idt = vec![0u8; 8 * 3];
+    ap_idt[16..]
+        .copy_from_slice(&gate(0x18, AP_NMI_HANDLER as u32, interrupt_gate32, 0, 0).to_le_bytes());
+    vm.write_phys(AP_IDT, &ap_idt);
+    vm.write_phys(AP_IDT_POINTER, &pointer(ap_idt.len() as u16 - 1, AP_IDT));
+    vm.write_phys(PML4, &identity_page_tables());
     vm.write_phys(TRAMPOLINE, &trampoline());
-    vm.write_phys(AP_CODE, &assemble(AP_CODE, application_processor));
-    vm.write_phys(NMI_HANDLER, &assemble(NMI_HANDLER, nmi_handler));
-    vm.write_phys(IPI_HANDLER, &assemble(IPI_HANDLER, ipi_handler));
-    vm.write_phys(BSP_CODE, &assemble(BSP_CODE, bsp));
-    let mut cpu = flat32_cpu(BSP_CODE, STACKS + 0x1000);
-    cpu.state.gdtr = TableReg {
-        base: GDT,
-        limit: 23,
+    vm.write_phys(AP_CODE, &assemble(32, AP_CODE, application_processor));
+    vm.write_phys(
+        AP_NMI_HANDLER,
+        &assemble(32, AP_NMI_HANDLER, ap_nmi_handler),
+    );
+    vm.write_phys(IPI_HANDLER, &assemble(64, IPI_HANDLER, ipi_handler));
+    vm.write_phys(
+        BSP_CODE,
+        &assemble(64, BSP_CODE, |a| {
+            a.mov(r15, APIC).unwrap();
+            bsp(a)
+        }),
+    );
+    let s = &mut vm.cpu.state;
+    s.cr0 |= cr0::PE | cr0::PG;
+    s.cr4 |= cr4::PAE;
+    s.cr3 = PML4;
+    s.efer |= efer::LME | efer::LMA;
+    let data_segment = Segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector: 0x10,
+        attrs: data_attrs(0) | attr::ACCESSED,
     };
-    cpu.state.idtr = TableReg {
+    for r in SegReg::ALL {
+        s.segs[r as usize] = data_segment;
+    }
+    s.segs[SegReg::Cs as usize] = Segment {
+        selector: 0x08,
+        attrs: code64 | attr::ACCESSED,
+        ..data_segment
+    };
+    s.gdtr = TableReg {
+        base: GDT,
+        limit: gdt.len() as u32 - 1,
+    };
+    s.idtr = TableReg {
         base: IDT,
         limit: idt.len() as u32 - 1,
     };
-    vm.cpu.state = cpu.state;
+    s.rip = BSP_CODE;
+    s.gpr[4] = STACKS + 0x1000;
     vm
 }
 
-fn assemble(base: u64, build: impl FnOnce(&mut CodeAssembler)) -> Vec<u8> {
-    let mut a = CodeAssembler::new(32).unwrap();
+/// A 64-bit interrupt gate to `handler` in the code segment 0x08.
+fn interrupt_gate64(handler: u64) -> [u8; 16] {
+    let mut g = [0u8; 16];
+    g[0..2].copy_from_slice(&(handler as u16).to_le_bytes());
+    g[2..4].copy_from_slice(&0x08u16.to_le_bytes());
+    g[5] = 0x8E; // present, DPL 0, 64-bit interrupt gate
+    g[6..8].copy_from_slice(&((handler >> 16) as u16).to_le_bytes());
+    g[8..12].copy_from_slice(&((handler >> 32) as u32).to_le_bytes());
+    g
+}
+
+/// The PML4 (one entry), the PDPT (four entries) and four page directories of 2 MiB pages: the low 4 GiB one to
+/// one, writable.
+fn identity_page_tables() -> Vec<u8> {
+    const PRESENT_WRITABLE: u64 = 0x3;
+    const LARGE: u64 = 0x80;
+    let pdpt = PML4 + 0x1000;
+    let directories = pdpt + 0x1000;
+    let mut tables = vec![0u8; 6 * 0x1000];
+    let mut put = |at: u64, entry: u64| {
+        let i = (at - PML4) as usize;
+        tables[i..i + 8].copy_from_slice(&entry.to_le_bytes());
+    };
+    put(PML4, pdpt | PRESENT_WRITABLE);
+    for gib in 0..4 {
+        put(
+            pdpt + 8 * gib,
+            (directories + 0x1000 * gib) | PRESENT_WRITABLE,
+        );
+    }
+    for page in 0..4 * 512 {
+        put(
+            directories + 8 * page,
+            (page << 21) | LARGE | PRESENT_WRITABLE,
+        );
+    }
+    tables
+}
+
+fn assemble(bitness: u32, base: u64, build: impl FnOnce(&mut CodeAssembler)) -> Vec<u8> {
+    let mut a = CodeAssembler::new(bitness).unwrap();
     build(&mut a);
     a.assemble(base).unwrap()
 }
 
-/// Real mode at 0800:0000: load the GDT, enter protected mode, far-jump to [`AP_CODE`].
+/// Real mode at 0800:0000: load the GDT, enter protected mode, far-jump to [`AP_CODE`] in the 32-bit code
+/// segment.
 fn trampoline() -> Vec<u8> {
     let mut a = CodeAssembler::new(16).unwrap();
     a.cli().unwrap();
@@ -127,13 +231,13 @@ fn trampoline() -> Vec<u8> {
     a.mov(ds, ax).unwrap();
     a.lgdt(ptr(GDT_POINTER as u32)).unwrap();
     a.mov(eax, cr0).unwrap();
-    a.or(eax, 1).unwrap();
+    a.or(eax, cr0::PE as u32).unwrap();
     a.mov(cr0, eax).unwrap();
     let mut code = a.assemble(TRAMPOLINE).unwrap();
-    // JMP FAR 0x08:AP_CODE with a 32-bit offset (66 EA imm32 imm16).
+    // JMP FAR 0x18:AP_CODE with a 32-bit offset (66 EA imm32 imm16).
     code.extend([0x66, 0xEA]);
     code.extend((AP_CODE as u32).to_le_bytes());
-    code.extend(0x08u16.to_le_bytes());
+    code.extend(0x18u16.to_le_bytes());
     code
 }
 
@@ -146,14 +250,14 @@ fn apic_id_to_ebx(a: &mut CodeAssembler) {
 
 /// Software-enables this processor's APIC (spurious vector 0xFF).
 fn enable_apic(a: &mut CodeAssembler) {
-    a.mov(dword_ptr(APIC_SVR as u32), 0x1FF).unwrap();
+    a.mov(apic(a, APIC_SVR), 0x1FF).unwrap();
 }
 
 /// Sends an IPI: ICR high (destination APIC ID), then ICR low.
 fn send_ipi(a: &mut CodeAssembler, dest: u8, low: u32) {
-    a.mov(dword_ptr(APIC_ICR_HIGH as u32), u32::from(dest) << 24)
+    a.mov(apic(a, APIC_ICR_HIGH), u32::from(dest) << 24)
         .unwrap();
-    a.mov(dword_ptr(APIC_ICR_LOW as u32), low).unwrap();
+    a.mov(apic(a, APIC_ICR_LOW), low).unwrap();
 }
 
 /// Spins (with PAUSE) until the dword at `addr` is at least `value`.
@@ -161,51 +265,54 @@ fn wait_for(a: &mut CodeAssembler, addr: u64, value: u32) {
     let mut again = a.create_label();
     a.set_label(&mut again).unwrap();
     a.pause().unwrap();
-    a.cmp(dword_ptr(addr as u32), value).unwrap();
+    a.cmp(data(addr), value).unwrap();
     a.jb(again).unwrap();
 }
 
-/// An application processor: segments, IDT, its own stack, report its APIC ID, answer the bootstrap processor
-/// with a fixed IPI of vector [`IPI_VECTOR`] + its APIC ID, then halt with interrupts on, for ever.
+/// An application processor (32-bit): segments, its IDT, its own stack, report its APIC ID, answer the bootstrap
+/// processor with a fixed IPI of vector [`IPI_VECTOR`] + its APIC ID, then halt for ever (interrupts off: only
+/// an NMI reaches it).
 fn application_processor(a: &mut CodeAssembler) {
     a.mov(ax, 0x10).unwrap();
     for s in [ds, es, ss] {
         a.mov(s, ax).unwrap();
     }
-    a.lidt(ptr(IDT_POINTER as u32)).unwrap();
+    a.lidt(ptr(AP_IDT_POINTER as u32)).unwrap();
     apic_id_to_ebx(a);
-    a.mov(esp, ebx).unwrap();
-    a.add(esp, 1).unwrap();
+    a.lea(esp, ptr(ebx + 1)).unwrap();
     a.shl(esp, 12).unwrap();
     a.add(esp, STACKS as u32).unwrap();
     a.mov(dword_ptr(ebx * 4 + AP_IDS as u32), ebx).unwrap();
-    a.lock().inc(dword_ptr(AP_COUNT as u32)).unwrap();
+    a.lock().inc(data(AP_COUNT)).unwrap();
     enable_apic(a);
-    a.sti().unwrap();
-    a.mov(dword_ptr(APIC_ICR_HIGH as u32), 0).unwrap();
+    a.mov(apic(a, APIC_ICR_HIGH), 0).unwrap();
     a.lea(eax, ptr(ebx + u32::from(IPI_VECTOR))).unwrap();
-    a.mov(dword_ptr(APIC_ICR_LOW as u32), eax).unwrap();
+    a.mov(apic(a, APIC_ICR_LOW), eax).unwrap();
+    halt_for_ever(a);
+}
+
+/// HLT in a loop.
+fn halt_for_ever(a: &mut CodeAssembler) {
     let mut idle = a.create_label();
     a.set_label(&mut idle).unwrap();
     a.hlt().unwrap();
     a.jmp(idle).unwrap();
 }
 
-/// NMI: note who took it and count it.
-fn nmi_handler(a: &mut CodeAssembler) {
-    a.pushad().unwrap();
+/// An application processor's NMI: note who took it, count it, and halt (it does not return: see the module
+/// comment).
+fn ap_nmi_handler(a: &mut CodeAssembler) {
     apic_id_to_ebx(a);
-    a.mov(dword_ptr(NMI_WHO as u32), ebx).unwrap();
-    a.lock().inc(dword_ptr(NMI_COUNT as u32)).unwrap();
-    a.popad().unwrap();
-    a.iretd().unwrap();
+    a.mov(data(NMI_WHO), ebx).unwrap();
+    a.lock().inc(data(NMI_COUNT)).unwrap();
+    halt_for_ever(a);
 }
 
-/// The fixed IPIs: count them and EOI.
+/// The bootstrap processor's fixed IPIs: count them and EOI.
 fn ipi_handler(a: &mut CodeAssembler) {
-    a.lock().inc(dword_ptr(IPI_COUNT as u32)).unwrap();
-    a.mov(dword_ptr(APIC_EOI as u32), 0).unwrap();
-    a.iretd().unwrap();
+    a.lock().inc(data(IPI_COUNT)).unwrap();
+    a.mov(apic(a, APIC_EOI), 0).unwrap();
+    a.iretq().unwrap();
 }
 
 /// Runs `vm`, returning how it ended and the data page.
@@ -221,28 +328,37 @@ fn dword(data: &[u8], addr: u64) -> u32 {
     u32::from_le_bytes(data[at..at + 4].try_into().unwrap())
 }
 
-/// Runs the same machine under the interpreter and the translator; they must end alike with the same data.
-fn on_both_engines(make: impl Fn(EngineKind) -> Vm) -> (Outcome, Vec<u8>) {
-    let reference = run(&mut make(EngineKind::Interp));
-    let translated = run(&mut make(EngineKind::Bt));
-    assert_eq!(translated, reference, "bt differs from interp");
+/// The engines to run: the interpreter (the reference) and the translator, then KVM where it is usable.
+fn engines() -> Vec<EngineKind> {
+    let mut v = vec![EngineKind::Interp, EngineKind::Bt];
+    if common::usable_kvm().is_some() {
+        v.push(EngineKind::Kvm);
+    }
+    v
+}
+
+/// Runs the same machine under every engine; they must end alike with the same data.
+fn on_every_engine(make: impl Fn(EngineKind) -> Vm) -> (Outcome, Vec<u8>) {
+    let mut results = engines().into_iter().map(|e| (e, run(&mut make(e))));
+    let (_, reference) = results.next().expect("the interpreter runs");
+    for (engine, result) in results {
+        assert_eq!(result, reference, "{engine} differs from interp");
+    }
     reference
 }
 
 #[test]
 fn application_processors_start_with_init_and_startup_ipis_and_exchange_ipis() {
-    let (outcome, data) = on_both_engines(|engine| {
+    let (outcome, data) = on_every_engine(|engine| {
         machine(engine, 3, |a| {
             enable_apic(a);
-            a.lidt(ptr(IDT_POINTER as u32)).unwrap();
             a.sti().unwrap();
             // INIT (assert), then two start-up IPIs at page 8, to all but self.
             let others = 3 << 18;
-            a.mov(dword_ptr(APIC_ICR_LOW as u32), others | 0x4500)
-                .unwrap();
+            a.mov(apic(a, APIC_ICR_LOW), others | 0x4500).unwrap();
             for _ in 0..2 {
                 a.mov(
-                    dword_ptr(APIC_ICR_LOW as u32),
+                    apic(a, APIC_ICR_LOW),
                     others | 0x4600 | (TRAMPOLINE >> 12) as u32,
                 )
                 .unwrap();
@@ -274,44 +390,40 @@ fn nmis_ignore_if_wait_for_iret_and_the_board_nmi_wakes_a_halted_processor() {
     let make = |engine| {
         let mut vm = machine(engine, 1, |a| {
             enable_apic(a);
-            a.mov(dword_ptr(APIC_LVT_LINT1 as u32), 0x400).unwrap();
-            a.lidt(ptr(IDT_POINTER as u32)).unwrap();
+            a.mov(apic(a, APIC_LVT_LINT1), 0x400).unwrap();
             a.cli().unwrap();
             // A self-NMI (shorthand self, NMI delivery, level assert), with IF clear.
-            a.mov(dword_ptr(APIC_ICR_LOW as u32), (1 << 18) | 0x4400)
-                .unwrap();
-            a.mov(eax, dword_ptr(NMI_COUNT as u32)).unwrap();
-            a.mov(dword_ptr(RESULTS as u32 + 4), eax).unwrap();
+            a.mov(apic(a, APIC_ICR_LOW), (1 << 18) | 0x4400).unwrap();
+            a.mov(eax, data(NMI_COUNT)).unwrap();
+            a.mov(data(RESULTS + 4), eax).unwrap();
             a.hlt().unwrap();
-            a.mov(eax, dword_ptr(NMI_COUNT as u32)).unwrap();
-            a.mov(dword_ptr(RESULTS as u32 + 8), eax).unwrap();
+            a.mov(eax, data(NMI_COUNT)).unwrap();
+            a.mov(data(RESULTS + 8), eax).unwrap();
             common::acpi_power_off(a);
         });
         // This test's NMI handler: the first time, send itself another NMI, which must wait for the IRET.
         vm.write_phys(
             NMI_HANDLER,
-            &assemble(NMI_HANDLER, |a| {
+            &assemble(64, NMI_HANDLER, |a| {
                 let mut done = a.create_label();
-                a.push(eax).unwrap();
-                a.lock().inc(dword_ptr(NMI_COUNT as u32)).unwrap();
-                a.cmp(dword_ptr(NMI_COUNT as u32), 1).unwrap();
+                a.push(rax).unwrap();
+                a.lock().inc(data(NMI_COUNT)).unwrap();
+                a.cmp(data(NMI_COUNT), 1).unwrap();
                 a.jne(done).unwrap();
-                a.mov(dword_ptr(APIC_ICR_LOW as u32), (1 << 18) | 0x4400)
-                    .unwrap();
+                a.mov(apic(a, APIC_ICR_LOW), (1 << 18) | 0x4400).unwrap();
                 a.nop().unwrap();
-                a.mov(eax, dword_ptr(NMI_COUNT as u32)).unwrap();
-                a.mov(dword_ptr(RESULTS as u32), eax).unwrap();
+                a.mov(eax, data(NMI_COUNT)).unwrap();
+                a.mov(data(RESULTS), eax).unwrap();
                 a.set_label(&mut done).unwrap();
-                a.pop(eax).unwrap();
-                a.iretd().unwrap();
+                a.pop(rax).unwrap();
+                a.iretq().unwrap();
             }),
         );
         vm
     };
-    // Not under kvm here: the paravirtual KVM of this host emulates guest kernel mode and cannot emulate this
-    // 32-bit guest's IRETD ("KVM internal error 1").
+    let engines = engines();
     let mut outcomes = Vec::new();
-    for engine in [EngineKind::Interp, EngineKind::Bt] {
+    for &engine in &engines {
         let mut vm = make(engine);
         let (first, _) = run(&mut vm);
         assert_eq!(
@@ -322,10 +434,35 @@ fn nmis_ignore_if_wait_for_iret_and_the_board_nmi_wakes_a_halted_processor() {
         vm.inject_nmi();
         outcomes.push(run(&mut vm));
     }
-    assert_eq!(outcomes[1], outcomes[0], "bt differs from interp");
     let (outcome, data) = &outcomes[0];
     assert_eq!(*outcome, Outcome::PowerOff);
     assert_eq!(dword(data, RESULTS), 1, "the second NMI waits for IRET");
     assert_eq!(dword(data, RESULTS + 4), 2, "and is taken right after it");
     assert_eq!(dword(data, RESULTS + 8), 3, "the board's NMI ends the HLT");
+    for (&engine, (outcome, data)) in engines.iter().zip(&outcomes).skip(1) {
+        if engine == EngineKind::Kvm && !common::usable_kvm().is_some_and(|h| h.hardware) {
+            // PVM keeps an NMI that arrives while NMIs are blocked pending past the IRETQ that unblocks them
+            // (it has no NMI-window exit), until the next NMI: check what holds there.
+            assert_eq!(*outcome, Outcome::PowerOff);
+            assert_eq!(
+                dword(data, RESULTS),
+                1,
+                "kvm: the second NMI waits for IRET"
+            );
+            assert!(
+                dword(data, RESULTS + 8) > dword(data, RESULTS + 4),
+                "kvm: the board's NMI ends the HLT"
+            );
+            eprintln!(
+                "kvm: skipped the check that the blocked NMI is taken right after IRETQ: this paravirtual KVM \
+                 delivers it only with the next NMI"
+            );
+            continue;
+        }
+        assert_eq!(
+            (outcome, data),
+            (&outcomes[0].0, &outcomes[0].1),
+            "{engine} differs from interp"
+        );
+    }
 }

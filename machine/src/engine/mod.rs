@@ -175,16 +175,17 @@ pub trait ExecutionEngine {
 }
 
 /// Builds the engine `kind` over the board's guest `memory` (whose host mapping must outlive the engine); a
-/// translator gets a code cache of `code_cache_bytes`.
+/// translator gets a code cache of `code_cache_bytes`, KVM a vCPU for each of the `cpus` processors.
 pub fn build(
     kind: EngineKind,
     memory: &mut GuestMemory,
     code_cache_bytes: usize,
+    cpus: usize,
 ) -> Result<Box<dyn ExecutionEngine>, VmError> {
     Ok(match kind {
         EngineKind::Interp => Box::new(interp::InterpEngine),
         EngineKind::Bt => Box::new(bt::BtEngine::new(code_cache_bytes)?),
-        EngineKind::Kvm => Box::new(kvm::KvmEngine::new(memory)?),
+        EngineKind::Kvm => Box::new(kvm::KvmEngine::new(memory, cpus)?),
     })
 }
 

@@ -27,14 +27,14 @@ const LEAVES: [(u32, u32); 8] = [
     (0x8000_0000, 0),
 ];
 
-/// Builds the vCPU's CPUID table from the model and the host's supported table.
-pub fn table(kvm: &Kvm) -> Result<CpuId, kvm_ioctls::Error> {
+/// Builds the CPUID table of the vCPU whose APIC ID is `apic_id` from the model and the host's supported table.
+pub fn table(kvm: &Kvm, apic_id: u8) -> Result<CpuId, kvm_ioctls::Error> {
     let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
     let host_edx1 = host_leaf1_edx(&supported);
     let entries: Vec<kvm_cpuid_entry2> = LEAVES
         .iter()
         .map(|&(leaf, index)| {
-            let (eax, ebx, ecx, mut edx) = vx86_cpu::cpuid::cpuid(leaf, index);
+            let (eax, ebx, ecx, mut edx) = vx86_cpu::cpuid::cpuid_for(leaf, index, apic_id, true);
             if leaf == 1 {
                 edx &= host_edx1;
             }

@@ -11,8 +11,11 @@
 //!   idle loop sleeps until the next device event instead of spinning.
 //! - A helper thread kicks the vCPU out of KVM_RUN every millisecond with a signal so the machine can poll its timers
 //!   (a guest in a tight loop makes no exits of its own).
-//! - [`CpuState`] is the interface: it is written to the vCPU before the first run (and after a reset) and read back
-//!   after every return to the machine.
+//! - [`CpuState`] is the interface: it is written to the vCPU before the first run (and whenever the machine changed
+//!   it: a reset, a start-up IPI, a switch of processor) and read back after every return to the machine.
+//! - Processors (`-smp N`): one KVM vCPU each, run in turn on the machine's one thread as the software engines run
+//!   theirs ([`crate::processors`]); the vCPU that runs is the one whose APIC ID the [`Cpu`] holds, so each keeps
+//!   the state KVM holds beyond [`CpuState`] (FPU and SSE registers, event and interrupt-shadow state).
 
 mod cpuid;
 mod exits;
@@ -119,16 +122,25 @@ pub fn probe() -> Result<(), String> {
     Ok(())
 }
 
-/// The KVM engine: a VM with one vCPU over the board's memory.
-pub struct KvmEngine {
-    vcpu: VcpuFd,
-    // The VM must outlive its vCPU; dropped after it.
-    _vm: VmFd,
-    kvm: Kvm,
-    /// The machine changed `Cpu::state` (creation, reset): write it to the vCPU before running.
-    upload: bool,
+/// One processor's KVM vCPU.
+struct Vcpu {
+    fd: VcpuFd,
     /// The guest executed HLT and has not been woken by an interrupt.
     halted: bool,
+}
+
+/// The KVM engine: a VM with a vCPU per processor over the board's memory.
+pub struct KvmEngine {
+    /// Processor `i`'s vCPU (APIC ID `i`).
+    vcpus: Vec<Vcpu>,
+    /// The processor whose vCPU runs.
+    current: usize,
+    // The VM must outlive its vCPUs; dropped after them.
+    _vm: VmFd,
+    kvm: Kvm,
+    /// The machine changed `Cpu::state` (creation, reset, start-up, a switch of processor): write it to the
+    /// current processor's vCPU before running.
+    upload: bool,
     /// The BIOS ROM is mapped read-only (KVM_CAP_READONLY_MEM on a host with vmx/svm); otherwise writable.
     pub readonly_rom: bool,
     /// Leaf 1 EDX features of vx86's CPU model the host could not offer.
@@ -138,11 +150,48 @@ pub struct KvmEngine {
     kicker: Option<Kicker>,
 }
 
+impl Vcpu {
+    /// Queues a waiting NMI in KVM, which delivers it when the guest's NMI blocking allows (and wakes a halted
+    /// vCPU for it).
+    fn offer_nmi(&mut self, board: &mut Board) {
+        if board.nmi_pending() && self.fd.nmi().is_ok() {
+            board.acknowledge_nmi();
+            self.halted = false;
+        }
+    }
+
+    /// Injects the PIC's interrupt if the guest can take it now, else asks KVM to exit when it can.
+    fn offer_interrupt(&mut self, board: &mut Board, pending: bool, stats: &mut ExitStats) {
+        let run = self.fd.get_kvm_run();
+        if !pending {
+            run.request_interrupt_window = 0;
+            return;
+        }
+        if run.ready_for_interrupt_injection != 0 && run.if_flag != 0 {
+            run.request_interrupt_window = 0;
+            let vector = board.acknowledge_interrupt();
+            let irq = kvm_interrupt {
+                irq: u32::from(vector),
+            };
+            // SAFETY: KVM_INTERRUPT takes a pointer to a kvm_interrupt, which `irq` is, on a vCPU fd; the kernel
+            // only reads it. kvm-ioctls has no wrapper for this x86 ioctl.
+            let rc =
+                unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.fd, KVM_INTERRUPT(), &irq) };
+            if rc == 0 {
+                stats.injected += 1;
+                self.halted = false;
+            }
+        } else {
+            run.request_interrupt_window = 1;
+        }
+    }
+}
+
 impl KvmEngine {
-    /// Creates the VM over `memory`, with vx86's CPUID model, and one vCPU.
+    /// Creates the VM over `memory`, with vx86's CPUID model, and `cpus` vCPUs (at least one).
     ///
     /// `memory`'s host mapping must outlive the engine (the machine drops the engine first).
-    pub fn new(memory: &mut GuestMemory) -> Result<KvmEngine, KvmError> {
+    pub fn new(memory: &mut GuestMemory, cpus: usize) -> Result<KvmEngine, KvmError> {
         let kvm = Kvm::new().map_err(KvmError::Open)?;
         let vm = kvm
             .create_vm()
@@ -174,21 +223,26 @@ impl KvmEngine {
         }
         // Only needed (and only implemented) on Intel hosts; elsewhere it is harmless to skip.
         let _ = vm.set_tss_address(KVM_TSS_ADDR as usize);
-        let vcpu = vm
-            .create_vcpu(0)
-            .map_err(|e| KvmError::Setup("KVM_CREATE_VCPU", e))?;
-        let table =
-            cpuid::table(&kvm).map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
-        vcpu.set_cpuid2(&table)
-            .map_err(|e| KvmError::Setup("KVM_SET_CPUID2", e))?;
+        let vcpus = (0..cpus.max(1) as u8)
+            .map(|apic_id| {
+                let fd = vm
+                    .create_vcpu(u64::from(apic_id))
+                    .map_err(|e| KvmError::Setup("KVM_CREATE_VCPU", e))?;
+                let table = cpuid::table(&kvm, apic_id)
+                    .map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
+                fd.set_cpuid2(&table)
+                    .map_err(|e| KvmError::Setup("KVM_SET_CPUID2", e))?;
+                Ok(Vcpu { fd, halted: false })
+            })
+            .collect::<Result<Vec<_>, KvmError>>()?;
         let dropped_cpuid_features = cpuid::dropped_features(&kvm).unwrap_or(0);
         install_kick_handler();
         Ok(KvmEngine {
-            vcpu,
+            vcpus,
+            current: 0,
             _vm: vm,
             kvm,
             upload: true,
-            halted: false,
             readonly_rom,
             dropped_cpuid_features,
             stats: ExitStats::default(),
@@ -198,21 +252,23 @@ impl KvmEngine {
 
     /// The guest's TSC rate in kHz (the host's, under KVM), if KVM reports it.
     pub fn tsc_khz(&self) -> Option<u32> {
-        self.vcpu.get_tsc_khz().ok().filter(|&k| k > 0)
+        self.vcpus[0].fd.get_tsc_khz().ok().filter(|&k| k > 0)
     }
 
     fn run_until_exit(&mut self, board: &mut Board) -> Exit {
+        let stats = &mut self.stats;
+        let vcpu = &mut self.vcpus[self.current];
         loop {
-            self.offer_nmi(board);
+            vcpu.offer_nmi(board);
             let pending = board.interrupt_pending();
-            if self.halted && !pending {
+            if vcpu.halted && !pending {
                 return Exit::Halted;
             }
-            self.offer_interrupt(board, pending);
-            let run_ptr: *const kvm_bindings::kvm_run = self.vcpu.get_kvm_run();
-            match self.vcpu.run() {
+            vcpu.offer_interrupt(board, pending, stats);
+            let run_ptr: *const kvm_bindings::kvm_run = vcpu.fd.get_kvm_run();
+            match vcpu.fd.run() {
                 Ok(VcpuExit::IoIn(port, data)) => {
-                    self.stats.io_in += 1;
+                    stats.io_in += 1;
                     // SAFETY: `run_ptr` points at the vCPU's mapped kvm_run, alive as long as the vCPU; after an
                     // I/O exit the kernel has filled its `io` union member, which does not overlap `data`.
                     let size = usize::from(unsafe { (*run_ptr).__bindgen_anon_1.io.size }).max(1);
@@ -222,7 +278,7 @@ impl KvmEngine {
                     }
                 }
                 Ok(VcpuExit::IoOut(port, data)) => {
-                    self.stats.io_out += 1;
+                    stats.io_out += 1;
                     // SAFETY: as for IoIn above.
                     let size = usize::from(unsafe { (*run_ptr).__bindgen_anon_1.io.size }).max(1);
                     for chunk in data.chunks(size) {
@@ -230,34 +286,41 @@ impl KvmEngine {
                     }
                 }
                 Ok(VcpuExit::MmioRead(addr, data)) => {
-                    self.stats.mmio_read += 1;
+                    stats.mmio_read += 1;
                     let v = board.mmio_read(addr, data.len() as u8);
                     let n = data.len().min(8);
                     data[..n].copy_from_slice(&v.to_le_bytes()[..n]);
                 }
                 Ok(VcpuExit::MmioWrite(addr, data)) => {
-                    self.stats.mmio_write += 1;
+                    stats.mmio_write += 1;
                     board.mmio_write(addr, data.len() as u8, le_value(data));
                 }
                 Ok(VcpuExit::Hlt) => {
-                    self.stats.hlt += 1;
-                    self.halted = true;
+                    stats.hlt += 1;
+                    vcpu.halted = true;
                     return Exit::Halted;
                 }
-                Ok(VcpuExit::IrqWindowOpen) => self.stats.irq_window += 1,
+                Ok(VcpuExit::IrqWindowOpen) => stats.irq_window += 1,
                 Ok(VcpuExit::Intr) => {
-                    self.stats.kick += 1;
+                    stats.kick += 1;
                     return Exit::BudgetExhausted;
                 }
                 Ok(VcpuExit::Shutdown) => {
-                    self.stats.shutdown += 1;
+                    stats.shutdown += 1;
                     return Exit::TripleFault;
                 }
                 Ok(VcpuExit::InternalError) => {
-                    self.stats.other += 1;
+                    stats.other += 1;
                     // SAFETY: as for IoIn above; after KVM_EXIT_INTERNAL_ERROR the kernel filled `internal`.
                     let internal = unsafe { (*run_ptr).__bindgen_anon_1.internal };
                     let n = (internal.ndata as usize).min(internal.data.len());
+                    eprintln!(
+                        "TMPKVM regs {:x?} sregs {:x?}",
+                        vcpu.fd.get_regs(),
+                        vcpu.fd
+                            .get_sregs()
+                            .map(|s| (s.cs, s.ds, s.cr0, s.cr4, s.gdt))
+                    );
                     return Exit::EngineFailed(format!(
                         "KVM internal error {} ({}), data {:x?}",
                         internal.suberror,
@@ -266,16 +329,16 @@ impl KvmEngine {
                     ));
                 }
                 Ok(other) => {
-                    self.stats.other += 1;
+                    stats.other += 1;
                     return Exit::EngineFailed(format!("KVM stopped the guest: {other:?}"));
                 }
                 Err(e) if e.errno() == libc::EINTR => {
-                    self.stats.kick += 1;
+                    stats.kick += 1;
                     return Exit::BudgetExhausted;
                 }
                 Err(e) if e.errno() == libc::EAGAIN => {}
                 Err(e) => {
-                    self.stats.other += 1;
+                    stats.other += 1;
                     return Exit::EngineFailed(format!("KVM_RUN failed: {e}"));
                 }
             }
@@ -285,55 +348,22 @@ impl KvmEngine {
         }
     }
 
-    /// Queues a waiting NMI in KVM, which delivers it when the guest's NMI blocking allows (and wakes a halted
-    /// vCPU for it).
-    fn offer_nmi(&mut self, board: &mut Board) {
-        if board.nmi_pending() && self.vcpu.nmi().is_ok() {
-            board.acknowledge_nmi();
-            self.halted = false;
-        }
-    }
-
-    /// Injects the PIC's interrupt if the guest can take it now, else asks KVM to exit when it can.
-    fn offer_interrupt(&mut self, board: &mut Board, pending: bool) {
-        let run = self.vcpu.get_kvm_run();
-        if !pending {
-            run.request_interrupt_window = 0;
-            return;
-        }
-        if run.ready_for_interrupt_injection != 0 && run.if_flag != 0 {
-            run.request_interrupt_window = 0;
-            let vector = board.acknowledge_interrupt();
-            let irq = kvm_interrupt {
-                irq: u32::from(vector),
-            };
-            // SAFETY: KVM_INTERRUPT takes a pointer to a kvm_interrupt, which `irq` is, on a vCPU fd; the kernel
-            // only reads it. kvm-ioctls has no wrapper for this x86 ioctl.
-            let rc =
-                unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.vcpu, KVM_INTERRUPT(), &irq) };
-            if rc == 0 {
-                self.stats.injected += 1;
-                self.halted = false;
-            }
-        } else {
-            run.request_interrupt_window = 1;
-        }
-    }
-
     fn push_state(&mut self, s: &CpuState) -> Result<(), kvm_ioctls::Error> {
-        let mut sregs = self.vcpu.get_sregs()?;
+        let mut sregs = self.vcpus[self.current].fd.get_sregs()?;
         regs::sregs_to_kvm(s, &mut sregs);
-        self.vcpu.set_sregs(&sregs)?;
-        self.vcpu.set_regs(&regs::regs_to_kvm(s))?;
-        self.vcpu.set_msrs(&regs::state_msrs(s))?;
+        self.vcpus[self.current].fd.set_sregs(&sregs)?;
+        self.vcpus[self.current]
+            .fd
+            .set_regs(&regs::regs_to_kvm(s))?;
+        self.vcpus[self.current].fd.set_msrs(&regs::state_msrs(s))?;
         Ok(())
     }
 
     fn pull_state(&mut self, s: &mut CpuState) -> Result<(), kvm_ioctls::Error> {
-        regs::regs_from_kvm(&self.vcpu.get_regs()?, s);
-        regs::sregs_from_kvm(&self.vcpu.get_sregs()?, s);
+        regs::regs_from_kvm(&self.vcpus[self.current].fd.get_regs()?, s);
+        regs::sregs_from_kvm(&self.vcpus[self.current].fd.get_sregs()?, s);
         let mut msrs = regs::state_msrs(s);
-        let count = self.vcpu.get_msrs(&mut msrs)?;
+        let count = self.vcpus[self.current].fd.get_msrs(&mut msrs)?;
         regs::state_msrs_into(&msrs, count, s);
         Ok(())
     }
@@ -365,12 +395,17 @@ impl ExecutionEngine for KvmEngine {
     /// Runs the guest until something needs the machine: HLT, a triple fault, a device request after port I/O, a
     /// refusal, or the periodic kick (reported as [`Exit::BudgetExhausted`]; KVM cannot count to `budget`).
     fn run(&mut self, cpu: &mut Cpu, board: &mut Board, _budget: u64) -> Exit {
+        let current = usize::from(cpu.apic_id());
+        if current >= self.vcpus.len() {
+            return Exit::EngineFailed(format!("no vCPU for processor {current}"));
+        }
+        self.current = current;
         if self.upload {
             if let Err(e) = self.push_state(&cpu.state) {
                 return Exit::EngineFailed(format!("cannot set the vCPU's registers: {e}"));
             }
             self.upload = false;
-            self.halted = cpu.state.halted;
+            self.vcpus[current].halted = cpu.state.halted;
         }
         self.kicker_for_this_thread().set_running(true);
         let exit = self.run_until_exit(board);
@@ -380,11 +415,12 @@ impl ExecutionEngine for KvmEngine {
         if let Err(e) = self.pull_state(&mut cpu.state) {
             return Exit::EngineFailed(format!("cannot read the vCPU's registers: {e}"));
         }
-        cpu.state.halted = self.halted;
+        cpu.state.halted = self.vcpus[current].halted;
         exit
     }
 
-    /// The machine replaced the CPU state (a reset): write it to the vCPU before the next run.
+    /// The machine replaced the CPU state (a reset, a start-up IPI, another processor's turn): write it to that
+    /// processor's vCPU before the next run.
     fn state_changed(&mut self) {
         self.upload = true;
     }
