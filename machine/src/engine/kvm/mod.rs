@@ -314,13 +314,6 @@ impl KvmEngine {
                     // SAFETY: as for IoIn above; after KVM_EXIT_INTERNAL_ERROR the kernel filled `internal`.
                     let internal = unsafe { (*run_ptr).__bindgen_anon_1.internal };
                     let n = (internal.ndata as usize).min(internal.data.len());
-                    eprintln!(
-                        "TMPKVM regs {:x?} sregs {:x?}",
-                        vcpu.fd.get_regs(),
-                        vcpu.fd
-                            .get_sregs()
-                            .map(|s| (s.cs, s.ds, s.cr0, s.cr4, s.gdt))
-                    );
                     return Exit::EngineFailed(format!(
                         "KVM internal error {} ({}), data {:x?}",
                         internal.suberror,
