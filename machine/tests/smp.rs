@@ -14,28 +14,21 @@
 
 mod common;
 
+use common::long_mode::{self, assemble};
 use iced_x86::code_asm::*;
-use vx86_cpu::state::{attr, cr0, cr4, efer, SegReg, Segment, TableReg};
-use vx86_cpu::testing::{code_attrs, data_attrs, descriptor, gate};
-use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
+use vx86_cpu::state::cr0;
+use vx86_cpu::testing::gate;
+use vx86_machine::{EngineKind, Outcome, Vm};
 
-/// The GDT: null, 64-bit code (0x08), flat data (0x10), flat 32-bit code (0x18).
-const GDT: u64 = 0x500;
-/// LGDT's operand for the GDT, for the trampoline.
-const GDT_POINTER: u64 = 0x5F0;
 /// LIDT's operand for the application processors' IDT.
 const AP_IDT_POINTER: u64 = 0x5F8;
 /// The application processors' IDT: 8-byte 32-bit gates, vectors 0 to 2.
 const AP_IDT: u64 = 0x600;
-/// The bootstrap processor's IDT (vectors 0 to [`IPI_VECTOR`] + 2, 16-byte 64-bit gates).
-const IDT: u64 = 0x1000;
 /// The application processors' real-mode start-up code: start-up IPI page 8.
 const TRAMPOLINE: u64 = 0x8000;
-/// The bootstrap processor's code.
-const BSP_CODE: u64 = 0x10000;
 /// The application processors' 32-bit code.
 const AP_CODE: u64 = 0x11000;
-/// The bootstrap processor's NMI handler (each test writes its own).
+/// The bootstrap processor's NMI handler (the NMI test's own).
 const NMI_HANDLER: u64 = 0x12000;
 /// The application processors' NMI handler.
 const AP_NMI_HANDLER: u64 = 0x12400;
@@ -55,9 +48,6 @@ const NMI_WHO: u64 = DATA + 12;
 const AP_IDS: u64 = DATA + 16;
 /// Per-test results (see each test).
 const RESULTS: u64 = DATA + 0x40;
-/// The bootstrap processor's page tables: the PML4, the PDPT, then four page directories of 2 MiB pages mapping
-/// the low 4 GiB one to one (the APIC included).
-const PML4: u64 = 0x30000;
 /// Stacks: processor `id` at `STACKS + 0x1000 * (id + 1)`.
 const STACKS: u64 = 0x40000;
 /// The vector of the fixed IPI from processor 0 (each processor sends its own: the IRR holds one request per
@@ -87,139 +77,39 @@ fn data(addr: u64) -> AsmMemoryOperand {
     dword_ptr(addr as u32)
 }
 
-/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in 64-bit mode with the GDT, IDTs, page
-/// tables, trampoline, application-processor code and handlers in place.
+/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in 64-bit mode ([`long_mode::machine`])
+/// with the IPI handlers, the application processors' IDT, trampoline, code and NMI handler in place.
 fn machine(engine: EngineKind, cpus: usize, bsp: impl FnOnce(&mut CodeAssembler)) -> Vm {
-    // KVM neither counts instructions nor keeps virtual time.
-    let software = engine != EngineKind::Kvm;
-    let config = VmConfig {
-        no_reboot: true,
-        deterministic: software,
-        instruction_limit: software.then_some(5_000_000),
-        cpus,
-        ..VmConfig::new(16 << 20, vx86_firmware::bios::image())
-    };
-    let mut vm = Vm::with_engine(config, engine).unwrap();
-    let code64 = code_attrs(0) & !attr::DB | attr::L;
-    let mut gdt = Vec::new();
-    for d in [
-        0,
-        descriptor(0, 0xFFFFF, code64),
-        descriptor(0, 0xFFFFF, data_attrs(0)),
-        descriptor(0, 0xFFFFF, code_attrs(0)),
-    ] {
-        gdt.extend(d.to_le_bytes());
+    let mut vm = long_mode::machine(engine, cpus, |a| {
+        a.mov(r15, APIC).unwrap();
+        bsp(a)
+    });
+    for vector in [IPI_VECTOR + 1, IPI_VECTOR + 2] {
+        long_mode::set_handler(&mut vm, vector, IPI_HANDLER, ipi_handler);
     }
-    vm.write_phys(GDT, &gdt);
-    let pointer =
-        |limit: u16, base: u64| [&limit.to_le_bytes()[..], &(base as u32).to_le_bytes()].concat();
-    vm.write_phys(GDT_POINTER, &pointer(gdt.len() as u16 - 1, GDT));
-    let ipi = usize::from(IPI_VECTOR);
-    let mut idt = vec![0u8; 16 * (ipi + 3)];
-    for (vector, handler) in [
-        (2, NMI_HANDLER),
-        (ipi + 1, IPI_HANDLER),
-        (ipi + 2, IPI_HANDLER),
-    ] {
-        idt[16 * vector..16 * vector + 16].copy_from_slice(&interrupt_gate64(handler));
-    }
-    vm.write_phys(IDT, &idt);
     let interrupt_gate32 = 0xE;
+    let nmi = gate(
+        long_mode::CODE32,
+        AP_NMI_HANDLER as u32,
+        interrupt_gate32,
+        0,
+        0,
+    );
     let mut ap_idt = vec![0u8; 8 * 3];
-    ap_idt[16..]
-        .copy_from_slice(&gate(0x18, AP_NMI_HANDLER as u32, interrupt_gate32, 0, 0).to_le_bytes());
+    ap_idt[16..].copy_from_slice(&nmi.to_le_bytes());
     vm.write_phys(AP_IDT, &ap_idt);
-    vm.write_phys(AP_IDT_POINTER, &pointer(ap_idt.len() as u16 - 1, AP_IDT));
-    vm.write_phys(PML4, &identity_page_tables());
+    let limit = ap_idt.len() as u16 - 1;
+    vm.write_phys(
+        AP_IDT_POINTER,
+        &[&limit.to_le_bytes()[..], &(AP_IDT as u32).to_le_bytes()].concat(),
+    );
     vm.write_phys(TRAMPOLINE, &trampoline());
     vm.write_phys(AP_CODE, &assemble(32, AP_CODE, application_processor));
     vm.write_phys(
         AP_NMI_HANDLER,
         &assemble(32, AP_NMI_HANDLER, ap_nmi_handler),
     );
-    vm.write_phys(IPI_HANDLER, &assemble(64, IPI_HANDLER, ipi_handler));
-    vm.write_phys(
-        BSP_CODE,
-        &assemble(64, BSP_CODE, |a| {
-            a.mov(r15, APIC).unwrap();
-            bsp(a)
-        }),
-    );
-    let s = &mut vm.cpu.state;
-    s.cr0 |= cr0::PE | cr0::PG;
-    s.cr4 |= cr4::PAE;
-    s.cr3 = PML4;
-    s.efer |= efer::LME | efer::LMA;
-    let data_segment = Segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector: 0x10,
-        attrs: data_attrs(0) | attr::ACCESSED,
-    };
-    for r in SegReg::ALL {
-        s.segs[r as usize] = data_segment;
-    }
-    s.segs[SegReg::Cs as usize] = Segment {
-        selector: 0x08,
-        attrs: code64 | attr::ACCESSED,
-        ..data_segment
-    };
-    s.gdtr = TableReg {
-        base: GDT,
-        limit: gdt.len() as u32 - 1,
-    };
-    s.idtr = TableReg {
-        base: IDT,
-        limit: idt.len() as u32 - 1,
-    };
-    s.rip = BSP_CODE;
-    s.gpr[4] = STACKS + 0x1000;
     vm
-}
-
-/// A 64-bit interrupt gate to `handler` in the code segment 0x08.
-fn interrupt_gate64(handler: u64) -> [u8; 16] {
-    let mut g = [0u8; 16];
-    g[0..2].copy_from_slice(&(handler as u16).to_le_bytes());
-    g[2..4].copy_from_slice(&0x08u16.to_le_bytes());
-    g[5] = 0x8E; // present, DPL 0, 64-bit interrupt gate
-    g[6..8].copy_from_slice(&((handler >> 16) as u16).to_le_bytes());
-    g[8..12].copy_from_slice(&((handler >> 32) as u32).to_le_bytes());
-    g
-}
-
-/// The PML4 (one entry), the PDPT (four entries) and four page directories of 2 MiB pages: the low 4 GiB one to
-/// one, writable.
-fn identity_page_tables() -> Vec<u8> {
-    const PRESENT_WRITABLE: u64 = 0x3;
-    const LARGE: u64 = 0x80;
-    let pdpt = PML4 + 0x1000;
-    let directories = pdpt + 0x1000;
-    let mut tables = vec![0u8; 6 * 0x1000];
-    let mut put = |at: u64, entry: u64| {
-        let i = (at - PML4) as usize;
-        tables[i..i + 8].copy_from_slice(&entry.to_le_bytes());
-    };
-    put(PML4, pdpt | PRESENT_WRITABLE);
-    for gib in 0..4 {
-        put(
-            pdpt + 8 * gib,
-            (directories + 0x1000 * gib) | PRESENT_WRITABLE,
-        );
-    }
-    for page in 0..4 * 512 {
-        put(
-            directories + 8 * page,
-            (page << 21) | LARGE | PRESENT_WRITABLE,
-        );
-    }
-    tables
-}
-
-fn assemble(bitness: u32, base: u64, build: impl FnOnce(&mut CodeAssembler)) -> Vec<u8> {
-    let mut a = CodeAssembler::new(bitness).unwrap();
-    build(&mut a);
-    a.assemble(base).unwrap()
 }
 
 /// Real mode at 0800:0000: load the GDT, enter protected mode, far-jump to [`AP_CODE`] in the 32-bit code
@@ -229,15 +119,15 @@ fn trampoline() -> Vec<u8> {
     a.cli().unwrap();
     a.xor(ax, ax).unwrap();
     a.mov(ds, ax).unwrap();
-    a.lgdt(ptr(GDT_POINTER as u32)).unwrap();
+    a.lgdt(ptr(long_mode::GDT_POINTER as u32)).unwrap();
     a.mov(eax, cr0).unwrap();
     a.or(eax, cr0::PE as u32).unwrap();
     a.mov(cr0, eax).unwrap();
     let mut code = a.assemble(TRAMPOLINE).unwrap();
-    // JMP FAR 0x18:AP_CODE with a 32-bit offset (66 EA imm32 imm16).
+    // JMP FAR CODE32:AP_CODE with a 32-bit offset (66 EA imm32 imm16).
     code.extend([0x66, 0xEA]);
     code.extend((AP_CODE as u32).to_le_bytes());
-    code.extend(0x18u16.to_le_bytes());
+    code.extend(long_mode::CODE32.to_le_bytes());
     code
 }
 
@@ -328,18 +218,11 @@ fn dword(data: &[u8], addr: u64) -> u32 {
     u32::from_le_bytes(data[at..at + 4].try_into().unwrap())
 }
 
-/// The engines to run: the interpreter (the reference) and the translator, then KVM where it is usable.
-fn engines() -> Vec<EngineKind> {
-    let mut v = vec![EngineKind::Interp, EngineKind::Bt];
-    if common::usable_kvm().is_some() {
-        v.push(EngineKind::Kvm);
-    }
-    v
-}
-
 /// Runs the same machine under every engine; they must end alike with the same data.
 fn on_every_engine(make: impl Fn(EngineKind) -> Vm) -> (Outcome, Vec<u8>) {
-    let mut results = engines().into_iter().map(|e| (e, run(&mut make(e))));
+    let mut results = long_mode::engines()
+        .into_iter()
+        .map(|e| (e, run(&mut make(e))));
     let (_, reference) = results.next().expect("the interpreter runs");
     for (engine, result) in results {
         assert_eq!(result, reference, "{engine} differs from interp");
@@ -402,26 +285,23 @@ fn nmis_ignore_if_wait_for_iret_and_the_board_nmi_wakes_a_halted_processor() {
             common::acpi_power_off(a);
         });
         // This test's NMI handler: the first time, send itself another NMI, which must wait for the IRET.
-        vm.write_phys(
-            NMI_HANDLER,
-            &assemble(64, NMI_HANDLER, |a| {
-                let mut done = a.create_label();
-                a.push(rax).unwrap();
-                a.lock().inc(data(NMI_COUNT)).unwrap();
-                a.cmp(data(NMI_COUNT), 1).unwrap();
-                a.jne(done).unwrap();
-                a.mov(apic(a, APIC_ICR_LOW), (1 << 18) | 0x4400).unwrap();
-                a.nop().unwrap();
-                a.mov(eax, data(NMI_COUNT)).unwrap();
-                a.mov(data(RESULTS), eax).unwrap();
-                a.set_label(&mut done).unwrap();
-                a.pop(rax).unwrap();
-                a.iretq().unwrap();
-            }),
-        );
+        long_mode::set_handler(&mut vm, 2, NMI_HANDLER, |a| {
+            let mut done = a.create_label();
+            a.push(rax).unwrap();
+            a.lock().inc(data(NMI_COUNT)).unwrap();
+            a.cmp(data(NMI_COUNT), 1).unwrap();
+            a.jne(done).unwrap();
+            a.mov(apic(a, APIC_ICR_LOW), (1 << 18) | 0x4400).unwrap();
+            a.nop().unwrap();
+            a.mov(eax, data(NMI_COUNT)).unwrap();
+            a.mov(data(RESULTS), eax).unwrap();
+            a.set_label(&mut done).unwrap();
+            a.pop(rax).unwrap();
+            a.iretq().unwrap();
+        });
         vm
     };
-    let engines = engines();
+    let engines = long_mode::engines();
     let mut outcomes = Vec::new();
     for &engine in &engines {
         let mut vm = make(engine);

@@ -3,6 +3,8 @@
 // Each test binary compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod long_mode;
+
 use iced_x86::code_asm::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
