@@ -41,12 +41,13 @@ const KICK_PERIOD: Duration = Duration::from_millis(1);
 /// where QEMU puts it).
 const KVM_TSS_ADDR: u64 = 0xFEFF_D000;
 
-/// KVM_INTERRUPT (x86, no in-kernel irqchip), which kvm-ioctls does not wrap.
+/// KVM_INTERRUPT (x86, no in-kernel irqchip) and KVM_X86_SETUP_MCE, which kvm-ioctls does not wrap.
 mod ioctl_numbers {
     use super::{kvm_interrupt, KVMIO};
     vmm_sys_util::ioctl_iow_nr!(KVM_INTERRUPT, KVMIO, 0x86, kvm_interrupt);
+    vmm_sys_util::ioctl_iow_nr!(KVM_X86_SETUP_MCE, KVMIO, 0x9c, u64);
 }
-use ioctl_numbers::KVM_INTERRUPT;
+use ioctl_numbers::{KVM_INTERRUPT, KVM_X86_SETUP_MCE};
 
 /// Why the KVM engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +233,9 @@ impl KvmEngine {
                     .map_err(|e| KvmError::Setup("KVM_GET_SUPPORTED_CPUID", e))?;
                 fd.set_cpuid2(&table)
                     .map_err(|e| KvmError::Setup("KVM_SET_CPUID2", e))?;
+                if kvm.check_extension(Cap::Mce) {
+                    setup_machine_check(&fd)?;
+                }
                 Ok(Vcpu { fd, halted: false })
             })
             .collect::<Result<Vec<_>, KvmError>>()?;
@@ -265,8 +269,17 @@ impl KvmEngine {
                 return Exit::Halted;
             }
             vcpu.offer_interrupt(board, pending, stats);
+            // Without an in-kernel APIC, KVM takes CR8 from kvm_run on entry and leaves it there on exit: the
+            // APIC's TPR is that register.
+            if let Some(tpr) = board.task_priority() {
+                vcpu.fd.get_kvm_run().cr8 = u64::from(tpr >> 4);
+            }
             let run_ptr: *const kvm_bindings::kvm_run = vcpu.fd.get_kvm_run();
-            match vcpu.fd.run() {
+            let exit = vcpu.fd.run();
+            // SAFETY: `run_ptr` points at the vCPU's mapped kvm_run, alive as long as the vCPU.
+            let cr8 = unsafe { (*run_ptr).cr8 };
+            board.set_task_priority((cr8 << 4) as u8);
+            match exit {
                 Ok(VcpuExit::IoIn(port, data)) => {
                     stats.io_in += 1;
                     // SAFETY: `run_ptr` points at the vCPU's mapped kvm_run, alive as long as the vCPU; after an
@@ -425,6 +438,20 @@ impl ExecutionEngine for KvmEngine {
     fn kvm(&self) -> Option<&KvmEngine> {
         Some(self)
     }
+}
+
+/// Gives the vCPU vx86's machine-check model: IA32_MCG_CAP with its bank count and no optional features.
+fn setup_machine_check(fd: &VcpuFd) -> Result<(), KvmError> {
+    let mcg_cap = u64::from(vx86_cpu::cpuid::machine_check::BANKS);
+    // SAFETY: KVM_X86_SETUP_MCE reads one u64 from the pointer, which `mcg_cap` is, on a vCPU fd.
+    let rc = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(fd, KVM_X86_SETUP_MCE(), &mcg_cap) };
+    if rc != 0 {
+        return Err(KvmError::Setup(
+            "KVM_X86_SETUP_MCE",
+            kvm_ioctls::Error::last(),
+        ));
+    }
+    Ok(())
 }
 
 fn internal_error_name(suberror: u32) -> &'static str {
