@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::long_mode::{self, CODE};
+use common::flat::{self, CODE};
 use iced_x86::code_asm::*;
 use vx86_cpu::debug::{dr6, dr7};
 use vx86_cpu::flags::{RF, TF};
@@ -101,12 +101,12 @@ fn control(n: usize, kind: u64, len: u64) -> u64 {
 
 /// Runs `test` (with the handlers installed, ending in an ACPI power-off) under `engine`.
 fn run_on(engine: EngineKind, test: &dyn Fn(&mut CodeAssembler)) -> Run {
-    let mut vm: Vm = long_mode::machine(engine, 1, |a| {
+    let mut vm: Vm = flat::long_mode_machine(engine, 1, |a| {
         test(a);
         common::acpi_power_off(a);
     });
-    long_mode::set_handler(&mut vm, 1, DB_HANDLER, db_handler);
-    long_mode::set_handler(&mut vm, 6, UD_HANDLER, ud_handler);
+    flat::set_handler(&mut vm, 1, DB_HANDLER, db_handler);
+    flat::set_handler(&mut vm, 6, UD_HANDLER, ud_handler);
     let (outcome, _) = vm.run();
     let mut data = vec![0u8; 0x200];
     vm.board.memory.read_phys(DATA, &mut data);
@@ -139,7 +139,7 @@ fn run_on(engine: EngineKind, test: &dyn Fn(&mut CodeAssembler)) -> Run {
 /// not do that the test needs: there the guest still runs (and vx86 must report whatever PVM does cleanly), but
 /// its record is not compared, and the test says so. On hardware KVM every engine is compared.
 fn on_every_engine(pvm_gap: Option<&str>, test: impl Fn(&mut CodeAssembler)) -> Run {
-    let mut runs = long_mode::engines()
+    let mut runs = flat::engines()
         .into_iter()
         .map(|engine| (engine, run_on(engine, &test)));
     let (_, reference) = runs.next().expect("the interpreter runs");
@@ -158,7 +158,7 @@ fn on_every_engine(pvm_gap: Option<&str>, test: impl Fn(&mut CodeAssembler)) -> 
 
 /// The address of the code `build` assembles after `prefix` in the test's code at [`CODE`].
 fn address_after(prefix: impl FnOnce(&mut CodeAssembler)) -> u64 {
-    CODE + long_mode::assemble(64, CODE, prefix).len() as u64
+    CODE + flat::assemble(64, CODE, prefix).len() as u64
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn an_instruction_breakpoint_faults_before_the_instruction_and_rf_lets_it_run() 
         a.set_label(&mut target).unwrap();
         hit(a);
     };
-    let target = address_after(arm_and_hit) - long_mode::assemble(64, 0, hit).len() as u64;
+    let target = address_after(arm_and_hit) - flat::assemble(64, 0, hit).len() as u64;
     let run = on_every_engine(None, |a| {
         arm_and_hit(a);
         a.xor(eax, eax).unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::long_mode;
+use common::flat;
 use iced_x86::code_asm::*;
 use vx86_machine::Outcome;
 
@@ -108,11 +108,11 @@ fn guest(a: &mut CodeAssembler) {
 }
 
 fn run(engine: vx86_machine::EngineKind) -> (Outcome, Vec<u8>) {
-    let mut vm = long_mode::machine(engine, 1, |a| {
+    let mut vm = flat::long_mode_machine(engine, 1, |a| {
         guest(a);
         common::acpi_power_off(a);
     });
-    long_mode::set_handler(&mut vm, 13, GP_HANDLER, gp_handler);
+    flat::set_handler(&mut vm, 13, GP_HANDLER, gp_handler);
     let (outcome, _) = vm.run();
     let mut data = vec![0u8; 0x110];
     vm.board.memory.read_phys(RESULTS, &mut data);
@@ -121,7 +121,7 @@ fn run(engine: vx86_machine::EngineKind) -> (Outcome, Vec<u8>) {
 
 #[test]
 fn machine_check_msrs_canonical_checks_cr8_and_the_cpuid_apic_bit_hold_under_every_engine() {
-    let mut runs = long_mode::engines().into_iter().map(|e| (e, run(e)));
+    let mut runs = flat::engines().into_iter().map(|e| (e, run(e)));
     let (_, (outcome, data)) = runs.next().expect("the interpreter runs");
     for (engine, other) in runs {
         assert_eq!(

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::long_mode::{self, assemble};
+use common::flat::{self, assemble};
 use iced_x86::code_asm::*;
 use vx86_cpu::state::cr0;
 use vx86_cpu::testing::gate;
@@ -77,24 +77,18 @@ fn data(addr: u64) -> AsmMemoryOperand {
     dword_ptr(addr as u32)
 }
 
-/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in 64-bit mode ([`long_mode::machine`])
+/// A machine of `cpus` processors whose bootstrap processor runs `bsp` in 64-bit mode ([`flat::long_mode_machine`])
 /// with the IPI handlers, the application processors' IDT, trampoline, code and NMI handler in place.
 fn machine(engine: EngineKind, cpus: usize, bsp: impl FnOnce(&mut CodeAssembler)) -> Vm {
-    let mut vm = long_mode::machine(engine, cpus, |a| {
+    let mut vm = flat::long_mode_machine(engine, cpus, |a| {
         a.mov(r15, APIC).unwrap();
         bsp(a)
     });
     for vector in [IPI_VECTOR + 1, IPI_VECTOR + 2] {
-        long_mode::set_handler(&mut vm, vector, IPI_HANDLER, ipi_handler);
+        flat::set_handler(&mut vm, vector, IPI_HANDLER, ipi_handler);
     }
     let interrupt_gate32 = 0xE;
-    let nmi = gate(
-        long_mode::CODE32,
-        AP_NMI_HANDLER as u32,
-        interrupt_gate32,
-        0,
-        0,
-    );
+    let nmi = gate(flat::CODE32, AP_NMI_HANDLER as u32, interrupt_gate32, 0, 0);
     let mut ap_idt = vec![0u8; 8 * 3];
     ap_idt[16..].copy_from_slice(&nmi.to_le_bytes());
     vm.write_phys(AP_IDT, &ap_idt);
@@ -119,7 +113,7 @@ fn trampoline() -> Vec<u8> {
     a.cli().unwrap();
     a.xor(ax, ax).unwrap();
     a.mov(ds, ax).unwrap();
-    a.lgdt(ptr(long_mode::GDT_POINTER as u32)).unwrap();
+    a.lgdt(ptr(flat::GDT_POINTER as u32)).unwrap();
     a.mov(eax, cr0).unwrap();
     a.or(eax, cr0::PE as u32).unwrap();
     a.mov(cr0, eax).unwrap();
@@ -127,7 +121,7 @@ fn trampoline() -> Vec<u8> {
     // JMP FAR CODE32:AP_CODE with a 32-bit offset (66 EA imm32 imm16).
     code.extend([0x66, 0xEA]);
     code.extend((AP_CODE as u32).to_le_bytes());
-    code.extend(long_mode::CODE32.to_le_bytes());
+    code.extend(flat::CODE32.to_le_bytes());
     code
 }
 
@@ -220,9 +214,7 @@ fn dword(data: &[u8], addr: u64) -> u32 {
 
 /// Runs the same machine under every engine; they must end alike with the same data.
 fn on_every_engine(make: impl Fn(EngineKind) -> Vm) -> (Outcome, Vec<u8>) {
-    let mut results = long_mode::engines()
-        .into_iter()
-        .map(|e| (e, run(&mut make(e))));
+    let mut results = flat::engines().into_iter().map(|e| (e, run(&mut make(e))));
     let (_, reference) = results.next().expect("the interpreter runs");
     for (engine, result) in results {
         assert_eq!(result, reference, "{engine} differs from interp");
@@ -285,7 +277,7 @@ fn nmis_ignore_if_wait_for_iret_and_the_board_nmi_wakes_a_halted_processor() {
             common::acpi_power_off(a);
         });
         // This test's NMI handler: the first time, send itself another NMI, which must wait for the IRET.
-        long_mode::set_handler(&mut vm, 2, NMI_HANDLER, |a| {
+        flat::set_handler(&mut vm, 2, NMI_HANDLER, |a| {
             let mut done = a.create_label();
             a.push(rax).unwrap();
             a.lock().inc(data(NMI_COUNT)).unwrap();
@@ -301,7 +293,7 @@ fn nmis_ignore_if_wait_for_iret_and_the_board_nmi_wakes_a_halted_processor() {
         });
         vm
     };
-    let engines = long_mode::engines();
+    let engines = flat::engines();
     let mut outcomes = Vec::new();
     for &engine in &engines {
         let mut vm = make(engine);

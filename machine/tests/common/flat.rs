@@ -1,13 +1,15 @@
-//! A machine whose bootstrap processor starts in 64-bit mode at CPL 0, with a GDT, identity-mapped page tables
-//! and an IDT of 64-bit interrupt gates, for snippets that must run under every engine, KVM included (this
-//! host's paravirtual KVM runs 64-bit kernel code, IRETQ included, but not a 32-bit IRETD).
+//! Machines whose bootstrap processor starts at CPL 0 in a flat address space, in 64-bit mode (a GDT,
+//! identity-mapped page tables and an IDT of 64-bit interrupt gates) or in 32-bit protected mode without paging
+//! or interrupts, for snippets that must run under every engine, KVM included (this host's paravirtual KVM runs
+//! 64-bit kernel code, IRETQ included, and 32-bit code that takes no interrupt, but not a 32-bit IRETD).
 
 use iced_x86::code_asm::*;
-use vx86_cpu::state::{attr, cr0, cr4, efer, SegReg, Segment, TableReg};
+use vx86_cpu::state::{attr, cr0, cr4, efer, CpuState, SegReg, Segment, TableReg};
 use vx86_cpu::testing::{code_attrs, data_attrs, descriptor};
 use vx86_machine::{EngineKind, Vm, VmConfig};
 
-/// The GDT: null, 64-bit code ([`CODE64`]), flat data ([`DATA`]), flat 32-bit code ([`CODE32`]).
+/// The GDT: null, 64-bit code ([`CODE64`]), flat data ([`DATA`]), flat 32-bit code ([`CODE32`]), flat data with
+/// a 16-bit stack pointer ([`DATA16`]).
 pub const GDT: u64 = 0x500;
 /// LGDT's operand for the GDT (for real-mode trampolines).
 pub const GDT_POINTER: u64 = 0x5F0;
@@ -17,6 +19,8 @@ pub const CODE64: u16 = 0x08;
 pub const DATA: u16 = 0x10;
 /// The flat 32-bit code segment's selector.
 pub const CODE32: u16 = 0x18;
+/// A flat data segment whose B bit is clear: as SS, a 16-bit stack pointer.
+pub const DATA16: u16 = 0x20;
 /// The IDT: 256 16-byte gates, all empty until [`set_handler`].
 pub const IDT: u64 = 0x1000;
 /// The bootstrap processor's code.
@@ -30,40 +34,37 @@ pub const STACK_TOP: u64 = 0x41000;
 /// A machine of `cpus` processors under `engine` whose bootstrap processor runs `code` (assembled at [`CODE`]) in
 /// 64-bit mode. Under the software engines it keeps deterministic time and stops after 5 million instructions;
 /// KVM does neither.
-pub fn machine(engine: EngineKind, cpus: usize, code: impl FnOnce(&mut CodeAssembler)) -> Vm {
-    let software = engine != EngineKind::Kvm;
-    let config = VmConfig {
-        no_reboot: true,
-        deterministic: software,
-        instruction_limit: software.then_some(5_000_000),
-        cpus,
-        ..VmConfig::new(16 << 20, vx86_firmware::bios::image())
-    };
-    let mut vm = Vm::with_engine(config, engine).unwrap();
-    let code64 = code_attrs(0) & !attr::DB | attr::L;
-    let mut gdt = Vec::new();
-    for d in [
-        0,
-        descriptor(0, 0xFFFFF, code64),
-        descriptor(0, 0xFFFFF, data_attrs(0)),
-        descriptor(0, 0xFFFFF, code_attrs(0)),
-    ] {
-        gdt.extend(d.to_le_bytes());
-    }
-    vm.write_phys(GDT, &gdt);
-    let gdt_limit = gdt.len() as u16 - 1;
-    vm.write_phys(
-        GDT_POINTER,
-        &[&gdt_limit.to_le_bytes()[..], &(GDT as u32).to_le_bytes()].concat(),
-    );
-    vm.write_phys(IDT, &[0u8; 16 * 256]);
-    vm.write_phys(PML4, &identity_page_tables());
+pub fn long_mode_machine(
+    engine: EngineKind,
+    cpus: usize,
+    code: impl FnOnce(&mut CodeAssembler),
+) -> Vm {
+    let mut vm = machine_with_tables(engine, cpus);
     vm.write_phys(CODE, &assemble(64, CODE, code));
     let s = &mut vm.cpu.state;
     s.cr0 |= cr0::PE | cr0::PG;
     s.cr4 |= cr4::PAE;
     s.cr3 = PML4;
     s.efer |= efer::LME | efer::LMA;
+    start_flat(s, CODE64, code_attrs(0) & !attr::DB | attr::L);
+    vm
+}
+
+/// A one-processor machine under `engine` whose processor runs `code` (assembled at [`CODE`]) in flat 32-bit
+/// protected mode, paging off, with the GDT of [`long_mode_machine`] (an exception finds an empty IDT and ends in
+/// a triple fault).
+pub fn protected_machine(engine: EngineKind, code: impl FnOnce(&mut CodeAssembler)) -> Vm {
+    let mut vm = machine_with_tables(engine, 1);
+    vm.write_phys(CODE, &assemble(32, CODE, code));
+    let s = &mut vm.cpu.state;
+    s.cr0 |= cr0::PE;
+    start_flat(s, CODE32, code_attrs(0));
+    vm
+}
+
+/// Flat segments (code `code_selector` with `code_attrs`, data [`DATA`]), the descriptor tables, RIP at
+/// [`CODE`] and the stack at [`STACK_TOP`].
+fn start_flat(s: &mut CpuState, code_selector: u16, code_attrs: u16) {
     let data_segment = Segment {
         base: 0,
         limit: 0xFFFF_FFFF,
@@ -74,13 +75,13 @@ pub fn machine(engine: EngineKind, cpus: usize, code: impl FnOnce(&mut CodeAssem
         s.segs[r as usize] = data_segment;
     }
     s.segs[SegReg::Cs as usize] = Segment {
-        selector: CODE64,
-        attrs: code64 | attr::ACCESSED,
+        selector: code_selector,
+        attrs: code_attrs | attr::ACCESSED,
         ..data_segment
     };
     s.gdtr = TableReg {
         base: GDT,
-        limit: u32::from(gdt_limit),
+        limit: GDT_ENTRIES as u32 * 8 - 1,
     };
     s.idtr = TableReg {
         base: IDT,
@@ -88,6 +89,42 @@ pub fn machine(engine: EngineKind, cpus: usize, code: impl FnOnce(&mut CodeAssem
     };
     s.rip = CODE;
     s.gpr[4] = STACK_TOP;
+}
+
+/// Entries in the GDT.
+const GDT_ENTRIES: usize = 5;
+
+/// A machine of `cpus` processors under `engine` with the GDT, an empty IDT and the page tables in memory. Under
+/// the software engines it keeps deterministic time and stops after 5 million instructions; KVM does neither.
+fn machine_with_tables(engine: EngineKind, cpus: usize) -> Vm {
+    let software = engine != EngineKind::Kvm;
+    let config = VmConfig {
+        no_reboot: true,
+        deterministic: software,
+        instruction_limit: software.then_some(5_000_000),
+        cpus,
+        ..VmConfig::new(16 << 20, vx86_firmware::bios::image())
+    };
+    let mut vm = Vm::with_engine(config, engine).unwrap();
+    let mut gdt = Vec::new();
+    for d in [
+        0,
+        descriptor(0, 0xFFFFF, code_attrs(0) & !attr::DB | attr::L),
+        descriptor(0, 0xFFFFF, data_attrs(0)),
+        descriptor(0, 0xFFFFF, code_attrs(0)),
+        descriptor(0, 0xFFFFF, data_attrs(0) & !attr::DB),
+    ] {
+        gdt.extend(d.to_le_bytes());
+    }
+    debug_assert_eq!(gdt.len(), 8 * GDT_ENTRIES);
+    vm.write_phys(GDT, &gdt);
+    let gdt_limit = gdt.len() as u16 - 1;
+    vm.write_phys(
+        GDT_POINTER,
+        &[&gdt_limit.to_le_bytes()[..], &(GDT as u32).to_le_bytes()].concat(),
+    );
+    vm.write_phys(IDT, &[0u8; 16 * 256]);
+    vm.write_phys(PML4, &identity_page_tables());
     vm
 }
 
