@@ -1,5 +1,7 @@
 //! `-d in_asm,out_asm`: each new block's guest instructions, each followed by the host code it became, so a student
-//! sees which guest instruction turned into which host instructions (the exits and slow paths come last).
+//! sees which guest instruction turned into which host instructions (the exits and slow paths come last). Each
+//! block's header names its host address, so a host profile's samples in the code cache (`perf report` shows them
+//! as offsets into the `vx86-code-cache` mapping) can be traced back to guest code.
 
 use crate::emit::Site;
 use crate::TraceOptions;
@@ -18,7 +20,7 @@ pub(crate) fn listing(
     let mut formatter = IntelFormatter::new();
     let mut out = String::new();
     let phys = sites.first().map_or(0, |s| s.phys);
-    out.push_str(&format!("block at phys {phys:#x}:\n"));
+    out.push_str(&format!("block at phys {phys:#x}: host {base:016X}h\n"));
     for (k, site) in sites.iter().enumerate() {
         if trace.in_asm {
             let mut text = String::new();

@@ -661,3 +661,42 @@ fn a_call_through_a_slot_on_a_code_page_reads_it_without_the_step() {
         callouts.tlb_misses
     );
 }
+
+#[test]
+fn a_self_loop_whose_first_instruction_loads_faults_precisely() {
+    // Each pass starts with a load; the pass that reaches the page mapped not-present faults at the loop's first
+    // instruction, with the flags of the previous pass's CMP and the sum so far.
+    let mut top_at = 0;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(rsi, DATA).unwrap();
+        a.lea(rdi, qword_ptr(rsi + 0x2000)).unwrap();
+        a.xor(ebx, ebx).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.mov(rax, qword_ptr(rsi)).unwrap();
+        a.add(rbx, rax).unwrap();
+        a.add(rsi, 8).unwrap();
+        a.cmp(rsi, rdi).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let prefix = assemble(64, CODE, |a| {
+        a.mov(rsi, DATA).unwrap();
+        a.lea(rdi, qword_ptr(rsi + 0x2000)).unwrap();
+        a.xor(ebx, ebx).unwrap();
+    });
+    top_at += CODE + prefix.len() as u64;
+    let guest = || {
+        let (cpu, mut bus) = machine(&[(CODE, &code)], CODE);
+        for k in 0..512 {
+            bus.write_u64(DATA + 8 * k, k + 1);
+        }
+        bus.write_u64(pte(ROOT_A, DATA + 0x1000), 0);
+        (cpu, bus)
+    };
+    let runs = run_both(guest, 1 << 20, BUDGET);
+    let s = &runs.translated.state;
+    assert_eq!(s.gpr[9], top_at, "#PF at the loop's load");
+    assert_eq!(s.gpr[11], DATA + 0x1000, "CR2");
+    assert_eq!(s.gpr[3], 512 * 513 / 2, "every pass before it summed");
+}

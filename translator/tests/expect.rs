@@ -1,8 +1,8 @@
 //! Expect tests: the host code generated for a handful of representative guest blocks (an ALU loop, memory
-//! accesses, SSE, a callout, a conditional branch, stack operations) is pinned in `tests/expect/*.txt`, so a change in
-//! generated code shows up in review. Host pointers (callout addresses, site records) are normalised to `<ptr>`.
-//! To accept a deliberate change: `VX86_ACCEPT=1 cargo test -p vx86-translator --test expect`, then review the
-//! diff of the files.
+//! accesses, SSE, a callout, a conditional branch, stack operations) is pinned in
+//! `tests/expect/*.txt`, so a change in generated code shows up in review. Host pointers (callout addresses, site
+//! records) are normalised to `<ptr>`. To accept a deliberate change:
+//! `VX86_ACCEPT=1 cargo test -p vx86-translator --test expect`, then review the diff of the files.
 
 use iced_x86::code_asm::*;
 use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus};
