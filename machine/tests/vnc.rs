@@ -248,7 +248,7 @@ impl Client {
         let mut r = &data[..];
         let cp = self.format.cpixel_bytes();
         let format = self.format;
-        let mut cpixel = |r: &mut &[u8]| {
+        let cpixel = |r: &mut &[u8]| {
             let (p, rest) = r.split_at(cp);
             *r = rest;
             format.pixel(p)
@@ -567,4 +567,117 @@ fn garbage_clients_are_dropped_while_others_keep_working() {
     let mut late = Client::connect(addr);
     late.request_all(false);
     assert_rect_matches(&late.read_update()[0], &frame, NATIVE);
+}
+
+/// Runs `command` to its end, killing it after `limit`; returns whether it exited successfully.
+fn run_with_limit(command: &mut std::process::Command, limit: Duration) -> bool {
+    let mut child = command.spawn().expect("the command starts");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// vx86 running the demo guest with `-vnc :N` and `-no-shutdown`, its display number, and its serial output
+/// (lines, as they come). The display number comes from a port the system handed out; should another process take
+/// that port first, vx86 says it cannot listen and the next attempt picks another.
+fn vx86_with_vnc() -> (std::process::Child, u16, Receiver<String>) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let display = port - vx86_machine::display::vnc::BASE_PORT;
+        let mut child = common::vx86()
+            .args(["-accel", "interp", "-no-shutdown", "-quiet", "-vnc"])
+            .arg(format!(":{display}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vx86 starts");
+        let lines = |r: Box<dyn Read + Send>| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        };
+        let stderr = lines(Box::new(child.stderr.take().unwrap()));
+        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+        let listening = loop {
+            let Ok(line) = stderr.recv_timeout(Duration::from_secs(60)) else {
+                break false;
+            };
+            if line.contains("VNC server on") {
+                break true;
+            }
+            assert!(line.contains("cannot listen"), "vx86: {line}");
+        };
+        if listening {
+            return (child, display, stdout);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("vx86 found no free VNC port in five tries");
+}
+
+#[test]
+fn vncsnapshot_photographs_the_screen_vx86_serves() {
+    let have = std::process::Command::new("vncsnapshot")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok();
+    if !have {
+        vx86_cpu::testing::skip_outside_ci(
+            "vncsnapshot (apt-get install vncsnapshot) is not installed",
+        );
+        return;
+    }
+    let (mut vx86, display, serial) = vx86_with_vnc();
+    // Photograph the screen the demo left when it powered off (vx86 stays up under -no-shutdown).
+    let finished = std::iter::from_fn(|| serial.recv_timeout(Duration::from_secs(120)).ok())
+        .any(|line| line.contains(vx86_firmware::demo::SUCCESS_LINE));
+    let dir = std::env::temp_dir().join(format!("vx86-vnc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let picture = dir.join("screen.jpg");
+    let took = finished
+        && run_with_limit(
+            std::process::Command::new("vncsnapshot")
+                .args(["-quiet", "-allowblank", "-quality", "100"])
+                .arg(format!("127.0.0.1:{display}"))
+                .arg(&picture),
+            Duration::from_secs(60),
+        );
+    let _ = vx86.kill();
+    let _ = vx86.wait();
+    assert!(finished, "the demo guest did not finish");
+    assert!(took, "vncsnapshot failed");
+    let jpeg = std::fs::read(&picture).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut decoder = jpeg_decoder::Decoder::new(&jpeg[..]);
+    let pixels = decoder.decode().expect("a JPEG");
+    let info = decoder.info().unwrap();
+    let (width, height) = vx86_machine::board::BLANK_SCREEN;
+    assert_eq!(
+        (usize::from(info.width), usize::from(info.height)),
+        (width, height)
+    );
+    // The board serves a black screen until it has a graphics adapter: so is the picture (within JPEG's error).
+    assert_eq!(pixels.len(), width * height * 3);
+    assert!(pixels.iter().all(|&c| c < 8), "the picture is not black");
 }
