@@ -681,3 +681,49 @@ fn vncsnapshot_photographs_the_screen_vx86_serves() {
     assert_eq!(pixels.len(), width * height * 3);
     assert!(pixels.iter().all(|&c| c < 8), "the picture is not black");
 }
+
+#[test]
+fn a_machine_publishes_its_screen_at_once_and_its_run_loop_takes_display_input() {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let shared = SharedFrame::new();
+    let config = vx86_machine::VmConfig {
+        display: Some(vx86_machine::display::DisplayLink {
+            frame: shared.clone(),
+            input: rx,
+        }),
+        instruction_limit: Some(200_000),
+        ..vx86_machine::VmConfig::new(32 << 20, vx86_firmware::bios::image())
+    };
+    let mut vm = vx86_machine::Vm::new(config).expect("machine builds");
+    let (generation, frame) = shared.latest();
+    assert_eq!(generation, 1, "published before the guest runs");
+    let (width, height) = vx86_machine::board::BLANK_SCREEN;
+    assert_eq!(*frame, Frame::new(width, height));
+    tx.send(InputEvent::Key {
+        scancode: 0x1C,
+        down: true,
+    })
+    .unwrap();
+    assert_eq!(tx.len(), 1);
+    vm.run();
+    assert!(tx.is_empty(), "the run loop handed the key to the i8042");
+}
+
+#[test]
+fn bad_vnc_addresses_give_one_clear_line_and_status_2() {
+    for (spec, message) in [
+        ("5901", "invalid -vnc '5901'"),
+        (":1,password=on", "invalid -vnc"),
+        // An address no interface of this host has (TEST-NET-1).
+        ("192.0.2.1:0", "-vnc: cannot listen on 192.0.2.1:5900"),
+    ] {
+        let out = common::vx86()
+            .args(["-serial", "none", "-vnc", spec])
+            .output()
+            .unwrap();
+        let err = common::stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {err}");
+        assert!(err.contains(message), "{spec}: {err}");
+        assert!(!err.contains("panicked"), "{spec}: {err}");
+    }
+}
