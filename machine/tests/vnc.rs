@@ -727,3 +727,84 @@ fn bad_vnc_addresses_give_one_clear_line_and_status_2() {
         assert!(!err.contains("panicked"), "{spec}: {err}");
     }
 }
+
+#[test]
+fn random_client_bytes_never_panic_a_server_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SERVER_PANICKED: AtomicBool = AtomicBool::new(false);
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        if name.starts_with("vnc") {
+            SERVER_PANICKED.store(true, Ordering::SeqCst);
+        }
+        report(info);
+    }));
+    let frame = pattern(70, 40, 6);
+    let (addr, shared, _input) = server(frame.clone());
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let opened = round % 2 == 0;
+        let mut stream = if opened {
+            Client::connect(addr).stream
+        } else {
+            TcpStream::connect(addr).unwrap()
+        };
+        // Well-formed messages of every type with random contents, then anything at all.
+        let mut bytes = Vec::new();
+        for _ in 0..random() % 12 {
+            let kind = random() % 7;
+            let body = match kind {
+                0 => 19,
+                2 => 3,
+                3 => 9,
+                4 => 7,
+                5 => 5,
+                6 => 7,
+                _ => 0,
+            };
+            bytes.push(kind as u8);
+            let start = bytes.len();
+            bytes.extend((0..body).map(|_| random() as u8));
+            match kind {
+                0 => bytes[start + 7] = 1, // mostly true colour, with random sizes and fields
+                2 => {
+                    let count = random() % 8;
+                    bytes[start + 1..start + 3].copy_from_slice(&(count as u16).to_be_bytes());
+                    bytes.extend((0..count * 4).map(|_| random() as u8));
+                }
+                6 => {
+                    let len = random() % 16;
+                    bytes[start + 3..start + 7].copy_from_slice(&(len as u32).to_be_bytes());
+                    bytes.extend((0..len).map(|_| random() as u8));
+                }
+                _ => {}
+            }
+        }
+        bytes.extend((0..random() % 64).map(|_| random() as u8));
+        let _ = stream.write_all(&bytes);
+        if round % 10 == 0 {
+            shared.publish(pattern(
+                1 + random() as usize % 90,
+                1 + random() as usize % 60,
+                round,
+            ));
+        }
+    }
+    shared.publish(frame.clone());
+    let mut good = Client::connect(addr);
+    good.request_all(false);
+    assert_rect_matches(&good.read_update()[0], &frame, NATIVE);
+    // Sessions still running on the garbage get a moment to read it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !SERVER_PANICKED.load(Ordering::SeqCst),
+        "a server thread panicked"
+    );
+}

@@ -65,7 +65,7 @@ fn serve(
     handshake::serve(&mut stream, frame.width, frame.height, DESKTOP_NAME)?;
     // Messages may be far apart once the session runs.
     stream.set_read_timeout(None)?;
-    let messages = spawn_reader(stream.try_clone()?);
+    let messages = spawn_reader(stream.try_clone()?)?;
     let mut session = Session {
         stream,
         shared,
@@ -87,9 +87,12 @@ fn serve(
 
 /// Reads the client's messages on a thread of their own; the channel closes after the last good one, carrying the
 /// error that ended the reading unless the client simply left.
-fn spawn_reader(mut stream: TcpStream) -> Receiver<Result<ClientMessage, MessageError>> {
+fn spawn_reader(
+    mut stream: TcpStream,
+) -> io::Result<Receiver<Result<ClientMessage, MessageError>>> {
     let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || loop {
+    let reader = std::thread::Builder::new().name("vnc-reader".into());
+    let spawned = reader.spawn(move || loop {
         match ClientMessage::read(&mut stream) {
             Ok(m) => {
                 if tx.send(Ok(m)).is_err() {
@@ -103,7 +106,7 @@ fn spawn_reader(mut stream: TcpStream) -> Receiver<Result<ClientMessage, Message
             }
         }
     });
-    rx
+    spawned.map(|_| rx)
 }
 
 struct Session {

@@ -22,10 +22,13 @@ use crossbeam_channel::Sender;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::Duration;
 use vx86_devices::InputEvent;
 
 /// The TCP port of display 0.
 pub const BASE_PORT: u16 = 5900;
+/// How long the server waits after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// A running VNC server (it runs until the process ends).
 pub struct VncServer {
@@ -45,7 +48,11 @@ impl VncServer {
             .name("vnc".into())
             .spawn(move || {
                 for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
+                    let Ok(stream) = stream else {
+                        // Out of file descriptors, say: let some close before trying again.
+                        std::thread::sleep(ACCEPT_RETRY);
+                        continue;
+                    };
                     let (frame, input) = (frame.clone(), input.clone());
                     let spawned = std::thread::Builder::new()
                         .name("vnc-client".into())

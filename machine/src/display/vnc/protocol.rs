@@ -129,7 +129,7 @@ impl PixelFormat {
             (format.blue_max, format.blue_shift),
         ] {
             let width = 16 - max.leading_zeros();
-            if u32::from(shift) + width > u32::from(bits) {
+            if shift >= bits || u32::from(shift) + width > u32::from(bits) {
                 return Err(PixelFormatError::Field { max, shift, bits });
             }
         }
@@ -336,6 +336,13 @@ mod tests {
         assert_eq!(out, [0xF8, 0x00, 0x56, 0x34, 0x12, 0x00]);
         let mut bad = rgb565.to_bytes();
         bad[10] = 12; // red would reach bit 16
+        assert!(matches!(
+            PixelFormat::from_bytes(&bad),
+            Err(PixelFormatError::Field { .. })
+        ));
+        bad = rgb565.to_bytes();
+        bad[8..10].fill(0); // blue max 0, shifted out of the pixel
+        bad[12] = 16;
         assert!(matches!(
             PixelFormat::from_bytes(&bad),
             Err(PixelFormatError::Field { .. })
