@@ -157,11 +157,6 @@ impl Ps2Mouse {
         }
     }
 
-    /// The device ID the mouse reports.
-    pub fn id(&self) -> u8 {
-        self.id
-    }
-
     /// The next byte for the controller, if any; a drained queue makes room for a packet of pending movement.
     pub fn pop(&mut self) -> Option<u8> {
         let b = self.out.pop_front();
@@ -172,11 +167,6 @@ impl Ps2Mouse {
             self.last_sent = b;
         }
         b
-    }
-
-    /// Whether a byte waits for the controller.
-    pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
     }
 
     /// The pointer moved by (`dx`, `dy`) (`dy` positive downwards, as on a screen) with `buttons` held (bit 0 left,
@@ -297,12 +287,12 @@ impl Ps2Mouse {
                 self.defaults();
                 self.send(&[ACK]);
             }
-            CMD_DISABLE => {
-                self.reporting = false;
-                self.send(&[ACK]);
-            }
-            CMD_ENABLE => {
-                self.reporting = true;
+            CMD_DISABLE | CMD_ENABLE => {
+                // Either also clears the movement counters: no stale motion arrives after an enable.
+                self.reporting = b == CMD_ENABLE;
+                self.dx = 0;
+                self.dy = 0;
+                self.buttons_changed = false;
                 self.send(&[ACK]);
             }
             CMD_SET_RATE | CMD_SET_RESOLUTION => {
@@ -415,9 +405,12 @@ mod tests {
             command(&mut m, &[0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF2]),
             [0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0x03]
         );
-        assert_eq!(m.id(), ID_INTELLIMOUSE);
         assert_eq!(command(&mut m, &[0xFF]), [0xFA, 0xAA, 0x00]);
-        assert_eq!(m.id(), ID_STANDARD);
+        assert_eq!(
+            command(&mut m, &[0xF2]),
+            [0xFA, ID_STANDARD],
+            "a reset forgets the knock"
+        );
     }
 
     #[test]
@@ -438,8 +431,9 @@ mod tests {
     fn stream_packets_carry_buttons_signs_and_coalesced_movement() {
         let mut m = Ps2Mouse::new();
         m.motion(5, 5, 0);
-        assert!(!m.has_output(), "no reports before enable");
+        assert!(drain(&mut m).is_empty(), "no reports before enable");
         command(&mut m, &[0xF4]);
+        assert!(drain(&mut m).is_empty(), "an enable clears the counters");
         m.motion(3, -2, 0b011);
         // Right is +x; up on the screen (dy < 0) is +y for the mouse.
         assert_eq!(drain(&mut m), [0x0B, 3, 2]);
@@ -474,7 +468,7 @@ mod tests {
         assert_eq!(drain(&mut m), [0x28, 1, 0xFF, 0]);
         command(&mut m, &[0xF0]);
         m.motion(2, 0, 0);
-        assert!(!m.has_output());
+        assert!(drain(&mut m).is_empty());
         assert_eq!(command(&mut m, &[0xEB]), [0xFA, 0x08, 2, 0, 0]);
     }
 
