@@ -284,6 +284,9 @@ impl Vm {
         let first = self.cpu.instructions;
         let exits_before = self.kvm_exits().map(ExitStats::total);
         let outcome = self.run_until_end();
+        if let Some(display) = &mut self.display {
+            display.render_now(&mut self.board);
+        }
         if self
             .processors
             .switch_to(0, &mut self.cpu, &mut self.board.devices)

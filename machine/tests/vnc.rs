@@ -600,7 +600,15 @@ fn vx86_with_vnc() -> (std::process::Child, u16, Receiver<String>) {
             .port();
         let display = port - vx86_machine::display::vnc::BASE_PORT;
         let mut child = common::vx86()
-            .args(["-accel", "interp", "-no-shutdown", "-quiet", "-vnc"])
+            .args([
+                "-accel",
+                "interp",
+                "-m",
+                "32",
+                "-no-shutdown",
+                "-quiet",
+                "-vnc",
+            ])
             .arg(format!(":{display}"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -672,14 +680,70 @@ fn vncsnapshot_photographs_the_screen_vx86_serves() {
     let mut decoder = jpeg_decoder::Decoder::new(&jpeg[..]);
     let pixels = decoder.decode().expect("a JPEG");
     let info = decoder.info().unwrap();
-    let (width, height) = vx86_machine::board::BLANK_SCREEN;
+    assert_eq!(info.pixel_format, jpeg_decoder::PixelFormat::RGB24);
+    // The screen vx86 served is the one the same guest leaves in a machine built here.
+    let served = demo_final_screen();
     assert_eq!(
         (usize::from(info.width), usize::from(info.height)),
-        (width, height)
+        (served.width, served.height)
     );
-    // The board serves a black screen until it has a graphics adapter: so is the picture (within JPEG's error).
-    assert_eq!(pixels.len(), width * height * 3);
-    assert!(pixels.iter().all(|&c| c < 8), "the picture is not black");
+    assert_pictures_agree(&pixels, &served);
+}
+
+/// The screen the demo guest leaves when it powers off, published by a machine built in this process as vx86
+/// builds it.
+fn demo_final_screen() -> Frame {
+    let (_tx, rx) = crossbeam_channel::unbounded();
+    let shared = SharedFrame::new();
+    let config = vx86_machine::VmConfig {
+        ide: [
+            Some(vx86_devices::IdeDevice::Disk(Box::new(
+                vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image()),
+            ))),
+            None,
+            None,
+            None,
+        ],
+        display: Some(vx86_machine::display::DisplayLink {
+            frame: shared.clone(),
+            input: rx,
+        }),
+        ..vx86_machine::VmConfig::new(32 << 20, vx86_firmware::bios::image())
+    };
+    let mut vm = vx86_machine::Vm::new(config).expect("machine builds");
+    assert_eq!(vm.run().0, vx86_machine::Outcome::PowerOff);
+    Arc::unwrap_or_clone(shared.latest().1)
+}
+
+/// Checks a decoded JPEG (RGB, row by row) against `frame` within JPEG's error: small on average, and no 8x8
+/// block far off (a missing glyph or a wrong colour would be).
+fn assert_pictures_agree(rgb: &[u8], frame: &Frame) {
+    assert_eq!(rgb.len(), frame.width * frame.height * 3);
+    let diff = |x: usize, y: usize| -> u32 {
+        let p = frame.pixel(x, y);
+        let k = (y * frame.width + x) * 3;
+        (0..3)
+            .map(|c| (i32::from(rgb[k + c]) - ((p >> (16 - 8 * c)) & 0xFF) as i32).unsigned_abs())
+            .sum()
+    };
+    let mut total = 0u64;
+    for by in (0..frame.height).step_by(8) {
+        for bx in (0..frame.width).step_by(8) {
+            let (w, h) = (8.min(frame.width - bx), 8.min(frame.height - by));
+            let block: u32 = (by..by + h)
+                .flat_map(|y| (bx..bx + w).map(move |x| (x, y)))
+                .map(|(x, y)| diff(x, y))
+                .sum();
+            total += u64::from(block);
+            let mean = block as f64 / (w * h * 3) as f64;
+            assert!(
+                mean < 32.0,
+                "the 8x8 block at ({bx}, {by}) is off by {mean:.1} on average"
+            );
+        }
+    }
+    let mean = total as f64 / rgb.len() as f64;
+    assert!(mean < 3.0, "the picture is off by {mean:.2} on average");
 }
 
 #[test]

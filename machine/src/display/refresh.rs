@@ -29,14 +29,18 @@ impl DisplayRefresh {
 
     /// Renders and publishes if [`REFRESH_PERIOD`] has passed since the last rendering (at once the first time).
     pub fn tick(&mut self, board: &mut Board) {
-        let now = Instant::now();
         if self
             .last
-            .is_some_and(|last| now.duration_since(last) < REFRESH_PERIOD)
+            .is_some_and(|last| last.elapsed() < REFRESH_PERIOD)
         {
             return;
         }
-        self.last = Some(now);
+        self.render_now(board);
+    }
+
+    /// Renders and publishes at once (when a run ends, so the last screen is what front ends show).
+    pub fn render_now(&mut self, board: &mut Board) {
+        self.last = Some(Instant::now());
         if board.render_display(&mut self.frame) {
             self.shared.publish(self.frame.clone());
         }
