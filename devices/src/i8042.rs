@@ -1,10 +1,16 @@
-//! Intel 8042 keyboard controller at 0x60 (data) / 0x64 (status, command), with a minimal PS/2 keyboard behind it.
-//! IRQ1 signals keyboard data, IRQ12 auxiliary (mouse) data; the output port carries the A20 gate (bit 1) and the
-//! system reset line (bit 0, active low).
+//! Intel 8042 keyboard controller at 0x60 (data) / 0x64 (status, command), with a minimal PS/2 keyboard on its
+//! first port and a [`Ps2Mouse`] on its auxiliary port. IRQ1 signals keyboard data, IRQ12 auxiliary (mouse) data;
+//! the output port carries the A20 gate (bit 1) and the system reset line (bit 0, active low).
+//!
+//! The keyboard speaks scan code set 2; with the command byte's translation bit set (the default) the controller
+//! hands the CPU set 1, as a PC does. Host keys and pointer motion come in through [`I8042::input`].
 
 use std::collections::VecDeque;
 
 use crate::bus::{BoardRequest, IoDevice, OPEN_BUS};
+use crate::display::InputEvent;
+use crate::ps2_mouse::Ps2Mouse;
+use crate::scancode;
 
 /// Data port.
 pub const I8042_DATA: u16 = 0x60;
@@ -91,14 +97,14 @@ const SELF_TEST_OK: u8 = 0x55;
 const KBD_ACK: u8 = 0xFA;
 /// Keyboard basic assurance test passed.
 const KBD_BAT_OK: u8 = 0xAA;
-/// Keyboard/aux resend (used for the absent mouse).
-const KBD_RESEND: u8 = 0xFE;
 /// Keyboard echo.
 const KBD_ECHO: u8 = 0xEE;
 /// Most bytes the controller and keyboard queue before dropping.
 const QUEUE_LEN: usize = 16;
+/// The most bytes one key event queues (an extended release in set 2: E0 F0 xx).
+const KEY_BYTES: usize = 3;
 
-/// The 8042 and its keyboard.
+/// The 8042, its keyboard and its mouse.
 #[derive(Debug, Clone)]
 pub struct I8042 {
     /// The output buffer: a byte and whether it came from the aux port.
@@ -119,6 +125,8 @@ pub struct I8042 {
     last_was_command: bool,
     /// Keyboard scanning enabled.
     kbd_scanning: bool,
+    /// The mouse on the auxiliary port.
+    mouse: Ps2Mouse,
     /// Reset requested by the guest, not yet taken by the board.
     request: Option<BoardRequest>,
 }
@@ -143,6 +151,7 @@ impl I8042 {
             kbd_pending: None,
             last_was_command: false,
             kbd_scanning: true,
+            mouse: Ps2Mouse::new(),
             request: None,
         }
     }
@@ -175,11 +184,53 @@ impl I8042 {
         self.refill();
     }
 
-    /// Moves the next queued byte into an empty output buffer. Called after the buffer is read only on the next
-    /// status read or board poll, so that IRQ1 falls and rises again (an edge) between two bytes.
+    /// Moves the next queued byte into an empty output buffer: the controller's and keyboard's first, then the
+    /// mouse's unless the auxiliary port is disabled. Called after the buffer is read only on the next status read
+    /// or board poll, so that IRQ1 (IRQ12) falls and rises again (an edge) between two bytes.
     pub fn refill(&mut self) {
-        if self.obuf.is_none() {
-            self.obuf = self.queue.pop_front();
+        if self.obuf.is_some() {
+            return;
+        }
+        self.obuf = self.queue.pop_front();
+        if self.obuf.is_none() && self.command_byte & CB_AUX_DISABLE == 0 {
+            self.obuf = self.mouse.pop().map(|b| (b, true));
+        }
+    }
+
+    /// Whether the keyboard's queue has room for another key event (the board holds host input back until then,
+    /// so fast typing is delayed, never lost).
+    pub fn wants_input(&self) -> bool {
+        self.queue.len() + KEY_BYTES <= QUEUE_LEN
+    }
+
+    /// Host input: a key goes to the keyboard, pointer motion to the mouse.
+    pub fn input(&mut self, event: InputEvent) {
+        match event {
+            InputEvent::Key { scancode, down } => self.key(scancode, down),
+            InputEvent::Pointer { dx, dy, buttons } => {
+                self.mouse.motion(dx, dy, buttons);
+                self.refill();
+            }
+        }
+    }
+
+    /// A key went down or up (`scancode` in set 1, 0xE0xx for extended keys): the keyboard sends it in set 2, which
+    /// reaches the CPU as set 1 again when the controller translates. A keyboard that is disabled or not scanning
+    /// drops it.
+    pub fn key(&mut self, scancode: u16, down: bool) {
+        if !self.kbd_scanning || self.command_byte & CB_KBD_DISABLE != 0 {
+            return;
+        }
+        let bytes = if self.command_byte & CB_XLATE != 0 {
+            scancode::set1_bytes(scancode, down)
+        } else {
+            match scancode::set2_bytes(scancode, down) {
+                Some(bytes) => bytes,
+                None => return,
+            }
+        };
+        for b in bytes {
+            self.push(b, false);
         }
     }
 
@@ -244,7 +295,11 @@ impl I8042 {
             Some(CMD_WRITE_OUTPORT) => self.write_outport(v),
             Some(CMD_WRITE_KBD_OBUF) => self.push(v, false),
             Some(CMD_WRITE_AUX_OBUF) => self.push(v, true),
-            Some(_) => self.push(KBD_RESEND, true), // no mouse: every aux byte is refused
+            Some(_) => {
+                // CMD_WRITE_AUX: the byte goes to the mouse.
+                self.mouse.write(v);
+                self.refill();
+            }
             None => {
                 // Writing to the keyboard enables the interface.
                 self.command_byte &= !CB_KBD_DISABLE;
@@ -411,8 +466,140 @@ mod tests {
         assert_eq!(k.take_request(), Some(BoardRequest::Reset));
     }
 
+    /// Sends a byte to the mouse as Linux's i8042 driver does (0xD4, then the byte) and collects the bytes the
+    /// mouse answers, each flagged as aux data in the status register.
+    fn mouse_command(k: &mut I8042, bytes: &[u8]) -> Vec<u8> {
+        let mut answers = Vec::new();
+        for &b in bytes {
+            k.io_write(I8042_COMMAND, 1, 0xD4);
+            k.io_write(I8042_DATA, 1, u32::from(b));
+            answers.extend(read_aux(k));
+        }
+        answers
+    }
+
+    /// Every aux byte waiting, checking status bit 5 and IRQ12 for each.
+    fn read_aux(k: &mut I8042) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        loop {
+            let status = k.io_read(I8042_COMMAND, 1) as u8;
+            if status & STATUS_OBF == 0 {
+                return bytes;
+            }
+            assert_ne!(status & STATUS_AUX_OBF, 0, "aux data expected");
+            assert_eq!(k.irq12(), k.command_byte & CB_AUX_INT != 0);
+            assert!(!k.irq1());
+            bytes.push(k.io_read(I8042_DATA, 1) as u8);
+        }
+    }
+
     #[test]
-    fn aux_loopback_and_absent_mouse() {
+    fn aux_port_probe_as_linux_does_it() {
+        let mut k = I8042::new();
+        // i8042_check_aux: loopback through 0xD3, the interface test, then the aux-disable bit test.
+        k.io_write(I8042_COMMAND, 1, 0xD3);
+        k.io_write(I8042_DATA, 1, 0x5A);
+        assert_eq!(read_aux(&mut k), [0x5A]);
+        k.io_write(I8042_COMMAND, 1, 0xA9);
+        assert_eq!(read_data(&mut k), 0x00);
+        k.io_write(I8042_COMMAND, 1, 0xA7);
+        k.io_write(I8042_COMMAND, 1, 0x20);
+        assert_ne!(read_data(&mut k) & CB_AUX_DISABLE, 0);
+        k.io_write(I8042_COMMAND, 1, 0xA8);
+        k.io_write(I8042_COMMAND, 1, 0x20);
+        let cb = read_data(&mut k);
+        assert_eq!(cb & CB_AUX_DISABLE, 0);
+        // The IRQ test: aux interrupt on, a looped-back byte raises IRQ12.
+        k.io_write(I8042_COMMAND, 1, 0x60);
+        k.io_write(I8042_DATA, 1, u32::from(cb | CB_AUX_INT));
+        k.io_write(I8042_COMMAND, 1, 0xD3);
+        k.io_write(I8042_DATA, 1, 0xA5);
+        assert!(k.irq12());
+        assert_eq!(read_aux(&mut k), [0xA5]);
+        assert!(!k.irq12());
+        // psmouse: reset, identify, the IntelliMouse knock, set resolution and rate, enable.
+        assert_eq!(mouse_command(&mut k, &[0xFF]), [0xFA, 0xAA, 0x00]);
+        assert_eq!(mouse_command(&mut k, &[0xF2]), [0xFA, 0x00]);
+        assert_eq!(
+            mouse_command(&mut k, &[0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF2]),
+            [0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0xFA, 0x03]
+        );
+        assert_eq!(
+            mouse_command(&mut k, &[0xE8, 3, 0xE6, 0xF3, 100]),
+            [0xFA; 5]
+        );
+        assert_eq!(mouse_command(&mut k, &[0xE9]), [0xFA, 0x00, 3, 100]);
+        assert_eq!(mouse_command(&mut k, &[0xF4]), [0xFA]);
+        k.input(InputEvent::Pointer {
+            dx: -3,
+            dy: 7,
+            buttons: 0b001,
+        });
+        assert!(k.irq12());
+        assert_eq!(read_aux(&mut k), [0x39, 0xFD, 0xF9, 0x00]);
+    }
+
+    #[test]
+    fn a_disabled_aux_port_holds_the_mouse_data() {
+        let mut k = I8042::new();
+        mouse_command(&mut k, &[0xF4]);
+        k.io_write(I8042_COMMAND, 1, 0xA7);
+        k.input(InputEvent::Pointer {
+            dx: 1,
+            dy: 0,
+            buttons: 0,
+        });
+        assert_eq!(k.io_read(I8042_COMMAND, 1) as u8 & STATUS_OBF, 0);
+        k.io_write(I8042_COMMAND, 1, 0xA8);
+        assert_eq!(read_aux(&mut k), [0x08, 0x01, 0x00]);
+    }
+
+    #[test]
+    fn keys_arrive_in_set_1_when_translating_and_in_set_2_when_not() {
+        let mut k = I8042::new();
+        k.input(InputEvent::Key {
+            scancode: 0xE048,
+            down: true,
+        });
+        k.key(0x1E, false);
+        assert!(k.irq1());
+        assert_eq!(read_data(&mut k), 0xE0);
+        assert_eq!(read_data(&mut k), 0x48);
+        assert_eq!(read_data(&mut k), 0x9E);
+        // Linux with i8042.direct: translation off, the keyboard's own set 2.
+        k.io_write(I8042_COMMAND, 1, 0x60);
+        k.io_write(I8042_DATA, 1, u32::from(CB_KBD_INT));
+        k.key(0xE048, false);
+        k.key(0x1E, true);
+        let bytes: Vec<u8> = (0..4).map(|_| read_data(&mut k)).collect();
+        assert_eq!(bytes, [0xE0, 0xF0, 0x75, 0x1C]);
+        // A keyboard told to stop scanning sends nothing.
+        k.io_write(I8042_DATA, 1, 0xF5);
+        assert_eq!(read_data(&mut k), 0xFA);
+        k.key(0x1E, true);
+        assert_eq!(k.io_read(I8042_COMMAND, 1) as u8 & STATUS_OBF, 0);
+    }
+
+    #[test]
+    fn host_input_waits_while_the_keyboard_queue_is_full() {
+        let mut k = I8042::new();
+        let mut sent = 0;
+        while k.wants_input() {
+            k.key(0xE048, true);
+            sent += 1;
+        }
+        assert!(sent >= 5);
+        let mut bytes = 0;
+        while k.io_read(I8042_COMMAND, 1) as u8 & STATUS_OBF != 0 {
+            k.io_read(I8042_DATA, 1);
+            bytes += 1;
+        }
+        assert_eq!(bytes, sent * 2, "no byte of an accepted key is lost");
+        assert!(k.wants_input());
+    }
+
+    #[test]
+    fn aux_loopback_and_unknown_mouse_commands() {
         let mut k = I8042::new();
         k.io_write(I8042_COMMAND, 1, 0x60);
         k.io_write(I8042_DATA, 1, 0x03);
@@ -424,9 +611,7 @@ mod tests {
             STATUS_AUX_OBF
         );
         assert_eq!(k.io_read(I8042_DATA, 1), 0x5A);
-        k.io_write(I8042_COMMAND, 1, 0xD4);
-        k.io_write(I8042_DATA, 1, 0xFF);
-        assert_eq!(read_data(&mut k), 0xFE);
+        assert_eq!(mouse_command(&mut k, &[0x00]), [0xFE]);
         assert_eq!(k.io_read(0x61, 1), OPEN_BUS);
     }
 }

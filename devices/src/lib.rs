@@ -26,9 +26,11 @@ pub mod pit;
 pub mod pm;
 pub mod port92;
 pub mod post;
+pub mod ps2_mouse;
 pub mod pvpanic;
 pub mod reset_control;
 pub mod rtc;
+pub mod scancode;
 pub mod shutdown_port;
 #[cfg(test)]
 mod test_sink;

@@ -28,6 +28,7 @@ use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
 use crate::debugcon::{DebugCon, DEBUGCON_PORT};
+use crate::display::InputEvent;
 use crate::dma::DmaMemory;
 use crate::fw_cfg::{FwCfg, FwCfgItems, FW_CFG_DMA_LEN, FW_CFG_PORT_DMA, FW_CFG_PORT_SEL};
 use crate::i8042::{AUX_IRQ, I8042, I8042_COMMAND, I8042_DATA, KEYBOARD_IRQ};
@@ -139,6 +140,8 @@ pub struct PcDevices {
     uart: Uart,
     /// Keyboard controller.
     i8042: I8042,
+    /// Keys and pointer motion from a display front end, for the i8042 (None: none ever arrives).
+    display_input: Option<Receiver<InputEvent>>,
     /// Fast A20 / reset.
     port92: Port92,
     /// POST code latch.
@@ -248,6 +251,7 @@ impl PcDevices {
             rtc,
             uart: Uart::new(config.serial_out, config.serial_in),
             i8042: I8042::new(),
+            display_input: None,
             port92: Port92::new(),
             post: PostCode::new(config.trace_post),
             debug_exit: DebugExit::new(),
@@ -452,8 +456,27 @@ impl PcDevices {
         }
     }
 
-    /// Moves the timers to the clock's present (pulsing IRQ0, raising RTC flags), takes pending serial input and
-    /// keyboard bytes, and updates the interrupt lines.
+    /// Connects a display front end's keys and pointer motion to the i8042's keyboard and mouse; [`PcDevices::poll`]
+    /// takes them from then on.
+    pub fn connect_display_input(&mut self, input: Receiver<InputEvent>) {
+        self.display_input = Some(input);
+    }
+
+    /// Hands the display's waiting input to the i8042, as much as its keyboard queue has room for.
+    fn poll_display_input(&mut self) {
+        let Some(input) = &self.display_input else {
+            return;
+        };
+        while self.i8042.wants_input() {
+            match input.try_recv() {
+                Ok(event) => self.i8042.input(event),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Moves the timers to the clock's present (pulsing IRQ0, raising RTC flags), takes pending serial and display
+    /// input and keyboard bytes, and updates the interrupt lines.
     pub fn poll(&mut self) {
         if self.pit.take_irq0_edge() {
             self.pic.pulse_irq(PIT_IRQ);
@@ -464,6 +487,7 @@ impl PcDevices {
         self.apics.poll();
         self.rtc.update();
         self.uart.poll_input();
+        self.poll_display_input();
         self.i8042.refill();
         self.sync();
     }

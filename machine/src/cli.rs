@@ -82,13 +82,22 @@ pub struct Args {
     #[arg(long)]
     pub device: Vec<String>,
 
-    /// No graphical display (vx86 has none yet; accepted for QEMU compatibility).
+    /// No graphical display (the default without -vnc; accepted for QEMU compatibility).
     #[arg(long)]
     pub nographic: bool,
+
+    /// Serve the screen over VNC (RFB 3.8): :N listens on 127.0.0.1, port 5900+N; HOST:N on HOST; none: no server.
+    #[arg(long)]
+    pub vnc: Option<String>,
 
     /// A guest reset ends vx86 (status 0) instead of rebooting the guest.
     #[arg(long = "no-reboot")]
     pub no_reboot: bool,
+
+    /// When the guest powers off, keep vx86 (and its VNC server, showing the last screen) running until it is
+    /// killed, as QEMU's -no-shutdown keeps its window.
+    #[arg(long = "no-shutdown")]
+    pub no_shutdown: bool,
 
     /// Execution engine: interp (the reference interpreter), bt or tcg (the binary translator), kvm (/dev/kvm),
     /// or auto (kvm where the CPU has vmx/svm, else the interpreter).
@@ -134,6 +143,8 @@ const SINGLE_DASH_LONG: &[(&str, bool)] = &[
     ("device", true),
     ("nographic", false),
     ("no-reboot", false),
+    ("no-shutdown", false),
+    ("vnc", true),
     ("accel", true),
     ("tb-size", true),
     ("icount", false),
@@ -207,6 +218,9 @@ pub enum ArgError {
     /// An unknown engine.
     #[error("unknown accelerator '{0}': use interp, bt (or tcg), kvm or auto")]
     Accel(String),
+    /// A -vnc value that does not parse.
+    #[error("invalid -vnc '{0}': use :N (port 5900+N on 127.0.0.1), HOST:N or none")]
+    Vnc(String),
     /// An unknown trace name.
     #[error("unknown trace '{0}' in -d: use in_asm, out_asm, int, post, unimp, stats")]
     Trace(String),
@@ -364,6 +378,25 @@ pub fn parse_devices(specs: &[String]) -> Result<Devices, ArgError> {
     Ok(devices)
 }
 
+/// Parses `-vnc` (QEMU's display numbers): `:N` is port 5900+N on 127.0.0.1, `HOST:N` (`[IPV6]:N`) on HOST,
+/// `none` no server. Returns the address to listen on as `host:port`.
+pub fn parse_vnc(spec: &str) -> Result<Option<String>, ArgError> {
+    if spec == "none" {
+        return Ok(None);
+    }
+    let bad = || ArgError::Vnc(spec.to_string());
+    let (host, display) = spec.rsplit_once(':').ok_or_else(bad)?;
+    let display: u16 = display.parse().map_err(|_| bad())?;
+    let port = crate::display::vnc::BASE_PORT
+        .checked_add(display)
+        .ok_or_else(bad)?;
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    if host.contains(',') || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(Some(format!("{host}:{port}")))
+}
+
 /// A port number or size as QEMU writes it: decimal, or hexadecimal after `0x`.
 fn parse_u16(text: &str) -> Option<u16> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
@@ -403,6 +436,25 @@ pub fn parse_traces(list: Option<&str>) -> Result<Traces, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vnc_display_numbers_become_ports_on_loopback_by_default() {
+        assert_eq!(parse_vnc(":0").unwrap().as_deref(), Some("127.0.0.1:5900"));
+        assert_eq!(parse_vnc(":7").unwrap().as_deref(), Some("127.0.0.1:5907"));
+        assert_eq!(
+            parse_vnc("0.0.0.0:1").unwrap().as_deref(),
+            Some("0.0.0.0:5901")
+        );
+        assert_eq!(parse_vnc("[::1]:2").unwrap().as_deref(), Some("[::1]:5902"));
+        assert_eq!(parse_vnc("none").unwrap(), None);
+        for bad in ["", "5900", ":x", ":-1", ":65535", ":1,password"] {
+            assert!(matches!(parse_vnc(bad), Err(ArgError::Vnc(_))), "{bad}");
+        }
+        let argv = ["vx86", "-vnc", ":3", "-no-shutdown"].map(String::from);
+        let args = Args::try_parse_from(normalize_args(argv)).unwrap();
+        assert_eq!(args.vnc.as_deref(), Some(":3"));
+        assert!(args.no_shutdown);
+    }
 
     #[test]
     fn qemu_drive_shorthands_parse() {

@@ -5,7 +5,7 @@ pub mod board;
 pub mod boot;
 pub mod capture;
 pub mod cli;
-pub mod curses;
+pub mod display;
 pub mod drive;
 pub mod engine;
 pub mod fw_cfg;

@@ -4,6 +4,8 @@ use clap::Parser;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
+use vx86_machine::display::vnc::VncServer;
+use vx86_machine::display::{DisplayLink, SharedFrame};
 use vx86_machine::engine::{self, HostVirt};
 use vx86_machine::loader::{self, KernelRequest};
 use vx86_machine::{boot, drive, status, Outcome, RunStats, Vm, VmConfig};
@@ -62,6 +64,22 @@ fn run(args: Args) -> Result<u8, String> {
         Some(spec) => output_backend("debugcon", spec)?,
         None => None,
     };
+    let vnc_addr = match &args.vnc {
+        Some(spec) => cli::parse_vnc(spec).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let (display, vnc_input) = match vnc_addr {
+        Some(_) => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let link = DisplayLink {
+                frame: SharedFrame::new(),
+                input: rx,
+            };
+            (Some(link), Some(tx))
+        }
+        None => (None, None),
+    };
+    let display_frame = display.as_ref().map(|link| link.frame.clone());
     let config = VmConfig {
         ram_bytes,
         bios,
@@ -82,8 +100,15 @@ fn run(args: Args) -> Result<u8, String> {
             .map_or(vx86_translator::DEFAULT_CACHE_BYTES, |mib| {
                 (mib as usize) << 20
             }),
+        display,
     };
     let mut vm = Vm::with_engine(config, engine_kind).map_err(|e| e.to_string())?;
+    // The machine has published its first frame: clients connecting now see the screen.
+    if let (Some(addr), Some(frame), Some(input)) = (vnc_addr, display_frame, vnc_input) {
+        let server = VncServer::start(addr.as_str(), frame, input)
+            .map_err(|e| format!("-vnc: cannot listen on {addr}: {e}"))?;
+        eprintln!("vx86: VNC server on {}", server.local_addr());
+    }
     if let Some(kernel_path) = &args.kernel {
         let read = |path: &std::path::Path, what: &str| {
             std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
@@ -129,6 +154,14 @@ fn run(args: Args) -> Result<u8, String> {
     }
     for (what, count) in &vm.cpu.unimplemented {
         eprintln!("vx86: unimplemented: {what} x{count}");
+    }
+    if args.no_shutdown && outcome == Outcome::PowerOff {
+        eprintln!(
+            "vx86: the guest powered off; -no-shutdown keeps vx86 running until it is killed"
+        );
+        loop {
+            std::thread::park();
+        }
     }
     Ok(outcome.exit_status())
 }

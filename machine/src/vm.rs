@@ -3,6 +3,7 @@
 
 use crate::acpi;
 use crate::board::Board;
+use crate::display::{DisplayLink, DisplayRefresh};
 use crate::engine::kvm::{ExitStats, KvmError};
 use crate::engine::{self, EngineKind, ExecutionEngine};
 use crate::fw_cfg::{self, FirmwareConfig};
@@ -57,6 +58,8 @@ pub struct VmConfig {
     pub code_cache_bytes: usize,
     /// Number of processors (`-smp`; at least one).
     pub cpus: usize,
+    /// Where the screen is published and display input comes from (`-vnc`; None: no display).
+    pub display: Option<DisplayLink>,
 }
 
 impl VmConfig {
@@ -80,6 +83,7 @@ impl VmConfig {
             instruction_limit: None,
             code_cache_bytes: vx86_translator::DEFAULT_CACHE_BYTES,
             cpus: 1,
+            display: None,
         }
     }
 }
@@ -159,6 +163,8 @@ pub struct Vm {
     pacing: Pacing,
     no_reboot: bool,
     instruction_limit: Option<u64>,
+    /// Renders and publishes the screen, when a display is connected.
+    display: Option<DisplayRefresh>,
 }
 
 /// Statistics of a finished run.
@@ -233,9 +239,13 @@ impl Vm {
             pc_testdev: config.pc_testdev,
         });
         *devices.fw_cfg_mut().items_mut() = firmware;
+        let display = config.display.map(|link| {
+            devices.connect_display_input(link.input);
+            DisplayRefresh::new(link.frame)
+        });
         let mut cpu = Cpu::new();
         cpu.trace = config.trace;
-        Ok(Vm {
+        let mut vm = Vm {
             cpu,
             processors: Processors::new(config.cpus),
             engine,
@@ -243,7 +253,18 @@ impl Vm {
             pacing,
             no_reboot: config.no_reboot,
             instruction_limit: config.instruction_limit,
-        })
+            display,
+        };
+        // Front ends find the screen published before the guest starts.
+        vm.refresh_display();
+        Ok(vm)
+    }
+
+    /// Renders and publishes the screen if a display is connected and its refresh period has passed.
+    fn refresh_display(&mut self) {
+        if let Some(display) = &mut self.display {
+            display.tick(&mut self.board);
+        }
     }
 
     /// Changes where the run stops (`-max-instructions`): a debugger or a test may run a machine in steps.
@@ -257,6 +278,9 @@ impl Vm {
         let first = self.cpu.instructions;
         let exits_before = self.kvm_exits().map(ExitStats::total);
         let outcome = self.run_until_end();
+        if let Some(display) = &mut self.display {
+            display.render_now(&mut self.board);
+        }
         if self
             .processors
             .switch_to(0, &mut self.cpu, &mut self.board.devices)
@@ -283,6 +307,7 @@ impl Vm {
             let exit = self.engine.run(&mut self.cpu, &mut self.board, budget);
             self.board.sync_instructions(self.cpu.instructions);
             self.board.devices.poll();
+            self.refresh_display();
             if let Some(outcome) = self.take_request() {
                 return outcome;
             }
@@ -328,6 +353,7 @@ impl Vm {
                 return Some(Outcome::HaltedForever);
             }
             self.board.devices.poll();
+            self.refresh_display();
         }
     }
 

@@ -698,3 +698,40 @@ fn firmware_moves_the_pm_block_through_pmba_and_turns_it_off_through_pmregmisc()
         "a reset puts it back at 0x600"
     );
 }
+
+#[test]
+fn display_input_reaches_the_keyboard_on_irq1_and_the_mouse_on_irq12() {
+    let (_, mut pc) = board(false);
+    init_pic(&mut pc);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    pc.connect_display_input(rx);
+    tx.send(InputEvent::Key {
+        scancode: 0x1C,
+        down: true,
+    })
+    .unwrap();
+    pc.poll();
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x21);
+    assert_eq!(pc.io_read(I8042_DATA, 1), 0x1C);
+    pc.io_write(0x20, 1, 0x20);
+    // Aux interrupt on, the mouse reporting.
+    pc.io_write(I8042_COMMAND, 1, 0x60);
+    pc.io_write(I8042_DATA, 1, 0x47);
+    pc.io_write(I8042_COMMAND, 1, 0xD4);
+    pc.io_write(I8042_DATA, 1, 0xF4);
+    assert_eq!(pc.acknowledge_interrupt(), 0x2C);
+    assert_eq!(pc.io_read(I8042_DATA, 1), 0xFA);
+    pc.io_write(0xA0, 1, 0x20);
+    pc.io_write(0x20, 1, 0x20);
+    tx.send(InputEvent::Pointer {
+        dx: 2,
+        dy: 0,
+        buttons: 0,
+    })
+    .unwrap();
+    pc.poll();
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x2C);
+    assert_eq!(pc.io_read(I8042_DATA, 1), 0x08);
+}
