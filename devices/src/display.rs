@@ -1,5 +1,6 @@
-//! What a display shows and sends back: the [`Frame`] a graphics adapter renders its screen into, and the
-//! [`InputEvent`]s a display front end (terminal, VNC client) delivers to the keyboard controller.
+//! What a display shows and sends back: the [`Frame`] a graphics adapter renders its screen into, the
+//! [`TextScreen`] of a text mode (for front ends that draw characters, not pixels), and the [`InputEvent`]s a
+//! display front end (terminal, VNC client) delivers to the keyboard controller.
 
 /// A picture of the guest's screen: `width` x `height` pixels, row by row from the top left, each 0x00RRGGBB.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +40,52 @@ impl Frame {
     /// One row of pixels.
     pub fn row(&self, y: usize) -> &[u32] {
         &self.pixels[y * self.width..(y + 1) * self.width]
+    }
+}
+
+/// One character cell: the byte (code page 437) and its colours as 0x00RRGGBB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextCell {
+    /// The character, a code page 437 byte.
+    pub ch: u8,
+    /// Foreground colour, 0x00RRGGBB.
+    pub fg: u32,
+    /// Background colour, 0x00RRGGBB.
+    pub bg: u32,
+}
+
+/// A text screen of `cols` x `rows` cells, row by row, and where the cursor shows (if it does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextScreen {
+    /// Columns.
+    pub cols: usize,
+    /// Rows.
+    pub rows: usize,
+    /// `cols * rows` cells, row by row from the top left.
+    pub cells: Vec<TextCell>,
+    /// The cursor's (column, row) when it is enabled and on the screen.
+    pub cursor: Option<(usize, usize)>,
+}
+
+impl TextScreen {
+    /// A blank screen (spaces, light grey on black, as a PC's text screen after a clear).
+    pub fn blank(cols: usize, rows: usize) -> TextScreen {
+        let cell = TextCell {
+            ch: b' ',
+            fg: 0xAA_AAAA,
+            bg: 0,
+        };
+        TextScreen {
+            cols,
+            rows,
+            cells: vec![cell; cols * rows],
+            cursor: None,
+        }
+    }
+
+    /// The cell at column `col`, row `row`.
+    pub fn cell(&self, col: usize, row: usize) -> TextCell {
+        self.cells[row * self.cols + col]
     }
 }
 

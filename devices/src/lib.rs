@@ -40,7 +40,7 @@ pub use apic_bus::{ApicBus, StartupSignal};
 pub use ata::{Disk, DiskError, FileDisk, IdeDevice, IdeMedia, MemDisk};
 pub use bus::{BoardRequest, IoDevice, PortMap, PortMapError, OPEN_BUS};
 pub use clock::Clock;
-pub use display::{Frame, InputEvent};
+pub use display::{Frame, InputEvent, TextCell, TextScreen};
 pub use dma::{DmaError, DmaMemory};
 pub use fw_cfg::{FwCfg, FwCfgError, FwCfgItems};
 pub use image::{open_image, ImageFormat, ImageOptions};

@@ -8,16 +8,14 @@
 mod cp437;
 pub mod keys;
 mod painter;
-mod screen;
 mod terminal;
 
 pub use painter::TerminalPainter;
-pub use screen::{TextCell, TextScreen};
 
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{self, Read, Write};
 use terminal::RawTerminal;
-use vx86_devices::InputEvent;
+use vx86_devices::{InputEvent, TextScreen};
 
 /// The running curses display: the terminal in raw mode and its painter and input threads.
 pub struct CursesDisplay {

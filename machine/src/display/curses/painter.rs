@@ -2,8 +2,8 @@
 //! the last picture, as QEMU's curses display does through curses itself.
 
 use super::cp437;
-use super::screen::{TextCell, TextScreen};
 use std::fmt::Write as _;
+use vx86_devices::{TextCell, TextScreen};
 
 /// The terminal's picture as last drawn, to send the differences.
 #[derive(Default)]
