@@ -53,10 +53,7 @@ const PAGE_MASK: u32 = !0xFFF;
 
 /// The ROM image, a whole number of 512-byte blocks whose bytes sum to 0 (mod 256).
 pub fn image() -> Vec<u8> {
-    match build() {
-        Ok(rom) => rom,
-        Err(e) => unreachable!("the Linux loader ROM is fixed code that always assembles: {e}"),
-    }
+    build().expect("the Linux loader ROM assembles")
 }
 
 fn build() -> Result<Vec<u8>, IcedError> {
@@ -122,10 +119,10 @@ fn bev(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.shr(eax, 4)?;
     a.mov(es, ax)?;
     a.mov(edi, dword_ptr(HDR_RAMDISK_IMAGE).es())?;
-    a.mov(ax, FW_CFG_INITRD_SIZE as u32)?;
+    a.mov(ax, u32::from(FW_CFG_INITRD_SIZE))?;
     read_u32(a)?;
     a.mov(ecx, eax)?;
-    a.mov(ax, FW_CFG_INITRD_DATA as u32)?;
+    a.mov(ax, u32::from(FW_CFG_INITRD_DATA))?;
     dma_read(a, fail)?;
     read_item_to_its_address(
         a,
