@@ -12,7 +12,7 @@ use vx86_cpu::state::{SegReg, TableReg};
 use vx86_cpu::Cpu;
 use vx86_devices::FwCfgError;
 
-/// Why a direct kernel boot could not be prepared.
+/// Why a kernel boot (direct or through the firmware) could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     /// The kernel or initrd could not be loaded.
