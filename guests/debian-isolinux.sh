@@ -26,22 +26,13 @@ initrd=$cache/initramfs.cpio.gz
 command -v xorriso >/dev/null || die "needs xorriso (apt-get install xorriso)"
 
 iso=$cache/isolinux.iso
-debs_used=$(fetch isolinux)$'\n'$(fetch syslinux-common)
+debs_used=("$(fetch isolinux)" "$(fetch syslinux-common)")
 
-stale() { # true when $1 is missing or older than the guest, a package or this script
-    local input
-    [ -s "$1" ] || return 0
-    while read -r input; do
-        [ "$input" -nt "$1" ] && return 0
-    done <<< "$debs_used"$'\n'"$kernel"$'\n'"$initrd"$'\n'"$0"
-    return 1
-}
-
-if stale "$iso"; then
+if stale "$iso" "${debs_used[@]}" "$kernel" "$initrd"; then
     tools=$cache/isolinux-root
     tree=$cache/isolinux-tree
     rm -rf "$tools" "$tree"
-    while read -r deb; do dpkg-deb -x "$deb" "$tools"; done <<< "$debs_used"
+    for deb in "${debs_used[@]}"; do dpkg-deb -x "$deb" "$tools"; done
     isolinux_bin=$tools/usr/lib/ISOLINUX/isolinux.bin
     ldlinux_c32=$tools/usr/lib/syslinux/modules/bios/ldlinux.c32
     [ -s "$isolinux_bin" ] || die "no isolinux.bin in the isolinux package"
