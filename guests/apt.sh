@@ -1,5 +1,5 @@
 # Shared by the guest scripts (sourced, not run): cached `apt-get download` of Debian packages.
-# Needs: $debs (the download cache) and a log function; defines apt_update, die and fetch.
+# Needs: $debs (the download cache) and a log function; defines apt_update, die, fetch and stale.
 
 command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || {
     log "error: needs apt-get and dpkg-deb (Debian 12)"
@@ -28,4 +28,15 @@ fetch() {
         deb=$(ls "$debs/$1"_*.deb | head -n1)
     fi
     echo "$deb"
+}
+
+# True when file $1 is missing or older than any of the files that follow it or than the running script.
+stale() {
+    local output=$1 input
+    shift
+    [ -s "$output" ] || return 0
+    for input in "$@" "$0"; do
+        [ "$input" -nt "$output" ] && return 0
+    done
+    return 1
 }

@@ -35,16 +35,7 @@ sectors_per_track=63
 
 raw=$cache/syslinux.img
 qcow2=$cache/syslinux.qcow2
-debs_used=$(fetch syslinux)$'\n'$(fetch syslinux-common)$'\n'$(fetch mtools)
-
-stale() { # true when $1 is missing or older than the guest, a package or this script
-    local input
-    [ -s "$1" ] || return 0
-    while read -r input; do
-        [ "$input" -nt "$1" ] && return 0
-    done <<< "$debs_used"$'\n'"$kernel"$'\n'"$initrd"$'\n'"$0"
-    return 1
-}
+debs_used=("$(fetch syslinux)" "$(fetch syslinux-common)" "$(fetch mtools)")
 
 # One little-endian 32-bit value as printf escapes.
 le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
@@ -55,10 +46,10 @@ chs() {
     printf '\\x%02x\\x%02x\\x%02x' "$h" $((s | (c >> 8 & 3) << 6)) $((c & 255))
 }
 
-if stale "$raw"; then
+if stale "$raw" "${debs_used[@]}" "$kernel" "$initrd"; then
     tools=$cache/syslinux-root
     rm -rf "$tools"
-    while read -r deb; do dpkg-deb -x "$deb" "$tools"; done <<< "$debs_used"
+    for deb in "${debs_used[@]}"; do dpkg-deb -x "$deb" "$tools"; done
     mbr=$tools/usr/lib/syslinux/mbr/mbr.bin
     [ -s "$mbr" ] || die "no mbr.bin in the syslinux-common package"
     # The unpacked mtools (which the mtools variant of `syslinux` runs) with no drive configuration to check.

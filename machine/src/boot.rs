@@ -1,14 +1,18 @@
-//! Direct kernel boot (`-kernel`, `-initrd`, `-append`): the ACPI tables, the kernel and its boot data in guest
-//! memory, and the CPU in the state the kernel's entry point expects, with no BIOS in the way.
+//! Kernel boot (`-kernel`, `-initrd`, `-append`). Directly, with vx86's own BIOS: the ACPI tables, the kernel and
+//! its boot data in guest memory, and the CPU in the state the kernel's entry point expects, with no BIOS in the
+//! way. Through the firmware, with `-bios FILE` (SeaBIOS), as QEMU does it: the kernel's pieces and a loader option
+//! ROM in fw_cfg ([`crate::fw_cfg::kernel`]), which the firmware boots like a drive.
 
 use crate::acpi;
+use crate::fw_cfg::kernel;
 use crate::loader::{self, BootState, KernelRequest, LoadError, MemoryMap};
 use crate::mptable;
 use crate::vm::Vm;
 use vx86_cpu::state::{SegReg, TableReg};
 use vx86_cpu::Cpu;
+use vx86_devices::FwCfgError;
 
-/// Why a direct kernel boot could not be prepared.
+/// Why a kernel boot (direct or through the firmware) could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     /// The kernel or initrd could not be loaded.
@@ -17,6 +21,9 @@ pub enum BootError {
     /// The ACPI tables did not fit.
     #[error("cannot place the ACPI tables: {0}")]
     Acpi(#[from] acpi::AcpiError),
+    /// The loader ROM could not be added to fw_cfg.
+    #[error("cannot hand the kernel to the firmware: {0}")]
+    FwCfg(#[from] FwCfgError),
 }
 
 /// Loads a kernel into the VM's memory, writes the ACPI and MP tables, and puts the CPU at the kernel's entry point.
@@ -28,6 +35,16 @@ pub fn prepare(vm: &mut Vm, request: &KernelRequest) -> Result<BootState, BootEr
     let state = loader::load_kernel(&mut vm.board.memory, &map, request)?;
     enter(&mut vm.cpu, &state);
     Ok(state)
+}
+
+/// Hands a kernel to the VM's firmware through fw_cfg, as QEMU does for `-bios`: the kernel, initrd and command line
+/// items, and the Linux loader option ROM first in the boot order. The CPU stays at the reset vector.
+pub fn hand_to_firmware(vm: &mut Vm, request: &KernelRequest) -> Result<(), BootError> {
+    let (ram_below_4g, _) = vx86_devices::ram_split(vm.board.memory.ram_bytes());
+    let items = vm.board.devices.fw_cfg_mut().items_mut();
+    kernel::add_kernel(items, request, ram_below_4g)?;
+    kernel::add_loader_rom(items)?;
+    Ok(())
 }
 
 /// Puts the CPU in the state `boot` describes: control registers, EFER, GDT, segments and entry registers.

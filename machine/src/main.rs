@@ -131,7 +131,13 @@ fn run(args: Args) -> Result<u8, String> {
             kernel_name: &kernel_name,
             initrd_name: initrd_name.as_deref().unwrap_or(""),
         };
-        boot::prepare(&mut vm, &request).map_err(|e| format!("{}: {e}", kernel_path.display()))?;
+        // With -bios the firmware loads the kernel (as under QEMU); our own BIOS leaves it to a direct boot.
+        let prepared = if args.bios.is_some() {
+            boot::hand_to_firmware(&mut vm, &request)
+        } else {
+            boot::prepare(&mut vm, &request).map(|_| ())
+        };
+        prepared.map_err(|e| format!("{}: {e}", kernel_path.display()))?;
     }
     let (outcome, stats) = vm.run();
     match &outcome {

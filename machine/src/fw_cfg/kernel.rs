@@ -1,6 +1,7 @@
 //! `-kernel`, `-initrd` and `-append` handed to firmware through fw_cfg, as QEMU's `x86_load_linux` hands them to
 //! SeaBIOS: a bzImage split into its real-mode setup and its protected-mode kernel, the setup header filled in as
-//! a boot loader fills it, and where each piece goes. The firmware's loader (QEMU's `linuxboot_dma.bin` option ROM)
+//! a boot loader fills it, and where each piece goes. The firmware runs vx86's Linux loader option ROM
+//! ([`vx86_firmware::linuxboot`], served as QEMU serves its `linuxboot_dma.bin`, first in the boot order), which
 //! copies the pieces there and jumps into the real-mode setup.
 //!
 //! | items | what |
@@ -10,12 +11,14 @@
 //! | command line address, size, data (0x13-0x15) | the command line with its NUL, at [`CMDLINE_ADDR`] |
 //! | initrd address, size, data (0x0A, 0x0B, 0x12) | the initrd, page-aligned as high as the kernel allows, below [`ACPI_DATA_SIZE`] bytes kept for firmware at the top of RAM |
 
+use super::BOOTORDER_FILE;
 use crate::loader::bzimage::SetupHeader;
 use crate::loader::multiboot::Multiboot;
 use crate::loader::zero_page::*;
 use crate::loader::{checked_cmdline, KernelLoader, KernelRequest, LoadError};
 use vx86_devices::fw_cfg::items::*;
-use vx86_devices::FwCfgItems;
+use vx86_devices::{FwCfgError, FwCfgItems};
+use vx86_firmware::linuxboot;
 
 /// Where the real-mode setup goes (QEMU's choice for boot protocol 2.02 and later).
 pub const SETUP_ADDR: u32 = 0x1_0000;
@@ -70,6 +73,32 @@ pub fn add_kernel(
     items.add_u32(FW_CFG_SETUP_ADDR, SETUP_ADDR);
     items.add_u32(FW_CFG_SETUP_SIZE, setup.len() as u32);
     items.add_bytes(FW_CFG_SETUP_DATA, setup);
+    Ok(())
+}
+
+/// Adds the Linux loader option ROM that boots what [`add_kernel`] added, and puts it first in the `bootorder` file
+/// as QEMU's `/rom@` path of its file (the drives follow).
+pub fn add_loader_rom(items: &mut FwCfgItems) -> Result<(), FwCfgError> {
+    items.add_file(linuxboot::ROM_FILE, linuxboot::image())?;
+    let rom_first = |old: &[u8]| {
+        let mut order = format!("/rom@{}", linuxboot::ROM_FILE).into_bytes();
+        if old.is_empty() {
+            order.push(0);
+        } else {
+            order.push(b'\n');
+            order.extend_from_slice(old);
+        }
+        order
+    };
+    match items.file(BOOTORDER_FILE) {
+        Some((key, old)) => {
+            let order = rom_first(old);
+            items.add_bytes(key, order);
+        }
+        None => {
+            items.add_file(BOOTORDER_FILE, rom_first(&[]))?;
+        }
+    }
     Ok(())
 }
 
@@ -163,6 +192,37 @@ mod tests {
         assert_eq!(at(HDR_RAMDISK_SIZE), 5000);
         // The rest of the setup is the file's.
         assert_eq!(&setup[..HDR_TYPE_OF_LOADER], &image[..HDR_TYPE_OF_LOADER]);
+    }
+
+    #[test]
+    fn the_loader_rom_is_served_and_boots_before_the_drives() {
+        let rom_path = b"/rom@genroms/linuxboot_dma.bin";
+        let mut items = FwCfgItems::new();
+        add_loader_rom(&mut items).unwrap();
+        assert_eq!(
+            items.file(linuxboot::ROM_FILE).unwrap().1,
+            linuxboot::image()
+        );
+        assert_eq!(
+            items.file(BOOTORDER_FILE).unwrap().1,
+            [&rom_path[..], b"\0"].concat()
+        );
+        let mut items = FwCfgItems::new();
+        items
+            .add_file(
+                BOOTORDER_FILE,
+                b"/pci@i0cf8/ide@1,1/drive@0/disk@0\0".to_vec(),
+            )
+            .unwrap();
+        add_loader_rom(&mut items).unwrap();
+        assert_eq!(
+            items.file(BOOTORDER_FILE).unwrap().1,
+            [&rom_path[..], b"\n/pci@i0cf8/ide@1,1/drive@0/disk@0\0"].concat()
+        );
+        assert_eq!(
+            add_loader_rom(&mut items),
+            Err(FwCfgError::Duplicate(linuxboot::ROM_FILE.to_string()))
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | IRQ0 override (0x8002) | 1, u32: the PIT reaches the IOAPIC on pin 2 (the MADT's override) |
 //! | `etc/boot-cpus` | `-smp`, u16 |
 //! | `etc/e820` | the board's memory map ([`MemoryMap`]): 20-byte entries, address u64, length u64, type u32 |
-//! | `bootorder` | the IDE drives' OpenFirmware paths (hard disks first, CD-ROMs first under `-boot d`), else empty |
+//! | `bootorder` | the IDE drives' OpenFirmware paths (hard disks first, CD-ROMs first under `-boot d`), else empty; the Linux loader ROM before them when [`kernel`] adds it |
 //! | `etc/sercon-port` | 0x3F8, u16: with no display, firmware mirrors its screen on COM1 (QEMU's `-nographic`) |
 //! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
 //!
