@@ -8,9 +8,9 @@
 //!   processor halted with interrupts off.
 //!
 //! Why these modes: this host's paravirtual KVM (PVM) emulates guest kernel mode, and its emulator cannot do a
-//! 32-bit IRETD nor the switch from 32-bit protected mode into long mode, but runs 64-bit code with IRETQ. So the
-//! bootstrap processor, which takes interrupts and returns from them, starts in long mode, and the application
-//! processors stay in 32-bit protected mode and never return from an interrupt.
+//! 32-bit IRETD, but runs 64-bit code with IRETQ. So the bootstrap processor, which takes interrupts and returns
+//! from them, starts in long mode, and the application processors stay in 32-bit protected mode and never return
+//! from an interrupt.
 
 mod common;
 
