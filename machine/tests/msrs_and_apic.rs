@@ -1,6 +1,6 @@
 //! The CPU model's MSRs, canonical-address checks and APIC links in 64-bit mode under every engine, KVM
 //! included: the machine-check MSRs, #GP for a non-canonical FS base or descriptor-table base, CR8 as the APIC's
-//! task priority, and CPUID's APIC bit following IA32_APIC_BASE.EN. Every engine must read what the interpreter
+//! task priority, CPUID's APIC bit following IA32_APIC_BASE.EN, and the extended CPUID leaves. Every engine must read what the interpreter
 //! reads, and that must be what the model promises.
 
 mod common;
@@ -105,7 +105,21 @@ fn guest(a: &mut CodeAssembler) {
     a.and(eax, !(1 << 11)).unwrap();
     a.wrmsr().unwrap();
     apic_bit(a, 7);
+    // 8-9: the extended leaves: 8000_0001h EDX's long mode, SYSCALL and NX bits (what a host's KVM lacks, RDTSCP
+    // here, is dropped there) and 8000_0006h ECX (the L2 cache).
+    a.mov(eax, 0x8000_0001u32).unwrap();
+    a.cpuid().unwrap();
+    a.and(edx, LM | SYSCALL | NX).unwrap();
+    a.mov(result(8), rdx).unwrap();
+    a.mov(eax, 0x8000_0006u32).unwrap();
+    a.cpuid().unwrap();
+    a.mov(result(9), rcx).unwrap();
 }
+
+/// CPUID 8000_0001h EDX: long mode, SYSCALL/SYSRET, no-execute.
+const LM: u32 = 1 << 29;
+const SYSCALL: u32 = 1 << 11;
+const NX: u32 = 1 << 20;
 
 fn run(engine: vx86_machine::EngineKind) -> (Outcome, Vec<u8>) {
     let mut vm = flat::long_mode_machine(engine, 1, |a| {
