@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
 use vx86_machine::engine::{self, HostVirt};
 use vx86_machine::loader::{self, KernelRequest};
-use vx86_machine::{boot, drive, status, Outcome, RunStats, Vm, VmConfig};
+use vx86_machine::{boot, drive, screenshot, status, Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
     // A panic anywhere (any thread) is a bug in vx86: say so with a status no guest can give.
@@ -129,6 +129,10 @@ fn run(args: Args) -> Result<u8, String> {
     }
     for (what, count) in &vm.cpu.unimplemented {
         eprintln!("vx86: unimplemented: {what} x{count}");
+    }
+    if let Some(path) = &args.screenshot_on_exit {
+        let frame = screenshot::capture(&mut vm.board.devices);
+        screenshot::write_png(&frame, path).map_err(|e| format!("screenshot: {e}"))?;
     }
     Ok(outcome.exit_status())
 }
