@@ -33,6 +33,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The std-vga's video BIOS, looked for beside `-bios` (Debian's `vgabios` package names it so).
+const VGA_ROM_NAME: &str = "vgabios-stdvga.bin";
+
 fn run(args: Args) -> Result<u8, String> {
     let ram_bytes = cli::parse_memory(&args.memory).map_err(|e| e.to_string())?;
     let accel = cli::parse_accel(&args.accel).map_err(|e| e.to_string())?;
@@ -46,6 +49,14 @@ fn run(args: Args) -> Result<u8, String> {
         Some(path) => std::fs::read(path)
             .map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
         None => vx86_firmware::bios::image(),
+    };
+    // As QEMU finds the VGA's video BIOS in its firmware folder, vx86 takes the one beside `-bios`, if any.
+    let vga_rom = match args.bios.as_deref().map(|p| p.with_file_name(VGA_ROM_NAME)) {
+        Some(path) if path.exists() => Some(
+            std::fs::read(&path)
+                .map_err(|e| format!("cannot read VGA BIOS {}: {e}", path.display()))?,
+        ),
+        _ => None,
     };
     if args.initrd.is_some() && args.kernel.is_none() {
         return Err("-initrd needs -kernel".to_string());
@@ -77,6 +88,7 @@ fn run(args: Args) -> Result<u8, String> {
         trace_post: traces.post,
         instruction_limit: args.max_instructions,
         cpus: cli::parse_smp(&args.smp).map_err(|e| e.to_string())?,
+        vga_rom,
         code_cache_bytes: args
             .tb_size
             .map_or(vx86_translator::DEFAULT_CACHE_BYTES, |mib| {

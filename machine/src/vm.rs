@@ -57,6 +57,8 @@ pub struct VmConfig {
     pub code_cache_bytes: usize,
     /// Number of processors (`-smp`; at least one).
     pub cpus: usize,
+    /// The VGA's option ROM (a video BIOS such as Debian's `vgabios-stdvga.bin`), given to firmware through fw_cfg.
+    pub vga_rom: Option<Vec<u8>>,
 }
 
 impl VmConfig {
@@ -80,6 +82,7 @@ impl VmConfig {
             instruction_limit: None,
             code_cache_bytes: vx86_translator::DEFAULT_CACHE_BYTES,
             cpus: 1,
+            vga_rom: None,
         }
     }
 }
@@ -225,6 +228,7 @@ impl Vm {
                 .each_ref()
                 .map(|d| d.as_ref().map(IdeDevice::media)),
             boot_cdrom: config.boot_cdrom,
+            vga_rom: config.vga_rom.as_deref(),
         })?;
         let mut devices = PcDevices::new(PcConfig {
             clock: pacing.clock(),

@@ -7,8 +7,9 @@ use common::{bochs_shutdown, multiboot_image, s, stderr_of, vx86, Scratch};
 use iced_x86::code_asm::*;
 use vx86_devices::vga::font::glyphs_8x16;
 use vx86_devices::vga::modes::MODE_13H;
-use vx86_devices::Frame;
-use vx86_machine::screenshot::read_png;
+use vx86_devices::{Frame, IdeDevice, MemDisk};
+use vx86_machine::screenshot::{capture, read_png};
+use vx86_machine::{EngineKind, Outcome, Vm, VmConfig};
 
 /// Runs `vx86 args... -screenshot-on-exit` and returns the screenshot; the guest must end with status 0.
 fn screenshot(scratch: &Scratch, args: &[&str]) -> Frame {
@@ -23,10 +24,9 @@ fn screenshot(scratch: &Scratch, args: &[&str]) -> Frame {
 }
 
 /// The text on a 720x400 screenshot of an 80x25 text mode, one string per row: each 9x16 cell is matched against
-/// every glyph of the font in some foreground and background colour ('?' where none matches).
-fn screen_text(f: &Frame) -> Vec<String> {
+/// every printable glyph of `glyphs` in some foreground and background colour ('?' where none matches).
+fn screen_text(f: &Frame, glyphs: &[[u8; 16]]) -> Vec<String> {
     assert_eq!((f.width, f.height), (720, 400));
-    let glyphs = glyphs_8x16();
     let matches = |col: usize, row: usize, glyph: &[u8; 16]| {
         let mut colors = [None, None];
         (0..16).all(|line| {
@@ -58,7 +58,7 @@ fn screen_text(f: &Frame) -> Vec<String> {
 fn the_demo_guests_text_screen_shows_the_bios_and_the_boot_sector() {
     let scratch = Scratch::new("demo-screen");
     let frame = screenshot(&scratch, &["-icount", "-no-reboot", "-accel", "interp"]);
-    let text = screen_text(&frame);
+    let text = screen_text(&frame, &glyphs_8x16());
     let all = text.join("\n");
     assert!(text[0].starts_with("vx86 BIOS"), "{all}");
     assert!(all.contains("Booting from hard disk 0x80..."), "{all}");
@@ -233,5 +233,47 @@ fn a_screenshot_that_cannot_be_written_is_a_clear_error() {
         stderr_of(&out).contains("screenshot: cannot open"),
         "{}",
         stderr_of(&out)
+    );
+}
+
+#[test]
+fn seabios_with_the_vga_bios_prints_its_banner_and_the_boot_on_the_text_screen() {
+    let (Some(seabios), Some(vgabios)) = (common::debian_seabios(), common::debian_vgabios())
+    else {
+        return;
+    };
+    // SeaBIOS with the VGA's video BIOS boots the demo disk, which powers off after its real-mode part printed
+    // through INT 10h.
+    let demo = IdeDevice::Disk(Box::new(MemDisk::new(vx86_firmware::demo::disk_image())));
+    let config = VmConfig {
+        ide: [Some(demo), None, None, None],
+        deterministic: true,
+        no_reboot: true,
+        instruction_limit: Some(200_000_000),
+        vga_rom: Some(vgabios),
+        ..VmConfig::new(128 << 20, seabios)
+    };
+    let mut vm = Vm::with_engine(config, EngineKind::Bt).unwrap();
+    let (outcome, _) = vm.run();
+    assert_eq!(outcome, Outcome::PowerOff);
+    let frame = capture(&mut vm.board.devices);
+    // The video BIOS loads its own font into plane 2: read the screen with that font.
+    let vga = vm.board.devices.vga();
+    let font: Vec<[u8; 16]> = (0..256)
+        .map(|c| std::array::from_fn(|line| vga.peek_plane(2, c * 32 + line)))
+        .collect();
+    // SeaBIOS copied the video BIOS to C0000 and ran it: without one, nothing would draw on the text screen.
+    let mut signature = [0u8; 2];
+    vm.board.memory.read_phys(0xC_0000, &mut signature);
+    assert_eq!(signature, [0x55, 0xAA], "an option ROM at C000:0");
+    let all = screen_text(&frame, &font).join("\n");
+    assert!(
+        all.starts_with("SeaBIOS (version"),
+        "SeaBIOS's banner:\n{all}"
+    );
+    assert!(all.contains("Booting from Hard Disk..."), "{all}");
+    assert!(
+        all.contains("this is our last line through INT 10h"),
+        "{all}"
     );
 }

@@ -72,6 +72,22 @@ pub fn debian_seabios() -> Option<Vec<u8>> {
     }
 }
 
+/// Debian's std-vga video BIOS from [`guest_cache`] (`guests/debian-firmware.sh` fetches it); `None`, after
+/// [`skip_outside_ci`] says why, when it has not been fetched.
+pub fn debian_vgabios() -> Option<Vec<u8>> {
+    let path = guest_cache().join("firmware/vgabios-stdvga.bin");
+    match std::fs::read(&path) {
+        Ok(image) => Some(image),
+        Err(why) => {
+            skip_outside_ci(format_args!(
+                "run guests/debian-firmware.sh first ({}: {why})",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
 /// The host's virtualisation support when KVM is usable; `None`, after [`skip_outside_ci`] says why, when not.
 pub fn usable_kvm() -> Option<HostVirt> {
     let host = HostVirt::probe();
