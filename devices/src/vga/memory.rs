@@ -71,11 +71,10 @@ impl Vga {
         let map_mask = self.sequencer.map_mask();
         match self.route(paddr) {
             None => {}
-            Some(Route::Linear(at)) => {
-                if self.vbe.enabled() || map_mask & (1 << (at & 3)) != 0 {
-                    self.store(at, value);
-                }
+            Some(Route::Linear(at)) if self.vbe.enabled() || map_mask & (1 << (at & 3)) != 0 => {
+                self.store(at, value)
             }
+            Some(Route::Linear(_)) => {}
             Some(Route::OddEven { offset, odd }) => {
                 let planes = map_mask & if odd { 0b1010 } else { 0b0101 };
                 for p in (0..4).filter(|p| planes & (1 << p) != 0) {

@@ -171,11 +171,8 @@ fn the_dac_moves_on_after_each_triplet_both_ways() {
 fn power_on_is_mode_3_with_the_font_in_plane_2() {
     let mut vga = Vga::new();
     let glyphs = glyphs_8x16();
-    for line in 0..16 {
-        assert_eq!(
-            vga.peek_plane(2, usize::from(b'A') * GLYPH_STRIDE + line),
-            glyphs[65][line]
-        );
+    for (line, &bits) in glyphs[65].iter().enumerate() {
+        assert_eq!(vga.peek_plane(2, 65 * GLYPH_STRIDE + line), bits);
     }
     assert_eq!(glyphs[65][0], GLYPHS_8X8[65][0]);
     assert_ne!(glyphs[65], [0; 16]);
@@ -387,9 +384,9 @@ fn an_80x50_text_mode_uses_the_8x8_font_from_plane_2() {
     vga.window_write(0xB_8000 + 2 * (49 * 80 + 79) + 1, 0x0E);
     let f = rendered(&mut vga);
     assert_eq!((f.width, f.height), (720, 400));
-    for line in 0..8 {
+    for (line, &bits) in GLYPHS_8X8[usize::from(b'W')].iter().enumerate() {
         for x in 0..8 {
-            let on = GLYPHS_8X8[usize::from(b'W')][line] & (0x80 >> x) != 0;
+            let on = bits & (0x80 >> x) != 0;
             let want = if on { YELLOW } else { BLACK };
             assert_eq!(
                 f.pixel(79 * 9 + x, 49 * 8 + line),

@@ -184,7 +184,7 @@ impl Vga {
         let on = self.vbe.enabled();
         match self.vbe.index {
             reg::ID if (ID_OLDEST..=ID_NEWEST).contains(&value) => self.vbe.set(reg::ID, value),
-            reg::XRES if !on && value <= MAX_XRES && value % 8 == 0 => {
+            reg::XRES if !on && value <= MAX_XRES && value.is_multiple_of(8) => {
                 self.vbe.set(reg::XRES, value)
             }
             reg::YRES if !on && value <= MAX_YRES => self.vbe.set(reg::YRES, value),
