@@ -247,7 +247,8 @@ pub fn assert_workload_results(outcome: &Outcome, text: &str) {
         text.contains("VX86-WORKLOAD-DONE"),
         "outcome {outcome:?}; console:\n{text}"
     );
-    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset, with its IDs.
+    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset and its std-vga,
+    // with their IDs.
     let found: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("VX86-PCI "))
@@ -259,6 +260,7 @@ pub fn assert_workload_results(outcome: &Outcome, text: &str) {
             "VX86-PCI 0000:00:01.0 0x060100 0x8086:0x7000",
             "VX86-PCI 0000:00:01.1 0x010180 0x8086:0x7010",
             "VX86-PCI 0000:00:01.3 0x068000 0x8086:0x7113",
+            "VX86-PCI 0000:00:02.0 0x030000 0x1234:0x1111",
         ],
         "console:\n{text}"
     );
