@@ -545,3 +545,37 @@ fn a_screen_being_reprogrammed_is_black() {
     assert_eq!((f.width, f.height), (720, 400));
     assert!(f.pixels.iter().all(|&p| p == BLACK));
 }
+
+#[test]
+fn any_register_values_render_without_panicking() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut f = Frame::default();
+    for _ in 0..300 {
+        let mut vga = Vga::new();
+        for _ in 0..64 {
+            let r = next();
+            let port = [
+                SEQ_INDEX,
+                GC_INDEX,
+                CRTC_INDEX_COLOR,
+                AC_WRITE,
+                MISC_WRITE,
+                VBE_INDEX,
+            ][(r % 6) as usize];
+            if port == VBE_INDEX {
+                vbe(&mut vga, (r >> 8) as u16 % 11, (r >> 24) as u16);
+            } else {
+                vga.io_write(port, 2, (r >> 8) as u32 & 0xFFFF);
+            }
+            vga.window_write(0xA_0000 + (r >> 40) % 0x2_0000, (r >> 32) as u8);
+        }
+        vga.render(&mut f);
+        assert_eq!(f.pixels.len(), f.width * f.height);
+    }
+}
