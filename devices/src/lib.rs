@@ -35,6 +35,7 @@ pub mod shutdown_port;
 #[cfg(test)]
 mod test_sink;
 pub mod uart;
+pub mod vga;
 
 pub use apic_bus::{ApicBus, StartupSignal};
 pub use ata::{Disk, DiskError, FileDisk, IdeDevice, IdeMedia, MemDisk};
@@ -47,3 +48,4 @@ pub use image::{open_image, ImageFormat, ImageOptions};
 pub use ioapic::{IoApic, IOAPIC_BASE};
 pub use lapic::{ApicBaseError, Lapic, APIC_TIMER_HZ, LAPIC_DEFAULT_BASE};
 pub use pc::{ram_split, PcConfig, PcDevices};
+pub use vga::Vga;

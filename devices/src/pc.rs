@@ -51,6 +51,10 @@ use crate::reset_control::{ResetControl, RESET_CONTROL};
 use crate::rtc::{Rtc, RTC_INDEX};
 use crate::shutdown_port::{ShutdownPort, SHUTDOWN_PORT};
 use crate::uart::{Uart, COM1_BASE, COM1_IRQ};
+use crate::vga::memory::{WINDOW_END, WINDOW_START};
+use crate::vga::pci::{std_vga, LFB_BAR, VGA_SLOT};
+use crate::vga::vbe::VBE_INDEX;
+use crate::vga::{Vga, VGA_PORT_COUNT, VGA_PORT_FIRST, VRAM_SIZE};
 
 /// IRQ of the PIT's channel 0.
 pub const PIT_IRQ: u8 = 0;
@@ -118,6 +122,7 @@ enum Dev {
     Shutdown,
     Testdev,
     FwCfg,
+    Vga,
 }
 
 /// All PC legacy devices, their port map and their interrupt wiring.
@@ -168,6 +173,8 @@ pub struct PcDevices {
     testdev: Option<PcTestdev>,
     /// QEMU's firmware configuration device (filled in by the machine).
     fw_cfg: FwCfg,
+    /// The VGA (std-vga with Bochs VBE).
+    vga: Vga,
     /// Requests not yet taken by the machine.
     requests: VecDeque<BoardRequest>,
     /// Print unassigned port accesses.
@@ -227,6 +234,8 @@ impl PcDevices {
         map(SHUTDOWN_PORT, 1, Dev::Shutdown);
         map(FW_CFG_PORT_SEL, 2, Dev::FwCfg);
         map(FW_CFG_PORT_DMA, FW_CFG_DMA_LEN, Dev::FwCfg);
+        map(VGA_PORT_FIRST, VGA_PORT_COUNT, Dev::Vga);
+        map(VBE_INDEX, 2, Dev::Vga);
         for (i, channel) in ata.iter().enumerate() {
             if let Some(ports) = channel.as_ref().map(AtaChannel::ports) {
                 map(ports.base, 8, Dev::Ata(i));
@@ -265,6 +274,7 @@ impl PcDevices {
             shutdown: ShutdownPort::new(),
             testdev: config.pc_testdev.then(PcTestdev::new),
             fw_cfg: FwCfg::new(FwCfgItems::new()),
+            vga: Vga::new(),
             requests: VecDeque::new(),
             trace_unassigned: config.trace_unassigned_ports,
             unassigned: 0,
@@ -290,6 +300,7 @@ impl PcDevices {
             Dev::Shutdown => &mut self.shutdown,
             Dev::Testdev => self.testdev.as_mut()?,
             Dev::FwCfg => &mut self.fw_cfg,
+            Dev::Vga => &mut self.vga,
         })
     }
 
@@ -525,11 +536,20 @@ impl PcDevices {
         v
     }
 
-    /// Reads `size` (1, 2, 4 or 8) bytes at guest-physical `paddr` from the local APIC's page, the IOAPIC's
-    /// window or the pc-testdev's memory. The APIC registers are 32 bits at 16-byte steps: bytes 4-15 of each slot
-    /// and unknown registers read 0. Addresses that none decodes read as open bus (all ones).
+    /// Reads `size` (1, 2, 4 or 8) bytes at guest-physical `paddr` from the VGA's legacy window or linear
+    /// framebuffer, the local APIC's page, the IOAPIC's window or the pc-testdev's memory. The APIC registers are 32
+    /// bits at 16-byte steps: bytes 4-15 of each slot and unknown registers read 0. Addresses that none decodes read
+    /// as open bus (all ones).
     pub fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
         let mask = size_mask64(size);
+        if (WINDOW_START..WINDOW_END).contains(&paddr) {
+            return (0..u64::from(size.min(8))).fold(0, |v, k| {
+                v | u64::from(self.vga.window_read(paddr + k)) << (8 * k)
+            });
+        }
+        if let Some(offset) = self.lfb_offset(paddr) {
+            return self.vga.lfb_read(offset, size);
+        }
         if self.apics.lapic().claims(paddr) {
             let off = paddr & (LAPIC_SIZE - 1);
             let within = off & 0xF;
@@ -548,12 +568,22 @@ impl PcDevices {
         }
     }
 
-    /// Writes `size` (1, 2, 4 or 8) bytes of `value` at guest-physical `paddr` to the local APIC, the IOAPIC or the
-    /// pc-testdev's memory. A LAPIC write narrower than 4 bytes is merged into the register's current value; only
+    /// Writes `size` (1, 2, 4 or 8) bytes of `value` at guest-physical `paddr` to the VGA, the local APIC, the
+    /// IOAPIC or the pc-testdev's memory. A LAPIC write narrower than 4 bytes is merged into the register's current value; only
     /// the 32-bit register at the start of a 16-byte slot takes writes. Writes to addresses nobody decodes are
     /// dropped.
     pub fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
         let value = value & size_mask64(size);
+        if (WINDOW_START..WINDOW_END).contains(&paddr) {
+            for k in 0..u64::from(size.min(8)) {
+                self.vga.window_write(paddr + k, (value >> (8 * k)) as u8);
+            }
+            return;
+        }
+        if let Some(offset) = self.lfb_offset(paddr) {
+            self.vga.lfb_write(offset, size, value);
+            return;
+        }
         if self.apics.lapic().claims(paddr) {
             let off = paddr & (LAPIC_SIZE - 1);
             let within = off & 0xF;
@@ -584,6 +614,23 @@ impl PcDevices {
         if let Some(t) = self.testdev.as_mut().filter(|t| t.claims(paddr)) {
             t.mmio_write(paddr, size, value);
         }
+    }
+
+    /// Where `paddr` falls in the VGA's linear framebuffer, if its BAR is assigned and decoding.
+    fn lfb_offset(&self, paddr: u64) -> Option<u64> {
+        let base = u64::from(self.pci.function(VGA_SLOT)?.bar_base(LFB_BAR)?);
+        let offset = paddr.checked_sub(base)?;
+        (offset < VRAM_SIZE as u64).then_some(offset)
+    }
+
+    /// The VGA, for a display front end to render its screen.
+    pub fn vga_mut(&mut self) -> &mut Vga {
+        &mut self.vga
+    }
+
+    /// The VGA (for traces and tests).
+    pub fn vga(&self) -> &Vga {
+        &self.vga
     }
 
     /// RDMSR IA32_APIC_BASE (0x1B).
@@ -747,6 +794,7 @@ impl PcDevices {
             *t = PcTestdev::new();
         }
         self.fw_cfg.reset();
+        self.vga.reset();
         for channel in self.ata.iter_mut().flatten() {
             channel.hard_reset();
         }
@@ -792,7 +840,8 @@ impl PcDevices {
     }
 }
 
-/// Bus 0 of QEMU's `pc` machine: the i440FX host bridge and the PIIX3/PIIX4 functions, plugged in one line each.
+/// Bus 0 of QEMU's `pc` machine: the i440FX host bridge, the PIIX3/PIIX4 functions and the VGA, plugged in one line
+/// each.
 fn pc_chipset() -> PciBus {
     let mut pci = PciBus::new();
     pci.plug(chipset::HOST_BRIDGE, chipset::host_bridge());
@@ -802,6 +851,7 @@ fn pc_chipset() -> PciBus {
         chipset::POWER_MANAGEMENT,
         chipset::power_management(PM_BASE),
     );
+    pci.plug(VGA_SLOT, std_vga());
     pci
 }
 

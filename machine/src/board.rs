@@ -41,17 +41,11 @@ impl Board {
     }
 }
 
-/// The size of the frame the board shows until it has a graphics adapter: a VGA text screen of 80x25 characters
-/// of 9x16 pixels.
-pub const BLANK_SCREEN: (usize, usize) = (720, 400);
-
 impl Board {
-    /// Renders the guest's screen into `frame`; returns whether any pixel or the size changed since the last call.
-    ///
-    /// The display seam: the board has no graphics adapter yet, so its screen is a black [`BLANK_SCREEN`]. The VGA
-    /// renders here, into the same `frame` each time (it may keep it to find what changed).
+    /// Renders the guest's screen (the VGA's) into `frame`, which must be the same frame each time: only what
+    /// changed since the last call is redrawn. Returns whether anything was.
     pub fn render_display(&mut self, frame: &mut Frame) -> bool {
-        frame.resize(BLANK_SCREEN.0, BLANK_SCREEN.1)
+        self.devices.vga_mut().render(frame)
     }
 
     /// After port I/O: a configuration write to the host bridge may have moved its PAM registers, which route the

@@ -123,6 +123,10 @@ pub struct Args {
     /// Do not print the run summary on exit.
     #[arg(long)]
     pub quiet: bool,
+
+    /// When the guest stops, write its VGA screen to this PNG file (vx86's own flag; QEMU has none).
+    #[arg(long = "screenshot-on-exit")]
+    pub screenshot_on_exit: Option<PathBuf>,
 }
 
 /// Long options QEMU users type with a single dash, and whether each takes a value.
@@ -150,6 +154,7 @@ const SINGLE_DASH_LONG: &[(&str, bool)] = &[
     ("icount", false),
     ("max-instructions", true),
     ("quiet", false),
+    ("screenshot-on-exit", true),
     ("memory", true),
     ("trace", true),
     ("smp", true),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! 0x0000_0000 .. 0x000A_0000   conventional RAM (IVT, BIOS data area, boot sector at 0x7C00)
-//! 0x000A_0000 .. 0x000C_0000   VGA window (plain memory here: the text buffer at 0xB8000)
+//! 0x000A_0000 .. 0x000C_0000   VGA window: MMIO to the VGA's planes (the text buffer at 0xB8000)
 //! 0x000C_0000 .. BIOS low      option-ROM area (RAM); 0xE_0000 .. 0xF_0000 holds the ACPI tables (RSDP first)
 //! BIOS low    .. 0x0010_0000   the last 128 KiB (or less) of the BIOS image, read-only
 //! 0x0010_0000 .. RAM top       extended RAM (up to the PCI hole)
@@ -12,7 +12,9 @@
 //! ```
 
 /// Start of the VGA window.
-pub const VGA_WINDOW: u64 = 0xA_0000;
+pub const VGA_WINDOW: u64 = vx86_devices::vga::memory::WINDOW_START;
+/// End (exclusive) of the VGA window.
+pub const VGA_WINDOW_END: u64 = vx86_devices::vga::memory::WINDOW_END;
 /// End of conventional memory and of the BIOS-visible first megabyte.
 pub const ONE_MIB: u64 = 0x10_0000;
 /// 4 GiB: the top of 32-bit physical address space and the start of high RAM.

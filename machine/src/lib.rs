@@ -15,6 +15,7 @@ pub mod memory;
 pub mod mptable;
 pub mod pacing;
 pub mod processors;
+pub mod screenshot;
 pub mod shadow;
 pub mod status;
 pub mod vm;

@@ -8,7 +8,7 @@ use vx86_machine::display::vnc::VncServer;
 use vx86_machine::display::{DisplayLink, SharedFrame};
 use vx86_machine::engine::{self, HostVirt};
 use vx86_machine::loader::{self, KernelRequest};
-use vx86_machine::{boot, drive, status, Outcome, RunStats, Vm, VmConfig};
+use vx86_machine::{boot, drive, screenshot, status, Outcome, RunStats, Vm, VmConfig};
 
 fn main() -> ExitCode {
     // A panic anywhere (any thread) is a bug in vx86: say so with a status no guest can give.
@@ -35,6 +35,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The std-vga's video BIOS, looked for beside `-bios` (Debian's `vgabios` package names it so).
+const VGA_ROM_NAME: &str = "vgabios-stdvga.bin";
+
 fn run(args: Args) -> Result<u8, String> {
     let ram_bytes = cli::parse_memory(&args.memory).map_err(|e| e.to_string())?;
     let accel = cli::parse_accel(&args.accel).map_err(|e| e.to_string())?;
@@ -48,6 +51,14 @@ fn run(args: Args) -> Result<u8, String> {
         Some(path) => std::fs::read(path)
             .map_err(|e| format!("cannot read BIOS image {}: {e}", path.display()))?,
         None => vx86_firmware::bios::image(),
+    };
+    // As QEMU finds the VGA's video BIOS in its firmware folder, vx86 takes the one beside `-bios`, if any.
+    let vga_rom = match args.bios.as_deref().map(|p| p.with_file_name(VGA_ROM_NAME)) {
+        Some(path) if path.exists() => Some(
+            std::fs::read(&path)
+                .map_err(|e| format!("cannot read VGA BIOS {}: {e}", path.display()))?,
+        ),
+        _ => None,
     };
     if args.initrd.is_some() && args.kernel.is_none() {
         return Err("-initrd needs -kernel".to_string());
@@ -95,6 +106,7 @@ fn run(args: Args) -> Result<u8, String> {
         trace_post: traces.post,
         instruction_limit: args.max_instructions,
         cpus: cli::parse_smp(&args.smp).map_err(|e| e.to_string())?,
+        vga_rom,
         code_cache_bytes: args
             .tb_size
             .map_or(vx86_translator::DEFAULT_CACHE_BYTES, |mib| {
@@ -160,6 +172,10 @@ fn run(args: Args) -> Result<u8, String> {
     }
     for (what, count) in &vm.cpu.unimplemented {
         eprintln!("vx86: unimplemented: {what} x{count}");
+    }
+    if let Some(path) = &args.screenshot_on_exit {
+        let frame = screenshot::capture(&mut vm.board.devices);
+        screenshot::write_png(&frame, path).map_err(|e| format!("screenshot: {e}"))?;
     }
     if args.no_shutdown && outcome == Outcome::PowerOff {
         eprintln!(

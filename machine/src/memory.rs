@@ -1,7 +1,7 @@
 //! Guest memory: one anonymous host mapping holding guest RAM followed by the BIOS ROM, and the memory map that
 //! says which guest-physical page is backed by which part of it.
 
-use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, MIN_RAM, ONE_MIB, PAGE_SIZE};
+use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, MIN_RAM, ONE_MIB, PAGE_SIZE, VGA_WINDOW};
 use crate::shadow::{Shadow, SHADOW_END, SHADOW_START};
 use memmap2::MmapMut;
 use vx86_cpu::PageBacking;
@@ -78,6 +78,10 @@ impl GuestMemory {
     pub fn backing(&self, paddr: u64) -> PageBacking {
         let page = paddr & !(PAGE_SIZE - 1);
         if page < SHADOW_START {
+            if page >= VGA_WINDOW {
+                // The VGA's planes: the board hands every access to the card (`mmio_read`/`_write`).
+                return PageBacking::Mmio;
+            }
             return PageBacking::Ram(page as usize);
         }
         if page < SHADOW_END {
@@ -240,6 +244,9 @@ mod tests {
         assert_eq!(b[0], 0xEA);
         assert!(matches!(mem.backing(0xF0000), PageBacking::Rom(_)));
         assert!(matches!(mem.backing(0xE0000), PageBacking::Ram(_)));
+        assert_eq!(mem.backing(0x9F000), PageBacking::Ram(0x9F000));
+        assert_eq!(mem.backing(0xA0000), PageBacking::Mmio, "the VGA window");
+        assert_eq!(mem.backing(0xBF000), PageBacking::Mmio);
         assert_eq!(mem.backing(0x10_0000), PageBacking::Ram(0x10_0000));
         assert_eq!(mem.backing(0x80_0000), PageBacking::Mmio);
     }

@@ -60,6 +60,8 @@ pub struct VmConfig {
     pub cpus: usize,
     /// Where the screen is published and display input comes from (`-vnc`; None: no display).
     pub display: Option<DisplayLink>,
+    /// The VGA's option ROM (a video BIOS such as Debian's `vgabios-stdvga.bin`), given to firmware through fw_cfg.
+    pub vga_rom: Option<Vec<u8>>,
 }
 
 impl VmConfig {
@@ -84,6 +86,7 @@ impl VmConfig {
             code_cache_bytes: vx86_translator::DEFAULT_CACHE_BYTES,
             cpus: 1,
             display: None,
+            vga_rom: None,
         }
     }
 }
@@ -225,6 +228,7 @@ impl Vm {
                 .each_ref()
                 .map(|d| d.as_ref().map(IdeDevice::media)),
             boot_cdrom: config.boot_cdrom,
+            vga_rom: config.vga_rom.as_deref(),
         })?;
         let mut devices = PcDevices::new(PcConfig {
             clock: pacing.clock(),

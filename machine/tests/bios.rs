@@ -149,8 +149,12 @@ fn bios_services_answer_a_boot_sector() {
         serial.contains("OK"),
         "teletype output mirrored to COM1:\n{serial}"
     );
-    // And on the VGA text screen: 'O' with attribute 7 somewhere in the buffer.
-    let screen = read(&vm, 0xB8000, 80 * 25 * 2);
+    // And on the VGA text screen: 'O' with attribute 7 somewhere in the buffer (characters in plane 0 and
+    // attributes in plane 1, at every other byte).
+    let vga = vm.board.devices.vga();
+    let screen: Vec<u8> = (0..80 * 25 * 2)
+        .map(|k| vga.peek_plane((k & 1) as u8, k & !1))
+        .collect();
     assert!(
         screen.windows(4).any(|w| w == [b'O', 7, b'K', 7]),
         "teletype output on screen"

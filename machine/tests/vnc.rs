@@ -761,8 +761,8 @@ fn a_machine_publishes_its_screen_at_once_and_its_run_loop_takes_display_input()
     let mut vm = vx86_machine::Vm::new(config).expect("machine builds");
     let (generation, frame) = shared.latest();
     assert_eq!(generation, 1, "published before the guest runs");
-    let (width, height) = vx86_machine::board::BLANK_SCREEN;
-    assert_eq!(*frame, Frame::new(width, height));
+    // The VGA at power-on: mode 3, 80x25 characters of 9x16 pixels, and nothing written yet.
+    assert_eq!(*frame, Frame::new(720, 400));
     tx.send(InputEvent::Key {
         scancode: 0x1C,
         down: true,

@@ -60,6 +60,8 @@ pub enum BarKind {
     Io,
     /// 32-bit memory, not prefetchable.
     Memory,
+    /// 32-bit prefetchable memory (bit 3 of the register reads 1): a framebuffer.
+    PrefetchableMemory,
 }
 
 /// A base address register: its kind and size (a power of two; zero when the BAR is not implemented).
@@ -122,6 +124,7 @@ impl ConfigSpace {
         let (flags, low_bits) = match bar.kind {
             BarKind::Io => (1u32, 0x3u32),
             BarKind::Memory => (0, 0xF),
+            BarKind::PrefetchableMemory => (0x8, 0xF),
         };
         let address_bits = !(bar.size.max(low_bits + 1) - 1) & !low_bits;
         self.set_u32(at, flags);
@@ -199,7 +202,7 @@ impl ConfigSpace {
         let raw = self.u32(offset::BAR0 + 4 * index as u8);
         let (base, enable) = match bar.kind {
             BarKind::Io => (raw & !0x3, COMMAND_IO),
-            BarKind::Memory => (raw & !0xF, COMMAND_MEMORY),
+            BarKind::Memory | BarKind::PrefetchableMemory => (raw & !0xF, COMMAND_MEMORY),
         };
         (base != 0 && self.command() & enable != 0).then_some(base)
     }

@@ -73,9 +73,17 @@ pub(crate) fn emit(c: &mut Ctx) -> Emit {
     a.mov(byte_ptr(BDA_VIDEO_MODE), MODE_TEXT_80X25)?;
     a.jmp(out)?;
 
-    // AH=01h set cursor shape (CH = start line, CL = end line): remembered in the BDA only.
+    // AH=01h set cursor shape (CH = start line, CL = end line; CH bit 5 hides the cursor): remembered in the BDA
+    // and given to the CRTC's cursor start (0Ah) and end (0Bh) registers, index in AL and value in AH of one OUT.
     a.set_label(&mut next())?;
     a.mov(word_ptr(BDA_CURSOR_SHAPE), cx)?;
+    a.mov(dx, CRTC_INDEX)?;
+    a.mov(al, 0x0A)?;
+    a.mov(ah, ch)?;
+    a.out(dx, ax)?;
+    a.mov(al, 0x0B)?;
+    a.mov(ah, cl)?;
+    a.out(dx, ax)?;
     a.jmp(out)?;
 
     // AH=02h set cursor position: DH = row, DL = column (BH = page; we have only page 0).

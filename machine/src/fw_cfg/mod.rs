@@ -14,6 +14,7 @@
 //! | `bootorder` | the IDE drives' OpenFirmware paths (hard disks first, CD-ROMs first under `-boot d`), else empty; the Linux loader ROM before them when [`kernel`] adds it |
 //! | `etc/sercon-port` | 0x3F8, u16: with no display, firmware mirrors its screen on COM1 (QEMU's `-nographic`) |
 //! | `etc/table-loader`, `etc/acpi/tables`, `etc/acpi/rsdp` | the ACPI tables and their linker script ([`acpi::linker`]) |
+//! | `vgaroms/vgabios-stdvga.bin` | the VGA's option ROM, when the machine has one: SeaBIOS runs every `vgaroms/` file |
 //!
 //! Numbers are little-endian. SeaBIOS also reads the RAM size below 4 GiB from CMOS, which the RTC fills in.
 //! [`kernel`] adds `-kernel`, `-initrd` and `-append` for firmware that boots them.
@@ -28,6 +29,8 @@ use vx86_devices::{FwCfgError, FwCfgItems, IdeMedia};
 
 /// The boot order file.
 pub const BOOTORDER_FILE: &str = "bootorder";
+/// The VGA's option ROM (SeaBIOS runs each file under `vgaroms/` as a video BIOS).
+pub const VGA_ROM_FILE: &str = "vgaroms/vgabios-stdvga.bin";
 /// The memory map file.
 pub const E820_FILE: &str = "etc/e820";
 /// The serial-console file: the port SeaBIOS mirrors its text screen on.
@@ -82,6 +85,8 @@ pub struct FirmwareConfig<'a> {
     pub ide: [Option<IdeMedia>; 4],
     /// `-boot d`: the CD-ROM goes first in the boot order.
     pub boot_cdrom: bool,
+    /// The VGA's option ROM, if there is one.
+    pub vga_rom: Option<&'a [u8]>,
 }
 
 /// The fw_cfg items for `config`.
@@ -110,6 +115,9 @@ pub fn items(config: &FirmwareConfig) -> Result<FwCfgItems, FwCfgError> {
     items.add_file(linker::TABLE_LOADER_FILE, linker::table_loader(&layout))?;
     items.add_file(linker::ACPI_TABLES_FILE, layout.tables)?;
     items.add_file(linker::ACPI_RSDP_FILE, layout.rsdp.to_vec())?;
+    if let Some(rom) = config.vga_rom {
+        items.add_file(VGA_ROM_FILE, rom.to_vec())?;
+    }
     Ok(items)
 }
 
@@ -125,6 +133,7 @@ mod tests {
             memory_map: map,
             ide: [disk.then_some(IdeMedia::Disk), None, None, None],
             boot_cdrom: false,
+            vga_rom: None,
         }
     }
 

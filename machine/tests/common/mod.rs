@@ -74,6 +74,22 @@ pub fn debian_seabios() -> Option<Vec<u8>> {
     }
 }
 
+/// Debian's std-vga video BIOS from [`guest_cache`] (`guests/debian-firmware.sh` fetches it); `None`, after
+/// [`skip_outside_ci`] says why, when it has not been fetched.
+pub fn debian_vgabios() -> Option<Vec<u8>> {
+    let path = guest_cache().join("firmware/vgabios-stdvga.bin");
+    match std::fs::read(&path) {
+        Ok(image) => Some(image),
+        Err(why) => {
+            skip_outside_ci(format_args!(
+                "run guests/debian-firmware.sh first ({}: {why})",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
 /// The host's virtualisation support when KVM is usable; `None`, after [`skip_outside_ci`] says why, when not.
 pub fn usable_kvm() -> Option<HostVirt> {
     let host = HostVirt::probe();
@@ -233,7 +249,8 @@ pub fn assert_workload_results(outcome: &Outcome, text: &str) {
         text.contains("VX86-WORKLOAD-DONE"),
         "outcome {outcome:?}; console:\n{text}"
     );
-    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset, with its IDs.
+    // The PCI functions the kernel found (as `lspci -n` would list them): QEMU's `pc` chipset and its std-vga,
+    // with their IDs.
     let found: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("VX86-PCI "))
@@ -245,6 +262,7 @@ pub fn assert_workload_results(outcome: &Outcome, text: &str) {
             "VX86-PCI 0000:00:01.0 0x060100 0x8086:0x7000",
             "VX86-PCI 0000:00:01.1 0x010180 0x8086:0x7010",
             "VX86-PCI 0000:00:01.3 0x068000 0x8086:0x7113",
+            "VX86-PCI 0000:00:02.0 0x030000 0x1234:0x1111",
         ],
         "console:\n{text}"
     );

@@ -25,7 +25,7 @@ pub use exits::ExitStats;
 
 use super::{EngineKind, ExecutionEngine};
 use crate::board::Board;
-use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, ONE_MIB};
+use crate::layout::{BIOS_LOW_WINDOW_MAX, FOUR_GIB, ONE_MIB, VGA_WINDOW, VGA_WINDOW_END};
 use crate::memory::GuestMemory;
 use kvm_bindings::{kvm_interrupt, kvm_userspace_memory_region, KVMIO, KVM_MEM_READONLY};
 use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
@@ -78,11 +78,18 @@ pub struct Slot {
 pub fn slots(ram_bytes: u64, rom_bytes: u64) -> Vec<Slot> {
     let (below_4g, above_4g) = vx86_devices::ram_split(ram_bytes);
     let low_window = rom_bytes.min(BIOS_LOW_WINDOW_MAX);
+    // No slot covers the VGA window: accesses there exit as MMIO to the card.
     let mut v = vec![
         Slot {
             guest: 0,
-            size: ONE_MIB - low_window,
+            size: VGA_WINDOW,
             host_offset: 0,
+            rom: false,
+        },
+        Slot {
+            guest: VGA_WINDOW_END,
+            size: ONE_MIB - low_window - VGA_WINDOW_END,
+            host_offset: VGA_WINDOW_END,
             rom: false,
         },
         Slot {
@@ -549,6 +556,10 @@ mod tests {
                     };
                     assert_eq!(mem.backing(addr), want, "slot {s:?} at {addr:#x}");
                 }
+                assert!(
+                    !(s.guest..s.guest + s.size).contains(&VGA_WINDOW),
+                    "the VGA window stays MMIO"
+                );
             }
         }
     }
