@@ -4,7 +4,7 @@ use crate::memory::GuestMemory;
 use std::time::Instant;
 use vx86_cpu::{Bus, PageBacking};
 use vx86_devices::pci::chipset;
-use vx86_devices::{Frame, PcDevices};
+use vx86_devices::{Frame, PcDevices, TextScreen};
 
 /// Guest memory and devices: everything outside the CPU.
 pub struct Board {
@@ -46,6 +46,11 @@ impl Board {
     /// changed since the last call is redrawn. Returns whether anything was.
     pub fn render_display(&mut self, frame: &mut Frame) -> bool {
         self.devices.vga_mut().render(frame)
+    }
+
+    /// The VGA's text screen, while a text mode shows.
+    pub fn text_screen(&self) -> Option<TextScreen> {
+        self.devices.vga().text_screen()
     }
 
     /// After port I/O: a configuration write to the host bridge may have moved its PAM registers, which route the

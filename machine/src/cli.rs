@@ -69,9 +69,10 @@ pub struct Args {
     #[arg(long)]
     pub boot: Option<String>,
 
-    /// Where COM1 goes: stdio, file:PATH or none.
-    #[arg(long, default_value = "stdio")]
-    pub serial: String,
+    /// Where COM1 goes: stdio (the default, but none under -display curses, which takes the terminal), file:PATH
+    /// or none.
+    #[arg(long)]
+    pub serial: Option<String>,
 
     /// A debug console at port 0xE9 (QEMU's isa-debugcon): stdio, file:PATH or none.
     #[arg(long)]
@@ -85,6 +86,11 @@ pub struct Args {
     /// No graphical display (the default without -vnc; accepted for QEMU compatibility).
     #[arg(long)]
     pub nographic: bool,
+
+    /// The local display: none (the default) or curses (the VGA's text screen in this terminal, keys to the
+    /// guest's keyboard).
+    #[arg(long)]
+    pub display: Option<String>,
 
     /// Serve the screen over VNC (RFB 3.8): :N listens on 127.0.0.1, port 5900+N; HOST:N on HOST; none: no server.
     #[arg(long)]
@@ -146,6 +152,7 @@ const SINGLE_DASH_LONG: &[(&str, bool)] = &[
     ("debugcon", true),
     ("device", true),
     ("nographic", false),
+    ("display", true),
     ("no-reboot", false),
     ("no-shutdown", false),
     ("vnc", true),
@@ -223,6 +230,9 @@ pub enum ArgError {
     /// An unknown engine.
     #[error("unknown accelerator '{0}': use interp, bt (or tcg), kvm or auto")]
     Accel(String),
+    /// A -display that vx86 does not have.
+    #[error("unknown -display '{0}': use none or curses")]
+    Display(String),
     /// A -vnc value that does not parse.
     #[error("invalid -vnc '{0}': use :N (port 5900+N on 127.0.0.1), HOST:N or none")]
     Vnc(String),
@@ -383,6 +393,16 @@ pub fn parse_devices(specs: &[String]) -> Result<Devices, ArgError> {
     Ok(devices)
 }
 
+/// Parses `-display`: whether the curses display is wanted (`curses`, with QEMU's options such as
+/// `curses,charset=CP437` ignored) or none (`none`, or no flag).
+pub fn parse_display(spec: Option<&str>) -> Result<bool, ArgError> {
+    match spec.map(|s| s.split(',').next().unwrap_or_default()) {
+        None | Some("none") => Ok(false),
+        Some("curses") => Ok(true),
+        Some(_) => Err(ArgError::Display(spec.unwrap_or_default().to_string())),
+    }
+}
+
 /// Parses `-vnc` (QEMU's display numbers): `:N` is port 5900+N on 127.0.0.1, `HOST:N` (`[IPV6]:N`) on HOST,
 /// `none` no server. Returns the address to listen on as `host:port`.
 pub fn parse_vnc(spec: &str) -> Result<Option<String>, ArgError> {
@@ -443,6 +463,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn display_is_none_or_curses() {
+        assert!(!parse_display(None).unwrap());
+        assert!(!parse_display(Some("none")).unwrap());
+        assert!(parse_display(Some("curses")).unwrap());
+        assert!(parse_display(Some("curses,charset=CP437")).unwrap());
+        let e = parse_display(Some("gtk")).unwrap_err().to_string();
+        assert!(e.contains("unknown -display 'gtk'"), "{e}");
+    }
+
+    #[test]
     fn vnc_display_numbers_become_ports_on_loopback_by_default() {
         assert_eq!(parse_vnc(":0").unwrap().as_deref(), Some("127.0.0.1:5900"));
         assert_eq!(parse_vnc(":7").unwrap().as_deref(), Some("127.0.0.1:5907"));
@@ -496,7 +526,7 @@ mod tests {
         assert_eq!(args.memory, "64M");
         assert_eq!(args.bios.unwrap(), PathBuf::from("b.bin"));
         assert!(args.no_reboot);
-        assert_eq!(args.serial, "none");
+        assert_eq!(args.serial.as_deref(), Some("none"));
         let t = parse_traces(args.trace.as_deref()).unwrap();
         assert!(t.cpu.interrupts && t.post && !t.cpu.in_asm);
     }

@@ -4,6 +4,7 @@ use clap::Parser;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use vx86_machine::cli::{self, ArgError, Args};
+use vx86_machine::display::curses::CursesDisplay;
 use vx86_machine::display::vnc::VncServer;
 use vx86_machine::display::{DisplayLink, SharedFrame};
 use vx86_machine::engine::{self, HostVirt};
@@ -70,7 +71,19 @@ fn run(args: Args) -> Result<u8, String> {
             vx86_devices::MemDisk::new(vx86_firmware::demo::disk_image()),
         )));
     }
-    let (serial_out, serial_in) = serial_backend(&args.serial)?;
+    let curses = cli::parse_display(args.display.as_deref()).map_err(|e| e.to_string())?;
+    // The curses display takes the terminal, so COM1 leaves stdio unless asked for (as under QEMU, where it goes to
+    // a virtual console).
+    let serial = args
+        .serial
+        .as_deref()
+        .unwrap_or(if curses { "none" } else { "stdio" });
+    if curses && serial == "stdio" {
+        return Err(
+            "-display curses takes the terminal: give -serial file:PATH or none".to_string(),
+        );
+    }
+    let (serial_out, serial_in) = serial_backend(serial)?;
     let debugcon_out = match &args.debugcon {
         Some(spec) => output_backend("debugcon", spec)?,
         None => None,
@@ -79,16 +92,22 @@ fn run(args: Args) -> Result<u8, String> {
         Some(spec) => cli::parse_vnc(spec).map_err(|e| e.to_string())?,
         None => None,
     };
-    let (display, vnc_input) = match vnc_addr {
-        Some(_) => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let link = DisplayLink {
-                frame: SharedFrame::new(),
-                input: rx,
-            };
-            (Some(link), Some(tx))
-        }
-        None => (None, None),
+    // Both front ends send their keys (and VNC its pointer) down one channel to the i8042.
+    let (input_tx, input_rx) = crossbeam_channel::unbounded();
+    let terminal = if curses {
+        Some(CursesDisplay::start(input_tx.clone()).map_err(|e| format!("-display curses: {e}"))?)
+    } else {
+        None
+    };
+    let (display, vnc_input) = if vnc_addr.is_some() || terminal.is_some() {
+        let link = DisplayLink {
+            frame: SharedFrame::new(),
+            input: input_rx,
+            text: terminal.as_ref().and_then(CursesDisplay::screens),
+        };
+        (Some(link), vnc_addr.as_ref().map(|_| input_tx))
+    } else {
+        (None, None)
     };
     let display_frame = display.as_ref().map(|link| link.frame.clone());
     let config = VmConfig {

@@ -245,7 +245,7 @@ impl Vm {
         *devices.fw_cfg_mut().items_mut() = firmware;
         let display = config.display.map(|link| {
             devices.connect_display_input(link.input);
-            DisplayRefresh::new(link.frame)
+            DisplayRefresh::new(link.frame, link.text)
         });
         let mut cpu = Cpu::new();
         cpu.trace = config.trace;

@@ -707,6 +707,7 @@ fn demo_final_screen() -> Frame {
         display: Some(vx86_machine::display::DisplayLink {
             frame: shared.clone(),
             input: rx,
+            text: None,
         }),
         ..vx86_machine::VmConfig::new(32 << 20, vx86_firmware::bios::image())
     };
@@ -754,6 +755,7 @@ fn a_machine_publishes_its_screen_at_once_and_its_run_loop_takes_display_input()
         display: Some(vx86_machine::display::DisplayLink {
             frame: shared.clone(),
             input: rx,
+            text: None,
         }),
         instruction_limit: Some(200_000),
         ..vx86_machine::VmConfig::new(32 << 20, vx86_firmware::bios::image())

@@ -216,6 +216,12 @@ impl Vga {
         render::render(self, frame)
     }
 
+    /// The screen as characters and colours when a text mode shows (for a terminal display); `None` in a graphics
+    /// mode or while the screen is off.
+    pub fn text_screen(&self) -> Option<crate::display::TextScreen> {
+        render::text_screen(self)
+    }
+
     /// Something that changes the whole picture was written.
     fn changed(&mut self) {
         self.display_changed = true;

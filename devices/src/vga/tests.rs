@@ -360,6 +360,24 @@ fn text_mode_draws_glyphs_in_attribute_colours_and_the_cursor() {
 }
 
 #[test]
+fn the_text_screen_holds_each_cells_character_colours_and_the_cursor() {
+    let mut vga = Vga::new();
+    vga.window_write(0xB_8000 + 2 * (80 + 2), b'A');
+    vga.window_write(0xB_8000 + 2 * (80 + 2) + 1, 0x1E);
+    vga.io_write(CRTC_INDEX_COLOR, 2, 0x000E);
+    vga.io_write(CRTC_INDEX_COLOR, 2, 0x520F); // the cursor at cell 82: row 1, column 2
+    let screen = vga.text_screen().expect("mode 3 is a text mode");
+    assert_eq!((screen.cols, screen.rows), (80, 25));
+    let cell = screen.cell(2, 1);
+    assert_eq!((cell.ch, cell.fg, cell.bg), (b'A', YELLOW, BLUE));
+    assert_eq!(screen.cell(0, 0).fg, BLACK, "attribute 0");
+    assert_eq!(screen.cursor, Some((2, 1)));
+    // A graphics mode has no text screen.
+    set_mode(&mut vga, &MODE_13H);
+    assert_eq!(vga.text_screen(), None);
+}
+
+#[test]
 fn line_graphics_characters_fill_the_ninth_column() {
     let mut vga = Vga::new();
     vga.window_write(0xB_8000, 0xC4); // horizontal line

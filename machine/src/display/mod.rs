@@ -14,9 +14,9 @@ pub mod vnc;
 pub use refresh::DisplayRefresh;
 pub use shared::SharedFrame;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
-use vx86_devices::InputEvent;
+use vx86_devices::{InputEvent, TextScreen};
 
 /// What connects a machine to its display front ends: where it publishes frames and where their input arrives.
 pub struct DisplayLink {
@@ -24,4 +24,7 @@ pub struct DisplayLink {
     pub frame: Arc<SharedFrame>,
     /// Keys and pointer motion from the front ends, for the i8042.
     pub input: Receiver<InputEvent>,
+    /// Where the text screen goes each time the picture changed, for a front end that draws text (`None` while a
+    /// graphics mode shows); no text front end when `None`.
+    pub text: Option<Sender<Option<TextScreen>>>,
 }

@@ -3,27 +3,35 @@
 
 use super::SharedFrame;
 use crate::board::Board;
+use crossbeam_channel::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vx86_devices::Frame;
+use vx86_devices::{Frame, TextScreen};
 
 /// Host time between two renderings of the screen.
 pub const REFRESH_PERIOD: Duration = Duration::from_millis(33);
 
-/// Renders the board's screen into a frame and publishes it when it changed.
+/// Renders the board's screen into a frame and publishes it when it changed (and its text, for a text front end).
 pub struct DisplayRefresh {
     shared: Arc<SharedFrame>,
     frame: Frame,
     last: Option<Instant>,
+    /// Where the text screen goes when the picture changed (a front end still drawing the last one misses this
+    /// one; the next change carries it).
+    text: Option<Sender<Option<TextScreen>>>,
 }
 
 impl DisplayRefresh {
-    /// A refresh publishing into `shared`.
-    pub fn new(shared: Arc<SharedFrame>) -> DisplayRefresh {
+    /// A refresh publishing into `shared`, and the text screen into `text` if there is one.
+    pub fn new(
+        shared: Arc<SharedFrame>,
+        text: Option<Sender<Option<TextScreen>>>,
+    ) -> DisplayRefresh {
         DisplayRefresh {
             shared,
             frame: Frame::default(),
             last: None,
+            text,
         }
     }
 
@@ -35,14 +43,27 @@ impl DisplayRefresh {
         {
             return;
         }
-        self.render_now(board);
+        self.render(board, false);
     }
 
-    /// Renders and publishes at once (when a run ends, so the last screen is what front ends show).
+    /// Renders and publishes at once (when a run ends, so the last screen is what front ends show: a text front
+    /// end still drawing the one before is waited for).
     pub fn render_now(&mut self, board: &mut Board) {
+        self.render(board, true);
+    }
+
+    fn render(&mut self, board: &mut Board, last: bool) {
         self.last = Some(Instant::now());
         if board.render_display(&mut self.frame) {
             self.shared.publish(self.frame.clone());
+            if let Some(text) = &self.text {
+                let screen = board.text_screen();
+                if last {
+                    let _ = text.send(screen);
+                } else {
+                    let _ = text.try_send(screen);
+                }
+            }
         }
     }
 }

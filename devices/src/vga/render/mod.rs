@@ -77,6 +77,14 @@ fn fit_vbe(mut mode: super::vbe::VbeMode) -> super::vbe::VbeMode {
     mode
 }
 
+/// The text screen of `vga` when it shows a text mode (see [`Vga::text_screen`]).
+pub fn text_screen(vga: &Vga) -> Option<crate::display::TextScreen> {
+    match screen(vga) {
+        Screen::Text(g) => Some(text::screen(vga, g)),
+        _ => None,
+    }
+}
+
 /// Redraws `frame` from `vga` (see [`Vga::render`]).
 pub fn render(vga: &mut Vga, frame: &mut Frame) -> bool {
     let (dirty, changed) = vga.take_changes();

@@ -1,9 +1,10 @@
 //! `-display curses`: the VGA's text screen drawn in the terminal vx86 runs in, and the keys typed there sent to
 //! the guest's keyboard, as QEMU's curses display does (text modes only; a graphics mode shows as a notice).
 //!
-//! The machine hands each new picture to [`CursesDisplay::show`]; a painter thread sends the terminal only what
-//! changed ([`TerminalPainter`]), and an input thread turns what the terminal sends into scan codes
-//! ([`keys::decode`]) for the i8042. Standard input belongs to the display, so COM1 is not on stdio then.
+//! The run loop's refresh sends each new text screen down the channel [`CursesDisplay::screens`] gives (see
+//! [`super::DisplayLink::text`]); a painter thread sends the terminal only what changed ([`TerminalPainter`]), and
+//! an input thread turns what the terminal sends into scan codes ([`keys::decode`]) for the i8042. Standard input
+//! belongs to the display, so COM1 is not on stdio then.
 
 mod cp437;
 pub mod keys;
@@ -19,8 +20,8 @@ use vx86_devices::{InputEvent, TextScreen};
 
 /// The running curses display: the terminal in raw mode and its painter and input threads.
 pub struct CursesDisplay {
-    /// To the painter; `None` once closed.
-    pictures: Option<Sender<TextScreen>>,
+    /// To the painter (`None` in a graphics mode); `None` once closed.
+    pictures: Option<Sender<Option<TextScreen>>>,
     painter: Option<std::thread::JoinHandle<()>>,
     // Restores the terminal on drop, after the painter has finished.
     _terminal: RawTerminal,
@@ -44,16 +45,16 @@ impl CursesDisplay {
         })
     }
 
-    /// Shows `screen` when the painter is free (a picture that finds it busy is dropped: the next one carries
-    /// the change).
-    pub fn show(&self, screen: TextScreen) {
-        if let Some(p) = &self.pictures {
-            let _ = p.try_send(screen);
-        }
+    /// Where the machine sends each new text screen (`None` while a graphics mode shows); one that finds the
+    /// painter busy is dropped, and the next change carries it.
+    pub fn screens(&self) -> Option<Sender<Option<TextScreen>>> {
+        self.pictures.clone()
     }
 }
 
 impl Drop for CursesDisplay {
+    /// Waits for the painter to finish (once every sender of [`CursesDisplay::screens`] is gone: drop the machine
+    /// first), then gives the terminal back.
     fn drop(&mut self) {
         // Closing the channel ends the painter; the terminal is restored after its last write.
         self.pictures = None;
@@ -63,9 +64,10 @@ impl Drop for CursesDisplay {
     }
 }
 
-fn paint_until_closed(pictures: &Receiver<TextScreen>) {
+fn paint_until_closed(pictures: &Receiver<Option<TextScreen>>) {
     let mut painter = TerminalPainter::new();
     for screen in pictures {
+        let screen = screen.unwrap_or_else(graphics_notice);
         let text = painter.paint(&screen);
         let mut out = io::stdout().lock();
         if out
@@ -76,6 +78,17 @@ fn paint_until_closed(pictures: &Receiver<TextScreen>) {
             return;
         }
     }
+}
+
+/// What the terminal shows while the guest is in a graphics mode, which text cannot draw (QEMU's curses display
+/// shows a notice too).
+fn graphics_notice() -> TextScreen {
+    let mut screen = TextScreen::blank(80, 25);
+    let notice = b"The guest shows a graphics mode: see it with -vnc or -screenshot-on-exit.";
+    for (cell, &ch) in screen.cells.iter_mut().zip(notice) {
+        cell.ch = ch;
+    }
+    screen
 }
 
 /// Reads the terminal until it closes (the thread ends with the process).
