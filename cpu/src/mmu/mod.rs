@@ -10,6 +10,7 @@ pub mod segment;
 pub mod tlb;
 
 use crate::bus::{Bus, PageBacking};
+use crate::code_pages::MAX_TRACKED_PAGES;
 use crate::fault::Fault;
 use crate::Cpu;
 
@@ -317,6 +318,22 @@ impl Cpu {
     pub fn mark_code_page(&mut self, phys: u64) {
         if self.code_pages.mark(phys) {
             self.tlb.protect_code_page(phys);
+        }
+    }
+
+    /// A device wrote `len` bytes of guest-physical memory at `start` (DMA): code cached from those pages is stale,
+    /// as after a write by the CPU; pages without cached code keep their TLB entries and decoded blocks.
+    pub fn note_device_write(&mut self, start: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let last = (start.saturating_add(len - 1) >> 12).min(MAX_TRACKED_PAGES as u64);
+        let mut code_written = false;
+        for page in start >> 12..=last {
+            code_written |= self.code_pages.note_write(page << 12);
+        }
+        if code_written {
+            self.tlb.note_code_write();
         }
     }
 
