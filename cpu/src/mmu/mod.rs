@@ -383,3 +383,36 @@ impl Cpu {
         self.tlb.fast_offset(linear, size, user, write).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Cpu;
+
+    #[test]
+    fn a_device_write_drops_only_the_code_pages_it_covers() {
+        let mut cpu = Cpu::new();
+        let pages = [0x1000, 0x3000, 0x5000];
+        for page in pages {
+            cpu.mark_code_page(page);
+        }
+        let before = pages.map(|p| cpu.code_generation(p));
+        let epochs = cpu.tlb_epochs();
+        // Sixteen bytes at the end of page 2 and sixteen at the start of page 3.
+        cpu.note_device_write(0x2FF0, 0x20);
+        let after = pages.map(|p| cpu.code_generation(p));
+        assert_eq!(after[0], before[0]);
+        assert_ne!(after[1], before[1], "page 3 held code");
+        assert_eq!(after[2], before[2]);
+        assert_ne!(
+            cpu.tlb_epochs(),
+            epochs,
+            "code linked by address may be stale"
+        );
+        let epochs = cpu.tlb_epochs();
+        cpu.note_device_write(0x6000, 0x1000);
+        cpu.note_device_write(0x5000, 0);
+        cpu.note_device_write(u64::MAX - 10, 100);
+        assert_eq!(cpu.tlb_epochs(), epochs, "no code written");
+        assert_eq!(cpu.code_generation(0x5000), before[2]);
+    }
+}

@@ -173,4 +173,6 @@ pub const FEATURE_SET_TRANSFER_MODE: u8 = 0x03;
 #[cfg(test)]
 mod cdrom_tests;
 #[cfg(test)]
+mod dma_tests;
+#[cfg(test)]
 mod tests;
