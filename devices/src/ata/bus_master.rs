@@ -4,7 +4,7 @@
 //!
 //! A transfer runs when the channel's START bit is set while its selected device holds a DMA command (the host may
 //! issue the command first or set START first). It runs whole, at once, when the board lends guest memory
-//! ([`IdeBusMaster::run`] from `PcDevices::run_dma`), walking the PRD table ([`super::prd`]). How it ends, as on
+//! ([`IdeBusMaster::run`] from `PcDevices::run_dma`), walking the PRD table (`prd.rs`). How it ends, as on
 //! a PIIX3 (and QEMU's model of it):
 //! - the data and the table end together: the device interrupts, ACTIVE clears;
 //! - the table holds more than the transfer: the device interrupts, ACTIVE stays set until the host clears START;

@@ -232,9 +232,9 @@ impl HardDisk {
     ) -> Result<u64, u8> {
         let moved = if to_memory {
             self.disk.read_sectors(lba, buf).map_err(|_| ERROR_UNC)?;
-            port.to_memory(buf).map_err(|_| ERROR_ABRT)?
+            port.write_memory(buf).map_err(|_| ERROR_ABRT)?
         } else {
-            let moved = port.from_memory(buf).map_err(|_| ERROR_ABRT)?;
+            let moved = port.read_memory(buf).map_err(|_| ERROR_ABRT)?;
             let whole = moved - moved % SECTOR_SIZE;
             if whole > 0 {
                 self.disk

@@ -15,9 +15,9 @@ const MAX_REGION: u32 = 0x1_0000;
 pub(crate) trait DmaPort {
     /// Copies `data` from the device to memory; returns how many bytes were taken (fewer than `data.len()` when
     /// the PRD table ended first).
-    fn to_memory(&mut self, data: &[u8]) -> Result<usize, DmaError>;
+    fn write_memory(&mut self, data: &[u8]) -> Result<usize, DmaError>;
     /// Fills `buf` from memory for the device; returns how many bytes were given (fewer when the table ended).
-    fn from_memory(&mut self, buf: &mut [u8]) -> Result<usize, DmaError>;
+    fn read_memory(&mut self, buf: &mut [u8]) -> Result<usize, DmaError>;
 }
 
 /// A walk over one PRD table.
@@ -106,13 +106,13 @@ impl<'a> PrdWalk<'a> {
 }
 
 impl DmaPort for PrdWalk<'_> {
-    fn to_memory(&mut self, data: &[u8]) -> Result<usize, DmaError> {
+    fn write_memory(&mut self, data: &[u8]) -> Result<usize, DmaError> {
         self.each_piece(data.len(), |memory, addr, at, n| {
             memory.dma_write(addr, &data[at..at + n])
         })
     }
 
-    fn from_memory(&mut self, buf: &mut [u8]) -> Result<usize, DmaError> {
+    fn read_memory(&mut self, buf: &mut [u8]) -> Result<usize, DmaError> {
         self.each_piece(buf.len(), |memory, addr, at, n| {
             memory.dma_read(addr, &mut buf[at..at + n])
         })
