@@ -1,5 +1,6 @@
 //! Bus-master DMA: PRD tables in a flat fake memory, reads and writes in both orders of START and command, the
-//! table shorter and longer than the transfer, memory faults, a read-only image, and IDENTIFY's DMA words.
+//! table shorter and longer than the transfer, memory faults, a read-only image, IDENTIFY's DMA words, and an
+//! ATAPI READ(10) by DMA.
 
 use super::bus_master::*;
 use super::disk::tests::TempFile;
@@ -322,4 +323,77 @@ fn identify_advertises_dma_and_set_features_selects_the_mode() {
         "PIO mode 4"
     );
     assert_eq!(identify(&mut a)[63], 0x0007, "no DMA mode selected");
+}
+
+/// The secondary channel with a CD-ROM holding `sectors` 2048-byte sectors (sector n filled with n) as master.
+fn cdrom(sectors: usize) -> (AtaChannel, IdeBusMaster, Vec<u8>) {
+    let iso: Vec<u8> = (0..sectors * 2048).map(|i| (i / 2048) as u8).collect();
+    let channel = AtaChannel::new(
+        ChannelPorts::SECONDARY,
+        Some(IdeDevice::Cdrom(Box::new(MemDisk::new(iso.clone())))),
+        None,
+    );
+    let mut bm = IdeBusMaster::new();
+    bm.set_base(BM);
+    (channel, bm, iso)
+}
+
+/// Sends the 12-byte `cdb` to the secondary master with PACKET's DMA bit set.
+fn dma_packet(c: &mut AtaChannel, cdb: &[u8]) {
+    let base = ATA_SECONDARY_BASE;
+    c.io_write(base + REG_DEVICE, 1, 0xA0);
+    c.io_write(base + REG_ERROR_FEATURES, 1, 1);
+    c.io_write(base + REG_STATUS_COMMAND, 1, u32::from(CMD_PACKET));
+    let mut p = [0u8; 12];
+    p[..cdb.len()].copy_from_slice(cdb);
+    for w in p.chunks(2) {
+        c.io_write(base, 2, u32::from(u16::from_le_bytes([w[0], w[1]])));
+    }
+}
+
+#[test]
+fn atapi_read_10_by_dma_lands_in_memory_with_one_interrupt() {
+    let (mut c, mut bm, iso) = cdrom(8);
+    let secondary = BM + BM_CHANNEL_PORTS;
+    let mut ram = vec![0u8; RAM];
+    // The drive reports a medium change once after power-on: TEST UNIT READY takes it.
+    dma_packet(&mut c, &[0x00]);
+    c.io_read(ATA_SECONDARY_BASE + REG_STATUS_COMMAND, 1);
+    for (i, (address, count)) in [(0x1_0000u32, 2048u32), (0x2_0000, 2048)]
+        .into_iter()
+        .enumerate()
+    {
+        let at = TABLE as usize + 8 * i;
+        ram[at..at + 4].copy_from_slice(&address.to_le_bytes());
+        let eot = if i == 1 { PRD_END_OF_TABLE } else { 0 };
+        ram[at + 4..at + 8].copy_from_slice(&(count | eot).to_le_bytes());
+    }
+    bm.io_write(secondary + BM_PRD_TABLE, 4, TABLE);
+    // READ(10) of sectors 3 and 4.
+    dma_packet(&mut c, &[0x28, 0, 0, 0, 0, 3, 0, 0, 2]);
+    assert!(!c.irq(), "the data waits for the bus master");
+    bm.io_write(
+        secondary + BM_COMMAND,
+        1,
+        u32::from(BM_CMD_START | BM_CMD_TO_MEMORY),
+    );
+    bm.follow_irq(1, c.irq());
+    assert!(bm.run(1, &mut c, &mut ram));
+    bm.follow_irq(1, c.irq());
+    assert_eq!(&ram[0x1_0000..0x1_0800], &iso[3 * 2048..4 * 2048]);
+    assert_eq!(&ram[0x2_0000..0x2_0800], &iso[4 * 2048..5 * 2048]);
+    assert!(c.irq());
+    assert_eq!(
+        c.io_read(ATA_SECONDARY_BASE + REG_STATUS_COMMAND, 1) as u8,
+        STATUS_DRDY | STATUS_DSC
+    );
+    assert_eq!(
+        c.io_read(ATA_SECONDARY_BASE + REG_COUNT, 1) as u8,
+        0x03,
+        "interrupt reason: CoD and IO, command done"
+    );
+    assert_eq!(
+        bm.io_read(secondary + BM_STATUS, 1) as u8,
+        BM_STATUS_INTERRUPT
+    );
 }

@@ -90,13 +90,7 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8, dma: DmaMode) -> [u8; 5
     let lba28 = sectors.min(MAX_LBA28) as u32;
     w[60] = lba28 as u16;
     w[61] = (lba28 >> 16) as u16;
-    // Supported DMA modes in the low byte, the selected one in the high byte.
-    let selected = |mode: u8| 1u16 << (8 + mode);
-    w[63] = MWDMA_SUPPORTED
-        | match dma {
-            DmaMode::Multiword(m) => selected(m),
-            _ => 0,
-        };
+    put_dma_modes(&mut w, dma);
     w[64] = 0x0003; // PIO modes 3 and 4
     w[65] = 120; // multiword DMA cycle times: minimum and recommended
     w[66] = 120;
@@ -109,15 +103,25 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8, dma: DmaMode) -> [u8; 5
     w[85] = 0x4000;
     w[86] = 0x3400;
     w[87] = 0x4000;
+    for (i, word) in w[100..104].iter_mut().enumerate() {
+        *word = (sectors >> (16 * i)) as u16;
+    }
+    to_bytes(&w)
+}
+
+/// Words 63 (multiword DMA) and 88 (Ultra DMA): the supported modes in the low byte, the selected one in the high.
+fn put_dma_modes(w: &mut [u16; 256], dma: DmaMode) {
+    let selected = |mode: u8| 1u16 << (8 + mode);
+    w[63] = MWDMA_SUPPORTED
+        | match dma {
+            DmaMode::Multiword(m) => selected(m),
+            _ => 0,
+        };
     w[88] = UDMA_SUPPORTED
         | match dma {
             DmaMode::Ultra(m) => selected(m),
             _ => 0,
         };
-    for (i, word) in w[100..104].iter_mut().enumerate() {
-        *word = (sectors >> (16 * i)) as u16;
-    }
-    to_bytes(&w)
 }
 
 /// Lays out the 256 words little endian, with the integrity word 255 (signature 0xA5 and a checksum making all
@@ -134,16 +138,18 @@ fn to_bytes(w: &[u16; 256]) -> [u8; 512] {
     out
 }
 
-/// The 512-byte IDENTIFY PACKET DEVICE block of the ATAPI CD-ROM drive (PIO only).
-pub fn identify_packet_device() -> [u8; 512] {
+/// The 512-byte IDENTIFY PACKET DEVICE block of the ATAPI CD-ROM drive, with DMA mode `dma` (as set by SET
+/// FEATURES).
+pub fn identify_packet_device(dma: DmaMode) -> [u8; 512] {
     let mut w = [0u16; 256];
     // ATAPI (10b), CD-ROM device type (5), removable, DRQ within 50 us of PACKET, 12-byte packets.
     w[0] = 0x8000 | 0x0500 | 0x0080 | 0x0040;
     put_string(&mut w[10..20], SERIAL);
     put_string(&mut w[23..27], FIRMWARE);
     put_string(&mut w[27..47], CDROM_MODEL);
-    w[49] = 0x0200; // LBA (required of ATAPI); no DMA
-    w[53] = 0x0002; // words 64-70 valid
+    w[49] = 0x0300; // LBA (required of ATAPI) and DMA
+    w[53] = 0x0006; // words 64-70 and 88 valid
+    put_dma_modes(&mut w, dma);
     w[64] = 0x0003; // PIO modes 3 and 4
     w[65] = 120;
     w[66] = 120;
