@@ -810,8 +810,9 @@ impl PcDevices {
         ran
     }
 
-    /// The IDE bus-master DMA transfers run so far (did the guest's disk driver use DMA?).
-    pub fn ide_dma_transfers(&self) -> u64 {
+    /// The IDE bus-master DMA transfers run so far on the primary and the secondary channel (did the guest's disk
+    /// driver use DMA?).
+    pub fn ide_dma_transfers(&self) -> [u64; 2] {
         self.bus_master.transfers()
     }
 

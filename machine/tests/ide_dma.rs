@@ -1,6 +1,7 @@
 //! The Debian guest writes a FAT file system on an IDE disk through bus-master DMA: Linux's ata_piix configures the
-//! disk for multiword DMA, the guest copies a file the host put there and writes another, syncs and powers off,
-//! and on the host mtools reads back exactly the bytes expected. Skipped (with a message) when the guest or mtools
+//! disk and the CD-ROM drive for multiword DMA, the guest copies a file the host put on the disk, writes another,
+//! copies the start of the CD there, syncs and powers off, and on the host mtools reads back exactly the bytes
+//! expected. Skipped (with a message) when the guest or mtools
 //! is missing, and failed under `CI=true`; `.ci/run` provides both.
 
 mod common;
@@ -9,7 +10,7 @@ use common::{s, Scratch};
 use std::path::Path;
 use std::process::Command;
 use vx86_cpu::testing::skip_outside_ci;
-use vx86_devices::{FileDisk, IdeDevice};
+use vx86_devices::{FileDisk, IdeDevice, MemDisk};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, EngineKind, Outcome, Vm, VmConfig};
@@ -22,6 +23,16 @@ const IMAGE_SECTORS: u64 = 16_384;
 fn host_file() -> Vec<u8> {
     (0..5000)
         .flat_map(|n| format!("host line {n:05} of the vx86 DMA test file\n").into_bytes())
+        .collect()
+}
+
+/// Sectors (2048 bytes) of the CD image.
+const CD_SECTORS: usize = 64;
+
+/// The CD image: every byte different from its neighbours, no two sectors alike.
+fn cd_image() -> Vec<u8> {
+    (0..CD_SECTORS * 2048)
+        .map(|i| (i * 7 + i / 2048) as u8)
         .collect()
 }
 
@@ -95,6 +106,7 @@ fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
     let serial = SerialCapture::new();
     let mut ide: [Option<IdeDevice>; 4] = Default::default();
     ide[0] = Some(IdeDevice::Disk(Box::new(FileDisk::open(&image).unwrap())));
+    ide[2] = Some(IdeDevice::Cdrom(Box::new(MemDisk::new(cd_image()))));
     let config = VmConfig {
         serial_out: Some(Box::new(serial.clone())),
         no_reboot: true,
@@ -126,19 +138,29 @@ fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
             "missing '{line}'; outcome {outcome:?}; console:\n{text}"
         );
     }
-    assert!(
-        text.contains("VX86-DISK-XFER XFER_MW_DMA_2"),
-        "libata did not pick multiword DMA; console:\n{text}"
-    );
+    for drive in ["DISK", "CD"] {
+        assert!(
+            text.contains(&format!("VX86-{drive}-XFER XFER_MW_DMA_2")),
+            "libata did not pick multiword DMA for the {drive}; console:\n{text}"
+        );
+    }
     for bad in ["VX86-DISK-ERROR", "BMDMA", "failed command", "I/O error"] {
         assert!(!text.contains(bad), "'{bad}' in:\n{text}");
     }
     assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
-    assert!(transfers > 0, "no bus-master transfer ran");
-    eprintln!("{transfers} bus-master DMA transfers");
+    assert!(
+        transfers.iter().all(|&n| n > 0),
+        "bus-master transfers on the primary and secondary channel: {transfers:?}"
+    );
+    eprintln!("bus-master DMA transfers on the primary and secondary channel: {transfers:?}");
 
     // The host reads the image the guest left.
-    for (name, expected) in [("OUT.TXT", host_file()), ("SEQ.TXT", seq_file())] {
+    let cd_start = cd_image()[..32 * 2048].to_vec();
+    for (name, expected) in [
+        ("OUT.TXT", host_file()),
+        ("SEQ.TXT", seq_file()),
+        ("CD.BIN", cd_start),
+    ] {
         let copy = scratch.0.join(name);
         mtools("mcopy", &image, &[&format!("::{name}"), s(&copy)]);
         let got = std::fs::read(&copy).unwrap();

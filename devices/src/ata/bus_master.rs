@@ -106,8 +106,8 @@ pub struct IdeBusMaster {
     base: u16,
     /// Primary and secondary channel registers.
     channels: [BusMasterChannel; 2],
-    /// Transfers run so far (for tests and traces: did the guest use DMA?).
-    transfers: u64,
+    /// Transfers run so far on each channel (for tests and traces: did the guest use DMA?).
+    transfers: [u64; 2],
 }
 
 impl IdeBusMaster {
@@ -121,8 +121,8 @@ impl IdeBusMaster {
         self.base = base;
     }
 
-    /// Transfers run so far.
-    pub fn transfers(&self) -> u64 {
+    /// Transfers run so far on the primary and the secondary channel.
+    pub fn transfers(&self) -> [u64; 2] {
         self.transfers
     }
 
@@ -166,7 +166,7 @@ impl IdeBusMaster {
         if walk.fault().is_some() || walk.exhausted() {
             bm.status &= !BM_STATUS_ACTIVE;
         }
-        self.transfers += 1;
+        self.transfers[index] += 1;
         true
     }
 
