@@ -59,6 +59,7 @@ struct BusMasterChannel {
 }
 
 impl BusMasterChannel {
+    /// The register byte at `offset` (0-7); reserved bytes read 0.
     fn read(&self, offset: u16) -> u8 {
         match offset {
             BM_COMMAND => self.command,
@@ -68,6 +69,8 @@ impl BusMasterChannel {
         }
     }
 
+    /// Writes `v` to the register byte at `offset` (0-7). Setting START makes the bus master active; clearing it
+    /// stops the bus master.
     fn write(&mut self, offset: u16, v: u8) {
         match offset {
             BM_COMMAND => {
@@ -82,12 +85,11 @@ impl BusMasterChannel {
                 self.command = v;
             }
             BM_STATUS => {
-                let keep = BM_STATUS_ACTIVE;
-                let settable = BM_STATUS_DRIVE0_DMA | BM_STATUS_DRIVE1_DMA;
+                // ACTIVE is read only, ERROR and INTERRUPT clear where 1 is written, the drive bits take `v`.
+                let sticky = BM_STATUS_ACTIVE | BM_STATUS_ERROR | BM_STATUS_INTERRUPT;
                 let cleared = v & (BM_STATUS_ERROR | BM_STATUS_INTERRUPT);
-                self.status =
-                    (self.status & (keep | BM_STATUS_ERROR | BM_STATUS_INTERRUPT) & !cleared)
-                        | (v & settable);
+                let drives = v & (BM_STATUS_DRIVE0_DMA | BM_STATUS_DRIVE1_DMA);
+                self.status = (self.status & sticky & !cleared) | drives;
             }
             4..=7 => {
                 let shift = 8 * (offset - BM_PRD_TABLE);

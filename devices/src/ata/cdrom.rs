@@ -234,13 +234,7 @@ impl AtaDevice for Cdrom {
             }
             CMD_DEVICE_RESET => self.reset(ResetKind::Diagnostic),
             CMD_SET_FEATURES if self.tf.features.cur == FEATURE_SET_TRANSFER_MODE => {
-                match DmaMode::from_transfer_mode(self.tf.count.cur) {
-                    Some(mode) => {
-                        self.dma_mode = mode.unwrap_or_default();
-                        self.tf.complete();
-                    }
-                    None => self.tf.fail(ERROR_ABRT),
-                }
+                self.tf.set_transfer_mode(&mut self.dma_mode)
             }
             CMD_SET_FEATURES => self.tf.complete(),
             _ => self.abort_with_signature(),

@@ -314,13 +314,8 @@ impl AtaDevice for HardDisk {
                 self.start_dma(cmd == CMD_WRITE_DMA_EXT, false)
             }
             CMD_SET_FEATURES if self.tf.features.cur == FEATURE_SET_TRANSFER_MODE => {
-                match DmaMode::from_transfer_mode(self.tf.count.cur) {
-                    Some(mode) => {
-                        self.dma_mode = mode.unwrap_or_default();
-                        self.complete();
-                    }
-                    None => self.fail(ERROR_ABRT),
-                }
+                self.transfer = Transfer::None;
+                self.tf.set_transfer_mode(&mut self.dma_mode);
             }
             CMD_READ_VERIFY | CMD_READ_VERIFY_NORETRY | CMD_READ_VERIFY_EXT => {
                 let lba48 = cmd == CMD_READ_VERIFY_EXT;

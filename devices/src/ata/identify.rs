@@ -30,13 +30,13 @@ pub enum DmaMode {
 }
 
 impl DmaMode {
-    /// The mode a SET FEATURES transfer-mode count value asks for (PIO modes select no DMA); None if the value
-    /// names no mode the disk has.
-    pub fn from_transfer_mode(count: u8) -> Option<Option<DmaMode>> {
+    /// The mode a SET FEATURES transfer-mode count value asks for (a PIO mode selects [`DmaMode::None`]); None if
+    /// the value names no mode the drive has.
+    pub fn from_transfer_mode(count: u8) -> Option<DmaMode> {
         match count {
-            0x00 | 0x01 | 0x08..=0x0C => Some(None),
-            0x20..=0x22 => Some(Some(DmaMode::Multiword(count & 7))),
-            0x40..=0x45 => Some(Some(DmaMode::Ultra(count & 7))),
+            0x00 | 0x01 | 0x08..=0x0C => Some(DmaMode::None),
+            0x20..=0x22 => Some(DmaMode::Multiword(count & 7)),
+            0x40..=0x45 => Some(DmaMode::Ultra(count & 7)),
             _ => None,
         }
     }
