@@ -20,7 +20,7 @@ use super::{
 /// Sectors a DMA transfer moves between the image and guest memory at a time.
 const DMA_CHUNK_SECTORS: u64 = 128;
 
-/// A PIO data transfer in progress.
+/// A data transfer in progress (PIO, or DMA waiting for the bus master).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transfer {
     /// No data phase.
@@ -221,8 +221,8 @@ impl HardDisk {
         }
     }
 
-    /// Moves up to one chunk of the DMA transfer at sector `lba` (`sectors` of them) through `port`; returns the
-    /// whole sectors moved, or the ATA error that ends the command.
+    /// Moves one chunk of the DMA transfer, the sectors from `lba` that fill `buf`, through `port`; returns the
+    /// whole sectors moved (fewer when the PRD table ends first), or the ATA error that ends the command.
     fn dma_chunk(
         &mut self,
         port: &mut dyn DmaPort,
