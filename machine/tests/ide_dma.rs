@@ -1,16 +1,17 @@
 //! The Debian guest writes a FAT file system on an IDE disk through bus-master DMA: Linux's ata_piix configures the
 //! disk and the CD-ROM drive for multiword DMA, the guest copies a file the host put on the disk, writes another,
 //! copies the start of the CD there, syncs and powers off, and on the host mtools reads back exactly the bytes
-//! expected. Skipped (with a message) when the guest or mtools
-//! is missing, and failed under `CI=true`; `.ci/run` provides both.
+//! expected. With the disk image read only, the guest's writes fail with I/O errors and the file is unchanged.
+//! Skipped (with a message) when the guest or mtools is missing, and failed under `CI=true`; `.ci/run` provides
+//! both.
 
 mod common;
 
 use common::{s, Scratch};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use vx86_cpu::testing::skip_outside_ci;
-use vx86_devices::{FileDisk, IdeDevice, MemDisk};
+use vx86_devices::{Disk, FileDisk, IdeDevice, MemDisk};
 use vx86_machine::capture::SerialCapture;
 use vx86_machine::loader::KernelRequest;
 use vx86_machine::{boot, EngineKind, Outcome, Vm, VmConfig};
@@ -68,26 +69,24 @@ fn have_mtools() -> bool {
     ok
 }
 
-#[test]
-fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
-    let Some((kernel, mut initrd)) = common::debian_guest() else {
-        return;
-    };
+/// The guest's kernel with the disk archive appended, and a fresh FAT image holding IN.TXT; None (after saying
+/// so) when something is missing.
+fn prepare(tag: &str) -> Option<(Vec<u8>, Vec<u8>, Scratch, PathBuf)> {
+    let (kernel, mut initrd) = common::debian_guest()?;
     let archive = common::guest_cache().join("disk-modules.cpio.gz");
     let Ok(disk_modules) = std::fs::read(&archive) else {
         skip_outside_ci(format_args!(
             "run guests/debian-linux.sh first ({} is missing)",
             archive.display()
         ));
-        return;
+        return None;
     };
     if !have_mtools() {
-        return;
+        return None;
     }
     // The kernel unpacks concatenated archives: the disk modules and disk.sh join the usual initramfs.
     initrd.extend_from_slice(&disk_modules);
-
-    let scratch = Scratch::new("ide-dma");
+    let scratch = Scratch::new(tag);
     let image = scratch.file("fat.img", &[]);
     std::fs::File::options()
         .write(true)
@@ -102,10 +101,15 @@ fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
     );
     let input = scratch.file("in.txt", &host_file());
     mtools("mcopy", &image, &[s(&input), "::IN.TXT"]);
+    Some((kernel, initrd, scratch, image))
+}
 
+/// Boots the guest's disk test under bt with `disk` as the primary master and the CD image as the secondary
+/// master; returns the outcome, the console and the bus-master transfers per channel.
+fn run_disk_test(kernel: &[u8], initrd: &[u8], disk: Box<dyn Disk>) -> (Outcome, String, [u64; 2]) {
     let serial = SerialCapture::new();
     let mut ide: [Option<IdeDevice>; 4] = Default::default();
-    ide[0] = Some(IdeDevice::Disk(Box::new(FileDisk::open(&image).unwrap())));
+    ide[0] = Some(IdeDevice::Disk(disk));
     ide[2] = Some(IdeDevice::Cdrom(Box::new(MemDisk::new(cd_image()))));
     let config = VmConfig {
         serial_out: Some(Box::new(serial.clone())),
@@ -117,16 +121,24 @@ fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
     };
     let mut vm = Vm::with_engine(config, EngineKind::Bt).unwrap();
     let request = KernelRequest {
-        kernel: &kernel,
-        initrd: Some(&initrd),
+        kernel,
+        initrd: Some(initrd),
         cmdline: "console=ttyS0 panic=-1 vx86.disk",
         ..KernelRequest::default()
     };
     boot::prepare(&mut vm, &request).unwrap();
     let (outcome, _) = vm.run();
-    let text = serial.text();
     let transfers = vm.board.devices.ide_dma_transfers();
-    drop(vm);
+    (outcome, serial.text(), transfers)
+}
+
+#[test]
+fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
+    let Some((kernel, initrd, scratch, image)) = prepare("ide-dma") else {
+        return;
+    };
+    let disk = Box::new(FileDisk::open(&image).unwrap());
+    let (outcome, text, transfers) = run_disk_test(&kernel, &initrd, disk);
 
     for line in [
         "VX86-DISK-MOUNTED",
@@ -172,4 +184,26 @@ fn linux_writes_a_fat_disk_through_ide_dma_and_mtools_reads_the_same_bytes() {
             got.iter().zip(&expected).position(|(a, b)| a != b)
         );
     }
+}
+
+#[test]
+fn linux_writing_a_read_only_disk_by_dma_sees_io_errors_and_the_image_stays_unchanged() {
+    let Some((kernel, initrd, _scratch, image)) = prepare("ide-dma-ro") else {
+        return;
+    };
+    let before = std::fs::read(&image).unwrap();
+    let disk = Box::new(FileDisk::open_read_only(&image).unwrap());
+    let (outcome, text, transfers) = run_disk_test(&kernel, &initrd, disk);
+    for line in ["VX86-DISK-MOUNTED", "I/O error, dev sda", "VX86-DISK-DONE"] {
+        assert!(
+            text.contains(line),
+            "missing '{line}'; outcome {outcome:?}; console:\n{text}"
+        );
+    }
+    assert_eq!(outcome, Outcome::PowerOff, "console:\n{text}");
+    assert!(transfers[0] > 0, "the disk was read by DMA");
+    assert!(
+        std::fs::read(&image).unwrap() == before,
+        "the image changed"
+    );
 }
