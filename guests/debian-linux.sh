@@ -3,10 +3,15 @@
 # initramfs whose /init prints VX86-INIT-START, runs initramfs/workload.sh (RESULT lines), and powers off; with
 # `vx86.shell` on the kernel command line it gives an interactive busybox shell on the console instead, and with
 # `vx86.panic` it crashes the kernel on purpose (SysRq c), which the pvpanic driver it loaded reports to vx86.
+# A second archive, disk-modules.cpio.gz, holds the kernel's IDE disk, CD-ROM and FAT modules and
+# initramfs/disk.sh: appended to the initramfs (the kernel unpacks both), with `vx86.disk` on the command line
+# /init runs disk.sh instead of the workload (it copies a file on the FAT file system of the first IDE disk,
+# writes another, and copies the start of the CD-ROM there).
 #
 # Usage:  guests/debian-linux.sh          (as root on Debian 12; idempotent, downloads are cached)
-# Output: guests/cache/vmlinuz, guests/cache/initramfs.cpio.gz, guests/cache/expected.txt (the workload's RESULT
-#         lines computed on the host with the same busybox); their paths are printed as `name=path` lines.
+# Output: guests/cache/vmlinuz, guests/cache/initramfs.cpio.gz, guests/cache/disk-modules.cpio.gz,
+#         guests/cache/expected.txt (the workload's RESULT lines computed on the host with the same busybox);
+#         their paths are printed as `name=path` lines.
 # Env:    VX86_GUEST_CACHE overrides the cache directory.
 #
 # Boot:   vx86 -kernel guests/cache/vmlinuz -initrd guests/cache/initramfs.cpio.gz \
@@ -35,16 +40,24 @@ kernel_deb=$(fetch "$kernel_pkg")
 busybox_deb=$(fetch busybox-static)
 
 # Unpack: the kernel only when its .deb is newer than the vmlinuz we took from it. Of the modules only the
-# pvpanic pair is kept, for the initramfs: with them a guest kernel panic reaches vx86's pvpanic device.
+# pvpanic pair is kept for the initramfs (with them a guest kernel panic reaches vx86's pvpanic device), and for
+# the disk archive the IDE disk and CD-ROM stack and FAT, in load order (each after the modules it depends on).
 pvpanic_modules="pvpanic.ko pvpanic-mmio.ko"
+disk_modules="scsi_common.ko scsi_mod.ko libata.ko ata_piix.ko crct10dif_common.ko crct10dif_generic.ko
+    crc-t10dif.ko crc64.ko crc64_rocksoft_generic.ko crc64-rocksoft.ko t10-pi.ko sd_mod.ko cdrom.ko sr_mod.ko
+    fat.ko vfat.ko nls_cp437.ko nls_ascii.ko"
 modules=$cache/modules
-if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ] || [ ! -s "$modules/pvpanic-mmio.ko" ]; then
+modules_missing() {
+    for m in $pvpanic_modules $disk_modules; do [ -s "$modules/$m" ] || return 0; done
+    return 1
+}
+if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ] || modules_missing; then
     rm -rf "$cache/kernel-root" "$modules"
     dpkg-deb -x "$kernel_deb" "$cache/kernel-root"
     vmlinuz=$(ls "$cache"/kernel-root/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
     [ -n "$vmlinuz" ] || die "no /boot/vmlinuz-* in $kernel_deb"
     mkdir -p "$modules"
-    for m in $pvpanic_modules; do
+    for m in $pvpanic_modules $disk_modules; do
         found=$(find "$cache/kernel-root/lib/modules" -name "$m" | head -n1)
         [ -n "$found" ] || die "no $m in $kernel_deb"
         cp "$found" "$modules/$m"
@@ -81,6 +94,19 @@ initramfs=$cache/initramfs.cpio.gz
     > "$initramfs.tmp"
 mv "$initramfs.tmp" "$initramfs"
 
+# The disk archive: the modules in lib/modules/disk with their load order, and disk.sh.
+disk_root=$cache/disk-modules-root
+rm -rf "$disk_root"
+mkdir -p "$disk_root/lib/modules/disk"
+for m in $disk_modules; do cp "$modules/$m" "$disk_root/lib/modules/disk/$m"; done
+echo $disk_modules > "$disk_root/lib/modules/disk/order"
+cp "$here/initramfs/disk.sh" "$disk_root/disk.sh"
+find "$disk_root" -exec touch -h -d @0 {} +
+disk_modules_archive=$cache/disk-modules.cpio.gz
+(cd "$disk_root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -9 -n) \
+    > "$disk_modules_archive.tmp"
+mv "$disk_modules_archive.tmp" "$disk_modules_archive"
+
 # The expected results: the same workload with the same busybox, on the host.
 hostbin=$cache/hostbin
 rm -rf "$hostbin"
@@ -94,4 +120,5 @@ mv "$cache/expected.txt.tmp" "$cache/expected.txt"
 
 echo "kernel=$cache/vmlinuz"
 echo "initramfs=$initramfs"
+echo "disk_modules=$disk_modules_archive"
 echo "expected=$cache/expected.txt"

@@ -59,6 +59,11 @@ pub trait Bus {
         0
     }
 
+    /// Hands `written` every guest-physical range (start, length) that a device wrote by DMA since the last call,
+    /// behind the CPU's back: the CPU drops the code it cached from those pages only (its self-modifying-code
+    /// tracking), as it does for its own writes. The default bus has no DMA.
+    fn take_dma_writes(&mut self, _written: &mut dyn FnMut(u64, u64)) {}
+
     /// Tells the bus how many instructions the CPU has retired, just before an access whose result may depend on
     /// time (port I/O, MMIO, the TSC), so a machine whose time follows instructions (`-icount`) can bring its
     /// clock to that exact instruction. The default does nothing.

@@ -146,8 +146,10 @@ impl Cpu {
 
     /// Re-reads the A20 gate and the board's memory map (after port I/O, and when an engine starts a slice). An
     /// A20 change flushes the TLB; a memory-map change also drops every decoded instruction (see
-    /// [`Bus::memory_map_generation`]).
+    /// [`Bus::memory_map_generation`]); device DMA drops the code cached from the pages it wrote (see
+    /// [`Bus::take_dma_writes`]).
     pub fn sync_address_map<B: Bus>(&mut self, bus: &mut B) {
+        bus.take_dma_writes(&mut |start, len| self.note_device_write(start, len));
         let mask = if bus.a20_enabled() { !0 } else { !(1u64 << 20) };
         if mask != self.a20_mask {
             self.a20_mask = mask;

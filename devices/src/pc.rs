@@ -23,7 +23,8 @@ use std::io::Write;
 use crossbeam_channel::Receiver;
 
 use crate::apic_bus::ApicBus;
-use crate::ata::{AtaChannel, ChannelPorts, IdeDevice};
+use crate::ata::bus_master::BM_PORTS;
+use crate::ata::{AtaChannel, ChannelPorts, IdeBusMaster, IdeDevice};
 use crate::bus::{size_mask, BoardRequest, IoDevice, PortMap, OPEN_BUS};
 use crate::clock::Clock;
 use crate::debug_exit::{DebugExit, DEBUG_EXIT_PORT};
@@ -40,6 +41,7 @@ use crate::pc_testdev::{
     PcTestdev, TESTDEV_DATA_PORT, TESTDEV_FLUSH_PORT, TESTDEV_IRQ_LINES, TESTDEV_IRQ_PORT,
     TESTDEV_PORT_LEN,
 };
+use crate::pci::config::COMMAND_MASTER;
 use crate::pci::{chipset, PciBus, CONFIG_ADDRESS, CONFIG_DATA};
 use crate::pic::{PicPair, ELCR_MASTER, PIC_MASTER_CMD, PIC_SLAVE_CMD};
 use crate::pit::{Pit, PIT_CHANNEL0, SYSTEM_CONTROL_B};
@@ -117,6 +119,8 @@ enum Dev {
     ResetControl,
     /// An IDE channel (0 primary, 1 secondary).
     Ata(usize),
+    /// The IDE function's bus-master registers (where BAR 4 puts them).
+    BusMaster,
     Pci,
     DebugCon,
     Shutdown,
@@ -165,6 +169,8 @@ pub struct PcDevices {
     host_bridge_written: bool,
     /// The primary and secondary IDE channels, each if it has a device.
     ata: [Option<AtaChannel>; 2],
+    /// The IDE function's bus-master DMA engine.
+    bus_master: IdeBusMaster,
     /// The debug console at 0xE9, if asked for.
     debugcon: Option<DebugCon>,
     /// Bochs' shutdown port.
@@ -270,6 +276,7 @@ impl PcDevices {
             pci: pc_chipset(),
             host_bridge_written: false,
             ata,
+            bus_master: IdeBusMaster::new(),
             debugcon: config.debugcon_out.map(|out| DebugCon::new(Some(out))),
             shutdown: ShutdownPort::new(),
             testdev: config.pc_testdev.then(PcTestdev::new),
@@ -296,6 +303,7 @@ impl PcDevices {
             Dev::ResetControl => &mut self.reset_control,
             Dev::Pci => &mut self.pci,
             Dev::Ata(i) => self.ata[i].as_mut()?,
+            Dev::BusMaster => &mut self.bus_master,
             Dev::DebugCon => self.debugcon.as_mut()?,
             Dev::Shutdown => &mut self.shutdown,
             Dev::Testdev => self.testdev.as_mut()?,
@@ -375,11 +383,15 @@ impl PcDevices {
         self.sync();
     }
 
-    /// After a configuration write: the PM function's PMBA or PMREGMISC may have moved or switched its block, and
-    /// the host bridge's PAM registers are the board's to follow ([`PcDevices::take_host_bridge_write`]).
+    /// After a configuration write: the PM function's PMBA or PMREGMISC may have moved or switched its block, the
+    /// IDE function's BAR 4 or command register its bus-master ports, and the host bridge's PAM registers are the
+    /// board's to follow ([`PcDevices::take_host_bridge_write`]).
     fn follow_pci(&mut self) {
         let writes = self.pci.take_writes();
         self.host_bridge_written |= writes.iter().any(|w| w.slot == chipset::HOST_BRIDGE);
+        if writes.iter().any(|w| w.slot == chipset::IDE) {
+            self.map_bus_master();
+        }
         let pm_touched = writes.iter().any(|w| {
             w.slot == chipset::POWER_MANAGEMENT
                 && (w.offset..w.offset + w.size).any(|o| {
@@ -398,6 +410,22 @@ impl PcDevices {
             // A base that collides with another device's ports leaves the block unmapped.
             if self.ports.register(base, PM_LEN, Dev::Pm).is_ok() {
                 self.pm.set_base(base);
+            }
+        }
+    }
+
+    /// Puts the bus-master ports where the IDE function's BAR 4 says, if it is assigned and I/O decoding is on.
+    fn map_bus_master(&mut self) {
+        let base = self
+            .pci
+            .function(chipset::IDE)
+            .and_then(|ide| ide.bar_base(chipset::IDE_BMIBA_BAR))
+            .and_then(|base| u16::try_from(base).ok());
+        self.ports.release(Dev::BusMaster);
+        if let Some(base) = base {
+            // A base that collides with another device's ports leaves the registers unmapped.
+            if self.ports.register(base, BM_PORTS, Dev::BusMaster).is_ok() {
+                self.bus_master.set_base(base);
             }
         }
     }
@@ -429,8 +457,11 @@ impl PcDevices {
             .ata
             .each_ref()
             .map(|c| c.as_ref().map(|c| (c.ports().irq, c.irq())));
-        for (line, irq) in channels.into_iter().flatten() {
-            self.set_isa_irq(line, level(line, irq));
+        for (index, channel) in channels.into_iter().enumerate() {
+            if let Some((line, irq)) = channel {
+                self.bus_master.follow_irq(index, irq);
+                self.set_isa_irq(line, level(line, irq));
+            }
         }
         if self.testdev.is_some() {
             self.sync_testdev_only_lines(test);
@@ -795,6 +826,8 @@ impl PcDevices {
         }
         self.fw_cfg.reset();
         self.vga.reset();
+        self.bus_master = IdeBusMaster::new();
+        self.ports.release(Dev::BusMaster);
         for channel in self.ata.iter_mut().flatten() {
             channel.hard_reset();
         }
@@ -827,11 +860,32 @@ impl PcDevices {
         &mut self.fw_cfg
     }
 
-    /// Runs the DMA transfer a port write just started (fw_cfg's), reading and writing guest memory through
-    /// `memory`; the board calls it after every port write, so the transfer ends before the OUT instruction does.
-    /// True if a transfer ran.
+    /// Runs the DMA transfers a port write just started (fw_cfg's, an IDE channel's bus master when the IDE
+    /// function may master the bus), reading and writing guest memory through `memory`; the board calls it after
+    /// every port write, so a transfer ends before the OUT instruction does. True if a transfer ran.
     pub fn run_dma(&mut self, memory: &mut dyn DmaMemory) -> bool {
-        self.fw_cfg.run_dma(memory)
+        let mut ran = self.fw_cfg.run_dma(memory);
+        let mastering = self
+            .pci
+            .function(chipset::IDE)
+            .is_some_and(|ide| ide.command() & COMMAND_MASTER != 0);
+        if mastering {
+            for (index, channel) in self.ata.iter_mut().enumerate() {
+                if let Some(channel) = channel {
+                    ran |= self.bus_master.run(index, channel, memory);
+                }
+            }
+        }
+        if ran {
+            self.sync();
+        }
+        ran
+    }
+
+    /// The IDE bus-master DMA transfers run so far on the primary and the secondary channel (did the guest's disk
+    /// driver use DMA?).
+    pub fn ide_dma_transfers(&self) -> [u64; 2] {
+        self.bus_master.transfers()
     }
 
     /// The RTC/CMOS, for the machine to read or set extra CMOS bytes.

@@ -4,7 +4,7 @@ use crate::memory::GuestMemory;
 use std::time::Instant;
 use vx86_cpu::{Bus, PageBacking};
 use vx86_devices::pci::chipset;
-use vx86_devices::{Frame, PcDevices, TextScreen};
+use vx86_devices::{DmaError, DmaMemory, Frame, PcDevices, TextScreen};
 
 /// Guest memory and devices: everything outside the CPU.
 pub struct Board {
@@ -19,10 +19,16 @@ pub struct Board {
     /// Under deterministic time: guest nanoseconds added to the instruction-derived time by idle skips (HLT
     /// waiting for the next timer event).
     pub idle_ns: u64,
-    /// Device DMA transfers run so far: each may have changed bytes the CPU cached code from, so each moves the
-    /// memory-map generation the CPU watches (see [`Bus::memory_map_generation`]).
-    dma_transfers: u64,
+    /// Guest-physical ranges (start, length) devices wrote by DMA that the CPU has not yet been told of (see
+    /// [`Bus::take_dma_writes`]): it drops the code it cached from those pages.
+    dma_writes: Vec<(u64, u64)>,
+    /// Times `dma_writes` grew past [`MAX_DMA_RANGES`] untold (an engine that caches no code never asks) and was
+    /// replaced by a move of the memory-map generation, which drops all cached code.
+    dma_overflows: u64,
 }
+
+/// Most untold DMA ranges the board keeps before it gives up on per-page invalidation for them.
+const MAX_DMA_RANGES: usize = 4096;
 
 /// Nanoseconds of guest time per instruction when time is deterministic (a 1 GHz guest).
 pub const VIRTUAL_NS_PER_INSTRUCTION: u64 = 1;
@@ -36,7 +42,8 @@ impl Board {
             stats: BusStats::default(),
             marker: None,
             idle_ns: 0,
-            dma_transfers: 0,
+            dma_writes: Vec::new(),
+            dma_overflows: 0,
         }
     }
 }
@@ -61,6 +68,30 @@ impl Board {
                 self.memory.update_shadow(host_bridge);
             }
         }
+    }
+}
+
+/// Guest memory as a device's DMA sees it, noting every range written for the CPU's code invalidation.
+struct RecordedDma<'a> {
+    /// RAM and ROM.
+    memory: &'a mut GuestMemory,
+    /// Ranges written so far (start, length); a write that continues the last range extends it.
+    written: &'a mut Vec<(u64, u64)>,
+}
+
+impl DmaMemory for RecordedDma<'_> {
+    fn dma_read(&mut self, paddr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
+        self.memory.dma_read(paddr, buf)
+    }
+
+    fn dma_write(&mut self, paddr: u64, data: &[u8]) -> Result<(), DmaError> {
+        self.memory.dma_write(paddr, data)?;
+        let len = data.len() as u64;
+        match self.written.last_mut() {
+            Some((start, n)) if *start + *n == paddr => *n += len,
+            _ => self.written.push((paddr, len)),
+        }
+        Ok(())
     }
 }
 
@@ -123,9 +154,14 @@ impl Bus for Board {
         }
         self.devices.io_write(port, size, value);
         self.follow_chipset();
-        // A DMA transfer the write started (fw_cfg's) ends before the OUT does.
-        if self.devices.run_dma(&mut self.memory) {
-            self.dma_transfers += 1;
+        // A DMA transfer the write started (fw_cfg's, an IDE bus master's) ends before the OUT does.
+        self.devices.run_dma(&mut RecordedDma {
+            memory: &mut self.memory,
+            written: &mut self.dma_writes,
+        });
+        if self.dma_writes.len() > MAX_DMA_RANGES {
+            self.dma_writes.clear();
+            self.dma_overflows += 1;
         }
     }
     #[inline]
@@ -158,9 +194,13 @@ impl Bus for Board {
         self.devices.request_pending() || self.devices.apics().yield_requested()
     }
     fn memory_map_generation(&self) -> u64 {
-        // DMA writes guest memory behind the CPU's back, as a remap does: the CPU drops its cached code after
-        // either (it re-reads this after every port access, so before the instruction after the OUT).
-        self.memory.map_generation() + self.dma_transfers
+        self.memory.map_generation() + self.dma_overflows
+    }
+    fn take_dma_writes(&mut self, written: &mut dyn FnMut(u64, u64)) {
+        // The CPU asks after every port access, so before the instruction after the OUT that ran the DMA.
+        for (start, len) in self.dma_writes.drain(..) {
+            written(start, len);
+        }
     }
     fn sync_instructions(&mut self, retired: u64) {
         let clock = self.devices.clock();

@@ -10,6 +10,7 @@ pub mod segment;
 pub mod tlb;
 
 use crate::bus::{Bus, PageBacking};
+use crate::code_pages::MAX_TRACKED_PAGES;
 use crate::fault::Fault;
 use crate::Cpu;
 
@@ -320,6 +321,22 @@ impl Cpu {
         }
     }
 
+    /// A device wrote `len` bytes of guest-physical memory at `start` (DMA): code cached from those pages is stale,
+    /// as after a write by the CPU; pages without cached code keep their TLB entries and decoded blocks.
+    pub fn note_device_write(&mut self, start: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let last = (start.saturating_add(len - 1) >> 12).min(MAX_TRACKED_PAGES as u64);
+        let mut code_written = false;
+        for page in start >> 12..=last {
+            code_written |= self.code_pages.note_write(page << 12);
+        }
+        if code_written {
+            self.tlb.note_code_write();
+        }
+    }
+
     /// The generation of the physical page of `phys`: cached code from it is valid while this is unchanged.
     #[inline]
     pub fn code_generation(&self, phys: u64) -> u32 {
@@ -364,5 +381,38 @@ impl Cpu {
             return false;
         }
         self.tlb.fast_offset(linear, size, user, write).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Cpu;
+
+    #[test]
+    fn a_device_write_drops_only_the_code_pages_it_covers() {
+        let mut cpu = Cpu::new();
+        let pages = [0x1000, 0x3000, 0x5000];
+        for page in pages {
+            cpu.mark_code_page(page);
+        }
+        let before = pages.map(|p| cpu.code_generation(p));
+        let epochs = cpu.tlb_epochs();
+        // Sixteen bytes at the end of page 2 and sixteen at the start of page 3.
+        cpu.note_device_write(0x2FF0, 0x20);
+        let after = pages.map(|p| cpu.code_generation(p));
+        assert_eq!(after[0], before[0]);
+        assert_ne!(after[1], before[1], "page 3 held code");
+        assert_eq!(after[2], before[2]);
+        assert_ne!(
+            cpu.tlb_epochs(),
+            epochs,
+            "code linked by address may be stale"
+        );
+        let epochs = cpu.tlb_epochs();
+        cpu.note_device_write(0x6000, 0x1000);
+        cpu.note_device_write(0x5000, 0);
+        cpu.note_device_write(u64::MAX - 10, 100);
+        assert_eq!(cpu.tlb_epochs(), epochs, "no code written");
+        assert_eq!(cpu.code_generation(0x5000), before[2]);
     }
 }

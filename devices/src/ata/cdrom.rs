@@ -1,17 +1,19 @@
-//! The ATAPI CD-ROM drive on a channel: the ATA side of a packet device (PIO only). PACKET takes a 12-byte command
-//! packet through the data port; its data goes to the host in DRQ blocks of at most the byte-count limit the host
-//! put in LBA mid/high, each block's size in LBA mid/high and the interrupt reason (CoD, IO) in the sector count
-//! register, with an interrupt per block and one at completion. Non-packet commands other than IDENTIFY PACKET
-//! DEVICE, DEVICE RESET and SET FEATURES are aborted with the packet signature (14h/EBh) in LBA mid/high, which
-//! tells a host probing with IDENTIFY DEVICE that a packet device is there.
+//! The ATAPI CD-ROM drive on a channel: the ATA side of a packet device. PACKET takes a 12-byte command packet
+//! through the data port; its data goes to the host in DRQ blocks of at most the byte-count limit the host put in
+//! LBA mid/high, each block's size in LBA mid/high and the interrupt reason (CoD, IO) in the sector count register,
+//! with an interrupt per block and one at completion. With the DMA bit in the features register, the data goes
+//! instead through the bus master (`bus_master.rs`) in one transfer, with one interrupt at completion. Non-packet
+//! commands other than IDENTIFY PACKET DEVICE, DEVICE RESET and SET FEATURES are aborted with the packet signature
+//! (14h/EBh) in LBA mid/high, which tells a host probing with IDENTIFY DEVICE that a packet device is there.
 
 use super::atapi::{Atapi, Reply, Sense, CD_SECTOR_SIZE, SENSE_ILLEGAL_REQUEST};
 use super::channel::{AtaDevice, ResetKind};
-use super::identify::identify_packet_device;
+use super::identify::{identify_packet_device, DmaMode};
+use super::prd::DmaPort;
 use super::taskfile::TaskFile;
 use super::{
     Disk, CMD_DEVICE_RESET, CMD_IDENTIFY_PACKET, CMD_PACKET, CMD_SET_FEATURES, ERROR_ABRT,
-    STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
+    FEATURE_SET_TRANSFER_MODE, STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
 };
 
 /// Signature of a packet device in LBA mid.
@@ -22,7 +24,7 @@ pub const ATAPI_SIGNATURE_HIGH: u8 = 0xEB;
 pub const REASON_COD: u8 = 0x01;
 /// Interrupt reason: the transfer goes to the host.
 pub const REASON_IO: u8 = 0x02;
-/// Features register of PACKET: the data moves by DMA (not supported).
+/// Features register of PACKET: the data moves by DMA.
 const FEATURES_DMA: u8 = 0x01;
 /// Bytes in a command packet.
 const PACKET_SIZE: usize = 12;
@@ -38,6 +40,8 @@ enum Phase {
     Packet,
     /// Packet data goes to the host, block by block.
     DataIn,
+    /// Packet data waits for the bus master to take it to memory.
+    Dma,
 }
 
 /// An ATAPI CD-ROM drive on a channel.
@@ -58,6 +62,10 @@ pub(crate) struct Cdrom {
     sectors: (u32, u32),
     /// The byte-count limit of the current PACKET command (even, at least 2).
     limit: usize,
+    /// The current PACKET command moves its data by DMA.
+    dma: bool,
+    /// The DMA mode SET FEATURES selected.
+    dma_mode: DmaMode,
 }
 
 impl Cdrom {
@@ -72,6 +80,8 @@ impl Cdrom {
             block_end: 0,
             sectors: (0, 0),
             limit: 0,
+            dma: false,
+            dma_mode: DmaMode::None,
         };
         d.reset(ResetKind::Full);
         d
@@ -121,6 +131,12 @@ impl Cdrom {
             Reply::Data(v) => self.buf = v,
             Reply::Sectors { lba, count } => self.sectors = (lba, count),
         }
+        if self.dma {
+            self.phase = Phase::Dma;
+            self.tf.count.cur = REASON_IO;
+            self.tf.status = STATUS_DRDY | STATUS_DSC | STATUS_DRQ;
+            return;
+        }
         if self.limit == 0 {
             // A data phase needs a byte-count limit of at least one word.
             let sense = self.unit.fail(Sense::INVALID_FIELD);
@@ -130,19 +146,31 @@ impl Cdrom {
         self.next_block();
     }
 
+    /// Loads the next sector into the buffer when the buffer is used up; false (after ending the command with the
+    /// sense) if reading it failed, or (after completing it) if no data is left.
+    fn refill(&mut self) -> bool {
+        if self.pos < self.buf.len() {
+            return true;
+        }
+        let (lba, left) = self.sectors;
+        if left == 0 {
+            self.finish();
+            return false;
+        }
+        self.buf.resize(CD_SECTOR_SIZE, 0);
+        if let Err(sense) = self.unit.read_sector(lba, &mut self.buf) {
+            self.check_condition(sense);
+            return false;
+        }
+        self.pos = 0;
+        self.sectors = (lba + 1, left - 1);
+        true
+    }
+
     /// Offers the next DRQ block (loading the next sector when the buffer is used up), or completes.
     fn next_block(&mut self) {
-        if self.pos >= self.buf.len() {
-            let (lba, left) = self.sectors;
-            if left == 0 {
-                return self.finish();
-            }
-            self.buf.resize(CD_SECTOR_SIZE, 0);
-            if let Err(sense) = self.unit.read_sector(lba, &mut self.buf) {
-                return self.check_condition(sense);
-            }
-            self.pos = 0;
-            self.sectors = (lba + 1, left - 1);
+        if !self.refill() {
+            return;
         }
         let size = (self.buf.len() - self.pos).min(self.limit);
         self.block_end = self.pos + size;
@@ -163,7 +191,7 @@ impl AtaDevice for Cdrom {
         &mut self.tf
     }
 
-    fn reset(&mut self, _kind: ResetKind) {
+    fn reset(&mut self, kind: ResetKind) {
         self.tf
             .set_signature(ATAPI_SIGNATURE_MID, ATAPI_SIGNATURE_HIGH);
         // A packet device leaves reset without DRDY (until the host addresses it), as QEMU's does.
@@ -172,6 +200,9 @@ impl AtaDevice for Cdrom {
         self.buf.clear();
         self.pos = 0;
         self.unit.reset();
+        if kind == ResetKind::Full {
+            self.dma_mode = DmaMode::None;
+        }
     }
 
     fn command(&mut self, cmd: u8) {
@@ -179,7 +210,7 @@ impl AtaDevice for Cdrom {
         self.phase = Phase::Idle;
         match cmd {
             CMD_IDENTIFY_PACKET => {
-                self.buf = identify_packet_device().to_vec();
+                self.buf = identify_packet_device(self.dma_mode).to_vec();
                 self.pos = 0;
                 self.block_end = self.buf.len();
                 self.phase = Phase::Identify;
@@ -188,9 +219,7 @@ impl AtaDevice for Cdrom {
                 self.tf.intrq = true;
             }
             CMD_PACKET => {
-                if self.tf.features.cur & FEATURES_DMA != 0 {
-                    return self.tf.fail(ERROR_ABRT);
-                }
+                self.dma = self.tf.features.cur & FEATURES_DMA != 0;
                 let limit =
                     usize::from(self.tf.lba_mid.cur) | usize::from(self.tf.lba_high.cur) << 8;
                 self.limit = limit & !1;
@@ -204,8 +233,38 @@ impl AtaDevice for Cdrom {
                 self.tf.error = 0;
             }
             CMD_DEVICE_RESET => self.reset(ResetKind::Diagnostic),
+            CMD_SET_FEATURES if self.tf.features.cur == FEATURE_SET_TRANSFER_MODE => {
+                self.tf.set_transfer_mode(&mut self.dma_mode)
+            }
             CMD_SET_FEATURES => self.tf.complete(),
             _ => self.abort_with_signature(),
+        }
+    }
+
+    fn dma_pending(&self) -> bool {
+        self.phase == Phase::Dma
+    }
+
+    fn run_dma(&mut self, port: &mut dyn DmaPort) {
+        if self.phase != Phase::Dma {
+            return;
+        }
+        // Reply bytes, then sector after sector, until the data or the PRD table ends.
+        while self.refill() {
+            match port.write_memory(&self.buf[self.pos..]) {
+                Ok(n) if self.pos + n == self.buf.len() => self.pos = self.buf.len(),
+                Ok(_) => {
+                    // The table ended first: the command stops without an interrupt.
+                    self.phase = Phase::Idle;
+                    self.tf.status = STATUS_DRDY | STATUS_DSC;
+                    return;
+                }
+                Err(_) => {
+                    self.phase = Phase::Idle;
+                    self.tf.count.cur = REASON_COD | REASON_IO;
+                    return self.tf.fail(ERROR_ABRT);
+                }
+            }
         }
     }
 

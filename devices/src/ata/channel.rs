@@ -6,6 +6,7 @@
 //! DIAGNOSTIC and a software reset (SRST) reach both. An absent device reads as under QEMU: 0 in its task file
 //! and status, so a host polling it sees no busy and no ready device; commands to it are ignored.
 
+use super::prd::DmaPort;
 use super::taskfile::TaskFile;
 use super::{
     IdeDevice, CMD_EXECUTE_DIAGNOSTIC, CONTROL_HOB, CONTROL_NIEN, CONTROL_SRST, DEVICE_DEV,
@@ -49,6 +50,12 @@ pub(crate) trait AtaDevice: Send {
     fn write_data16(&mut self, w: u16);
     /// Ends any data phase and resets the device, leaving its signature in the task file.
     fn reset(&mut self, kind: ResetKind);
+    /// Whether a DMA command waits for the bus master to move its data (devices without DMA never wait).
+    fn dma_pending(&self) -> bool {
+        false
+    }
+    /// Moves the waiting DMA command's data through `port` and ends the command.
+    fn run_dma(&mut self, _port: &mut dyn DmaPort) {}
 }
 
 /// The ports and IRQ a channel answers on.
@@ -130,6 +137,18 @@ impl AtaChannel {
     /// The channel's IRQ output: the selected device's INTRQ unless nIEN.
     pub fn irq(&self) -> bool {
         self.control & CONTROL_NIEN == 0 && self.selected().is_some_and(|d| d.task_file().intrq)
+    }
+
+    /// Whether the selected device waits with a DMA command for the bus master.
+    pub(crate) fn dma_pending(&self) -> bool {
+        self.selected().is_some_and(|d| d.dma_pending())
+    }
+
+    /// Runs the selected device's waiting DMA command through `port` (the bus master's PRD walk).
+    pub(crate) fn run_dma(&mut self, port: &mut dyn DmaPort) {
+        if let Some(d) = self.selected_mut() {
+            d.run_dma(port);
+        }
     }
 
     fn reset_devices(&mut self, kind: ResetKind) {

@@ -1,19 +1,26 @@
-//! The ATA hard disk: PIO reads and writes by LBA28, LBA48 or CHS, IDENTIFY DEVICE, and the housekeeping
-//! commands hosts send. Commands complete at once (the drive is never seen BSY except during SRST). READ/WRITE
-//! MULTIPLE, SET MULTIPLE MODE, DMA and ATAPI commands are aborted.
+//! The ATA hard disk: PIO and DMA reads and writes by LBA28, LBA48 or CHS, IDENTIFY DEVICE, SET FEATURES'
+//! transfer mode, and the housekeeping commands hosts send. PIO commands complete at once (the drive is never seen
+//! BSY except during SRST); a DMA command waits with DRQ set until the bus master moves its data
+//! (`bus_master.rs`), then completes. READ/WRITE MULTIPLE, SET MULTIPLE MODE and ATAPI commands are aborted.
 
 use super::channel::{AtaDevice, ResetKind};
-use super::identify::{identify_device, DEFAULT_HEADS, DEFAULT_SECTORS_PER_TRACK};
+use super::identify::{identify_device, DmaMode, DEFAULT_HEADS, DEFAULT_SECTORS_PER_TRACK};
+use super::prd::DmaPort;
 use super::taskfile::{Reg, TaskFile};
 use super::{
     Disk, CMD_CHECK_POWER_MODE, CMD_FLUSH_CACHE, CMD_FLUSH_CACHE_EXT, CMD_IDENTIFY,
-    CMD_INIT_DEVICE_PARAMS, CMD_READ_SECTORS, CMD_READ_SECTORS_EXT, CMD_READ_SECTORS_NORETRY,
-    CMD_READ_VERIFY, CMD_READ_VERIFY_EXT, CMD_READ_VERIFY_NORETRY, CMD_SEEK, CMD_SET_FEATURES,
-    CMD_WRITE_SECTORS, CMD_WRITE_SECTORS_EXT, CMD_WRITE_SECTORS_NORETRY, DEVICE_LBA, ERROR_ABRT,
-    ERROR_IDNF, ERROR_UNC, SECTOR_SIZE, STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
+    CMD_INIT_DEVICE_PARAMS, CMD_READ_DMA, CMD_READ_DMA_EXT, CMD_READ_DMA_NORETRY, CMD_READ_SECTORS,
+    CMD_READ_SECTORS_EXT, CMD_READ_SECTORS_NORETRY, CMD_READ_VERIFY, CMD_READ_VERIFY_EXT,
+    CMD_READ_VERIFY_NORETRY, CMD_SEEK, CMD_SET_FEATURES, CMD_WRITE_DMA, CMD_WRITE_DMA_EXT,
+    CMD_WRITE_DMA_NORETRY, CMD_WRITE_SECTORS, CMD_WRITE_SECTORS_EXT, CMD_WRITE_SECTORS_NORETRY,
+    DEVICE_LBA, ERROR_ABRT, ERROR_IDNF, ERROR_UNC, FEATURE_SET_TRANSFER_MODE, SECTOR_SIZE,
+    STATUS_DRDY, STATUS_DRQ, STATUS_DSC,
 };
 
-/// A PIO data transfer in progress.
+/// Sectors a DMA transfer moves between the image and guest memory at a time.
+const DMA_CHUNK_SECTORS: u64 = 128;
+
+/// A data transfer in progress (PIO, or DMA waiting for the bus master).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transfer {
     /// No data phase.
@@ -31,6 +38,13 @@ enum Transfer {
         lba: u64,
         remaining: u64,
         lba48: bool,
+    },
+    /// A DMA command waits for the bus master: `count` sectors from `lba`, to memory (a read) or from it.
+    Dma {
+        lba: u64,
+        count: u64,
+        lba48: bool,
+        to_memory: bool,
     },
 }
 
@@ -50,6 +64,8 @@ pub(crate) struct HardDisk {
     heads: u8,
     /// Logical sectors per track for CHS addressing.
     spt: u8,
+    /// The DMA mode SET FEATURES selected.
+    dma_mode: DmaMode,
 }
 
 impl HardDisk {
@@ -63,6 +79,7 @@ impl HardDisk {
             transfer: Transfer::None,
             heads: DEFAULT_HEADS,
             spt: DEFAULT_SECTORS_PER_TRACK,
+            dma_mode: DmaMode::None,
         };
         d.reset(ResetKind::Full);
         d
@@ -186,6 +203,48 @@ impl HardDisk {
         };
         self.in_range(lba, count).then_some((lba, count))
     }
+
+    /// Starts a DMA command: with its range on the disk, the drive waits with DRQ for the bus master.
+    fn start_dma(&mut self, lba48: bool, to_memory: bool) {
+        match self.checked_address(lba48) {
+            Some((lba, count)) => {
+                self.transfer = Transfer::Dma {
+                    lba,
+                    count,
+                    lba48,
+                    to_memory,
+                };
+                self.tf.status = STATUS_DRDY | STATUS_DSC | STATUS_DRQ;
+                self.tf.error = 0;
+            }
+            None => self.fail(ERROR_IDNF),
+        }
+    }
+
+    /// Moves one chunk of the DMA transfer, the sectors from `lba` that fill `buf`, through `port`; returns the
+    /// whole sectors moved (fewer when the PRD table ends first), or the ATA error that ends the command.
+    fn dma_chunk(
+        &mut self,
+        port: &mut dyn DmaPort,
+        buf: &mut [u8],
+        lba: u64,
+        to_memory: bool,
+    ) -> Result<u64, u8> {
+        let moved = if to_memory {
+            self.disk.read_sectors(lba, buf).map_err(|_| ERROR_UNC)?;
+            port.write_memory(buf).map_err(|_| ERROR_ABRT)?
+        } else {
+            let moved = port.read_memory(buf).map_err(|_| ERROR_ABRT)?;
+            let whole = moved - moved % SECTOR_SIZE;
+            if whole > 0 {
+                self.disk
+                    .write_sectors(lba, &buf[..whole])
+                    .map_err(|_| ERROR_ABRT)?;
+            }
+            moved
+        };
+        Ok((moved / SECTOR_SIZE) as u64)
+    }
 }
 
 impl AtaDevice for HardDisk {
@@ -201,6 +260,7 @@ impl AtaDevice for HardDisk {
         if kind == ResetKind::Full {
             self.heads = DEFAULT_HEADS;
             self.spt = DEFAULT_SECTORS_PER_TRACK;
+            self.dma_mode = DmaMode::None;
         }
         self.tf.set_signature(0, 0);
         self.tf.status = STATUS_DRDY | STATUS_DSC;
@@ -211,7 +271,12 @@ impl AtaDevice for HardDisk {
     fn command(&mut self, cmd: u8) {
         match cmd {
             CMD_IDENTIFY => {
-                self.buf = identify_device(self.disk.sector_count(), self.heads, self.spt);
+                self.buf = identify_device(
+                    self.disk.sector_count(),
+                    self.heads,
+                    self.spt,
+                    self.dma_mode,
+                );
                 self.buf_pos = 0;
                 self.transfer = Transfer::Identify;
                 self.tf.status = STATUS_DRDY | STATUS_DSC | STATUS_DRQ;
@@ -241,6 +306,16 @@ impl AtaDevice for HardDisk {
                     }
                     None => self.fail(ERROR_IDNF),
                 }
+            }
+            CMD_READ_DMA | CMD_READ_DMA_NORETRY | CMD_READ_DMA_EXT => {
+                self.start_dma(cmd == CMD_READ_DMA_EXT, true)
+            }
+            CMD_WRITE_DMA | CMD_WRITE_DMA_NORETRY | CMD_WRITE_DMA_EXT => {
+                self.start_dma(cmd == CMD_WRITE_DMA_EXT, false)
+            }
+            CMD_SET_FEATURES if self.tf.features.cur == FEATURE_SET_TRANSFER_MODE => {
+                self.transfer = Transfer::None;
+                self.tf.set_transfer_mode(&mut self.dma_mode);
             }
             CMD_READ_VERIFY | CMD_READ_VERIFY_NORETRY | CMD_READ_VERIFY_EXT => {
                 let lba48 = cmd == CMD_READ_VERIFY_EXT;
@@ -274,6 +349,48 @@ impl AtaDevice for HardDisk {
             CMD_SET_FEATURES | CMD_SEEK | 0x10..=0x1F | 0xE0..=0xE3 => self.complete(),
             _ => self.fail(ERROR_ABRT),
         }
+    }
+
+    fn dma_pending(&self) -> bool {
+        matches!(self.transfer, Transfer::Dma { .. })
+    }
+
+    fn run_dma(&mut self, port: &mut dyn DmaPort) {
+        let Transfer::Dma {
+            lba,
+            count,
+            lba48,
+            to_memory,
+        } = self.transfer
+        else {
+            return;
+        };
+        let mut buf = vec![0u8; (count.min(DMA_CHUNK_SECTORS) as usize) * SECTOR_SIZE];
+        let mut done = 0;
+        while done < count {
+            let sectors = (count - done).min(DMA_CHUNK_SECTORS);
+            let chunk = &mut buf[..sectors as usize * SECTOR_SIZE];
+            match self.dma_chunk(port, chunk, lba + done, to_memory) {
+                Ok(moved) => {
+                    done += moved;
+                    if moved < sectors {
+                        // The PRD table ended before the data: the command stops without an interrupt.
+                        self.set_address(lba + done, lba48);
+                        self.transfer = Transfer::None;
+                        self.tf.status = STATUS_DRDY | STATUS_DSC;
+                        return;
+                    }
+                }
+                Err(error) => {
+                    self.set_address(lba + done, lba48);
+                    self.fail(error);
+                    return;
+                }
+            }
+        }
+        self.set_address(lba + count - 1, lba48);
+        self.tf.count.cur = 0;
+        self.complete();
     }
 
     fn read_data16(&mut self) -> u16 {

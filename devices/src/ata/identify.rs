@@ -17,6 +17,36 @@ const MAX_CYLINDERS: u64 = 16_383;
 /// Largest LBA28 capacity (words 60-61).
 const MAX_LBA28: u64 = 0x0FFF_FFFF;
 
+/// The DMA mode SET FEATURES (transfer mode) selected, which IDENTIFY DEVICE reports in words 63 and 88.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DmaMode {
+    /// None selected (PIO; the state after reset).
+    #[default]
+    None,
+    /// Multiword DMA mode 0-2.
+    Multiword(u8),
+    /// Ultra DMA mode 0-5.
+    Ultra(u8),
+}
+
+impl DmaMode {
+    /// The mode a SET FEATURES transfer-mode count value asks for (a PIO mode selects [`DmaMode::None`]); None if
+    /// the value names no mode the drive has.
+    pub fn from_transfer_mode(count: u8) -> Option<DmaMode> {
+        match count {
+            0x00 | 0x01 | 0x08..=0x0C => Some(DmaMode::None),
+            0x20..=0x22 => Some(DmaMode::Multiword(count & 7)),
+            0x40..=0x45 => Some(DmaMode::Ultra(count & 7)),
+            _ => None,
+        }
+    }
+}
+
+/// Multiword DMA modes supported (word 63 bits 2-0: modes 0-2).
+const MWDMA_SUPPORTED: u16 = 0x0007;
+/// Ultra DMA modes supported (word 88 bits 5-0: modes 0-5).
+const UDMA_SUPPORTED: u16 = 0x003F;
+
 /// Writes `s` into `words` as an ATA string: space padded, two characters per word, the first in the high byte.
 fn put_string(words: &mut [u16], s: &str) {
     let bytes = s.as_bytes();
@@ -34,8 +64,8 @@ pub fn cylinders(sectors: u64, heads: u8, spt: u8) -> u64 {
 }
 
 /// The 512-byte IDENTIFY DEVICE block of a fixed disk of `sectors` sectors, with the current CHS translation
-/// `heads` x `spt` (as set by INITIALIZE DEVICE PARAMETERS).
-pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
+/// `heads` x `spt` (as set by INITIALIZE DEVICE PARAMETERS) and DMA mode `dma` (as set by SET FEATURES).
+pub fn identify_device(sectors: u64, heads: u8, spt: u8, dma: DmaMode) -> [u8; 512] {
     let mut w = [0u16; 256];
     let cyls = cylinders(sectors, DEFAULT_HEADS, DEFAULT_SECTORS_PER_TRACK);
     w[0] = 0x0040; // fixed device, not removable
@@ -46,10 +76,10 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
     put_string(&mut w[23..27], FIRMWARE);
     put_string(&mut w[27..47], MODEL);
     w[47] = 0x8000; // READ/WRITE MULTIPLE not supported
-    w[49] = 0x0200; // LBA supported (no DMA)
+    w[49] = 0x0300; // LBA and DMA supported
     w[50] = 0x4000;
     w[51] = 0x0200; // PIO mode 2 timing
-    w[53] = 0x0003; // words 54-58 and 64-70 valid
+    w[53] = 0x0007; // words 54-58, 64-70 and 88 valid
     let cur_cyls = cylinders(sectors, heads, spt);
     w[54] = cur_cyls as u16;
     w[55] = u16::from(heads);
@@ -60,10 +90,11 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
     let lba28 = sectors.min(MAX_LBA28) as u32;
     w[60] = lba28 as u16;
     w[61] = (lba28 >> 16) as u16;
+    put_dma_modes(&mut w, dma);
     w[64] = 0x0003; // PIO modes 3 and 4
-    w[65] = 120;
+    w[65] = 120; // multiword DMA cycle times: minimum and recommended
     w[66] = 120;
-    w[67] = 120;
+    w[67] = 120; // PIO cycle times
     w[68] = 120;
     w[80] = 0x00F0; // ATA/ATAPI-4 to -7
     w[82] = 0x4000; // NOP supported
@@ -76,6 +107,21 @@ pub fn identify_device(sectors: u64, heads: u8, spt: u8) -> [u8; 512] {
         *word = (sectors >> (16 * i)) as u16;
     }
     to_bytes(&w)
+}
+
+/// Words 63 (multiword DMA) and 88 (Ultra DMA): the supported modes in the low byte, the selected one in the high.
+fn put_dma_modes(w: &mut [u16; 256], dma: DmaMode) {
+    let selected = |mode: u8| 1u16 << (8 + mode);
+    w[63] = MWDMA_SUPPORTED
+        | match dma {
+            DmaMode::Multiword(m) => selected(m),
+            _ => 0,
+        };
+    w[88] = UDMA_SUPPORTED
+        | match dma {
+            DmaMode::Ultra(m) => selected(m),
+            _ => 0,
+        };
 }
 
 /// Lays out the 256 words little endian, with the integrity word 255 (signature 0xA5 and a checksum making all
@@ -92,16 +138,18 @@ fn to_bytes(w: &[u16; 256]) -> [u8; 512] {
     out
 }
 
-/// The 512-byte IDENTIFY PACKET DEVICE block of the ATAPI CD-ROM drive (PIO only).
-pub fn identify_packet_device() -> [u8; 512] {
+/// The 512-byte IDENTIFY PACKET DEVICE block of the ATAPI CD-ROM drive, with DMA mode `dma` (as set by SET
+/// FEATURES).
+pub fn identify_packet_device(dma: DmaMode) -> [u8; 512] {
     let mut w = [0u16; 256];
     // ATAPI (10b), CD-ROM device type (5), removable, DRQ within 50 us of PACKET, 12-byte packets.
     w[0] = 0x8000 | 0x0500 | 0x0080 | 0x0040;
     put_string(&mut w[10..20], SERIAL);
     put_string(&mut w[23..27], FIRMWARE);
     put_string(&mut w[27..47], CDROM_MODEL);
-    w[49] = 0x0200; // LBA (required of ATAPI); no DMA
-    w[53] = 0x0002; // words 64-70 valid
+    w[49] = 0x0300; // LBA (required of ATAPI) and DMA
+    w[53] = 0x0006; // words 64-70 and 88 valid
+    put_dma_modes(&mut w, dma);
     w[64] = 0x0003; // PIO modes 3 and 4
     w[65] = 120;
     w[66] = 120;

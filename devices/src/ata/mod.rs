@@ -1,22 +1,26 @@
-//! ATA (IDE): the two channels of a PC's IDE controller (`channel.rs`), each with up to two devices: PIO hard
-//! disks (`hard_disk.rs`) and ATAPI CD-ROM drives (`cdrom.rs` for the PACKET protocol, `atapi.rs` for the packet
-//! commands), over disk images (`disk.rs`).
+//! ATA (IDE): the two channels of a PC's IDE controller (`channel.rs`), each with up to two devices: hard disks
+//! with PIO and DMA (`hard_disk.rs`) and ATAPI CD-ROM drives (`cdrom.rs` for the PACKET protocol, `atapi.rs` for
+//! the packet commands), over disk images (`disk.rs`); and the PIIX3's bus-master DMA engine (`bus_master.rs`,
+//! walking PRD tables with `prd.rs`).
 
 mod atapi;
+pub mod bus_master;
 mod cdrom;
 mod channel;
 pub(crate) mod disk;
 mod hard_disk;
 mod identify;
+mod prd;
 mod taskfile;
 
+pub use bus_master::IdeBusMaster;
 pub use channel::{
     AtaChannel, ChannelPorts, ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ,
     ATA_SECONDARY_BASE, ATA_SECONDARY_CONTROL, ATA_SECONDARY_IRQ,
 };
 pub(crate) use disk::check_range;
 pub use disk::{Disk, DiskError, FileDisk, MemDisk, SECTOR_SIZE};
-pub use identify::{identify_device, MODEL};
+pub use identify::{identify_device, DmaMode, MODEL};
 
 use channel::AtaDevice;
 
@@ -145,14 +149,30 @@ pub const CMD_FLUSH_CACHE: u8 = 0xE7;
 pub const CMD_FLUSH_CACHE_EXT: u8 = 0xEA;
 /// IDENTIFY DEVICE.
 pub const CMD_IDENTIFY: u8 = 0xEC;
+/// READ DMA EXT.
+pub const CMD_READ_DMA_EXT: u8 = 0x25;
+/// WRITE DMA EXT.
+pub const CMD_WRITE_DMA_EXT: u8 = 0x35;
+/// READ DMA.
+pub const CMD_READ_DMA: u8 = 0xC8;
+/// READ DMA without retries.
+pub const CMD_READ_DMA_NORETRY: u8 = 0xC9;
+/// WRITE DMA.
+pub const CMD_WRITE_DMA: u8 = 0xCA;
+/// WRITE DMA without retries.
+pub const CMD_WRITE_DMA_NORETRY: u8 = 0xCB;
 /// PACKET.
 pub const CMD_PACKET: u8 = 0xA0;
 /// IDENTIFY PACKET DEVICE.
 pub const CMD_IDENTIFY_PACKET: u8 = 0xA1;
 /// SET FEATURES.
 pub const CMD_SET_FEATURES: u8 = 0xEF;
+/// SET FEATURES subcommand (features register): set the transfer mode from the count register.
+pub const FEATURE_SET_TRANSFER_MODE: u8 = 0x03;
 
 #[cfg(test)]
 mod cdrom_tests;
+#[cfg(test)]
+mod dma_tests;
 #[cfg(test)]
 mod tests;

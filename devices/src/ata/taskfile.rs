@@ -1,9 +1,10 @@
 //! The task file every ATA device keeps: the byte registers the host writes to both devices on a channel, and the
 //! status, error and INTRQ of this device.
 
+use super::identify::DmaMode;
 use super::{
-    REG_COUNT, REG_DEVICE, REG_ERROR_FEATURES, REG_LBA_HIGH, REG_LBA_LOW, REG_LBA_MID, STATUS_DRDY,
-    STATUS_DSC, STATUS_ERR,
+    ERROR_ABRT, REG_COUNT, REG_DEVICE, REG_ERROR_FEATURES, REG_LBA_HIGH, REG_LBA_LOW, REG_LBA_MID,
+    STATUS_DRDY, STATUS_DSC, STATUS_ERR,
 };
 
 /// A task file register and its previous value (read back with HOB for 48-bit commands).
@@ -90,6 +91,18 @@ impl TaskFile {
         self.status = STATUS_DRDY | STATUS_DSC;
         self.error = 0;
         self.intrq = true;
+    }
+
+    /// Runs SET FEATURES' set-transfer-mode subcommand: `mode` takes the mode the count register names and the
+    /// command completes, or, for a mode the drive lacks, it fails with ABRT.
+    pub(crate) fn set_transfer_mode(&mut self, mode: &mut DmaMode) {
+        match DmaMode::from_transfer_mode(self.count.cur) {
+            Some(m) => {
+                *mode = m;
+                self.complete();
+            }
+            None => self.fail(ERROR_ABRT),
+        }
     }
 
     /// Ends a command with `error` in the error register, with an interrupt.

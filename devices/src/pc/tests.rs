@@ -735,3 +735,60 @@ fn display_input_reaches_the_keyboard_on_irq1_and_the_mouse_on_irq12() {
     assert_eq!(pc.acknowledge_interrupt(), 0x2C);
     assert_eq!(pc.io_read(I8042_DATA, 1), 0x08);
 }
+
+/// A configuration write to the IDE function (01.1).
+fn ide_config_write(pc: &mut PcDevices, offset: u8, size: u8, value: u32) {
+    pc.io_write(
+        CONFIG_ADDRESS,
+        4,
+        0x8000_0000 | 1 << 11 | 1 << 8 | u32::from(offset & !3),
+    );
+    pc.io_write(CONFIG_DATA + u16::from(offset & 3), size, value);
+}
+
+#[test]
+fn ide_bus_master_follows_bar_4_and_moves_data_only_while_mastering() {
+    use crate::ata::bus_master::{BM_COMMAND, BM_PRD_TABLE, BM_STATUS, BM_STATUS_INTERRUPT};
+    use crate::pci::config::{COMMAND_IO, COMMAND_MASTER};
+    let (_, mut pc) = board(true);
+    init_pic(&mut pc);
+    pc.io_write(CONFIG_ADDRESS, 4, 0x8000_0000 | 1 << 11 | 1 << 8 | 0x40);
+    assert_eq!(
+        pc.io_read(CONFIG_DATA, 4),
+        0x8000_8000,
+        "both channels decode"
+    );
+    let bm = 0xC040;
+    assert_eq!(pc.io_read(bm + BM_STATUS, 1), 0xFF, "BAR 4 not placed yet");
+    ide_config_write(&mut pc, 0x20, 4, u32::from(bm));
+    ide_config_write(&mut pc, 0x04, 2, u32::from(COMMAND_IO));
+    assert_eq!(pc.io_read(bm + BM_STATUS, 1), 0);
+
+    // One 512-byte region at 0x2000 for a READ DMA of sector 0 (the disk is zeroed).
+    let mut ram = vec![0xAAu8; 1 << 20];
+    ram[0x1000..0x1008].copy_from_slice(&[0x00, 0x20, 0, 0, 0x00, 0x02, 0, 0x80]);
+    pc.io_write(bm + BM_PRD_TABLE, 4, 0x1000);
+    for (port, v) in [
+        (0x1F2, 1),
+        (0x1F3, 0),
+        (0x1F4, 0),
+        (0x1F5, 0),
+        (0x1F6, 0xE0),
+        (0x1F7, 0xC8),
+    ] {
+        pc.io_write(port, 1, v);
+    }
+    pc.io_write(bm + BM_COMMAND, 1, 0x09);
+    assert!(!pc.run_dma(&mut ram), "bus mastering is off");
+    ide_config_write(&mut pc, 0x04, 2, u32::from(COMMAND_IO | COMMAND_MASTER));
+    assert!(pc.run_dma(&mut ram));
+    assert!(ram[0x2000..0x2200].iter().all(|&b| b == 0));
+    assert_eq!(ram[0x2200], 0xAA);
+    assert_eq!(
+        pc.io_read(bm + BM_STATUS, 1),
+        u32::from(BM_STATUS_INTERRUPT)
+    );
+    assert!(pc.interrupt_pending());
+    assert_eq!(pc.acknowledge_interrupt(), 0x2E, "IRQ 14");
+    assert_eq!(pc.ide_dma_transfers(), [1, 0]);
+}

@@ -49,6 +49,13 @@ const DEVACTB_APMC_EN_BYTE: (u8, u8) = (DEVACTB + 3, 0x02);
 pub const IDE_BMIBA_BAR: usize = 4;
 /// PIIX3 IDE: the bus-master interface's size (two channels of 8 ports).
 pub const IDE_BMIBA_SIZE: u32 = 16;
+/// PIIX3 IDE: the primary channel's timing register (16 bits; the secondary's follows at 0x42); bit 15 enables
+/// the channel's legacy ports.
+pub const IDETIM: u8 = 0x40;
+/// PIIX3 IDE: the slave timing register.
+pub const SIDETIM: u8 = 0x44;
+/// IDETIM: the channel decodes its ports (bit 15).
+pub const IDETIM_DECODE_ENABLE: u16 = 0x8000;
 
 /// The i440FX PCI and memory controller (8086:1237, host bridge, revision 2) with its PAM registers writable and
 /// SMRAM closed.
@@ -81,7 +88,9 @@ pub fn isa_bridge() -> ConfigSpace {
 }
 
 /// The PIIX3 IDE controller (8086:7010, IDE in ISA-compatibility mode with bus mastering: prog-if 0x80) with its
-/// bus-master BAR.
+/// bus-master BAR and both channels' decoding enabled in their timing registers: the state firmware (SeaBIOS, as
+/// on QEMU's board) leaves them in, so a kernel booted directly finds both channels on (Linux's ata_piix checks
+/// the bit).
 pub fn ide() -> ConfigSpace {
     let mut c = ConfigSpace::new(Identity {
         vendor: 0x8086,
@@ -96,6 +105,11 @@ pub fn ide() -> ConfigSpace {
             size: IDE_BMIBA_SIZE,
         },
     );
+    for channel in 0..2 {
+        c.set_u16(IDETIM + 2 * channel, IDETIM_DECODE_ENABLE);
+    }
+    c.set_writable(IDETIM, &[0xFF; 4]);
+    c.set_writable(SIDETIM, &[0xFF]);
     c
 }
 
