@@ -19,26 +19,23 @@ mkdir -p "$debs" "$firmware"
 log() { echo "debian-firmware: $*" >&2; }
 . "$here/apt.sh"
 
-seabios_deb=$(fetch seabios)
-if [ ! -s "$firmware/bios-256k.bin" ] || [ "$seabios_deb" -nt "$firmware/bios-256k.bin" ]; then
-    root=$cache/seabios-root
-    rm -rf "$root"
-    dpkg-deb -x "$seabios_deb" "$root"
-    [ -s "$root/usr/share/seabios/bios-256k.bin" ] || die "no bios-256k.bin in $seabios_deb"
-    cp "$root/usr/share/seabios/bios-256k.bin" "$firmware/bios-256k.bin.tmp"
-    mv "$firmware/bios-256k.bin.tmp" "$firmware/bios-256k.bin"
-    rm -rf "$root"
-fi
-echo "seabios=$firmware/bios-256k.bin"
+# from_package PACKAGE PATH-IN-PACKAGE NAME: copies the file at PATH-IN-PACKAGE of Debian's PACKAGE to $firmware/NAME
+# (again only when the package is newer) and prints NAME's path.
+from_package() {
+    local deb out root
+    deb=$(fetch "$1")
+    out=$firmware/$3
+    if [ ! -s "$out" ] || [ "$deb" -nt "$out" ]; then
+        root=$cache/$1-root
+        rm -rf "$root"
+        dpkg-deb -x "$deb" "$root"
+        [ -s "$root/$2" ] || die "no $2 in $deb"
+        cp "$root/$2" "$out.tmp"
+        mv "$out.tmp" "$out"
+        rm -rf "$root"
+    fi
+    echo "$out"
+}
 
-vgabios_deb=$(fetch vgabios)
-if [ ! -s "$firmware/vgabios-stdvga.bin" ] || [ "$vgabios_deb" -nt "$firmware/vgabios-stdvga.bin" ]; then
-    root=$cache/vgabios-root
-    rm -rf "$root"
-    dpkg-deb -x "$vgabios_deb" "$root"
-    [ -s "$root/usr/share/vgabios/vgabios-stdvga.bin" ] || die "no vgabios-stdvga.bin in $vgabios_deb"
-    cp "$root/usr/share/vgabios/vgabios-stdvga.bin" "$firmware/vgabios-stdvga.bin.tmp"
-    mv "$firmware/vgabios-stdvga.bin.tmp" "$firmware/vgabios-stdvga.bin"
-    rm -rf "$root"
-fi
-echo "vgabios=$firmware/vgabios-stdvga.bin"
+echo "seabios=$(from_package seabios usr/share/seabios/bios-256k.bin bios-256k.bin)"
+echo "vgabios=$(from_package vgabios usr/share/vgabios/vgabios-stdvga.bin vgabios-stdvga.bin)"

@@ -5,6 +5,7 @@
 use super::bus_master::*;
 use super::disk::tests::TempFile;
 use super::prd::PRD_END_OF_TABLE;
+use super::tests::lba28;
 use super::*;
 use crate::bus::IoDevice;
 
@@ -50,16 +51,6 @@ fn prd_table(bm: &mut IdeBusMaster, ram: &mut [u8], regions: &[(u32, u16)]) {
     bm.io_write(BM + BM_PRD_TABLE, 4, TABLE);
 }
 
-/// Issues `cmd` for `count` sectors at `lba` (LBA28).
-fn command(a: &mut AtaChannel, lba: u32, count: u8, cmd: u8) {
-    a.io_write(BASE + REG_COUNT, 1, u32::from(count));
-    a.io_write(BASE + REG_LBA_LOW, 1, lba & 0xFF);
-    a.io_write(BASE + REG_LBA_MID, 1, (lba >> 8) & 0xFF);
-    a.io_write(BASE + REG_LBA_HIGH, 1, (lba >> 16) & 0xFF);
-    a.io_write(BASE + REG_DEVICE, 1, 0xE0 | (lba >> 24) & 0x0F);
-    a.io_write(BASE + REG_STATUS_COMMAND, 1, u32::from(cmd));
-}
-
 /// Runs what the board runs after a port write: the IRQ line into the bus master (the board reports it after
 /// every access), the transfer, and the line again.
 fn run(bm: &mut IdeBusMaster, a: &mut AtaChannel, ram: &mut Vec<u8>) -> bool {
@@ -85,7 +76,7 @@ fn read_dma_fills_every_region_and_interrupts() {
     let mut ram = vec![0u8; RAM];
     // 64 KiB (count 0), then the remaining 72 sectors' worth.
     prd_table(&mut bm, &mut ram, &[(0x1_0000, 0), (0x3_0000, 72 * 512)]);
-    command(&mut a, 5, 200, CMD_READ_DMA);
+    lba28(&mut a, 5, 200, CMD_READ_DMA);
     assert!(!a.irq(), "the drive waits for the bus master");
     assert!(!run(&mut bm, &mut a, &mut ram), "START is not set");
     start(&mut bm, true);
@@ -149,7 +140,7 @@ fn a_longer_table_keeps_the_bus_master_active_until_the_host_stops_it() {
     let (mut a, mut bm) = setup(Box::new(MemDisk::new(patterned(16))));
     let mut ram = vec![0u8; RAM];
     prd_table(&mut bm, &mut ram, &[(0x1_0000, 0), (0x3_0000, 512)]);
-    command(&mut a, 0, 8, CMD_READ_DMA);
+    lba28(&mut a, 0, 8, CMD_READ_DMA);
     start(&mut bm, true);
     assert!(run(&mut bm, &mut a, &mut ram));
     assert_eq!(bm_status(&mut bm), BM_STATUS_ACTIVE | BM_STATUS_INTERRUPT);
@@ -168,7 +159,7 @@ fn a_shorter_table_stops_the_transfer_without_an_interrupt() {
     let (mut a, mut bm) = setup(Box::new(MemDisk::new(disk.clone())));
     let mut ram = vec![0u8; RAM];
     prd_table(&mut bm, &mut ram, &[(0x1_0000, 1024)]);
-    command(&mut a, 2, 4, CMD_READ_DMA);
+    lba28(&mut a, 2, 4, CMD_READ_DMA);
     start(&mut bm, true);
     assert!(run(&mut bm, &mut a, &mut ram));
     assert_eq!(&ram[0x1_0000..0x1_0400], &disk[2 * 512..4 * 512]);
@@ -181,7 +172,7 @@ fn a_shorter_table_stops_the_transfer_without_an_interrupt() {
 }
 
 #[test]
-fn dma_beyond_ram_sets_the_error_bit_and_aborts_the_command() {
+fn dma_beyond_ram_sets_the_error_bit_and_aborts_the_lba28() {
     let (mut a, mut bm) = setup(Box::new(MemDisk::new(patterned(16))));
     let mut ram = vec![0u8; RAM];
     prd_table(
@@ -189,7 +180,7 @@ fn dma_beyond_ram_sets_the_error_bit_and_aborts_the_command() {
         &mut ram,
         &[(0x1_0000, 512), (RAM as u32 - 256, 512)],
     );
-    command(&mut a, 0, 2, CMD_READ_DMA);
+    lba28(&mut a, 0, 2, CMD_READ_DMA);
     start(&mut bm, true);
     assert!(run(&mut bm, &mut a, &mut ram));
     assert_eq!(bm_status(&mut bm), BM_STATUS_ERROR | BM_STATUS_INTERRUPT);
@@ -209,7 +200,7 @@ fn dma_beyond_ram_sets_the_error_bit_and_aborts_the_command() {
     // A table that is itself past the end of RAM.
     bm.io_write(BM + BM_COMMAND, 1, 0);
     bm.io_write(BM + BM_PRD_TABLE, 4, 0x8000_0000);
-    command(&mut a, 0, 1, CMD_WRITE_DMA);
+    lba28(&mut a, 0, 1, CMD_WRITE_DMA);
     start(&mut bm, false);
     assert!(run(&mut bm, &mut a, &mut ram));
     assert_eq!(bm_status(&mut bm), BM_STATUS_ERROR | BM_STATUS_INTERRUPT);
@@ -223,7 +214,7 @@ fn write_dma_to_a_read_only_image_fails_and_leaves_it_unchanged() {
     let (mut a, mut bm) = setup(Box::new(FileDisk::open_read_only(&file.0).unwrap()));
     let mut ram = vec![0xAAu8; RAM];
     prd_table(&mut bm, &mut ram, &[(0x1_0000, 1024)]);
-    command(&mut a, 1, 2, CMD_WRITE_DMA);
+    lba28(&mut a, 1, 2, CMD_WRITE_DMA);
     start(&mut bm, false);
     assert!(run(&mut bm, &mut a, &mut ram));
     assert_eq!(
@@ -244,7 +235,7 @@ fn dma_outside_the_disk_fails_at_once_with_idnf() {
     let (mut a, mut bm) = setup(Box::new(MemDisk::new(patterned(8))));
     let mut ram = vec![0u8; RAM];
     prd_table(&mut bm, &mut ram, &[(0x1_0000, 4096)]);
-    command(&mut a, 6, 4, CMD_READ_DMA);
+    lba28(&mut a, 6, 4, CMD_READ_DMA);
     assert!(a.irq());
     assert_eq!(a.io_read(BASE + REG_ERROR_FEATURES, 1) as u8, ERROR_IDNF);
     start(&mut bm, true);

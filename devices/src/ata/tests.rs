@@ -35,7 +35,8 @@ fn read_sector(a: &mut AtaChannel) -> Vec<u8> {
     out
 }
 
-fn lba28(a: &mut AtaChannel, lba: u32, count: u8, cmd: u8) {
+/// Issues `cmd` for `count` sectors at `lba` (LBA28) on the primary channel.
+pub(super) fn lba28(a: &mut AtaChannel, lba: u32, count: u8, cmd: u8) {
     a.io_write(BASE + REG_COUNT, 1, u32::from(count));
     a.io_write(BASE + REG_LBA_LOW, 1, lba & 0xFF);
     a.io_write(BASE + REG_LBA_MID, 1, (lba >> 8) & 0xFF);

@@ -46,10 +46,7 @@ pub struct Crtc {
 impl Crtc {
     /// The data port: the selected register, or 0xFF past the last.
     pub fn read_data(&self) -> u8 {
-        self.regs
-            .get(usize::from(self.index))
-            .copied()
-            .unwrap_or(0xFF)
+        super::indexed::read(&self.regs, self.index)
     }
 
     /// Writes the selected register. With the protect bit set, registers 0-7 keep their values except the line

@@ -42,18 +42,12 @@ pub struct GraphicsController {
 impl GraphicsController {
     /// The data port: the selected register, or 0xFF past the last.
     pub fn read_data(&self) -> u8 {
-        self.regs
-            .get(usize::from(self.index))
-            .copied()
-            .unwrap_or(0xFF)
+        super::indexed::read(&self.regs, self.index)
     }
 
     /// Writes the selected register (bits that do not exist are dropped).
     pub fn write_data(&mut self, value: u8) {
-        let i = usize::from(self.index);
-        if let Some(r) = self.regs.get_mut(i) {
-            *r = value & MASKS[i];
-        }
+        super::indexed::write_masked(&mut self.regs, &MASKS, self.index, value);
     }
 
     /// The legacy window the card decodes: (first guest-physical address, size), from memory map select.

@@ -19,6 +19,7 @@ pub mod crtc;
 pub mod dac;
 pub mod font;
 pub mod graphics;
+mod indexed;
 pub mod memory;
 pub mod modes;
 pub mod pci;

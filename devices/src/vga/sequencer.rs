@@ -30,18 +30,12 @@ pub struct Sequencer {
 impl Sequencer {
     /// The data port: the selected register, or 0xFF past the last.
     pub fn read_data(&self) -> u8 {
-        self.regs
-            .get(usize::from(self.index))
-            .copied()
-            .unwrap_or(0xFF)
+        super::indexed::read(&self.regs, self.index)
     }
 
     /// Writes the selected register (bits that do not exist are dropped).
     pub fn write_data(&mut self, value: u8) {
-        let i = usize::from(self.index);
-        if let Some(r) = self.regs.get_mut(i) {
-            *r = value & MASKS[i];
-        }
+        super::indexed::write_masked(&mut self.regs, &MASKS, self.index, value);
     }
 
     /// Map mask: the planes CPU writes reach.

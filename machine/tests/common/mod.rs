@@ -61,23 +61,18 @@ pub fn debian_guest() -> Option<(Vec<u8>, Vec<u8>)> {
 /// Debian's SeaBIOS image from [`guest_cache`] (`guests/debian-firmware.sh` fetches it); `None`, after
 /// [`skip_outside_ci`] says why, when it has not been fetched.
 pub fn debian_seabios() -> Option<Vec<u8>> {
-    let path = guest_cache().join("firmware/bios-256k.bin");
-    match std::fs::read(&path) {
-        Ok(image) => Some(image),
-        Err(why) => {
-            skip_outside_ci(format_args!(
-                "run guests/debian-firmware.sh first ({}: {why})",
-                path.display()
-            ));
-            None
-        }
-    }
+    debian_firmware("bios-256k.bin")
 }
 
 /// Debian's std-vga video BIOS from [`guest_cache`] (`guests/debian-firmware.sh` fetches it); `None`, after
 /// [`skip_outside_ci`] says why, when it has not been fetched.
 pub fn debian_vgabios() -> Option<Vec<u8>> {
-    let path = guest_cache().join("firmware/vgabios-stdvga.bin");
+    debian_firmware("vgabios-stdvga.bin")
+}
+
+/// The firmware image `name` that `guests/debian-firmware.sh` put in [`guest_cache`]`/firmware`.
+fn debian_firmware(name: &str) -> Option<Vec<u8>> {
+    let path = guest_cache().join("firmware").join(name);
     match std::fs::read(&path) {
         Ok(image) => Some(image),
         Err(why) => {
