@@ -2,8 +2,8 @@
 //! `guests/debian-linux.sh` appended to its initramfs, loads the `bochs` DRM driver, which sets the card to a
 //! 1024x768x32 Bochs VBE mode and gives fbcon its framebuffer; the guest clears the console, writes known lines and
 //! powers off, and the PNG vx86 writes with `-screenshot-on-exit` shows them in the console's 8x16 cells and
-//! nothing else. Skipped (with a message) when the guest has not been built, and failed under `CI=true`; `.ci/run` builds
-//! it.
+//! nothing else. Skipped (with a message) when the guest has not been built, and failed under `CI=true`;
+//! `.ci/run` builds it.
 
 mod common;
 
