@@ -6,10 +6,13 @@
 # A second archive, disk-modules.cpio.gz, holds the kernel's IDE disk, CD-ROM and FAT modules and
 # initramfs/disk.sh: appended to the initramfs (the kernel unpacks both), with `vx86.disk` on the command line
 # /init runs disk.sh instead of the workload (it copies a file on the FAT file system of the first IDE disk,
-# writes another, and copies the start of the CD-ROM there).
+# writes another, and copies the start of the CD-ROM there). A third, fb-modules.cpio.gz, holds the DRM modules of
+# the std-vga (bochs) and initramfs/fb.sh, which /init runs with `vx86.fb`: the framebuffer console comes up, shows
+# known text, and the guest powers off (a test checks vx86's screenshot).
 #
 # Usage:  guests/debian-linux.sh          (as root on Debian 12; idempotent, downloads are cached)
 # Output: guests/cache/vmlinuz, guests/cache/initramfs.cpio.gz, guests/cache/disk-modules.cpio.gz,
+#         guests/cache/fb-modules.cpio.gz,
 #         guests/cache/expected.txt (the workload's RESULT lines computed on the host with the same busybox);
 #         their paths are printed as `name=path` lines.
 # Env:    VX86_GUEST_CACHE overrides the cache directory.
@@ -41,14 +44,17 @@ busybox_deb=$(fetch busybox-static)
 
 # Unpack: the kernel only when its .deb is newer than the vmlinuz we took from it. Of the modules only the
 # pvpanic pair is kept for the initramfs (with them a guest kernel panic reaches vx86's pvpanic device), and for
-# the disk archive the IDE disk and CD-ROM stack and FAT, in load order (each after the modules it depends on).
+# the disk archive the IDE disk and CD-ROM stack and FAT, for the display archive the bochs DRM driver and the
+# DRM core and memory managers it needs, in load order (each after the modules it depends on, as the `depends=`
+# of each module's .modinfo names them).
 pvpanic_modules="pvpanic.ko pvpanic-mmio.ko"
 disk_modules="scsi_common.ko scsi_mod.ko libata.ko ata_piix.ko crct10dif_common.ko crct10dif_generic.ko
     crc-t10dif.ko crc64.ko crc64_rocksoft_generic.ko crc64-rocksoft.ko t10-pi.ko sd_mod.ko cdrom.ko sr_mod.ko
     fat.ko vfat.ko nls_cp437.ko nls_ascii.ko"
+fb_modules="drm.ko drm_kms_helper.ko ttm.ko drm_ttm_helper.ko drm_vram_helper.ko bochs.ko"
 modules=$cache/modules
 modules_missing() {
-    for m in $pvpanic_modules $disk_modules; do [ -s "$modules/$m" ] || return 0; done
+    for m in $pvpanic_modules $disk_modules $fb_modules; do [ -s "$modules/$m" ] || return 0; done
     return 1
 }
 if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ] || modules_missing; then
@@ -57,7 +63,7 @@ if [ ! -s "$cache/vmlinuz" ] || [ "$kernel_deb" -nt "$cache/vmlinuz" ] || module
     vmlinuz=$(ls "$cache"/kernel-root/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
     [ -n "$vmlinuz" ] || die "no /boot/vmlinuz-* in $kernel_deb"
     mkdir -p "$modules"
-    for m in $pvpanic_modules $disk_modules; do
+    for m in $pvpanic_modules $disk_modules $fb_modules; do
         found=$(find "$cache/kernel-root/lib/modules" -name "$m" | head -n1)
         [ -n "$found" ] || die "no $m in $kernel_deb"
         cp "$found" "$modules/$m"
@@ -94,18 +100,25 @@ initramfs=$cache/initramfs.cpio.gz
     > "$initramfs.tmp"
 mv "$initramfs.tmp" "$initramfs"
 
-# The disk archive: the modules in lib/modules/disk with their load order, and disk.sh.
-disk_root=$cache/disk-modules-root
-rm -rf "$disk_root"
-mkdir -p "$disk_root/lib/modules/disk"
-for m in $disk_modules; do cp "$modules/$m" "$disk_root/lib/modules/disk/$m"; done
-echo $disk_modules > "$disk_root/lib/modules/disk/order"
-cp "$here/initramfs/disk.sh" "$disk_root/disk.sh"
-find "$disk_root" -exec touch -h -d @0 {} +
+# An archive of extra modules (in lib/modules/$1 with their load order, loaded by /init before it runs the script)
+# and initramfs/$1.sh, to append to the initramfs; $2 is the archive, the rest the modules. Prints nothing.
+module_archive() {
+    local name=$1 archive=$2 tree=$cache/$1-modules-root
+    shift 2
+    rm -rf "$tree"
+    mkdir -p "$tree/lib/modules/$name"
+    for m in "$@"; do cp "$modules/$m" "$tree/lib/modules/$name/$m"; done
+    echo "$@" > "$tree/lib/modules/$name/order"
+    cp "$here/initramfs/$name.sh" "$tree/$name.sh"
+    find "$tree" -exec touch -h -d @0 {} +
+    (cd "$tree" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -9 -n) \
+        > "$archive.tmp"
+    mv "$archive.tmp" "$archive"
+}
 disk_modules_archive=$cache/disk-modules.cpio.gz
-(cd "$disk_root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -9 -n) \
-    > "$disk_modules_archive.tmp"
-mv "$disk_modules_archive.tmp" "$disk_modules_archive"
+module_archive disk "$disk_modules_archive" $disk_modules
+fb_modules_archive=$cache/fb-modules.cpio.gz
+module_archive fb "$fb_modules_archive" $fb_modules
 
 # The expected results: the same workload with the same busybox, on the host.
 hostbin=$cache/hostbin
@@ -121,4 +134,5 @@ mv "$cache/expected.txt.tmp" "$cache/expected.txt"
 echo "kernel=$cache/vmlinuz"
 echo "initramfs=$initramfs"
 echo "disk_modules=$disk_modules_archive"
+echo "fb_modules=$fb_modules_archive"
 echo "expected=$cache/expected.txt"

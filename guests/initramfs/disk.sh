@@ -1,12 +1,9 @@
 #!/bin/busybox sh
-# The vx86 guest's disk test (in disk-modules.cpio.gz, run by /init with `vx86.disk`): loads the IDE disk and
-# CD-ROM stack and FAT, prints the transfer modes, mounts the FAT file system on the whole first IDE disk, copies
-# IN.TXT to OUT.TXT, writes SEQ.TXT (the numbers 1 to 20000, a line each) and CD.BIN (the first 64 KiB of the
-# CD-ROM, if there is one), syncs, drops the page cache, reads the copies back from the disk, and unmounts. Each
-# step prints a VX86-DISK line; the host checks the image with mtools after power-off.
-for m in $(cat /lib/modules/disk/order); do
-    insmod "/lib/modules/disk/$m" || echo "VX86-DISK-ERROR insmod $m"
-done
+# The vx86 guest's disk test (in disk-modules.cpio.gz, run by /init with `vx86.disk` once it loaded the IDE disk
+# and CD-ROM stack and FAT): prints the transfer modes, mounts the FAT file system on the whole first IDE disk,
+# copies IN.TXT to OUT.TXT, writes SEQ.TXT (the numbers 1 to 20000, a line each) and CD.BIN (the first 64 KiB of
+# the CD-ROM, if there is one), syncs, drops the page cache, reads the copies back from the disk, and unmounts.
+# Each step prints a VX86-DISK line; the host checks the image with mtools after power-off.
 # The SCSI scan runs asynchronously: wait for the disk's node (devtmpfs makes it).
 for _ in $(seq 100); do
     [ -b /dev/sda ] && break

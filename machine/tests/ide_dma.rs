@@ -72,20 +72,10 @@ fn have_mtools() -> bool {
 /// The guest's kernel with the disk archive appended, and a fresh FAT image holding IN.TXT; None (after saying
 /// so) when something is missing.
 fn prepare(tag: &str) -> Option<(Vec<u8>, Vec<u8>, Scratch, PathBuf)> {
-    let (kernel, mut initrd) = common::debian_guest()?;
-    let archive = common::guest_cache().join("disk-modules.cpio.gz");
-    let Ok(disk_modules) = std::fs::read(&archive) else {
-        skip_outside_ci(format_args!(
-            "run guests/debian-linux.sh first ({} is missing)",
-            archive.display()
-        ));
-        return None;
-    };
+    let (kernel, initrd) = common::debian_guest_with("disk-modules.cpio.gz")?;
     if !have_mtools() {
         return None;
     }
-    // The kernel unpacks concatenated archives: the disk modules and disk.sh join the usual initramfs.
-    initrd.extend_from_slice(&disk_modules);
     let scratch = Scratch::new(tag);
     let image = scratch.file("fat.img", &[]);
     std::fs::File::options()

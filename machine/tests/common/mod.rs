@@ -58,6 +58,27 @@ pub fn debian_guest() -> Option<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// The Debian guest's kernel and its initramfs with the archive `name` from [`guest_cache`] appended (the kernel
+/// unpacks concatenated archives: the archive's modules and script join the usual initramfs); `None`, after
+/// [`skip_outside_ci`] says why, when they have not been built.
+pub fn debian_guest_with(name: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (kernel, mut initrd) = debian_guest()?;
+    let path = guest_cache().join(name);
+    match std::fs::read(&path) {
+        Ok(archive) => {
+            initrd.extend_from_slice(&archive);
+            Some((kernel, initrd))
+        }
+        Err(why) => {
+            skip_outside_ci(format_args!(
+                "run guests/debian-linux.sh first ({}: {why})",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
 /// Debian's SeaBIOS image from [`guest_cache`] (`guests/debian-firmware.sh` fetches it); `None`, after
 /// [`skip_outside_ci`] says why, when it has not been fetched.
 pub fn debian_seabios() -> Option<Vec<u8>> {
