@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::bzimage::Bz;
 use common::{s, stderr_of, Scratch};
 use iced_x86::code_asm::*;
 use vx86_machine::fw_cfg::kernel::{CMDLINE_ADDR, KERNEL_ADDR, SETUP_ADDR};
@@ -124,14 +125,16 @@ const SETUP_CODE: usize = 0x280;
 /// A protocol 2.10 bzImage: four setup sectors whose entry (at 0x200, the header's jump to its code) records its
 /// segment registers and SP, then powers off; then `kernel_len` bytes of kernel.
 fn recording_bzimage(kernel_len: usize) -> Vec<u8> {
-    let mut image = vec![0u8; 5 * 512];
-    image[HDR_SETUP_SECTS] = 4;
-    image[HDR_MAGIC..HDR_MAGIC + 4].copy_from_slice(b"HdrS");
-    image[HDR_VERSION..HDR_VERSION + 2].copy_from_slice(&0x020Au16.to_le_bytes());
-    image[HDR_LOADFLAGS] = LOADED_HIGH;
-    image[HDR_INITRD_ADDR_MAX..HDR_INITRD_ADDR_MAX + 4]
-        .copy_from_slice(&0x37FF_FFFFu32.to_le_bytes());
-    image[HDR_CMDLINE_SIZE..HDR_CMDLINE_SIZE + 4].copy_from_slice(&255u32.to_le_bytes());
+    let mut image = Bz {
+        version: 0x020A,
+        xloadflags: 0,
+        relocatable: false,
+        cmdline_size: 255,
+        initrd_addr_max: 0x37FF_FFFF,
+        body_len: kernel_len,
+        ..Bz::default()
+    }
+    .build();
     let mut a = CodeAssembler::new(16).unwrap();
     for (i, seg) in [cs, ds, es, ss].into_iter().enumerate() {
         a.mov(word_ptr(RECORD + 2 * i as u32), seg).unwrap();
@@ -146,7 +149,6 @@ fn recording_bzimage(kernel_len: usize) -> Vec<u8> {
     let jump = jump.assemble(HDR_JUMP as u64).unwrap();
     assert_eq!(jump.len(), 2);
     image[HDR_JUMP..HDR_JUMP + 2].copy_from_slice(&jump);
-    image.extend((0..kernel_len).map(|k| (k * 7) as u8));
     image
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::bzimage::{put, Bz};
 use vx86_machine::loader::bzimage::SetupHeader;
 use vx86_machine::loader::e820::{E820Entry, E820_RAM};
 use vx86_machine::loader::entry::{
@@ -34,80 +35,6 @@ fn r32(mem: &GuestMemory, addr: u64) -> u32 {
 
 fn r64(mem: &GuestMemory, addr: u64) -> u64 {
     u64::from_le_bytes(read(mem, addr, 8).try_into().unwrap())
-}
-
-fn put(b: &mut [u8], off: usize, v: &[u8]) {
-    b[off..off + v.len()].copy_from_slice(v);
-}
-
-/// The fields of a synthetic bzImage.
-#[derive(Clone, Copy)]
-struct Bz {
-    version: u16,
-    setup_sects: u8,
-    loadflags: u8,
-    xloadflags: u16,
-    relocatable: bool,
-    kernel_alignment: u32,
-    pref_address: u64,
-    init_size: u32,
-    cmdline_size: u32,
-    initrd_addr_max: u32,
-    body_len: usize,
-}
-
-impl Default for Bz {
-    fn default() -> Bz {
-        Bz {
-            version: 0x020F,
-            setup_sects: 4,
-            loadflags: LOADED_HIGH,
-            xloadflags: XLF_KERNEL_64,
-            relocatable: true,
-            kernel_alignment: 0x20_0000,
-            pref_address: 0x100_0000,
-            init_size: 0x40_0000,
-            cmdline_size: 2047,
-            initrd_addr_max: 0x7FFF_FFFF,
-            body_len: 0x3456,
-        }
-    }
-}
-
-impl Bz {
-    /// A boot sector + setup sectors with the header, then a patterned "kernel".
-    fn build(&self) -> Vec<u8> {
-        let sects = if self.setup_sects == 0 {
-            4
-        } else {
-            self.setup_sects as usize
-        };
-        let mut b = vec![0u8; (sects + 1) * 512];
-        b[HDR_SETUP_SECTS] = self.setup_sects;
-        put(&mut b, HDR_BOOT_FLAG, &0xAA55u16.to_le_bytes());
-        put(&mut b, HDR_JUMP, &[0xEB, 0x6A]); // header ends at 0x26C
-        put(&mut b, HDR_MAGIC, b"HdrS");
-        put(&mut b, HDR_VERSION, &self.version.to_le_bytes());
-        b[HDR_LOADFLAGS] = self.loadflags;
-        put(&mut b, HDR_CODE32_START, &0x10_0000u32.to_le_bytes());
-        put(
-            &mut b,
-            HDR_INITRD_ADDR_MAX,
-            &self.initrd_addr_max.to_le_bytes(),
-        );
-        put(
-            &mut b,
-            HDR_KERNEL_ALIGNMENT,
-            &self.kernel_alignment.to_le_bytes(),
-        );
-        b[HDR_RELOCATABLE] = self.relocatable as u8;
-        put(&mut b, HDR_XLOADFLAGS, &self.xloadflags.to_le_bytes());
-        put(&mut b, HDR_CMDLINE_SIZE, &self.cmdline_size.to_le_bytes());
-        put(&mut b, HDR_PREF_ADDRESS, &self.pref_address.to_le_bytes());
-        put(&mut b, HDR_INIT_SIZE, &self.init_size.to_le_bytes());
-        b.extend((0..self.body_len).map(|k| (k * 7 + 3) as u8));
-        b
-    }
 }
 
 fn load_bz(

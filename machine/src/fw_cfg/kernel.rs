@@ -12,7 +12,7 @@
 //! | initrd address, size, data (0x0A, 0x0B, 0x12) | the initrd, page-aligned as high as the kernel allows, below [`ACPI_DATA_SIZE`] bytes kept for firmware at the top of RAM |
 
 use super::BOOTORDER_FILE;
-use crate::loader::bzimage::SetupHeader;
+use crate::loader::bzimage::{is_bzimage, SetupHeader};
 use crate::loader::multiboot::Multiboot;
 use crate::loader::zero_page::*;
 use crate::loader::{checked_cmdline, KernelLoader, KernelRequest, LoadError};
@@ -100,11 +100,6 @@ pub fn add_loader_rom(items: &mut FwCfgItems) -> Result<(), FwCfgError> {
         }
     }
     Ok(())
-}
-
-/// Whether `image` has a bzImage's "HdrS" magic.
-fn is_bzimage(image: &[u8]) -> bool {
-    image.get(HDR_MAGIC..HDR_MAGIC + 4) == Some(b"HdrS")
 }
 
 /// The initrd's address: page-aligned, ending at or below the kernel's `initrd_addr_max` (any 32-bit address if

@@ -211,13 +211,18 @@ impl BzImage {
     }
 }
 
+/// Whether `image` has a bzImage's "HdrS" setup-header magic.
+pub fn is_bzimage(image: &[u8]) -> bool {
+    image.get(HDR_MAGIC..HDR_MAGIC + 4) == Some(b"HdrS")
+}
+
 impl KernelLoader for BzImage {
     fn name(&self) -> &'static str {
         "Linux bzImage"
     }
 
     fn probe(&self, image: &[u8]) -> bool {
-        image.get(HDR_MAGIC..HDR_MAGIC + 4) == Some(b"HdrS")
+        is_bzimage(image)
     }
 
     /// Loads for the 64-bit entry when the kernel has one, else the 32-bit entry.

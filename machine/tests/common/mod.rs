@@ -3,6 +3,7 @@
 // Each test binary compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod bzimage;
 pub mod flat;
 
 use iced_x86::code_asm::*;
