@@ -278,14 +278,18 @@ impl KvmEngine {
             vcpu.offer_interrupt(board, pending, stats);
             // Without an in-kernel APIC, KVM takes CR8 from kvm_run on entry and leaves it there on exit: the
             // APIC's TPR is that register.
-            if let Some(tpr) = board.task_priority() {
-                vcpu.fd.get_kvm_run().cr8 = u64::from(tpr >> 4);
+            // The APIC is told only when the guest changed CR8.
+            let cr8_in = board.task_priority().map(|tpr| u64::from(tpr >> 4));
+            if let Some(cr8) = cr8_in {
+                vcpu.fd.get_kvm_run().cr8 = cr8;
             }
             let run_ptr: *const kvm_bindings::kvm_run = vcpu.fd.get_kvm_run();
             let exit = vcpu.fd.run();
             // SAFETY: `run_ptr` points at the vCPU's mapped kvm_run, alive as long as the vCPU.
             let cr8 = unsafe { (*run_ptr).cr8 };
-            board.set_task_priority((cr8 << 4) as u8);
+            if cr8_in != Some(cr8) {
+                board.set_task_priority((cr8 << 4) as u8);
+            }
             match exit {
                 Ok(VcpuExit::IoIn(port, data)) => {
                     stats.io_in += 1;
