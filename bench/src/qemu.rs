@@ -87,8 +87,13 @@ pub fn timeout(iterations: u32) -> Duration {
 
 /// Runs every operation of `guest` under QEMU, each in a QEMU of its own; `tsc_khz` is the host's TSC rate
 /// ([`crate::host_tsc::khz`]).
-pub fn run_all(guest: Guest, iterations: u32, tsc_khz: u32) -> (Vec<OpResult>, Vec<OpFailure>) {
-    runner::run_each(guest, |k| run_op(guest, k, iterations, tsc_khz))
+pub fn run_all(
+    guest: Guest,
+    iterations: u32,
+    tsc_khz: u32,
+    only: &[String],
+) -> (Vec<OpResult>, Vec<OpFailure>) {
+    runner::run_each(guest, only, |k| run_op(guest, k, iterations, tsc_khz))
 }
 
 /// Runs operation `k` of `guest` alone under QEMU.

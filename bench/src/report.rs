@@ -1,7 +1,7 @@
 //! The engine comparison as a table (stdout), JSON (`--json`) and a grouped bar chart (`--plot`, hand-written SVG),
 //! each saying which flavour of the guest ran.
 
-use crate::guest::Guest;
+use crate::guest::{Guest, Op};
 use crate::runner::{OpFailure, OpResult};
 use std::fmt::Write;
 
@@ -24,6 +24,21 @@ impl Column {
             .find(|r| r.name == op)
             .map(|r| r.ns_per_op)
     }
+}
+
+/// The operations of `guest` that some column ran (a result or a refusal), in the guest's order.
+fn ops_run(guest: Guest, columns: &[Column]) -> Vec<Op> {
+    let ran = |name: &str| {
+        columns.iter().any(|c| {
+            c.results.iter().any(|r| r.name == name) || c.failures.iter().any(|f| f.name == name)
+        })
+    };
+    guest
+        .ops()
+        .iter()
+        .copied()
+        .filter(|op| ran(op.name))
+        .collect()
 }
 
 fn fastest(columns: &[Column], op: &str) -> Option<f64> {
@@ -52,7 +67,7 @@ pub fn table(guest: Guest, columns: &[Column]) -> String {
     out.push('\n');
     out.push_str(&"-".repeat(12 + columns.len() * (width + 3)));
     out.push('\n');
-    for op in guest.ops() {
+    for op in ops_run(guest, columns) {
         let _ = write!(out, "{:<12}", op.name);
         let best = fastest(columns, op.name);
         for c in columns {
@@ -138,7 +153,7 @@ pub fn json(guest: Guest, columns: &[Column]) -> String {
 /// A grouped bar chart: one group per operation, one bar per engine, on a log scale (the engines differ by orders
 /// of magnitude), titled with the guest.
 pub fn svg(guest: Guest, columns: &[Column]) -> String {
-    let ops = guest.ops();
+    let ops = ops_run(guest, columns);
     const COLORS: [&str; 4] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
     let (left, top, plot_h, group_w) = (70.0, 40.0, 300.0, 80.0);
     let width = left + group_w * ops.len() as f64 + 20.0;

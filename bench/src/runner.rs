@@ -154,18 +154,27 @@ pub fn run_all(
     engine: EngineKind,
     guest: Guest,
     iterations: u32,
+    only: &[String],
 ) -> (Vec<OpResult>, Vec<OpFailure>) {
-    run_each(guest, |k| run_op(engine, guest, k, iterations))
+    run_each(guest, only, |k| run_op(engine, guest, k, iterations))
 }
 
-/// Runs every operation of `guest` with `run_op(k)` for operation k, sorting out results and failures.
+/// Runs the operations of `guest` named in `only` (every one when it is empty) with `run_op(k)` for operation k,
+/// sorting out results and failures.
 pub fn run_each(
     guest: Guest,
+    only: &[String],
     mut run_op: impl FnMut(usize) -> Result<OpResult, String>,
 ) -> (Vec<OpResult>, Vec<OpFailure>) {
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (k, op) in guest.ops().iter().enumerate() {
+    let chosen = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    for (k, op) in guest
+        .ops()
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| chosen(op.name))
+    {
         match run_op(k) {
             Ok(r) => results.push(r),
             Err(why) => failures.push(OpFailure { name: op.name, why }),

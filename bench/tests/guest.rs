@@ -83,7 +83,7 @@ fn ticks_grow_with_iterations_by_what_each_iteration_retires() {
 #[test]
 fn each_operation_alone_gives_ns_per_op_under_the_interpreter() {
     for guest in Guest::ALL {
-        let (results, failures) = runner::run_all(EngineKind::Interp, guest, 100);
+        let (results, failures) = runner::run_all(EngineKind::Interp, guest, 100, &[]);
         assert!(failures.is_empty(), "{guest}: {failures:?}");
         assert_eq!(results.len(), guest.ops().len());
         assert!(results.iter().all(|r| r.ns_per_op > 0.0), "{results:?}");

@@ -1,7 +1,8 @@
 //! `bench`: runs the nanobenchmark guest on every available engine and prints ns per operation for each, with the
 //! ratio to the fastest. `--json FILE` writes the same figures; `--plot FILE.svg` draws them as a grouped bar chart;
 //! `--iterations N` sets the loop count (default 20000); `--engines interp,bt,kvm,qemu` picks engines (`qemu` is
-//! QEMU's TCG, where `qemu-system-x86_64` is installed); `--guest 32|64` picks the guest's flavour (default 64).
+//! QEMU's TCG, where `qemu-system-x86_64` is installed); `--guest 32|64` picks the guest's flavour (default 64);
+//! `--ops compute,call_ret` runs only the operations named.
 
 use std::process::ExitCode;
 use vx86_bench::guest::Guest;
@@ -12,13 +13,16 @@ use vx86_machine::engine::HostVirt;
 use vx86_machine::EngineKind;
 
 const USAGE: &str = "\
-usage: bench [--guest 32|64] [--iterations N] [--engines interp,bt,kvm,qemu] [--json FILE] [--plot FILE.svg]
+usage: bench [--guest 32|64] [--iterations N] [--engines interp,bt,kvm,qemu] [--ops LIST] [--json FILE]
+             [--plot FILE.svg]
 
   --guest 64      the 64-bit long-mode guest (default: it runs on the most engines, PVM included)
   --guest 32      the 32-bit protected-mode guest (SYSENTER instead of SYSCALL; PVM refuses most of it)
   --iterations N  loop iterations per operation (default 20000)
   --engines LIST  engines to run, from interp,bt,kvm,qemu (default: every one this host offers; qemu is QEMU's
                   TCG, booting the guest as a multiboot image, where qemu-system-x86_64 is installed)
+  --ops LIST      only the operations named, comma separated (default: all; a long run of one operation
+                  measures it with less start-up cost, e.g. --ops compute,call_ret --iterations 20000000)
   --json FILE     also write the figures as JSON
   --plot FILE     also draw them as an SVG bar chart
 ";
@@ -42,6 +46,7 @@ fn run() -> Result<(), String> {
     let mut iterations = 20_000u32;
     let mut engines: Option<Vec<String>> = None;
     let mut guest = Guest::default();
+    let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -58,6 +63,7 @@ fn run() -> Result<(), String> {
                 }
                 engines = Some(list);
             }
+            "--ops" => only = value()?.split(',').map(str::to_string).collect(),
             "--guest" => guest = value()?.parse().map_err(|e| format!("--guest: {e}"))?,
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -65,6 +71,16 @@ fn run() -> Result<(), String> {
             }
             other => return Err(format!("unknown argument '{other}'")),
         }
+    }
+    if let Some(bad) = only
+        .iter()
+        .find(|o| guest.ops().iter().all(|op| op.name != o.as_str()))
+    {
+        let names: Vec<&str> = guest.ops().iter().map(|op| op.name).collect();
+        return Err(format!(
+            "unknown operation '{bad}' for {guest}: use {}",
+            names.join(",")
+        ));
     }
     let wanted = |name: &str| {
         engines
@@ -93,7 +109,7 @@ fn run() -> Result<(), String> {
     let mut columns = Vec::new();
     for kind in kinds {
         eprintln!("bench: {guest}: {iterations} iterations per operation on {kind}");
-        let (results, failures) = runner::run_all(kind, guest, iterations);
+        let (results, failures) = runner::run_all(kind, guest, iterations, &only);
         columns.push(Column {
             engine: kind.to_string(),
             label: match kind {
@@ -111,7 +127,7 @@ fn run() -> Result<(), String> {
             qemu.label(),
             f64::from(khz) / 1e3
         );
-        let (results, failures) = qemu::run_all(guest, iterations, khz);
+        let (results, failures) = qemu::run_all(guest, iterations, khz, &only);
         columns.push(Column {
             engine: "qemu".to_string(),
             label: qemu.label(),
