@@ -169,6 +169,12 @@ fn negated(cc: ConditionCode) -> ConditionCode {
 }
 
 /// A block that branches back to its own start, run as a loop in generated code.
+///
+/// The budget lives in a host register while the loop runs. The back edge charges the next pass with a LEA, which
+/// leaves the guest's flags alone; whether the budget covers that pass is tested earlier in the pass, just before
+/// the *check* instruction: the first that writes every arithmetic flag without reading one and cannot fault, so
+/// the test's compare clobbers only flags nobody will see. When the budget runs short, the way out runs the check
+/// instruction in the CPU's step (which sets the flags it would have set) and leaves after it.
 #[derive(Clone, Copy, Debug)]
 struct SelfLoop {
     /// Where each pass starts (after the block's budget check and the loop's register loads).
@@ -181,31 +187,38 @@ struct SelfLoop {
     start: u64,
     /// A callee-saved host register the loop does not use, holding the budget while the loop runs (stored back
     /// to the context before anything reads it there: an exit, a callout, a slow path).
-    budget: Option<u8>,
+    budget: u8,
+    /// The index of the check instruction.
+    check: usize,
 }
 
-/// The guest registers a block keeps in host registers across passes when it is a loop that can run in generated
-/// code: it branches back to its own start, everything before the branch runs natively, and its first instruction
-/// writes every arithmetic flag without reading one and cannot fault (so the flags at the start are dead and never
-/// observed). Also returns those of them the loop writes. `None` when it is not such a loop.
-fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet)> {
+impl SelfLoop {
+    /// Whether the guest's flags at the start of a pass may be read (the check instruction is not the first).
+    fn flags_live_at_head(&self) -> bool {
+        self.check > 0
+    }
+}
+
+/// How a block runs as a loop in generated code, when it does: it branches back to its own start, everything
+/// before the branch runs natively, and one instruction of the body can be its check ([`SelfLoop`]). Returns the
+/// guest registers kept in host registers across passes, those of them the loop writes, and the check's index.
+fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, usize)> {
     let (last, body) = sites.split_last()?;
-    let first = match plans.first()? {
-        Plan::Native(n) => n,
-        _ => return None,
-    };
     let loops = matches!(plans.last()?, Plan::DirectBranch)
         && last.instr.near_branch_target() == sites[0].instr.ip();
-    let clean_start =
-        !first.needs_flags && first.writes_flags && first.memory.is_none() && !first.lea;
-    if !loops || !clean_start || body.is_empty() {
+    if !loops || body.is_empty() {
         return None;
     }
     let (mut regs, mut written) = (RegSet::default(), RegSet::default());
-    for (site, plan) in body.iter().zip(plans) {
+    let mut check = None;
+    for (k, (site, plan)) in body.iter().zip(plans).enumerate() {
         let Plan::Native(n) = plan else {
             return None;
         };
+        let clean = !n.needs_flags && n.writes_flags && n.memory.is_none() && !n.lea;
+        if clean && check.is_none() {
+            check = Some(k);
+        }
         regs.0 |= n.used.0;
         written.0 |= n.written.0;
         for r in [site.instr.memory_base(), site.instr.memory_index()] {
@@ -217,7 +230,16 @@ fn self_loop_registers(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet
     for renamed in [regs::RSP, regs::CTX, regs::STATE] {
         regs.remove(renamed);
     }
-    Some((regs, RegSet(written.0 & regs.0)))
+    Some((regs, RegSet(written.0 & regs.0), check?))
+}
+
+/// A self-loop's way out when the budget cannot cover another pass: the check instruction in the step, then an
+/// exit to the instruction after it.
+struct LoopExit {
+    /// Where it starts.
+    label: DynamicLabel,
+    /// Host registers whose guest values `CpuState` does not have yet at the check.
+    dirty: RegSet,
 }
 
 /// Offset of the selector in a `Segment` (`#[repr(C)]`: base, limit, selector, attributes).
@@ -258,6 +280,8 @@ pub struct BlockEmitter<'a> {
     page: u64,
     /// When the block branches back to its own start: the loop it runs without leaving.
     self_loop: Option<SelfLoop>,
+    /// The self-loop's way out, once its check is emitted.
+    loop_exit: Option<LoopExit>,
     exits: Vec<DirectExit>,
 }
 
@@ -281,6 +305,7 @@ impl<'a> BlockEmitter<'a> {
             mode_id,
             page: 0,
             self_loop: None,
+            loop_exit: None,
             exits: Vec::new(),
             ops,
             epilogue,
@@ -308,31 +333,41 @@ impl<'a> BlockEmitter<'a> {
             ; sub QWORD [r14 + ctx::BUDGET], n
             ; js =>no_budget
         );
-        if let Some((regs, written)) = self_loop_registers(sites, plans) {
-            // The loop's guest registers stay in host registers from one pass to the next; those it writes count as
-            // deferred stores from the start, so every way out stores them.
-            self.reload(regs);
-            self.cached = regs;
-            self.dirty = written;
-            let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r));
-            if let Some(b) = budget {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(b), [r14 + ctx::BUDGET]);
-            }
+        let shape = self_loop_shape(sites, plans).and_then(|(regs, written, check)| {
+            let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r))?;
+            Some((regs, written, check, budget))
+        });
+        if let Some((regs, written, check, budget)) = shape {
             let head = self.ops.new_dynamic_label();
-            dynasm!(self.ops ; .arch x64 ; =>head);
-            self.self_loop = Some(SelfLoop {
+            let lp = SelfLoop {
                 head,
                 regs,
                 length: n,
                 start: sites[0].instr.ip(),
                 budget,
-            });
+                check,
+            };
+            // Every pass starts as the back edge leaves it: with the flags in the host's (when they may be read)
+            // and the loop's guest registers in host registers, those it writes counting as deferred stores, so
+            // every way out stores them.
+            if lp.flags_live_at_head() {
+                self.load_flags();
+                self.flags.saved = false;
+            }
+            self.reload(regs);
+            self.cached = regs;
+            self.dirty = written;
+            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET] ; =>head);
+            self.self_loop = Some(lp);
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
         let mut left = false;
         for (k, site) in sites.iter().enumerate() {
             starts.push(self.ops.offset().0);
+            if let Some(lp) = self.self_loop.filter(|lp| lp.check == k) {
+                self.loop_check(lp);
+            }
             match plans[k].clone() {
                 Plan::DirectBranch => {
                     self.branch(&site.instr);
@@ -433,6 +468,9 @@ impl<'a> BlockEmitter<'a> {
         for path in std::mem::take(&mut self.steps) {
             self.step_path(&path, None, sites);
         }
+        if let (Some(lp), Some(out)) = (self.self_loop, self.loop_exit.take()) {
+            self.loop_way_out(lp, out, sites);
+        }
         // Every way out of the block meets here: a jmp rel32 to the shared epilogue.
         dynasm!(self.ops ; .arch x64 ; =>self.leave);
         let from = self.base + self.ops.offset().0 + 5;
@@ -448,7 +486,7 @@ impl<'a> BlockEmitter<'a> {
 
     /// Stores a self-loop's budget register to the context, for code that reads the budget there.
     fn store_budget(&mut self) {
-        if let Some(b) = self.self_loop.and_then(|lp| lp.budget) {
+        if let Some(b) = self.self_loop.map(|lp| lp.budget) {
             dynasm!(self.ops ; .arch x64 ; mov [r14 + ctx::BUDGET], Rq(b));
         }
     }
@@ -666,57 +704,58 @@ impl<'a> BlockEmitter<'a> {
         self.exit_to(target);
     }
 
-    /// The branch back to the start of a self-loop block: the loop's registers put back where the start expects
-    /// them, then the budget for one more pass, and straight on. The guest's flags are dead at the start (its
-    /// first instruction writes them all), so the check may clobber them; PUSHFQ keeps them for the way out when
-    /// the budget runs out.
+    /// The branch back to the start of a self-loop block: the flags and the loop's registers where the start
+    /// expects them, the next pass charged to the budget (the check made sure it covers it) with a LEA, which
+    /// leaves the flags alone, and straight on.
     fn back_edge(&mut self, lp: SelfLoop) {
+        if lp.flags_live_at_head() {
+            self.load_flags();
+        }
         self.store_raw(RegSet(self.dirty.0 & !lp.regs.0));
         self.reload(RegSet(lp.regs.0 & !self.cached.0));
-        let out = self.ops.new_dynamic_label();
-        match lp.budget {
-            Some(b) => dynasm!(self.ops
-                ; .arch x64
-                ; pushfq
-                ; sub Rq(b), lp.length
-                ; js =>out
-                ; lea rsp, [rsp + 8]
-                ; jmp =>lp.head
-                ; =>out
-                ; add Rq(b), lp.length
-                ; mov [r14 + ctx::BUDGET], Rq(b)
-            ),
-            None => dynasm!(self.ops
-                ; .arch x64
-                ; pushfq
-                ; sub QWORD [r14 + ctx::BUDGET], lp.length
-                ; js =>out
-                ; lea rsp, [rsp + 8]
-                ; jmp =>lp.head
-                ; =>out
-                ; add QWORD [r14 + ctx::BUDGET], lp.length
-            ),
-        }
-        self.store_raw(RegSet(lp.regs.0 | self.dirty.0));
-        // The flags as LAHF and SETO would have saved them: SF ZF AF PF CF in the high byte, OF in the low one.
-        let saved = ctx::SAVED_FLAGS;
+        let b = lp.budget;
         dynasm!(self.ops
             ; .arch x64
-            ; pop rax
-            ; mov ecx, eax
-            ; shr ecx, 11
-            ; and ecx, 1
-            ; movzx eax, al
-            ; shl eax, 8
-            ; or eax, ecx
-            ; mov [r14 + saved], ax
+            ; lea Rq(b), [Rq(b) - lp.length]
+            ; jmp =>lp.head
         );
-        self.set_rip(lp.start);
+    }
+
+    /// Before a self-loop's check instruction: whether the budget covers the next pass. The compare clobbers
+    /// flags that the check instruction overwrites without reading.
+    fn loop_check(&mut self, lp: SelfLoop) {
+        let label = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; mov eax, exit::BUDGET as i32
-            ; jmp =>self.leave
+            ; cmp Rq(lp.budget), lp.length
+            ; jl =>label
         );
+        self.flags = FlagsAt {
+            in_host: false,
+            saved: true,
+        };
+        self.loop_exit = Some(LoopExit {
+            label,
+            dirty: self.dirty,
+        });
+    }
+
+    /// A self-loop's way out: the check instruction in the step (the pass is already charged to the budget), the
+    /// rest of the pass refunded, and an exit to the instruction after the check.
+    fn loop_way_out(&mut self, lp: SelfLoop, out: LoopExit, sites: &[Site]) {
+        dynasm!(self.ops ; .arch x64 ; =>out.label);
+        self.store_raw(out.dirty);
+        self.cached = RegSet::default();
+        self.dirty = RegSet::default();
+        self.store_budget();
+        self.call_step(&sites[lp.check]);
+        self.flags = FlagsAt {
+            in_host: false,
+            saved: true,
+        };
+        let refund = lp.length - 1 - lp.check as i32;
+        dynasm!(self.ops ; .arch x64 ; add Rq(lp.budget), refund);
+        self.exit_to(sites[lp.check].instr.next_ip());
     }
 
     fn jcc(&mut self, cc: ConditionCode, to: DynamicLabel) {
@@ -746,10 +785,7 @@ impl<'a> BlockEmitter<'a> {
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
         let i = &sites[k].instr;
         // A self-loop's budget register is never scratch.
-        let reserved = self
-            .self_loop
-            .and_then(|lp| lp.budget)
-            .map_or(0, |b| 1u16 << b);
+        let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget);
         let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;

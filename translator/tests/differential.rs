@@ -407,8 +407,9 @@ fn random_bytes_as_code_behave_as_under_the_interpreter() {
 }
 
 /// A loop that is one block branching back to its own start (the translator runs it without leaving generated
-/// code): a first instruction that sets every flag, random register and memory instructions, and a counted branch
-/// back; run for a random budget, so slices end in the middle of the loop too.
+/// code): a first instruction that sets every flag, loads, or reads the carry (so the flags at the start may be
+/// dead or live), random register and memory instructions, and a counted branch back (or a load and a jump back);
+/// run for a random budget, so slices end in the middle of the loop too.
 fn self_loop_round(seed: u64) -> Result<(), String> {
     let mut rng = Rng(seed | 1);
     let pick = |rng: &mut Rng| FREE[rng.below(FREE.len() as u64) as usize];
@@ -419,7 +420,12 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
         a.mov(r12d, passes).unwrap();
         a.set_label(&mut top).unwrap();
         let (d, s) = (pick(&mut rng), pick(&mut rng));
-        a.add(r64(d), r64(s)).unwrap();
+        match rng.below(3) {
+            0 => a.add(r64(d), r64(s)),
+            1 => a.mov(r64(d), qword_ptr(rbx + (s as i32 * 8))),
+            _ => a.adc(r64(d), r64(s)),
+        }
+        .expect("instruction assembles");
         // Whether every condition flag is defined: IMUL and SHL leave some undefined, and a reader then gets a CMP
         // first, as in the other rounds.
         let mut clean = true;
@@ -448,7 +454,13 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
             clean |= matches!(kind, 0 | 4);
         }
         a.sub(r12d, 1).unwrap();
-        a.jne(top).unwrap();
+        if rng.below(4) == 0 {
+            // An endless loop (the budget ends it) whose flags leave the host's for a load before the jump back.
+            a.mov(r64(pick(&mut rng)), qword_ptr(rbx + 8)).unwrap();
+            a.jmp(top).unwrap();
+        } else {
+            a.jne(top).unwrap();
+        }
         a.hlt().unwrap();
     });
     let budget = 1 + rng.below(4000);
