@@ -59,14 +59,17 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     let (ctx, site) = unsafe { (&mut *ctx, &*site) };
     // SAFETY: as above; these are the dispatcher's exclusive borrows, lent to translated code for the slice.
     let (cpu, bus, stats) = unsafe { (&mut *ctx.cpu, &mut *(ctx.bus as *mut B), &mut *ctx.stats) };
+    let refetch = site.via == Via::Fetch
+        || (site.crossing && site.kept_epoch.get() != cpu.tlb_epochs()[ANY_EPOCH]);
     match site.via {
+        _ if refetch => stats.fetched += 1,
         Via::Callout => {
             let m = site.instr.mnemonic() as usize;
             if let Some(count) = stats.by_mnemonic.get_mut(m) {
                 *count += 1;
             }
         }
-        Via::Fetch => stats.fetched += 1,
+        Via::Fetch => {}
         Via::TlbMiss => {
             stats.tlb_misses += 1;
             if let Some(count) = stats
@@ -80,7 +83,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
-    let flow = if site.via == Via::Fetch {
+    let flow = if site.via == Via::Fetch || site.crossing {
         run_fetched(cpu, bus, site)
     } else {
         cpu.execute_decoded(bus, &site.instr)
@@ -109,15 +112,21 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     }
 }
 
-/// Runs a [`Via::Fetch`] site's instruction: the one it keeps while the TLB's epoch says its bytes and their
-/// mapping are unchanged, else one fetched and decoded afresh (whose fault, if any, is delivered).
+/// Runs a [`Via::Fetch`] or crossing site's instruction: the one it keeps while the TLB's epoch says its bytes
+/// and their mapping are unchanged, else one fetched and decoded afresh (whose fault, if any, is delivered). A
+/// crossing site keeps only the instruction its host code was made from; when the bytes now say otherwise, its
+/// block is dropped so that it is translated again.
 fn run_fetched<B: Bus>(cpu: &mut Cpu, bus: &mut B, site: &Site) -> Flow {
     if site.kept_epoch.get() == cpu.tlb_epochs()[ANY_EPOCH] {
         return cpu.execute_decoded(bus, &site.kept.get());
     }
     match cpu.fetch_to_keep(bus) {
         Ok((instr, keep)) => {
-            if keep {
+            let changed = site.crossing && !instr.eq_all_bits(&site.instr);
+            if changed {
+                // The block's host code no longer matches its bytes: have it translated again.
+                cpu.forget_code_page(site.phys);
+            } else if keep {
                 site.kept.set(instr);
                 site.kept_epoch.set(cpu.tlb_epochs()[ANY_EPOCH]);
             }

@@ -36,12 +36,17 @@ pub struct Site {
     pub generation: u32,
     /// How the instruction reaches its callout.
     pub via: Via,
-    /// For a [`Via::Fetch`] site: the instruction as last fetched, valid while the TLB's any-change epoch is
-    /// `kept_epoch` (fetching marked the pages it came from as code, so rewriting them moves the epoch, as does
-    /// any change of mapping).
+    /// For a [`Via::Fetch`] or crossing site: the instruction as last fetched, valid while the TLB's any-change
+    /// epoch is `kept_epoch` (fetching marked the pages it came from as code, so rewriting them moves the epoch,
+    /// as does any change of mapping).
     pub kept: std::cell::Cell<Instruction>,
     /// The epoch `kept` is valid in (`u64::MAX`: none yet).
     pub kept_epoch: std::cell::Cell<u64>,
+    /// The block's last instruction crosses into the next page, whose mapping and bytes may change without the
+    /// block's page changing: it was fetched when the block was translated (`kept`), and its host code runs only
+    /// while `kept_epoch` is the TLB's current epoch; else its callout fetches it afresh, and makes the epoch
+    /// current again when the bytes are still those translated.
+    pub crossing: bool,
 }
 
 /// Why a site's callout runs.
@@ -368,6 +373,9 @@ impl<'a> BlockEmitter<'a> {
             if let Some(lp) = self.self_loop.filter(|lp| lp.check == k) {
                 self.loop_check(lp);
             }
+            if site.crossing && !matches!(plans[k], Plan::Callout) {
+                self.crossing_guard(site);
+            }
             match plans[k].clone() {
                 Plan::DirectBranch => {
                     self.branch(&site.instr);
@@ -413,17 +421,7 @@ impl<'a> BlockEmitter<'a> {
                 _ => {
                     self.callout(site);
                     if site.ends_block {
-                        // A block-ending callout always leaves, with RIP set: for the dispatcher, or when nothing
-                        // needs it, for the next block through the jump table.
-                        let rip_off = state::RIP as i32;
-                        let target = 6;
-                        dynasm!(self.ops
-                            ; .arch x64
-                            ; cmp eax, callout::GOTO_RIP as i32
-                            ; jne =>self.leave
-                            ; mov Rq(target), [r15 + rip_off]
-                        );
-                        self.goto_register(target);
+                        self.leave_after_callout();
                         left = true;
                     }
                 }
@@ -651,6 +649,44 @@ impl<'a> BlockEmitter<'a> {
             ; mov rax, QWORD self.callouts.step as i64
             ; call rax
         );
+    }
+
+    /// After a block-ending callout, which always leaves with RIP set: for the dispatcher, or when nothing needs
+    /// it, for the next block through the jump table.
+    fn leave_after_callout(&mut self) {
+        let rip_off = state::RIP as i32;
+        let target = 6;
+        dynasm!(self.ops
+            ; .arch x64
+            ; cmp eax, callout::GOTO_RIP as i32
+            ; jne =>self.leave
+            ; mov Rq(target), [r15 + rip_off]
+        );
+        self.goto_register(target);
+    }
+
+    /// Before a crossing site's host code: unless the TLB's epoch is still the one its bytes were fetched in, the
+    /// site goes to its callout instead (which fetches it afresh) and the block is left.
+    fn crossing_guard(&mut self, site: &Site) {
+        self.save_flags();
+        self.flush(RegSet(1));
+        self.cached.remove(0);
+        let current = self.ops.new_dynamic_label();
+        let kept_epoch = site.kept_epoch.as_ptr() as i64;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD kept_epoch
+            ; mov rax, [rax]
+            ; shl rax, 16
+            ; cmp rax, [r14 + ctx::EPOCH_TAGS]
+            ; je =>current
+        );
+        self.flags.in_host = false;
+        let at_guard = (self.cached, self.dirty, self.flags);
+        self.callout(site);
+        self.leave_after_callout();
+        (self.cached, self.dirty, self.flags) = at_guard;
+        dynasm!(self.ops ; .arch x64 ; =>current);
     }
 
     fn callout(&mut self, site: &Site) {

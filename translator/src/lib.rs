@@ -337,11 +337,17 @@ impl Translator {
     fn translate_block<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
         let mut instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
         let fetched = ends_before_an_undecodable(&instrs, key);
+        // An instruction that crosses into the next page is translated from its bytes as they are now, guarded by
+        // the TLB's epoch ([`Site::crossing`]); one that cannot be fetched now is fetched each time it runs.
+        let crossing = fetched.and_then(|rip| cpu.peek_to_keep(bus, rip));
         if let Some(rip) = fetched {
-            let mut placeholder = iced_x86::Instruction::default();
-            placeholder.set_ip(rip);
-            instrs.push(placeholder);
+            instrs.push(crossing.unwrap_or_else(|| {
+                let mut placeholder = iced_x86::Instruction::default();
+                placeholder.set_ip(rip);
+                placeholder
+            }));
         }
+        let epoch_now = cpu.tlb_epochs()[vx86_cpu::mmu::tlb::ANY_EPOCH];
         if instrs.is_empty() {
             return None;
         }
@@ -356,17 +362,23 @@ impl Translator {
             .into_iter()
             .enumerate()
             .map(|(k, instr)| {
-                let fetch = fetched.is_some() && k == n - 1;
+                let last_fetched = fetched.is_some() && k == n - 1;
+                let crosses = last_fetched && crossing.is_some();
                 Site {
-                    ends_block: fetch || ends_block(&instr),
+                    ends_block: last_fetched || ends_block(&instr),
                     remaining: (n - k) as u32,
                     phys: key.phys,
                     mode: key.mode,
                     generation,
-                    via: if fetch { Via::Fetch } else { Via::Callout },
+                    via: if last_fetched && !crosses {
+                        Via::Fetch
+                    } else {
+                        Via::Callout
+                    },
                     instr,
-                    kept: Default::default(),
-                    kept_epoch: std::cell::Cell::new(u64::MAX),
+                    kept: std::cell::Cell::new(instr),
+                    kept_epoch: std::cell::Cell::new(if crosses { epoch_now } else { u64::MAX }),
+                    crossing: crosses,
                 }
             })
             .collect();

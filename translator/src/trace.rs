@@ -30,6 +30,9 @@ pub(crate) fn listing(
                 );
             } else {
                 formatter.format(&site.instr, &mut text);
+                if site.crossing {
+                    text.push_str("  (crosses into the next page: runs while the TLB epoch it was fetched in lasts)");
+                }
             }
             out.push_str(&format!("  guest {:#010x}  {text}\n", site.instr.ip()));
         }

@@ -126,6 +126,33 @@ impl Cpu {
     pub fn fetch_to_keep<B: Bus>(&mut self, bus: &mut B) -> Result<(Instruction, bool), Fault> {
         let mut instr = Instruction::default();
         self.fetch(bus, &mut instr)?;
+        let keep = self.mark_fetched_pages(bus, &instr)?;
+        Ok((instr, keep))
+    }
+
+    /// The instruction at `rip` (in the current mode), fetched and decoded ahead of running it, for a translator
+    /// that keeps it as [`Cpu::fetch_to_keep`] does: `None` when it cannot be fetched, is invalid, or comes from
+    /// memory that is not tracked. Nothing is recorded and no fault is raised.
+    pub fn peek_to_keep<B: Bus>(&mut self, bus: &mut B, rip: u64) -> Option<Instruction> {
+        let running = std::mem::replace(&mut self.state.rip, rip);
+        let peeked = match self.decode_at_rip(bus) {
+            Ok(Ok(instr)) => self
+                .mark_fetched_pages(bus, &instr)
+                .is_ok_and(|keep| keep)
+                .then_some(instr),
+            _ => None,
+        };
+        self.state.rip = running;
+        peeked
+    }
+
+    /// Marks the physical pages the bytes of `instr` (at CS:RIP) come from as code pages; false when one of them
+    /// is not tracked.
+    fn mark_fetched_pages<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        instr: &Instruction,
+    ) -> Result<bool, Fault> {
         let user = self.user_mode();
         let first = self.fetch_linear(1)?;
         let mut keep = true;
@@ -137,7 +164,7 @@ impl Cpu {
                 keep = false;
             }
         }
-        Ok((instr, keep))
+        Ok(keep)
     }
 
     /// Fetches, decodes and executes one instruction without the block cache (for callers that single-step, such
@@ -270,9 +297,25 @@ impl Cpu {
     /// Fetches and decodes the single instruction at CS:RIP (no caching): for instructions that cross a page or
     /// the code-segment limit, for undecodable bytes, and for single-stepping.
     fn fetch<B: Bus>(&mut self, bus: &mut B, out: &mut Instruction) -> Result<(), Fault> {
+        self.phases
+            .note(self.state.rip, self.state.cpl, self.instructions);
+        match self.decode_at_rip(bus)? {
+            Ok(instr) => {
+                *out = instr;
+                Ok(())
+            }
+            Err(bytes) => Err(self.note_invalid(&bytes, self.state.rip)),
+        }
+    }
+
+    /// Fetches and decodes the instruction at CS:RIP: the instruction, the bytes iced-x86 could not decode
+    /// (`Ok(Err(..))`), or the fault of the fetch.
+    fn decode_at_rip<B: Bus>(
+        &mut self,
+        bus: &mut B,
+    ) -> Result<Result<Instruction, Vec<u8>>, Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
-        self.phases.note(rip, self.state.cpl, self.instructions);
         let linear = self.fetch_linear(1)?;
         let user = self.user_mode();
         let phys = self.translate(bus, linear, Access::Fetch, user)?;
@@ -293,15 +336,14 @@ impl Cpu {
         let mut decoder = Decoder::with_ip(bitness, &bytes[..available], rip, DECODER_OPTIONS);
         let instr = decoder.decode();
         if instr.is_invalid() {
-            return Err(match (decoder.last_error(), second_page_fault) {
-                (DecoderError::NoMoreBytes, Some(f)) => f,
-                _ => self.note_invalid(&bytes[..available], rip),
-            });
+            return match (decoder.last_error(), second_page_fault) {
+                (DecoderError::NoMoreBytes, Some(f)) => Err(f),
+                _ => Ok(Err(bytes[..available].to_vec())),
+            };
         }
         // The whole instruction must lie within the code segment.
         self.fetch_linear(instr.len())?;
-        *out = instr;
-        Ok(())
+        Ok(Ok(instr))
     }
 
     fn copy_code<B: Bus>(&mut self, bus: &mut B, phys: u64, out: &mut [u8]) {

@@ -337,6 +337,12 @@ impl Cpu {
         }
     }
 
+    /// Code cached from the physical page of `phys` is stale, as after a write to that page (a translator found
+    /// that bytes its code from there depends on, on another page, have changed).
+    pub fn forget_code_page(&mut self, phys: u64) {
+        self.note_device_write(phys, 1);
+    }
+
     /// The generation of the physical page of `phys`: cached code from it is valid while this is unchanged.
     #[inline]
     pub fn code_generation(&self, phys: u64) -> u32 {
