@@ -7,6 +7,10 @@ use std::io;
 
 /// Host code is placed at multiples of this.
 const ALIGN: usize = 16;
+/// The cache is committed in steps of this much, both views at once, ahead of the code written: one system call
+/// each instead of a page fault per page and view (first touches of the cache cost a tenth of a Debian boot in
+/// faults).
+const COMMIT_STEP: usize = 2 << 20;
 
 /// A bump-allocated executable region.
 pub struct CodeBuffer {
@@ -16,6 +20,8 @@ pub struct CodeBuffer {
     writable: *mut u8,
     size: usize,
     used: usize,
+    /// Bytes from the start already committed (populated) in both views.
+    committed: usize,
 }
 
 fn page_size() -> usize {
@@ -68,6 +74,7 @@ impl CodeBuffer {
             writable,
             size,
             used: 0,
+            committed: 0,
         })
     }
 
@@ -90,6 +97,7 @@ impl CodeBuffer {
                 "code cache full",
             ));
         }
+        self.commit(at + code.len());
         self.write(at, code);
         self.used = at + code.len();
         Ok(self.base as usize + at)
@@ -119,6 +127,24 @@ impl CodeBuffer {
         let end = to.wrapping_sub(self.base as usize).clamp(start, self.used);
         // SAFETY: [start, end) lies within the used, readable part of the mapping, which lives as long as `self`.
         unsafe { std::slice::from_raw_parts(self.base.add(start), end - start) }
+    }
+
+    /// Commits the cache up to at least `end` bytes, a step at a time. Only advice: where the kernel cannot
+    /// populate (before Linux 5.14), pages are committed by their first touch instead.
+    fn commit(&mut self, end: usize) {
+        if end <= self.committed {
+            return;
+        }
+        let to = end.next_multiple_of(COMMIT_STEP).min(self.size);
+        let len = to - self.committed;
+        for (view, advice) in [
+            (self.writable, libc::MADV_POPULATE_WRITE),
+            (self.base, libc::MADV_POPULATE_READ),
+        ] {
+            // SAFETY: [committed, to) lies within both mappings; populating changes no contents.
+            unsafe { libc::madvise(view.add(self.committed).cast(), len, advice) };
+        }
+        self.committed = to;
     }
 
     fn write(&mut self, at: usize, bytes: &[u8]) {

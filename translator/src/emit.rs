@@ -844,7 +844,20 @@ impl<'a> BlockEmitter<'a> {
             };
         }
         let needs_address = n.memory.is_some() || n.lea;
-        let scratch = if needs_address {
+        // A 32- or 64-bit LEA computes straight into its destination, unless that is its index (which a base
+        // loaded into the destination would overwrite first).
+        let lea_into_destination = n.lea && {
+            let dst = i.op0_register();
+            let index = i.memory_index();
+            dst.size() != 2 && !(index.is_gpr() && regs::number(index) == regs::number(dst))
+        };
+        let scratch = if lea_into_destination {
+            let d = host[usize::from(regs::number(i.op0_register()))];
+            match pool.take() {
+                Some(t) => Some((d, t, t)),
+                None => return false,
+            }
+        } else if needs_address {
             match (pool.take(), pool.take(), pool.take()) {
                 (Some(a), Some(b), Some(c)) => Some((a, b, c)),
                 _ => return false,
@@ -914,7 +927,9 @@ impl<'a> BlockEmitter<'a> {
                     self.load_regs(RegSet(1 << dst), &host);
                     dynasm!(self.ops ; .arch x64 ; mov Rw(d), Rw(addr));
                 }
+                4 if addr == d && wrap32 => {}
                 4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(addr)),
+                _ if addr == d => {}
                 _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(addr)),
             }
             self.store_regs(RegSet(1 << dst), &host);
@@ -1502,6 +1517,7 @@ impl<'a> BlockEmitter<'a> {
         match (base, index) {
             (None, None) => dynasm!(self.ops ; .arch x64 ; mov Rq(addr), QWORD disp),
             (Some(b), None) if b == addr && disp32 == 0 => {}
+            (Some(b), None) if disp32 == 0 => dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(b)),
             (Some(b), None) => dynasm!(self.ops ; .arch x64 ; lea Rq(addr), [Rq(b) + disp32]),
             (b, Some(x)) => {
                 let scale = i.memory_index_scale();
@@ -1570,7 +1586,15 @@ impl<'a> BlockEmitter<'a> {
             ; shr Rd(entry), 12 - ENTRY_SHIFT as i8
             ; and Rd(entry), ((ENTRIES - 1) << ENTRY_SHIFT) as i32
             ; add Rq(entry), [r14 + table]
-            ; lea Rq(last), [Rq(addr) + size_minus_one]
+        );
+        // The page of the access's last byte: a tag match also says the access does not cross the page.
+        if size_minus_one == 0 {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(last), Rq(addr));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; lea Rq(last), [Rq(addr) + size_minus_one]);
+        }
+        dynasm!(self.ops
+            ; .arch x64
             ; and Rq(last), -4096
             ; cmp Rq(last), [Rq(entry) + tag]
             ; jne =>miss

@@ -554,8 +554,8 @@ impl Translator {
 
 /// Where the block's decoding stopped short of the page's end at an instruction it could not take (one that crosses
 /// into the next page or the code-segment limit, or invalid bytes): that instruction's RIP, which the block then
-/// ends with as a site fetched afresh each time ([`Via::Fetch`]) rather than leaving for the dispatcher and the
-/// interpreter.
+/// ends with rather than leaving for the dispatcher and the interpreter: translated from its bytes when it can be
+/// fetched at translation ([`Site::crossing`]), else as a site fetched afresh each time ([`Via::Fetch`]).
 fn ends_before_an_undecodable(instrs: &[iced_x86::Instruction], key: Key) -> Option<u64> {
     if instrs.len() >= MAX_BLOCK_INSTRUCTIONS || instrs.last().is_some_and(ends_block) {
         return None;

@@ -118,7 +118,14 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
         },
         7 => match width {
             0 => a.imul_2(r64(d), r64(s)),
-            1 => a.lea(r32(d), ptr(rbx + rsi * 4 + imm)),
+            // LEA in the shapes the translator treats apart: its destination as base, as index, renamed (R14),
+            // beside a renamed base (RSP), at 32 bits.
+            1 => match imm & 3 {
+                0 => a.lea(r32(d), ptr(rbx + rsi * 4 + imm)),
+                1 => a.lea(r64(d), ptr(r64(s) + r64(d) * 2 + imm)),
+                2 => a.lea(r64(d), ptr(rsp + r64(s) + imm)),
+                _ => a.lea(r64(d), ptr(r64(d) + imm)),
+            },
             2 => a.movzx(r32(d), byte_ptr(mem(rng))),
             _ => a.movsxd(r64(d), dword_ptr(mem(rng))),
         },
