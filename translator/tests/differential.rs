@@ -414,8 +414,9 @@ fn random_bytes_as_code_behave_as_under_the_interpreter() {
 }
 
 /// A loop that is one block branching back to its own start (the translator runs it without leaving generated
-/// code): a first instruction that sets every flag, loads, or reads the carry (so the flags at the start may be
-/// dead or live), random register and memory instructions, and a counted branch back (or a load and a jump back);
+/// code, unless a JMP or CALL in the body splits it): a first instruction that sets every flag, loads, or reads the
+/// carry (so the flags at the start may be dead or live), random register and memory instructions, and a counted
+/// branch back (or a load and a jump back);
 /// run for a random budget, so slices end in the middle of the loop too.
 fn self_loop_round(seed: u64) -> Result<(), String> {
     let mut rng = Rng(seed | 1);
@@ -423,7 +424,7 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
     let passes = 1 + rng.below(300) as u32;
     let len = 1 + rng.below(12);
     let code = assemble(64, CODE, |a| {
-        let mut top = a.create_label();
+        let (mut top, mut function) = (a.create_label(), a.create_label());
         a.mov(r12d, passes).unwrap();
         a.set_label(&mut top).unwrap();
         let (d, s) = (pick(&mut rng), pick(&mut rng));
@@ -439,8 +440,10 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
         for _ in 0..len {
             let (d, s) = (pick(&mut rng), pick(&mut rng));
             let imm = rng.next() as i32;
-            let kind = rng.below(10);
-            if matches!(kind, 1 | 6 | 8) && !clean {
+            let kind = rng.below(12);
+            // Flag readers get defined flags; so do JMP and CALL, which end blocks (where the budget may stop and
+            // the flags are compared).
+            if matches!(kind, 1 | 6 | 8 | 10 | 11) && !clean {
                 a.cmp(r64(d), r64(s)).unwrap();
                 clean = true;
             }
@@ -454,11 +457,19 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
                 6 => a.setc(byte_reg(d)),
                 7 => a.shl(r64(d), (imm & 63) as u32),
                 8 => a.cmovl(r32(d), r32(s)),
-                _ => a.inc(r16(d)),
+                9 => a.inc(r16(d)),
+                // A JMP over an undefined instruction, and a CALL of a function after the loop.
+                10 => {
+                    let mut over = a.create_label();
+                    a.jmp(over).unwrap();
+                    a.ud2().unwrap();
+                    a.set_label(&mut over)
+                }
+                _ => a.call(function),
             };
             r.expect("instruction assembles");
             clean &= !matches!(kind, 2 | 7);
-            clean |= matches!(kind, 0 | 4);
+            clean |= matches!(kind, 0 | 4 | 11);
         }
         a.sub(r12d, 1).unwrap();
         if rng.below(4) == 0 {
@@ -469,6 +480,10 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
             a.jne(top).unwrap();
         }
         a.hlt().unwrap();
+        // Every flag defined when the RET ends a block (the budget may stop right after it).
+        a.set_label(&mut function).unwrap();
+        a.add(r11, 3).unwrap();
+        a.ret().unwrap();
     });
     let budget = 1 + rng.below(4000);
     let (mut reference, mut ref_bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
