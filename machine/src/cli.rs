@@ -106,7 +106,7 @@ pub struct Args {
     pub no_shutdown: bool,
 
     /// Execution engine: interp (the reference interpreter), bt or tcg (the binary translator), kvm (/dev/kvm),
-    /// or auto (kvm where the CPU has vmx/svm, else the interpreter).
+    /// or auto (kvm where the CPU has vmx/svm, else bt on an x86-64 host, else the interpreter).
     #[arg(long, default_value = "auto")]
     pub accel: String,
 

@@ -18,7 +18,8 @@ pub struct CalloutStats {
     pub fetched: u64,
     /// Translated memory accesses that missed the TLB and were served by a page walk and a second try.
     pub tlb_fills: u64,
-    /// Translated memory accesses that had to run through the CPU's step (MMIO, faults, code pages, crossings).
+    /// Translated instructions that had to run through the CPU's step: memory accesses the TLB could not serve
+    /// (MMIO, faults, code pages, crossings), and a self-loop's check instruction on its way out.
     pub tlb_misses: u64,
     /// The same, by mnemonic.
     pub tlb_misses_by_mnemonic: Vec<u64>,

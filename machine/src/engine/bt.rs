@@ -117,7 +117,7 @@ const COUNTS: [&str; 12] = [
     "interpreted instrs",
     "fetched afresh",
     "TLB fills, fast retry",
-    "TLB-miss slow paths",
+    "slow paths (TLB miss, loop exit)",
 ];
 
 /// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
