@@ -451,7 +451,10 @@ fn self_loop_round(seed: u64) -> Result<(), String> {
                 0 => a.xor(r32(d), r32(s)),
                 1 => a.adc(r64(d), imm),
                 2 => a.imul_2(r64(d), r64(s)),
+                // R15 holds the data base too, and RSP points into the stack: renamed registers as addresses.
+                3 if imm & 1 != 0 => a.mov(r64(d), qword_ptr(r15 + (imm & 0xFF8))),
                 3 => a.mov(r64(d), qword_ptr(rbx + (imm & 0xFF8))),
+                4 if imm & 1 != 0 => a.add(dword_ptr(rsp + (imm & 0xF8)), r32(s)),
                 4 => a.add(dword_ptr(rbx + (imm & 0xFFC)), r32(s)),
                 5 => a.lea(r64(d), ptr(r64(s) + imm)),
                 6 => a.setc(byte_reg(d)),
