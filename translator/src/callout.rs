@@ -60,17 +60,17 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     let (ctx, site) = unsafe { (&mut *ctx, &*site) };
     // SAFETY: as above; these are the dispatcher's exclusive borrows, lent to translated code for the slice.
     let (cpu, bus, stats) = unsafe { (&mut *ctx.cpu, &mut *(ctx.bus as *mut B), &mut *ctx.stats) };
-    let refetch = site.via == Via::Fetch
-        || (site.crossing && site.kept_epoch.get() != cpu.tlb_epochs()[ANY_EPOCH]);
+    // A crossing site whose epoch has moved is fetched afresh too, whatever brought it here.
+    let stale_crossing = site.crossing && site.kept_epoch.get() != cpu.tlb_epochs()[ANY_EPOCH];
     match site.via {
-        _ if refetch => stats.fetched += 1,
+        Via::Fetch => stats.fetched += 1,
+        _ if stale_crossing => stats.fetched += 1,
         Via::Callout => {
             let m = site.instr.mnemonic() as usize;
             if let Some(count) = stats.by_mnemonic.get_mut(m) {
                 *count += 1;
             }
         }
-        Via::Fetch => {}
         Via::TlbMiss => {
             stats.tlb_misses += 1;
             if let Some(count) = stats

@@ -511,8 +511,7 @@ impl<'a> BlockEmitter<'a> {
     /// Uses RAX.
     fn save_flags(&mut self) {
         if !self.flags.saved {
-            self.flush(RegSet(1));
-            self.cached.remove(0);
+            self.free_rax();
             dynasm!(self.ops
                 ; .arch x64
                 ; lahf
@@ -526,9 +525,14 @@ impl<'a> BlockEmitter<'a> {
     /// Loads the guest's saved flags into the host's: OF by an addition that overflows exactly when it was set, the
     /// rest by SAHF. Uses RAX, which the register pool never hands out as a scratch register for this reason.
     fn restore_flags_now(&mut self) {
+        self.free_rax();
+        self.restore_flags_raw();
+    }
+
+    /// Stores the guest's RAX if its store is deferred and forgets that host RAX holds it, for code that uses RAX.
+    fn free_rax(&mut self) {
         self.flush(RegSet(1));
         self.cached.remove(0);
-        self.restore_flags_raw();
     }
 
     /// The code of [`Self::restore_flags_now`] alone, for slow paths (which keep their own register bookkeeping).
@@ -669,8 +673,7 @@ impl<'a> BlockEmitter<'a> {
     /// site goes to its callout instead (which fetches it afresh) and the block is left.
     fn crossing_guard(&mut self, site: &Site) {
         self.save_flags();
-        self.flush(RegSet(1));
-        self.cached.remove(0);
+        self.free_rax();
         let current = self.ops.new_dynamic_label();
         let kept_epoch = site.kept_epoch.as_ptr() as i64;
         dynasm!(self.ops
