@@ -23,6 +23,8 @@ pub struct CalloutStats {
     pub tlb_misses: u64,
     /// The same, by mnemonic.
     pub tlb_misses_by_mnemonic: Vec<u64>,
+    /// Page groups whose range the TLB could not serve, so that the group's instructions ran in the step.
+    pub group_fallbacks: u64,
 }
 
 /// The guest's arithmetic flags in the form translated code saves them: LAHF's AH (SF ZF AF PF CF at their RFLAGS
@@ -84,6 +86,18 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
+    if site.leads_group.get() {
+        // The group's range missed the TLB for good this time: its instructions run here one by one.
+        stats.group_fallbacks += 1;
+        let failures = site.group_fallbacks.get() + 1;
+        site.group_fallbacks.set(failures);
+        if failures == crate::group::FALLBACK_LIMIT {
+            // SAFETY: the translator running this slice does not touch its own state while generated code runs.
+            unsafe { &mut *ctx.translator }.ungroup(site.phys, site.instr.ip());
+            // The block is left after this instruction and translated again without the group.
+            cpu.forget_code_page(site.phys);
+        }
+    }
     let flow = if site.via == Via::Fetch || site.crossing {
         run_fetched(cpu, bus, site)
     } else {
@@ -173,9 +187,16 @@ pub unsafe extern "sysv64" fn lookup<B: Bus>(ctx: *mut JitCtx) -> u64 {
     translator.find_for_code(cpu, bus)
 }
 
-/// Fills the TLB for a translated access that missed it: `access` holds the size in bits 0..7 and bit 8 for a
-/// write. Returns 0 when the fast path will now hit (the generated code runs its lookup again), else nonzero (it
-/// runs the instruction through [`step`]).
+/// An access word's size: bits 0..15 (a page group's range may be longer than any one access).
+pub const ACCESS_SIZE: u64 = 0xFFFF;
+/// An access word's bit for a walk as a write's (which sets the dirty bit).
+pub const WALK_WRITE: u64 = 1 << 16;
+/// An access word's bit for a fast path that compares the write tag.
+pub const FAST_WRITE: u64 = 1 << 17;
+
+/// Fills the TLB for a translated access that missed it: `access` holds the size and the [`WALK_WRITE`] and
+/// [`FAST_WRITE`] bits. Returns 0 when the fast path will now hit (the generated code runs its lookup again), else
+/// nonzero (it runs the instruction, or a page group's range, through [`step`]).
 ///
 /// # Safety
 /// As for [`step`].
@@ -184,8 +205,9 @@ pub unsafe extern "sysv64" fn fill<B: Bus>(ctx: *mut JitCtx, linear: u64, access
     let ctx = unsafe { &mut *ctx };
     // SAFETY: as above.
     let (cpu, bus, stats) = unsafe { (&mut *ctx.cpu, &mut *(ctx.bus as *mut B), &mut *ctx.stats) };
-    let (size, write) = ((access & 0xFF) as usize, access & 0x100 != 0);
-    if cpu.fill_tlb(bus, linear, size, write) {
+    let size = (access & ACCESS_SIZE) as usize;
+    let (walk_write, fast_write) = (access & WALK_WRITE != 0, access & FAST_WRITE != 0);
+    if cpu.fill_tlb(bus, linear, size, walk_write, fast_write) {
         stats.tlb_fills += 1;
         0
     } else {

@@ -10,6 +10,7 @@
 
 use crate::callout;
 use crate::ctx::offsets as ctx;
+use crate::group::{self, Groups, PageGroup};
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, Source, StackOp};
 use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
@@ -47,6 +48,10 @@ pub struct Site {
     /// while `kept_epoch` is the TLB's current epoch; else its callout fetches it afresh, and makes the epoch
     /// current again when the bytes are still those translated.
     pub crossing: bool,
+    /// It leads a page group ([`crate::group`]): a step of it is the group's fallback.
+    pub leads_group: std::cell::Cell<bool>,
+    /// Times its group's range failed (see [`crate::group::FALLBACK_LIMIT`]).
+    pub group_fallbacks: std::cell::Cell<u32>,
 }
 
 /// Why a site's callout runs.
@@ -107,6 +112,10 @@ pub struct Emitted {
     pub starts: Vec<usize>,
     /// The block's direct exits, numbered from the emitter's first exit number.
     pub exits: Vec<DirectExit>,
+    /// Page groups emitted.
+    pub page_groups: u64,
+    /// Their members beyond the leaders.
+    pub grouped_accesses: u64,
 }
 
 /// Where the guest's arithmetic flags are at a point of the block.
@@ -139,6 +148,8 @@ struct StepPath {
     /// Where it starts.
     step: DynamicLabel,
     site: usize,
+    /// The last site it runs (`site` but for a page group's fallback, which runs the group's whole range).
+    through: usize,
     /// Where the fast path goes on afterwards.
     join: DynamicLabel,
     /// The code at `join` expects the guest's flags in the host's.
@@ -247,6 +258,16 @@ struct LoopExit {
     dirty: RegSet,
 }
 
+/// Where a page group's lookup starts, and the register state there (for its slow path).
+struct GroupStart {
+    /// The label the lookup runs again from after a TLB fill.
+    retry: DynamicLabel,
+    /// Host registers holding their guest registers there.
+    cached: RegSet,
+    /// Those of them whose stores are deferred.
+    dirty: RegSet,
+}
+
 /// Offset of the selector in a `Segment` (`#[repr(C)]`: base, limit, selector, attributes).
 const SELECTOR: usize = 12;
 
@@ -288,6 +309,10 @@ pub struct BlockEmitter<'a> {
     /// The self-loop's way out, once its check is emitted.
     loop_exit: Option<LoopExit>,
     exits: Vec<DirectExit>,
+    /// The block's page groups ([`crate::group`]).
+    groups: Groups,
+    /// The slow path of the page group being emitted, queued once its last member is (which fixes its join).
+    open_group: Option<SlowPath>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -312,6 +337,8 @@ impl<'a> BlockEmitter<'a> {
             self_loop: None,
             loop_exit: None,
             exits: Vec::new(),
+            groups: Groups::default(),
+            open_group: None,
             ops,
             epilogue,
             callouts,
@@ -327,8 +354,14 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Emits the block whose instructions are `sites`, planned as `plans` (one per site).
-    pub fn emit(mut self, sites: &[Site], plans: &[Plan]) -> Emitted {
+    /// Emits the block whose instructions are `sites`, planned as `plans` (one per site); `may_lead` says whether
+    /// a site may lead a page group.
+    pub fn emit(
+        mut self,
+        sites: &[Site],
+        plans: &[Plan],
+        may_lead: &dyn Fn(&Site) -> bool,
+    ) -> Emitted {
         let entry = self.ops.offset();
         self.page = self.linear_page(sites.first().map_or(0, |s| s.instr.ip()));
         let n = sites.len() as i32;
@@ -364,6 +397,14 @@ impl<'a> BlockEmitter<'a> {
             self.dirty = written;
             dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET] ; =>head);
             self.self_loop = Some(lp);
+        }
+        // A self-loop's registers and budget stay put for the whole block, and its budget test must run.
+        let (taken, barrier) = self.self_loop.map_or((RegSet::default(), None), |lp| {
+            (RegSet(lp.regs.0 | 1 << lp.budget), Some(lp.check))
+        });
+        self.groups = group::plan(sites, plans, taken, barrier, may_lead);
+        for g in &self.groups.list {
+            sites[g.leader].leads_group.set(true);
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -419,12 +460,18 @@ impl<'a> BlockEmitter<'a> {
                 }
                 Plan::Native(native) if self.native(sites, k, &native) => {}
                 _ => {
+                    // A group whose leader could not be run natively does without the group.
+                    self.groups.dissolve(k);
+                    site.leads_group.set(false);
                     self.callout(site);
                     if site.ends_block {
                         self.leave_after_callout();
                         left = true;
                     }
                 }
+            }
+            if self.groups.list.iter().any(|g| g.last == k) {
+                self.close_group();
             }
         }
         if !left {
@@ -475,10 +522,18 @@ impl<'a> BlockEmitter<'a> {
         let rel = (self.epilogue as i64 - from as i64) as i32;
         let rel = rel.to_le_bytes();
         self.ops.extend([0xE9, rel[0], rel[1], rel[2], rel[3]]);
+        let members = self
+            .groups
+            .roles
+            .iter()
+            .filter(|r| **r != group::Role::Outside);
+        let page_groups = self.groups.list.len() as u64;
         Emitted {
             entry,
             starts,
             exits: self.exits,
+            page_groups,
+            grouped_accesses: members.count() as u64 - page_groups,
         }
     }
 
@@ -498,7 +553,9 @@ impl<'a> BlockEmitter<'a> {
         }
         // The step counts instructions by the budget in the context.
         self.store_budget();
-        self.call_step(&sites[path.site]);
+        for site in &sites[path.site..=path.through] {
+            self.call_step(site);
+        }
         if path.restore_flags {
             self.restore_flags_raw();
         }
@@ -823,9 +880,13 @@ impl<'a> BlockEmitter<'a> {
     /// Emits `sites[k]` natively; false (having emitted nothing) when it cannot be encoded on the host.
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
         let i = &sites[k].instr;
-        // A self-loop's budget register is never scratch.
-        let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget);
+        // A self-loop's budget register and a page group's holder are never scratch.
+        let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
+            | self.groups.around(k).map_or(0, |g| 1u16 << g.holder);
         let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
+        // A page group's member reaches memory through the group's holder; only the leader looks the range up.
+        let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
+        let follower = member.filter(|(g, _)| g.leader != k);
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;
         for r in [i.memory_base(), i.memory_index()] {
@@ -846,7 +907,7 @@ impl<'a> BlockEmitter<'a> {
                 g
             };
         }
-        let needs_address = n.memory.is_some() || n.lea;
+        let needs_address = (n.memory.is_some() && follower.is_none()) || n.lea;
         // A 32- or 64-bit LEA computes straight into its destination, unless that is its index (which a base
         // loaded into the destination would overwrite first).
         let lea_into_destination = n.lea && {
@@ -877,12 +938,27 @@ impl<'a> BlockEmitter<'a> {
         } else {
             None
         };
-        let Some(bytes) = host_bytes(i, n, &host, scratch.map(|s| s.0)) else {
+        let host_address = match member {
+            Some((g, offset)) => Some((g.holder, offset)),
+            None => scratch.map(|s| (s.0, 0)),
+        };
+        let Some(bytes) = host_bytes(i, n, &host, host_address) else {
             return false;
         };
         // Renamed registers and scratch registers are about to hold something else.
         self.flush(pool.taken);
         self.cached.0 &= !pool.taken.0;
+        if follower.is_some() {
+            self.body(n, &host, &bytes, xmm_base);
+            return true;
+        }
+        if let (Some((tmp, t1, t2)), Some((g, _))) = (scratch, member) {
+            let start = self.open_group(&g);
+            let base = self.home(g.base, tmp, pool.taken);
+            self.look_up_group(&g, base, (t1, t2), start);
+            self.body(n, &host, &bytes, xmm_base);
+            return true;
+        }
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
             self.save_flags();
             let retry = self.ops.new_dynamic_label();
@@ -909,6 +985,7 @@ impl<'a> BlockEmitter<'a> {
                 to_step: StepPath {
                     step,
                     site: k,
+                    through: k,
                     join,
                     restore_flags: self.flags.in_host,
                     cached_at_join: self.cached,
@@ -942,16 +1019,84 @@ impl<'a> BlockEmitter<'a> {
         true
     }
 
+    /// Starts page group `g` at its leader: the flags saved (the lookup clobbers them), the holder's guest twin
+    /// stored and forgotten, and the label where the lookup runs again after a TLB fill, which is returned.
+    fn open_group(&mut self, g: &PageGroup) -> GroupStart {
+        self.save_flags();
+        self.flags.in_host = false;
+        self.flush(RegSet(1 << g.holder));
+        self.cached.remove(g.holder);
+        let retry = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>retry);
+        GroupStart {
+            retry,
+            cached: self.cached,
+            dirty: self.dirty,
+        }
+    }
+
+    /// Page group `g`'s lookup, its base's value (at the leader's start) in host register `base`: the holder gets
+    /// the host address of the range's low end; a miss goes to the group's slow path (a fill, else the step for
+    /// the whole range), queued by [`Self::close_group`] once the last member is emitted.
+    fn look_up_group(&mut self, g: &PageGroup, base: u8, scratch: (u8, u8), start: GroupStart) {
+        let holder = g.holder;
+        dynasm!(self.ops ; .arch x64 ; lea Rq(holder), [Rq(base) + g.low]);
+        let (miss, step, join) = (
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+            self.ops.new_dynamic_label(),
+        );
+        self.range_lookup(holder, scratch, g.span, g.writes, miss);
+        self.open_group = Some(SlowPath {
+            label: miss,
+            retry: start.retry,
+            addr: holder,
+            access: group_access_code(g),
+            cached_at_retry: start.cached,
+            to_step: StepPath {
+                step,
+                site: g.leader,
+                through: g.last,
+                join,
+                restore_flags: false,
+                cached_at_join: RegSet::default(),
+                dirty: start.dirty,
+            },
+        });
+    }
+
+    /// After a page group's last member: its slow path's step rejoins here, with the registers and flags this
+    /// point expects.
+    fn close_group(&mut self) {
+        if let Some(mut slow) = self.open_group.take() {
+            dynasm!(self.ops ; .arch x64 ; =>slow.to_step.join);
+            slow.to_step.restore_flags = self.flags.in_host;
+            slow.to_step.cached_at_join = self.cached;
+            self.slow.push(slow);
+        }
+    }
+
     /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
     /// miss runs the instruction in the CPU's step (which faults precisely).
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
-        // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value.
-        let (addr, entry, last, rsp, value) = (0u8, 1u8, 2u8, 3u8, 5u8);
+        let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
+        let follower = member.filter(|(g, _)| g.leader != k);
+        let holder = self.groups.around(k).map(|g| g.holder);
+        // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value (none of them a
+        // page group's holder).
+        let mut free = [0u8, 1, 2, 3, 5, 6, 7]
+            .into_iter()
+            .filter(|&r| Some(r) != holder);
+        let mut next = || free.next().expect("seven registers, one holder at most");
+        let (addr, entry, last, rsp, value) = (next(), next(), next(), next(), next());
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
         let write = !matches!(op, StackOp::Pop(_) | StackOp::Ret(_));
-        self.save_flags();
-        self.flags.in_host = false;
+        // A page group's follower needs no lookup, and its own code leaves the flags alone (PUSHFQ's does not).
+        if follower.is_none() || op == StackOp::PushFlags {
+            self.save_flags();
+            self.flags.in_host = false;
+        }
         let mut clobbered = RegSet::default();
         for scratch in [addr, entry, last, rsp, value] {
             clobbered.insert(scratch);
@@ -973,23 +1118,41 @@ impl<'a> BlockEmitter<'a> {
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
         );
-        dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [r15 + rsp_off]);
-        if write {
-            dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
-        } else {
-            let release = match op {
-                StackOp::Ret(extra) => 8 + i32::from(extra),
-                _ => 8,
-            };
-            dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(rsp) ; add Rq(rsp), release);
-        }
+        let release = match op {
+            StackOp::Ret(extra) => 8 + i32::from(extra),
+            _ => 8,
+        };
         let mem = MemOperand {
             size: 8,
             write,
             add_base: None,
             wrap32: false,
         };
-        self.tlb_lookup(addr, entry, last, &mem, miss);
+        if let Some((g, offset)) = member {
+            // The slot through the group's holder, looked up by the leader (here, when this is it).
+            if follower.is_none() {
+                let start = self.open_group(&g);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+                self.look_up_group(&g, rsp, (entry, last), start);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+            }
+            let holder = g.holder;
+            let moved = if write { -8 } else { release };
+            dynasm!(self.ops
+                ; .arch x64
+                ; lea Rq(addr), [Rq(holder) + offset]
+                ; lea Rq(rsp), [Rq(rsp) + moved]
+            );
+        } else {
+            dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [r15 + rsp_off]);
+            if write {
+                dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
+            } else {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(addr), Rq(rsp) ; add Rq(rsp), release);
+            }
+            self.tlb_lookup(addr, entry, last, &mem, miss);
+        }
         // What a write pushes: its value into `value` (`entry` is free as scratch now the lookup hit).
         match op {
             StackOp::Push(reg) => {
@@ -1070,6 +1233,9 @@ impl<'a> BlockEmitter<'a> {
             }
             _ => dynasm!(self.ops ; .arch x64 ; =>join),
         }
+        if member.is_some() {
+            return;
+        }
         self.slow.push(SlowPath {
             label: miss,
             retry,
@@ -1079,6 +1245,7 @@ impl<'a> BlockEmitter<'a> {
             to_step: StepPath {
                 step,
                 site: k,
+                through: k,
                 join,
                 restore_flags: false,
                 cached_at_join: self.cached,
@@ -1142,6 +1309,7 @@ impl<'a> BlockEmitter<'a> {
             to_step: StepPath {
                 step,
                 site: k,
+                through: k,
                 join,
                 restore_flags: false,
                 cached_at_join: RegSet::default(),
@@ -1275,6 +1443,7 @@ impl<'a> BlockEmitter<'a> {
             to_step: StepPath {
                 step,
                 site: k,
+                through: k,
                 join,
                 restore_flags: false,
                 cached_at_join: RegSet::default(),
@@ -1327,6 +1496,7 @@ impl<'a> BlockEmitter<'a> {
         self.steps.push(StepPath {
             step,
             site: k,
+            through: k,
             join,
             restore_flags: false,
             cached_at_join: RegSet(self.cached.0 | cached_before.0),
@@ -1391,6 +1561,7 @@ impl<'a> BlockEmitter<'a> {
             to_step: StepPath {
                 step,
                 site: k,
+                through: k,
                 join,
                 restore_flags: false,
                 cached_at_join: RegSet::default(),
@@ -1575,14 +1746,28 @@ impl<'a> BlockEmitter<'a> {
 
     /// The inline soft-TLB lookup: on a hit `addr` becomes the host address; a miss jumps to `miss`.
     fn tlb_lookup(&mut self, addr: u8, entry: u8, last: u8, mem: &MemOperand, miss: DynamicLabel) {
+        self.range_lookup(addr, (entry, last), mem.size, mem.write, miss);
+    }
+
+    /// The inline soft-TLB lookup of `size` bytes at the address in `addr` (which becomes their host address on a
+    /// hit), using `entry` and `last`: the write tag when `write` (a write-tag hit implies a read-tag hit, since
+    /// every page that may be written may be read), else the read tag.
+    fn range_lookup(
+        &mut self,
+        addr: u8,
+        (entry, last): (u8, u8),
+        size: u32,
+        write: bool,
+        miss: DynamicLabel,
+    ) {
         let table = ctx::TLB + 8 * i32::from(self.mode.user);
-        let tag = if mem.write {
+        let tag = if write {
             entry_offsets::WRITE_TAG
         } else {
             entry_offsets::READ_TAG
         } as i32;
         let addend = entry_offsets::ADDEND as i32;
-        let size_minus_one = mem.size as i32 - 1;
+        let size_minus_one = size as i32 - 1;
         dynasm!(self.ops
             ; .arch x64
             ; mov Rd(entry), Rd(addr)
@@ -1606,13 +1791,27 @@ impl<'a> BlockEmitter<'a> {
     }
 }
 
-/// A memory access as the fill callout takes it: size in bits 0..7, bit 8 for a write.
+/// A memory access as the fill callout takes it ([`callout::ACCESS_SIZE`] and the write bits).
 fn access_code(mem: &MemOperand) -> u32 {
-    mem.size | (u32::from(mem.write) << 8)
+    let write = (callout::WALK_WRITE | callout::FAST_WRITE) as u32;
+    mem.size | if mem.write { write } else { 0 }
+}
+
+/// A page group's range as the fill callout takes it: walked as the leader's own access when that is the range's
+/// low end (else as a read), served fast only if every member's kind of access is.
+fn group_access_code(g: &PageGroup) -> u32 {
+    let walk = if g.walk_write { callout::WALK_WRITE } else { 0 };
+    let fast = if g.writes { callout::FAST_WRITE } else { 0 };
+    g.span | (walk | fast) as u32
 }
 
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
-fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) -> Option<Vec<u8>> {
+fn host_bytes(
+    i: &Instruction,
+    n: &Native,
+    host: &[u8; 16],
+    addr: Option<(u8, i32)>,
+) -> Option<Vec<u8>> {
     if n.lea || plan::does_nothing(i.mnemonic()) {
         return Some(Vec::new());
     }
@@ -1630,12 +1829,17 @@ fn host_bytes(i: &Instruction, n: &Native, host: &[u8; 16], addr: Option<u8>) ->
         }
     }
     if n.memory.is_some() {
-        let a = regs::resized(Register::RAX, addr?);
-        h.set_memory_base(a);
+        let (base, disp) = addr?;
+        h.set_memory_base(regs::resized(Register::RAX, base));
         h.set_memory_index(Register::None);
         h.set_memory_index_scale(1);
-        h.set_memory_displacement64(0);
-        h.set_memory_displ_size(0);
+        h.set_memory_displacement64(disp as i64 as u64);
+        // iced's sizes for a 64-bit address: 1 for a disp8, 8 for a sign-extended disp32.
+        h.set_memory_displ_size(match disp {
+            0 => 0,
+            -128..=127 => 1,
+            _ => 8,
+        });
         h.set_segment_prefix(Register::None);
     }
     let mut encoder = Encoder::new(64);

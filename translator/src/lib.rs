@@ -18,6 +18,7 @@ pub mod callout;
 pub mod code_buffer;
 pub mod ctx;
 pub mod emit;
+pub mod group;
 pub mod jump_table;
 pub mod mode;
 pub mod plan;
@@ -31,7 +32,7 @@ use dynasmrt::{dynasm, DynasmApi};
 use emit::{exit, BlockEmitter, Callouts, Ops, Site, Via};
 use jump_table::JumpTable;
 use mode::Mode;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use vx86_cpu::code_pages::CodePages;
 use vx86_cpu::flags::ARITH;
 use vx86_cpu::interp::decode_cache::ends_block;
@@ -64,6 +65,10 @@ pub struct Stats {
     pub translate_ns: u64,
     /// Jump-table misses in generated code served by a lookup callout (without the dispatcher).
     pub lookups: u64,
+    /// Page groups translated: accesses sharing one TLB lookup ([`group`]).
+    pub page_groups: u64,
+    /// Their members beyond the leaders: lookups saved each time the groups run.
+    pub grouped_accesses: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -159,6 +164,9 @@ pub struct Translator {
     /// When set, each translated block's full listing (guest and host code) is kept here, for tests that pin the
     /// generated code.
     pub listings: Option<Vec<String>>,
+    /// Page-group leaders whose range kept failing (by the block's physical page and the leader's address): they
+    /// no longer lead a group ([`group::FALLBACK_LIMIT`]).
+    ungrouped: FxHashSet<(u64, u64)>,
 }
 
 impl Translator {
@@ -190,6 +198,7 @@ impl Translator {
             trace: TraceOptions::default(),
             listings: None,
             phase_starts: Vec::new(),
+            ungrouped: FxHashSet::default(),
         })
     }
 
@@ -319,6 +328,12 @@ impl Translator {
         }
     }
 
+    /// Stops the page-group leader at `ip` on physical page `phys` from leading a group (its range kept failing);
+    /// the caller makes the page's blocks stale, so they are translated again.
+    pub(crate) fn ungroup(&mut self, phys: u64, ip: u64) {
+        self.ungrouped.insert((phys, ip));
+    }
+
     /// Translates the block at `key`, timing it, and notes a new boot phase if the block begins one (the counts
     /// so far are kept as the phase's start; a phase the interpreter began, at a slice's end, is noted at the next
     /// translation).
@@ -379,6 +394,8 @@ impl Translator {
                     kept: std::cell::Cell::new(instr),
                     kept_epoch: std::cell::Cell::new(if crosses { epoch_now } else { u64::MAX }),
                     crossing: crosses,
+                    leads_group: std::cell::Cell::new(false),
+                    group_fallbacks: std::cell::Cell::new(0),
                 }
             })
             .collect();
@@ -403,7 +420,9 @@ impl Translator {
             mode_id,
             first_exit,
         )
-        .emit(&sites, &plans);
+        .emit(&sites, &plans, &|site| {
+            !self.ungrouped.contains(&(site.phys, site.instr.ip()))
+        });
         let bytes = ops.finalize().ok()?;
         let placed = self.code.append(&bytes).ok()?;
         debug_assert_eq!(placed, base);
@@ -416,6 +435,8 @@ impl Translator {
                 mode: key.mode,
             }));
         self.stats.blocks_translated += 1;
+        self.stats.page_groups += emitted.page_groups;
+        self.stats.grouped_accesses += emitted.grouped_accesses;
         self.stats.code_bytes += bytes.len() as u64;
         let listing = |trace| trace::listing(&bytes, base, &sites, &emitted.starts, trace);
         if let Some(kept) = &mut self.listings {

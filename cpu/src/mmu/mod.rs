@@ -376,17 +376,34 @@ impl Cpu {
     /// anything it cannot serve (a non-canonical address, a fault, MMIO, ROM, a write to a code page, an access
     /// crossing a page): nothing is delivered, and the caller runs the instruction in the step, which takes the
     /// slow path precisely.
-    pub fn fill_tlb<B: Bus>(&mut self, bus: &mut B, linear: u64, size: usize, write: bool) -> bool {
+    ///
+    /// `walk_write`: the walk is a write's (it sets the dirty bit); `fast_write`: the fast path must serve writes.
+    /// A range that a read walks but a later write needs (a translator's page group) asks for the second only: a
+    /// page not yet dirty is then not served, and the write that dirties it runs in the step, in its turn.
+    pub fn fill_tlb<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        linear: u64,
+        size: usize,
+        walk_write: bool,
+        fast_write: bool,
+    ) -> bool {
         // A non-canonical address is the segmentation checks' #GP or #SS, which only the step raises.
         if !segment::canonical(linear) {
             return false;
         }
         let user = self.user_mode();
-        let access = if write { Access::Write } else { Access::Read };
+        let access = if walk_write {
+            Access::Write
+        } else {
+            Access::Read
+        };
         if self.translate_slow(bus, linear, access, user).is_err() {
             return false;
         }
-        self.tlb.fast_offset(linear, size, user, write).is_some()
+        self.tlb
+            .fast_offset(linear, size, user, walk_write || fast_write)
+            .is_some()
     }
 }
 

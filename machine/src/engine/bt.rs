@@ -105,7 +105,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 12] = [
+const COUNTS: [&str; 15] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -118,6 +118,9 @@ const COUNTS: [&str; 12] = [
     "fetched afresh",
     "TLB fills, fast retry",
     "slow paths (TLB miss, loop exit)",
+    "page groups translated",
+    "accesses sharing a lookup",
+    "page-group fallbacks",
 ];
 
 /// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
@@ -135,6 +138,9 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         c.fetched,
         c.tlb_fills,
         c.tlb_misses,
+        s.page_groups,
+        s.grouped_accesses,
+        c.group_fallbacks,
     ];
     let mnemonics = iced_x86::Mnemonic::values().count();
     let padded = |counts: &[u64]| {

@@ -1,0 +1,167 @@
+//! Page groups: accesses through one base register share a soft-TLB lookup made by the first of them. Each guest
+//! runs under the interpreter and under the translator, which must end in the same state; the translator's
+//! counters show whether the groups served the accesses or fell back to the step, which runs the group's range
+//! instruction by instruction.
+
+use iced_x86::code_asm::*;
+use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus, LONG_MODE_TABLES};
+use vx86_cpu::Cpu;
+use vx86_translator::group::FALLBACK_LIMIT;
+use vx86_translator::Translator;
+
+mod common;
+use common::{differences, run_both};
+
+const RAM: usize = 4 << 20;
+const CODE: u64 = 0x10_0000;
+/// Guest data: in the second 2 MiB page, which no code shares.
+const DATA: u64 = 0x20_0000;
+const STACK: u64 = 0x30_0000;
+const BUDGET: u64 = 1_000_000;
+
+/// A 64-bit guest (RAM identity-mapped by 2 MiB pages, their dirty bits clear) running `code`, RBX at [`DATA`].
+fn guest(code: &[u8]) -> (Cpu, FlatBus) {
+    let mut bus = FlatBus::new(RAM);
+    bus.load(CODE, code);
+    let mut cpu = long_mode_cpu(&mut bus, CODE, STACK);
+    cpu.state.gpr[3] = DATA;
+    (cpu, bus)
+}
+
+#[test]
+fn accesses_through_one_base_and_the_stack_share_a_lookup() {
+    const N: u32 = 1000;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(r12d, N).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.mov(rax, qword_ptr(rbx + 8)).unwrap();
+        a.add(qword_ptr(rbx + 16), rax).unwrap();
+        a.lea(rcx, ptr(rax + 1)).unwrap();
+        a.mov(qword_ptr(rbx + 8), rcx).unwrap();
+        a.push(rax).unwrap();
+        a.push(rcx).unwrap();
+        a.mov(rdx, qword_ptr(rsp + 8)).unwrap();
+        a.pop(rsi).unwrap();
+        a.pop(rdi).unwrap();
+        a.sub(r12d, 1).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
+    let s = &runs.translated.state;
+    let n = u64::from(N);
+    assert_eq!(s.gpr[0], n - 1, "RAX counted the passes");
+    assert_eq!(s.gpr[2], n - 1, "the stack slot read between PUSH and POP");
+    let (stats, callouts) = (&runs.translator.stats, &runs.translator.callouts);
+    assert!(
+        stats.page_groups >= 2 && stats.grouped_accesses >= 5,
+        "{} groups, {} accesses sharing a lookup",
+        stats.page_groups,
+        stats.grouped_accesses
+    );
+    // Only the first pass may fall back: the data page's dirty bit is clear until its first write.
+    assert!(
+        callouts.group_fallbacks <= 2,
+        "{} fallbacks",
+        callouts.group_fallbacks
+    );
+    assert!(
+        callouts.tlb_misses < n / 10,
+        "{} slow paths",
+        callouts.tlb_misses
+    );
+}
+
+#[test]
+fn a_range_across_a_page_falls_back_then_its_block_does_without_the_group() {
+    const N: u32 = 100;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(r12d, N).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.mov(rax, qword_ptr(rbx + 0xFF8)).unwrap();
+        a.add(rax, 3).unwrap();
+        a.add(qword_ptr(rbx + 0x1000), rax).unwrap();
+        a.mov(qword_ptr(rbx + 0xFF8), rax).unwrap();
+        a.sub(r12d, 1).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
+    let n = u64::from(N);
+    assert_eq!(runs.translated.state.gpr[0], 3 * n);
+    let callouts = &runs.translator.callouts;
+    // The first pass runs in the block that starts at the MOV before the loop (its own copy of the group falls
+    // back once); the loop's block falls back until it is translated again without the group.
+    assert_eq!(
+        callouts.group_fallbacks,
+        u64::from(FALLBACK_LIMIT) + 1,
+        "the group falls back until its block is translated again without it"
+    );
+    assert!(
+        callouts.tlb_misses < n,
+        "{} slow paths: the accesses went fast again",
+        callouts.tlb_misses
+    );
+}
+
+#[test]
+fn a_read_leads_without_dirtying_the_page_before_the_write() {
+    // The PDE of the data page, read between the group's read and its write: its dirty bit is clear on the first
+    // pass, as under the interpreter, and set on the later ones.
+    let pde = LONG_MODE_TABLES + 0x2000 + 8 * (DATA >> 21);
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(r12d, 3).unwrap();
+        a.xor(r8d, r8d).unwrap();
+        a.mov(rdx, pde).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.mov(rax, qword_ptr(rbx)).unwrap();
+        a.mov(rcx, qword_ptr(rdx)).unwrap();
+        a.add(r8, rcx).unwrap();
+        a.mov(qword_ptr(rbx + 8), rax).unwrap();
+        a.sub(r12d, 1).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
+    let (accessed, dirty) = (1 << 5, 1 << 6);
+    let entry = DATA | 0x83 | accessed;
+    assert_eq!(runs.translated.state.gpr[8], 3 * entry + 2 * dirty);
+    assert!(runs.translator.stats.page_groups >= 1);
+}
+
+#[test]
+fn a_member_whose_page_is_not_present_faults_at_its_own_instruction() {
+    // RBX points at the last quadword of mapped RAM: the group's second access is on an unmapped page. With no IDT
+    // the #PF ends in a triple fault, after R8 recorded the progress and CR2 the address.
+    let code = assemble(64, CODE, |a| {
+        a.mov(r8d, 1).unwrap();
+        a.mov(rax, qword_ptr(rbx)).unwrap();
+        a.mov(r8d, 2).unwrap();
+        a.mov(rcx, qword_ptr(rbx + 8)).unwrap();
+        a.mov(r8d, 3).unwrap();
+        a.hlt().unwrap();
+    });
+    let at_the_end = || {
+        let (mut cpu, bus) = guest(&code);
+        cpu.state.gpr[3] = RAM as u64 - 8;
+        (cpu, bus)
+    };
+    let (mut reference, mut ref_bus) = at_the_end();
+    let ref_exit = reference.run(&mut ref_bus, BUDGET);
+    let (mut cpu, mut bus) = at_the_end();
+    let mut translator = Translator::new(1 << 20).unwrap();
+    let exit = translator.run(&mut cpu, &mut bus, BUDGET);
+    let problems = differences(
+        (&reference, &ref_bus, ref_exit),
+        (&cpu, &bus, exit),
+        u64::MAX,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(cpu.state.gpr[8], 2, "the second access faulted");
+    assert_eq!(cpu.state.cr2, RAM as u64, "CR2");
+    assert_eq!(translator.stats.page_groups, 1);
+    assert_eq!(translator.callouts.group_fallbacks, 1);
+}
