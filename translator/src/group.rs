@@ -13,6 +13,7 @@
 //! (a stack frame across a page boundary) has its block translated again without the group.
 
 use crate::plan::{Native, Plan, StackOp};
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use crate::regs::{self, RegSet};
 use crate::Site;
 
@@ -164,15 +165,39 @@ fn inside(plan: &Plan) -> bool {
     )
 }
 
-/// How `plan` (one that may lie inside a group) moves RSP: `Some(bytes)`, or `None` when it sets RSP to a value
-/// not known from the old one.
-fn rsp_move(plan: &Plan) -> Option<i64> {
+/// How `site`'s instruction (one that may lie inside a group, planned as `plan`) moves RSP: `Some(bytes)`, or `None`
+/// when it sets RSP to a value not known from the old one. ADD or SUB of an immediate and LEA from RSP itself are
+/// known moves, as in function prologues and epilogues.
+fn rsp_move(site: &Site, plan: &Plan) -> Option<i64> {
     match plan {
-        Plan::Native(n) if n.written.contains(regs::RSP) => None,
+        Plan::Native(n) if n.written.contains(regs::RSP) => stack_adjustment(&site.instr),
         Plan::Stack(StackOp::Push(_) | StackOp::PushImm(_) | StackOp::PushFlags) => Some(-8),
         Plan::Stack(StackOp::Pop(r)) if *r == regs::RSP => None,
         Plan::Stack(StackOp::Pop(_)) => Some(8),
         _ => Some(0),
+    }
+}
+
+/// The amount a 64-bit `add rsp, imm`, `sub rsp, imm` or `lea rsp, [rsp + disp]` moves RSP.
+fn stack_adjustment(i: &Instruction) -> Option<i64> {
+    if i.op0_register() != Register::RSP {
+        return None;
+    }
+    match i.mnemonic() {
+        Mnemonic::Add | Mnemonic::Sub if i.op1_kind() != OpKind::Register => {
+            let imm = i.immediate(1) as i64;
+            Some(if i.mnemonic() == Mnemonic::Add {
+                imm
+            } else {
+                imm.checked_neg()?
+            })
+        }
+        Mnemonic::Lea
+            if i.memory_base() == Register::RSP && i.memory_index() == Register::None =>
+        {
+            Some(i.memory_displacement64() as i64)
+        }
+        _ => None,
     }
 }
 
@@ -275,14 +300,14 @@ fn grow(
         }
         // The base must keep a value known from its value at the leader's start (RSP: moved by known amounts).
         let base_lost = if base == regs::RSP {
-            rsp_move(plan).is_none()
+            rsp_move(&sites[k], plan).is_none()
         } else {
             written(plan).contains(base)
         };
         if base_lost {
             break;
         }
-        rsp_delta += rsp_move(plan).unwrap_or(0);
+        rsp_delta += rsp_move(&sites[k], plan).unwrap_or(0);
     }
     let last = members.last()?.0;
     if members.len() < 2 {

@@ -74,6 +74,34 @@ fn accesses_through_one_base_and_the_stack_share_a_lookup() {
 }
 
 #[test]
+fn a_stack_frame_built_by_push_and_sub_is_one_group() {
+    // A prologue and epilogue: RSP moves by PUSH, SUB, ADD and POP, each by a known amount, so every slot is at a
+    // known offset from RSP at the first PUSH.
+    let code = assemble(64, CODE, |a| {
+        a.mov(rax, 0x1234u64).unwrap();
+        a.push(rbp).unwrap();
+        a.push(rbx).unwrap();
+        a.sub(rsp, 0x18).unwrap();
+        a.mov(qword_ptr(rsp + 8), rax).unwrap();
+        a.mov(rcx, qword_ptr(rsp + 0x18)).unwrap();
+        a.add(qword_ptr(rsp + 8), rcx).unwrap();
+        a.mov(rdx, qword_ptr(rsp + 8)).unwrap();
+        a.add(rsp, 0x18).unwrap();
+        a.pop(rbx).unwrap();
+        a.pop(rbp).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
+    assert_eq!(runs.translated.state.gpr[2], 0x1234 + DATA, "RBX as pushed, plus RAX");
+    let stats = &runs.translator.stats;
+    assert_eq!(
+        (stats.page_groups, stats.grouped_accesses),
+        (1, 7),
+        "one lookup for the frame's eight accesses"
+    );
+}
+
+#[test]
 fn a_range_across_a_page_falls_back_then_its_block_does_without_the_group() {
     const N: u32 = 100;
     let code = assemble(64, CODE, |a| {
