@@ -228,6 +228,8 @@ pub mod offsets {
     pub const CR3: usize = offset_of!(CpuState, cr3);
     /// Offset of [`CpuState::cpl`].
     pub const CPL: usize = offset_of!(CpuState, cpl);
+    /// Offset of [`CpuState::tsc_aux`].
+    pub const TSC_AUX: usize = offset_of!(CpuState, tsc_aux);
 }
 
 /// CR0 bits.

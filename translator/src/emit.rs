@@ -446,7 +446,7 @@ impl<'a> BlockEmitter<'a> {
                     let if_flag = vx86_cpu::flags::IF as i32;
                     dynasm!(self.ops ; .arch x64 ; and QWORD [r15 + rflags], !if_flag);
                 }
-                Plan::ReadTsc => self.read_tsc(site),
+                Plan::ReadTsc { aux } => self.read_tsc(site, aux),
                 Plan::ReadSelector { dst, seg, size } => {
                     let at = (state::SEGS + 16 * seg as usize + SELECTOR) as i32;
                     let d = RegSet(1 << dst);
@@ -1366,8 +1366,9 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// RDTSC through its short callout: the registers a call clobbers are stored first, then EAX and EDX take
-    /// the counter's halves (zero-extended, as a 32-bit write does). The flags stay saved in the context.
-    fn read_tsc(&mut self, site: &Site) {
+    /// the counter's halves (zero-extended, as a 32-bit write does), and for RDTSCP (`aux`) ECX takes TSC_AUX.
+    /// The flags stay saved in the context.
+    fn read_tsc(&mut self, site: &Site, aux: bool) {
         self.save_flags();
         self.flags.in_host = false;
         self.flush(CALLER_SAVED);
@@ -1383,7 +1384,13 @@ impl<'a> BlockEmitter<'a> {
             ; shr rdx, 32
             ; mov eax, eax
         );
-        self.store_regs(RegSet(0b101), &IDENTITY);
+        if aux {
+            let tsc_aux = state::TSC_AUX as i32;
+            dynasm!(self.ops ; .arch x64 ; mov ecx, [r15 + tsc_aux]);
+            self.store_regs(RegSet(0b111), &IDENTITY);
+        } else {
+            self.store_regs(RegSet(0b101), &IDENTITY);
+        }
     }
 
     /// The value of `src` (`size` bytes) in a host register, for `sites[k]`: a guest register's own, or a

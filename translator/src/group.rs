@@ -13,9 +13,9 @@
 //! (a stack frame across a page boundary) has its block translated again without the group.
 
 use crate::plan::{Native, Plan, StackOp};
-use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use crate::regs::{self, RegSet};
 use crate::Site;
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
 /// The widest range a group covers: the narrower, the rarer a range that crosses a page.
 pub const MAX_SPAN: i64 = 256;
@@ -192,9 +192,7 @@ fn stack_adjustment(i: &Instruction) -> Option<i64> {
                 imm.checked_neg()?
             })
         }
-        Mnemonic::Lea
-            if i.memory_base() == Register::RSP && i.memory_index() == Register::None =>
-        {
+        Mnemonic::Lea if i.memory_base() == Register::RSP && i.memory_index() == Register::None => {
             Some(i.memory_displacement64() as i64)
         }
         _ => None,

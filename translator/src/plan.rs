@@ -34,8 +34,12 @@ pub enum Plan {
     },
     /// CLI at CPL 0: clears IF (never a reason to look at interrupts).
     ClearInterrupts,
-    /// RDTSC at CPL 0 (where CR4.TSD cannot make it fault): EDX:EAX from a short callout.
-    ReadTsc,
+    /// RDTSC, or RDTSCP (`aux`: ECX gets TSC_AUX too), at CPL 0 (where CR4.TSD cannot make it fault): EDX:EAX
+    /// from a short callout.
+    ReadTsc {
+        /// RDTSCP.
+        aux: bool,
+    },
     /// MOV of a segment selector into a register (its number; size in bytes: 2 keeps the upper bits, 4 and 8
     /// zero-extend).
     ReadSelector {
@@ -394,11 +398,12 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
 }
 
 /// In 64-bit code: BSF/BSR, 32- and 64-bit DIV (from a register or memory) and MOV from a segment register, when
-/// no register operand needs renaming on the host; CLI and RDTSC at CPL 0.
+/// no register operand needs renaming on the host; CLI, RDTSC and RDTSCP at CPL 0.
 fn special(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Option<Plan> {
     match i.mnemonic() {
         M::Cli if mode.kernel => return Some(Plan::ClearInterrupts),
-        M::Rdtsc if mode.kernel => return Some(Plan::ReadTsc),
+        M::Rdtsc if mode.kernel => return Some(Plan::ReadTsc { aux: false }),
+        M::Rdtscp if mode.kernel => return Some(Plan::ReadTsc { aux: true }),
         _ => {}
     }
     if mode.bitness != 64 {

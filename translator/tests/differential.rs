@@ -71,13 +71,14 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
                     _ => a.div(r32(s)),
                 }
             }
-            2 => match rng.below(7) {
+            2 => match rng.below(8) {
                 0 => a.bsr(r16(d), r16(s)),
                 1 => a.push(imm),
                 2 => a.pushfq(),
                 3 => a.mov(r32(d), ds),
                 4 => a.mov(r16(d), ss),
                 5 => a.rdtsc(),
+                6 => a.rdtscp(),
                 _ => a.cli(),
             },
             _ => {
@@ -285,6 +286,7 @@ fn long_mode_machine(code: &[u8], rng: &mut Rng) -> (Cpu, FlatBus) {
     cpu.state.gpr[15] = DATA;
     cpu.state.gpr[6] = rng.below(0x400);
     cpu.state.gpr[4] = STACK;
+    cpu.state.tsc_aux = rng.next() & 0xFFFF_FFFF;
     cpu.state.rflags = 2 | (rng.next() & vx86_cpu::flags::ARITH);
     cpu.state.cr4 |= vx86_cpu::state::cr4::OSFXSR;
     for x in cpu.fpu.xmm.regs.iter_mut() {

@@ -92,7 +92,11 @@ fn a_stack_frame_built_by_push_and_sub_is_one_group() {
         a.hlt().unwrap();
     });
     let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
-    assert_eq!(runs.translated.state.gpr[2], 0x1234 + DATA, "RBX as pushed, plus RAX");
+    assert_eq!(
+        runs.translated.state.gpr[2],
+        0x1234 + DATA,
+        "RBX as pushed, plus RAX"
+    );
     let stats = &runs.translator.stats;
     assert_eq!(
         (stats.page_groups, stats.grouped_accesses),
