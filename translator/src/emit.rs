@@ -313,6 +313,8 @@ pub struct BlockEmitter<'a> {
     groups: Groups,
     /// The slow path of the page group being emitted, queued once its last member is (which fixes its join).
     open_group: Option<SlowPath>,
+    /// Re-encodes guest instructions for the host (one for the block, its buffer reused).
+    encoder: Encoder,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -339,6 +341,7 @@ impl<'a> BlockEmitter<'a> {
             exits: Vec::new(),
             groups: Groups::default(),
             open_group: None,
+            encoder: Encoder::new(64),
             ops,
             epilogue,
             callouts,
@@ -942,21 +945,21 @@ impl<'a> BlockEmitter<'a> {
             Some((g, offset)) => Some((g.holder, offset)),
             None => scratch.map(|s| (s.0, 0)),
         };
-        let Some(bytes) = host_bytes(i, n, &host, host_address) else {
+        let Some(bytes) = host_bytes(&mut self.encoder, i, n, &host, host_address) else {
             return false;
         };
         // Renamed registers and scratch registers are about to hold something else.
         self.flush(pool.taken);
         self.cached.0 &= !pool.taken.0;
         if follower.is_some() {
-            self.body(n, &host, &bytes, xmm_base);
+            self.body(n, &host, bytes, xmm_base);
             return true;
         }
         if let (Some((tmp, t1, t2)), Some((g, _))) = (scratch, member) {
             let start = self.open_group(&g);
             let base = self.home(g.base, tmp, pool.taken);
             self.look_up_group(&g, base, (t1, t2), start);
-            self.body(n, &host, &bytes, xmm_base);
+            self.body(n, &host, bytes, xmm_base);
             return true;
         }
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
@@ -974,7 +977,7 @@ impl<'a> BlockEmitter<'a> {
             self.tlb_lookup(addr, t1, t2, &mem, miss);
             self.flags.in_host = false;
             let join = self.ops.new_dynamic_label();
-            self.body(n, &host, &bytes, xmm_base);
+            self.body(n, &host, bytes, xmm_base);
             dynasm!(self.ops ; .arch x64 ; =>join);
             self.slow.push(SlowPath {
                 label: miss,
@@ -1015,7 +1018,7 @@ impl<'a> BlockEmitter<'a> {
             self.store_regs(RegSet(1 << dst), &host);
             return true;
         }
-        self.body(n, &host, &bytes, xmm_base);
+        self.body(n, &host, bytes, xmm_base);
         true
     }
 
@@ -1583,7 +1586,7 @@ impl<'a> BlockEmitter<'a> {
 
     /// Flags in, registers in, the instruction, registers out. An SSE instruction's XMM registers come from and go
     /// back to the guest's through host register `xmm_base`, which points at them.
-    fn body(&mut self, n: &Native, host: &[u8; 16], bytes: &[u8], xmm_base: Option<u8>) {
+    fn body(&mut self, n: &Native, host: &[u8; 16], mut bytes: Vec<u8>, xmm_base: Option<u8>) {
         if n.needs_flags {
             self.load_flags();
         }
@@ -1596,6 +1599,9 @@ impl<'a> BlockEmitter<'a> {
             }
         }
         self.ops.extend(bytes.iter().copied());
+        // The encoder's buffer, back for the next instruction.
+        bytes.clear();
+        self.encoder.set_buffer(bytes);
         if let Some(base) = xmm_base {
             for x in RegSet(n.xmm_written).iter() {
                 let off = 16 * i32::from(x);
@@ -1814,6 +1820,7 @@ fn group_access_code(g: &PageGroup) -> u32 {
 
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
 fn host_bytes(
+    encoder: &mut Encoder,
     i: &Instruction,
     n: &Native,
     host: &[u8; 16],
@@ -1849,7 +1856,12 @@ fn host_bytes(
         });
         h.set_segment_prefix(Register::None);
     }
-    let mut encoder = Encoder::new(64);
-    encoder.encode(&h, 0).ok()?;
-    Some(encoder.take_buffer())
+    let encoded = encoder.encode(&h, 0).is_ok();
+    let bytes = encoder.take_buffer();
+    if !encoded {
+        // A failed encoding may leave part of the instruction behind: the next starts from an empty buffer.
+        encoder.set_buffer(Vec::new());
+        return None;
+    }
+    Some(bytes)
 }

@@ -167,6 +167,13 @@ pub struct Translator {
     /// Page-group leaders whose range kept failing (by the block's physical page and the leader's address): they
     /// no longer lead a group ([`group::FALLBACK_LIMIT`]).
     ungrouped: FxHashSet<(u64, u64)>,
+    /// The assembler blocks are emitted with, and the last block's bytes, kept so that their buffers are reused
+    /// (growing them each time showed in translation profiles). Generated code's relocations are all relative, so
+    /// the assembler's base address does not matter.
+    ops: Ops,
+    block_bytes: Vec<u8>,
+    /// Tells the planner what each instruction reads and writes (its buffers reused from block to block).
+    info: iced_x86::InstructionInfoFactory,
 }
 
 impl Translator {
@@ -199,6 +206,9 @@ impl Translator {
             listings: None,
             phase_starts: Vec::new(),
             ungrouped: FxHashSet::default(),
+            ops: Ops::new(0),
+            block_bytes: Vec::new(),
+            info: iced_x86::InstructionInfoFactory::new(),
         })
     }
 
@@ -399,7 +409,7 @@ impl Translator {
                 }
             })
             .collect();
-        let (sites, plans) = plan_sites(sites, &key.mode);
+        let (sites, plans) = plan_sites(sites, &key.mode, &mut self.info);
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
@@ -407,12 +417,11 @@ impl Translator {
             read_tsc: callout::read_tsc::<B> as *const () as usize,
         };
         let base = self.code.next_address();
-        // Room for a typical block's code and labels up front: growing the buffers showed in translation profiles.
-        let mut ops = Ops::new_with_capacity(base, 1024 + 512 * n, 0, 0, 16 * n, 0, 16 * n);
         let first_exit = self.exits.len();
         let mode_id = self.mode_id(key.mode);
+        let ungrouped = &self.ungrouped;
         let emitted = BlockEmitter::new(
-            &mut ops,
+            &mut self.ops,
             base,
             self.epilogue,
             callouts,
@@ -421,9 +430,22 @@ impl Translator {
             first_exit,
         )
         .emit(&sites, &plans, &|site| {
-            !self.ungrouped.contains(&(site.phys, site.instr.ip()))
+            !ungrouped.contains(&(site.phys, site.instr.ip()))
         });
-        let bytes = ops.finalize().ok()?;
+        let mut bytes = std::mem::take(&mut self.block_bytes);
+        bytes.clear();
+        let drained = match self.ops.drain() {
+            Ok(code) => {
+                bytes.extend(code);
+                true
+            }
+            Err(_) => false,
+        };
+        if !drained {
+            // Nothing of the failed block may be left for the next.
+            self.ops = Ops::new(0);
+            return None;
+        }
         let placed = self.code.append(&bytes).ok()?;
         debug_assert_eq!(placed, base);
         let linear_page = key.mode.cs_base.wrapping_add(key.rip) & !0xFFF;
@@ -459,6 +481,7 @@ impl Translator {
                 _sites: sites,
             },
         );
+        self.block_bytes = bytes;
         Some(Found {
             key,
             entry,
@@ -586,15 +609,18 @@ fn ends_before_an_undecodable(instrs: &[iced_x86::Instruction], key: Key) -> Opt
 }
 
 /// Plans each site and notes which are translated (their callout, if any, is a TLB miss's slow path).
-fn plan_sites(mut sites: Box<[Site]>, mode: &Mode) -> (Box<[Site]>, Vec<plan::Plan>) {
-    let mut info = iced_x86::InstructionInfoFactory::new();
+fn plan_sites(
+    mut sites: Box<[Site]>,
+    mode: &Mode,
+    info: &mut iced_x86::InstructionInfoFactory,
+) -> (Box<[Site]>, Vec<plan::Plan>) {
     let plans = sites
         .iter_mut()
         .map(|site| {
             if site.via == Via::Fetch {
                 return plan::Plan::Callout;
             }
-            let planned = plan::plan(&site.instr, mode, &mut info);
+            let planned = plan::plan(&site.instr, mode, info);
             if let plan::Plan::Native(_) | plan::Plan::Stack(_) = planned {
                 site.via = Via::TlbMiss;
             }
