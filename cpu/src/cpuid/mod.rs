@@ -2,7 +2,8 @@
 //!
 //! The model is an Intel 64 processor (family 6, model 15) with only the features the interpreter implements: the
 //! x87 FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, APIC (with TSC-deadline), SEP, PGE, MCA, CMOV, CLFSH, MMX, FXSR,
-//! SSE, SSE2, and in the extended leaves long mode, NX, SYSCALL, RDTSCP, LAHF in 64-bit mode and an invariant TSC.
+//! SSE, SSE2, and in the extended leaves long mode, NX, SYSCALL, RDTSCP, LAHF in 64-bit mode and an invariant TSC;
+//! leaf 7 offers IA32_ARCH_CAPABILITIES, which says the model has none of the speculative-execution flaws.
 //! Features are added here as the interpreter gains them, never before. Its caches are in [`cache`], its
 //! machine-check banks in [`machine_check`].
 
@@ -91,8 +92,27 @@ const BRAND: &[u8; 48] =
 /// Physical address bits (bits 7..0) and linear address bits (15..8) for CPUID 8000_0008h.
 const ADDRESS_SIZES: u32 = 36 | (48 << 8);
 
-/// Highest basic leaf: 4, the deterministic cache parameters.
-const MAX_LEAF: u32 = 4;
+/// Highest basic leaf: 7, the structured extended features (of which the model has only IA32_ARCH_CAPABILITIES);
+/// leaves 5 (MONITOR/MWAIT) and 6 (thermal and power) describe nothing.
+const MAX_LEAF: u32 = 7;
+/// CPUID.7.0:EDX bit 29: IA32_ARCH_CAPABILITIES is there.
+pub const ARCH_CAPABILITIES_BIT: u32 = 1 << 29;
+/// IA32_ARCH_CAPABILITIES: the speculative-execution flaws the processor does not have. The model executes nothing
+/// speculatively, so it reports itself free of every flaw this MSR names: rogue data cache load (RDCL_NO, bit 0:
+/// Meltdown, so Linux needs no page-table isolation), speculative store bypass (4), microarchitectural data sampling
+/// (5), machine checks on page-size changes (6), TSX asynchronous abort (8), the MMIO stale-data family (13, 14,
+/// 15), post-barrier return-stack predictions (24), gather data sampling (26) and register-file data sampling (27).
+pub const ARCH_CAPABILITIES: u64 = 1
+    | 1 << 4
+    | 1 << 5
+    | 1 << 6
+    | 1 << 8
+    | 1 << 13
+    | 1 << 14
+    | 1 << 15
+    | 1 << 24
+    | 1 << 26
+    | 1 << 27;
 /// Family 6, model 15, stepping 11: a Core 2-class signature, the first Intel family-6 line with Intel 64. Linux
 /// keys real decisions on it: from model 14 it trusts the TSC to run at a constant rate and prefers REP string
 /// copies, and it has no performance-counter driver for model 15 without architectural perfmon (CPUID leaf 0Ah),
@@ -146,9 +166,12 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
             FEATURES_EDX | APIC,
         ),
         2 => cache::leaf2(),
-        // Leaf 3 is the processor serial number, which the model lacks.
-        3 => (0, 0, 0, 0),
+        // Leaf 3 is the processor serial number, which the model lacks; 5 and 6 describe features it lacks.
+        3 | 5 | 6 => (0, 0, 0, 0),
         4 => cache::leaf4(subleaf),
+        // Sub-leaf 0 only (EAX: the highest sub-leaf).
+        7 if subleaf == 0 => (0, 0, 0, ARCH_CAPABILITIES_BIT),
+        7 => (0, 0, 0, 0),
         0x8000_0000 => (MAX_EXTENDED_LEAF, 0, 0, 0),
         0x8000_0001 => (
             0,
@@ -238,6 +261,8 @@ pub mod msr {
     pub const KERNEL_GS_BASE: u32 = 0xC000_0102;
     /// The value RDTSCP returns in ECX.
     pub const TSC_AUX: u32 = 0xC000_0103;
+    /// The speculative-execution flaws the processor lacks (read-only).
+    pub const ARCH_CAPABILITIES: u32 = 0x10A;
 }
 
 /// MTRRCAP: 8 variable ranges, fixed ranges, write-combining.
@@ -284,6 +309,7 @@ pub fn msr_read(cpu: &Cpu, index: u32) -> Option<u64> {
         msr::PLATFORM_ID | msr::BIOS_SIGN_ID => 0,
         msr::SYSENTER_CS..=msr::SYSENTER_EIP => st.sysenter[(index - msr::SYSENTER_CS) as usize],
         msr::MTRRCAP => MTRRCAP_VALUE,
+        msr::ARCH_CAPABILITIES => ARCH_CAPABILITIES,
         msr::FEATURE_CONTROL => FEATURE_CONTROL_LOCKED,
         msr::EFER => st.efer,
         msr::STAR => st.star,
@@ -342,8 +368,8 @@ pub fn msr_write(cpu: &mut Cpu, index: u32, value: u64) -> Result<(), MsrError> 
         msr::GS_BASE => st.segs[SegReg::Gs as usize].base = value,
         msr::KERNEL_GS_BASE => st.kernel_gs_base = value,
         msr::TSC_AUX => st.tsc_aux = value & 0xFFFF_FFFF,
-        // Read-only: MTRRCAP and MCG_CAP always, FEATURE_CONTROL because it is locked.
-        msr::MTRRCAP | msr::FEATURE_CONTROL | machine_check::MCG_CAP => {
+        // Read-only: MTRRCAP, ARCH_CAPABILITIES and MCG_CAP always, FEATURE_CONTROL because it is locked.
+        msr::MTRRCAP | msr::ARCH_CAPABILITIES | msr::FEATURE_CONTROL | machine_check::MCG_CAP => {
             return Err(MsrError::Invalid)
         }
         // Nothing is ever logged: the status registers take only 0.
@@ -397,6 +423,22 @@ mod tests {
         assert_eq!(msr_read(&cpu, msr::FEATURE_CONTROL), Some(1));
         assert_eq!(
             msr_write(&mut cpu, msr::FEATURE_CONTROL, 5),
+            Err(MsrError::Invalid)
+        );
+    }
+
+    #[test]
+    fn leaf_7_offers_arch_capabilities_which_deny_every_speculation_flaw_and_refuse_writes() {
+        assert_eq!(cpuid(0, 0).0, 7);
+        assert_eq!(cpuid(7, 0), (0, 0, 0, ARCH_CAPABILITIES_BIT));
+        assert_eq!(cpuid(7, 1), (0, 0, 0, 0));
+        assert_eq!((cpuid(5, 0), cpuid(6, 0)), ((0, 0, 0, 0), (0, 0, 0, 0)));
+        let mut cpu = Cpu::new();
+        let caps = msr_read(&cpu, msr::ARCH_CAPABILITIES).expect("the MSR CPUID offers");
+        let (rdcl_no, mds_no) = (1, 1 << 5);
+        assert_eq!(caps & (rdcl_no | mds_no), rdcl_no | mds_no);
+        assert_eq!(
+            msr_write(&mut cpu, msr::ARCH_CAPABILITIES, 0),
             Err(MsrError::Invalid)
         );
     }

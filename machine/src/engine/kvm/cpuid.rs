@@ -2,8 +2,8 @@
 //! KVM can provide.
 //!
 //! What had to change from the interpreter's model, and why:
-//! - Leaf 1 EDX and leaf 8000_0001h ECX/EDX (long mode, SYSCALL, NX, RDTSCP, LAHF in 64-bit mode) are intersected
-//!   with what KVM supports: a feature the host cannot virtualize is not offered (on this PVM host every bit of the
+//! - Leaf 1 EDX, leaf 7 EDX (IA32_ARCH_CAPABILITIES, whose value KVM then gives) and leaf 8000_0001h ECX/EDX (long
+//!   mode, SYSCALL, NX, RDTSCP, LAHF in 64-bit mode) are intersected with what KVM supports: a feature the host cannot virtualize is not offered (on this PVM host every bit of the
 //!   model is supported, so nothing is dropped; see [`dropped_features`]). Without leaf 8000_0001h KVM refuses
 //!   EFER.LME, so no guest could enter long mode.
 //! - The vendor stays "GenuineIntel" even on an AMD host. KVM keys some emulation on the guest's vendor: with Intel's
@@ -17,9 +17,9 @@ use kvm_bindings::{
 use kvm_ioctls::Kvm;
 
 /// Leaves (and sub-leaves) of the model handed to KVM: the basic leaves with the cache descriptions (leaf 4 by
-/// sub-leaf, up to the one that ends its list), and the extended ones (features, brand string, L2 cache,
+/// sub-leaf, up to the one that ends its list) and the structured features (leaf 7), and the extended ones (features, brand string, L2 cache,
 /// invariant TSC, address sizes).
-const LEAVES: [(u32, u32); 15] = [
+const LEAVES: [(u32, u32); 18] = [
     (0, 0),
     (1, 0),
     (2, 0),
@@ -27,6 +27,9 @@ const LEAVES: [(u32, u32); 15] = [
     (4, 1),
     (4, 2),
     (4, 3),
+    (5, 0),
+    (6, 0),
+    (7, 0),
     (0x8000_0000, 0),
     (0x8000_0001, 0),
     (0x8000_0002, 0),
@@ -41,6 +44,7 @@ const LEAVES: [(u32, u32); 15] = [
 pub fn table(kvm: &Kvm, apic_id: u8) -> Result<CpuId, kvm_ioctls::Error> {
     let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
     let host_edx1 = host_leaf(&supported, 1).3;
+    let host_edx7 = host_leaf(&supported, 7).3;
     let (_, _, host_ecx_ext, host_edx_ext) = host_leaf(&supported, 0x8000_0001);
     let entries: Vec<kvm_cpuid_entry2> = LEAVES
         .iter()
@@ -49,6 +53,8 @@ pub fn table(kvm: &Kvm, apic_id: u8) -> Result<CpuId, kvm_ioctls::Error> {
                 vx86_cpu::cpuid::cpuid_for(leaf, index, apic_id, true);
             match leaf {
                 1 => edx &= host_edx1,
+                // IA32_ARCH_CAPABILITIES is KVM's to answer, when it offers the MSR at all.
+                7 => edx &= host_edx7,
                 0x8000_0001 => {
                     ecx &= host_ecx_ext;
                     edx &= host_edx_ext;
