@@ -86,12 +86,14 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     cpu.instructions = ctx.base_instructions + ctx.retired() - u64::from(site.remaining);
     cpu.state.rflags = (cpu.state.rflags & !ARITH) | flags_from_image(ctx.saved_flags);
     cpu.state.rip = site.instr.ip();
-    if site.leads_group.get() {
-        // The group's range missed the TLB for good this time: its instructions run here one by one.
+    if let Some(range) = site.leads_group.get() {
+        // The group's range missed the TLB for good this time: its instructions run here one by one. A range that
+        // crosses a page will again; other failures pass (the step handles the fault or sets the dirty bit).
         stats.group_fallbacks += 1;
-        let failures = site.group_fallbacks.get() + 1;
+        let crosses = range.crosses_page(cpu.state.gpr[usize::from(range.base)]);
+        let failures = site.group_fallbacks.get() + u32::from(crosses);
         site.group_fallbacks.set(failures);
-        if failures == crate::group::FALLBACK_LIMIT {
+        if crosses && failures == crate::group::FALLBACK_LIMIT {
             // SAFETY: the translator running this slice does not touch its own state while generated code runs.
             unsafe { &mut *ctx.translator }.ungroup(site.phys, site.instr.ip());
             // The block is left after this instruction and translated again without the group.

@@ -48,9 +48,9 @@ pub struct Site {
     /// while `kept_epoch` is the TLB's current epoch; else its callout fetches it afresh, and makes the epoch
     /// current again when the bytes are still those translated.
     pub crossing: bool,
-    /// It leads a page group ([`crate::group`]): a step of it is the group's fallback.
-    pub leads_group: std::cell::Cell<bool>,
-    /// Times its group's range failed (see [`crate::group::FALLBACK_LIMIT`]).
+    /// When it leads a page group ([`crate::group`]), the group's range: a step of it is the group's fallback.
+    pub leads_group: std::cell::Cell<Option<group::Range>>,
+    /// Times its group's range failed by crossing a page (see [`crate::group::FALLBACK_LIMIT`]).
     pub group_fallbacks: std::cell::Cell<u32>,
 }
 
@@ -407,7 +407,7 @@ impl<'a> BlockEmitter<'a> {
         });
         self.groups = group::plan(sites, plans, taken, barrier, may_lead);
         for g in &self.groups.list {
-            sites[g.leader].leads_group.set(true);
+            sites[g.leader].leads_group.set(Some(g.range()));
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -465,7 +465,7 @@ impl<'a> BlockEmitter<'a> {
                 _ => {
                     // A group whose leader could not be run natively does without the group.
                     self.groups.dissolve(k);
-                    site.leads_group.set(false);
+                    site.leads_group.set(None);
                     self.callout(site);
                     if site.ends_block {
                         self.leave_after_callout();

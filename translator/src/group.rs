@@ -20,7 +20,7 @@ use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 /// The widest range a group covers: the narrower, the rarer a range that crosses a page.
 pub const MAX_SPAN: i64 = 256;
 
-/// Times a leader's range may fail before its block is translated again without the group.
+/// Times a leader's range may fail by crossing a page before its block is translated again without the group.
 pub const FALLBACK_LIMIT: u32 = 8;
 
 /// Callee-saved host registers that may hold a group's host address (they survive the callouts of the accesses
@@ -47,6 +47,37 @@ pub struct PageGroup {
     pub walk_write: bool,
     /// The host register holding the host address of the low end, from the leader to the last member.
     pub holder: u8,
+}
+
+/// A group's range as its leader's fallback sees it: from the base register's value at the leader's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// The base register.
+    pub base: u8,
+    /// The range's low end from the base's value.
+    pub low: i32,
+    /// Its length in bytes.
+    pub span: u32,
+}
+
+impl Range {
+    /// Whether the range crosses a page when the base register holds `base_value`: the one failure that repeats
+    /// whatever the page tables say (a fault, a page not yet dirty, copy-on-write pass once handled).
+    pub fn crosses_page(&self, base_value: u64) -> bool {
+        let low = base_value.wrapping_add(self.low as i64 as u64);
+        (low & 0xFFF) + u64::from(self.span) > 0x1000
+    }
+}
+
+impl PageGroup {
+    /// The group's range, for its leader's fallback.
+    pub fn range(&self) -> Range {
+        Range {
+            base: self.base,
+            low: self.low,
+            span: self.span,
+        }
+    }
 }
 
 /// What a site is in the block's groups.
@@ -335,4 +366,25 @@ fn grow(
         .map(|(k, a)| (k, (a.disp - low) as i32))
         .collect();
     Some((group, offsets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_crosses_a_page_only_when_its_last_byte_is_on_the_next() {
+        let range = Range {
+            base: 3,
+            low: -8,
+            span: 24,
+        };
+        assert!(!range.crosses_page(0x1008), "0x1000..0x1018");
+        assert!(
+            !range.crosses_page(0x1FF0),
+            "0x1FE8..0x2000 ends at the page's end"
+        );
+        assert!(range.crosses_page(0x1FF1), "0x1FE9..0x2001");
+        assert!(range.crosses_page(0x1004), "0x0FFC..0x1014");
+    }
 }

@@ -404,7 +404,7 @@ impl Translator {
                     kept: std::cell::Cell::new(instr),
                     kept_epoch: std::cell::Cell::new(if crosses { epoch_now } else { u64::MAX }),
                     crossing: crosses,
-                    leads_group: std::cell::Cell::new(false),
+                    leads_group: std::cell::Cell::new(None),
                     group_fallbacks: std::cell::Cell::new(0),
                 }
             })
