@@ -224,20 +224,18 @@ impl Cpu {
             return 0;
         }
         match src {
-            None => {
-                let pattern = self.reg(Register::RAX).to_le_bytes();
-                for element in memory[dst..dst + bytes].chunks_exact_mut(walk.size) {
-                    element.copy_from_slice(&pattern[..walk.size]);
-                }
-            }
+            None => fill(
+                &mut memory[dst..dst + bytes],
+                self.reg(Register::RAX),
+                walk.size,
+            ),
             // A destination just above the source sees elements this copy wrote: copy element by element.
-            Some(src) if dst > src && dst < src + bytes => {
-                for k in (0..bytes).step_by(walk.size) {
-                    let mut element = [0u8; 8];
-                    element[..walk.size].copy_from_slice(&memory[src + k..src + k + walk.size]);
-                    memory[dst + k..dst + k + walk.size].copy_from_slice(&element[..walk.size]);
-                }
-            }
+            Some(src) if dst > src && dst < src + bytes => match walk.size {
+                8 => copy_ascending::<8>(memory, src, dst, bytes),
+                4 => copy_ascending::<4>(memory, src, dst, bytes),
+                2 => copy_ascending::<2>(memory, src, dst, bytes),
+                _ => copy_ascending::<1>(memory, src, dst, bytes),
+            },
             Some(src) => memory.copy_within(src..src + bytes, dst),
         }
         self.set_reg(walk.cx, self.reg(walk.cx) - n);
@@ -321,5 +319,73 @@ impl Cpu {
             self.set_reg(walk.di, di.wrapping_add(walk.step) & mask(walk.asz));
         }
         Ok(())
+    }
+}
+
+/// Fills `area` with the low `size` bytes (1, 2, 4 or 8) of `value`, as REP STOS stores them: one memset when every
+/// byte is the same (a page cleared to zero), else whole elements of a size the compiler knows (not a call per
+/// element).
+fn fill(area: &mut [u8], value: u64, size: usize) {
+    let bytes = value.to_le_bytes();
+    if bytes[..size].iter().all(|&b| b == bytes[0]) {
+        area.fill(bytes[0]);
+        return;
+    }
+    match size {
+        8 => fill_with(area, bytes),
+        4 => fill_with(area, (value as u32).to_le_bytes()),
+        2 => fill_with(area, (value as u16).to_le_bytes()),
+        _ => area.fill(bytes[0]),
+    }
+}
+
+/// Copies `bytes` from `src` to `dst` in `memory` an `N`-byte element at a time, lowest first, as REP MOVS does: a
+/// destination just above the source reads elements the copy itself wrote.
+fn copy_ascending<const N: usize>(memory: &mut [u8], src: usize, dst: usize, bytes: usize) {
+    for k in (0..bytes).step_by(N) {
+        let mut element = [0u8; N];
+        element.copy_from_slice(&memory[src + k..src + k + N]);
+        memory[dst + k..dst + k + N].copy_from_slice(&element);
+    }
+}
+
+/// Fills `area` (a whole number of elements) with copies of `element`.
+fn fill_with<const N: usize>(area: &mut [u8], element: [u8; N]) {
+    for slot in area.chunks_exact_mut(N) {
+        slot.copy_from_slice(&element);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{copy_ascending, fill};
+
+    #[test]
+    fn an_ascending_copy_onto_itself_repeats_what_it_wrote() {
+        // MOVSW two bytes up, as REP MOVSW with RDI = RSI + 2: the first element repeats.
+        let mut memory: Vec<u8> = (1..=8).collect();
+        copy_ascending::<2>(&mut memory, 0, 2, 6);
+        assert_eq!(memory, [1, 2, 1, 2, 1, 2, 1, 2]);
+        let mut memory: Vec<u8> = (1..=8).collect();
+        copy_ascending::<1>(&mut memory, 1, 3, 4);
+        assert_eq!(memory, [1, 2, 3, 2, 3, 2, 3, 8]);
+    }
+
+    #[test]
+    fn fill_repeats_the_element_of_each_size() {
+        for (size, value, expected) in [
+            (8, 0x0102_0304_0506_0708u64, vec![8u8, 7, 6, 5, 4, 3, 2, 1]),
+            (4, 0xAABB_CCDD, vec![0xDD, 0xCC, 0xBB, 0xAA]),
+            (2, 0x1234, vec![0x34, 0x12]),
+            (1, 0x5A, vec![0x5A]),
+            (8, 0, vec![0; 8]),
+            // Only the element's own bytes count: the rest of RAX is not stored.
+            (4, 0xFFFF_FFFF_0000_0000, vec![0; 4]),
+        ] {
+            let mut area = vec![0xEE; 32];
+            fill(&mut area, value, size);
+            let expected: Vec<u8> = expected.iter().copied().cycle().take(32).collect();
+            assert_eq!(area, expected, "size {size}, value {value:#x}");
+        }
     }
 }
