@@ -228,8 +228,11 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     let (mut regs, mut written) = (RegSet::default(), RegSet::default());
     let mut check = None;
     for (k, (site, plan)) in body.iter().zip(plans).enumerate() {
-        let Plan::Native(n) = plan else {
-            return None;
+        let n = match plan {
+            Plan::Native(n) => n,
+            // A loop through two blocks ([`crate::loops`]) leaves by its inner branch too.
+            Plan::InnerBranch { .. } => continue,
+            _ => return None,
         };
         let clean = !n.needs_flags && n.writes_flags && n.memory.is_none() && !n.lea;
         if clean && check.is_none() {
@@ -425,6 +428,7 @@ impl<'a> BlockEmitter<'a> {
                     self.branch(&site.instr);
                     left = true;
                 }
+                Plan::InnerBranch { continue_taken } => self.inner_branch(sites, k, continue_taken),
                 Plan::Stack(op) => {
                     self.stack(sites, k, op);
                     left |= matches!(
@@ -801,6 +805,34 @@ impl<'a> BlockEmitter<'a> {
         self.exit_to(next);
         dynasm!(self.ops ; .arch x64 ; =>taken);
         self.exit_to(target);
+    }
+
+    /// A conditional branch in the middle of the block ([`Plan::InnerBranch`]): one way goes on with the next site,
+    /// the other leaves the block, refunding the instructions after this one to the budget (a block and a
+    /// self-loop's pass are charged whole).
+    fn inner_branch(&mut self, sites: &[Site], k: usize, continue_taken: bool) {
+        let i = &sites[k].instr;
+        let cc = i.condition_code();
+        let (go_on, leave_for) = if continue_taken {
+            (cc, i.next_ip())
+        } else {
+            (negated(cc), i.near_branch_target())
+        };
+        self.load_flags();
+        let on = self.ops.new_dynamic_label();
+        self.jcc(go_on, on);
+        let kept = (self.cached, self.dirty, self.flags);
+        self.flush(ALL);
+        self.save_flags();
+        let refund = (sites.len() - k - 1) as i32;
+        match self.self_loop {
+            Some(lp) => dynasm!(self.ops ; .arch x64 ; add Rq(lp.budget), refund),
+            None => dynasm!(self.ops ; .arch x64 ; add QWORD [r14 + ctx::BUDGET], refund),
+        }
+        self.flags.in_host = false;
+        self.exit_to(leave_for);
+        (self.cached, self.dirty, self.flags) = kept;
+        dynasm!(self.ops ; .arch x64 ; =>on);
     }
 
     /// The branch back to the start of a self-loop block: the flags and the loop's registers where the start

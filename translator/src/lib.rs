@@ -20,6 +20,7 @@ pub mod ctx;
 pub mod emit;
 pub mod group;
 pub mod jump_table;
+mod loops;
 pub mod mode;
 pub mod plan;
 pub mod regs;
@@ -69,6 +70,8 @@ pub struct Stats {
     pub page_groups: u64,
     /// Their members beyond the leaders: lookups saved each time the groups run.
     pub grouped_accesses: u64,
+    /// Blocks translated together with the block that closes a loop through them ([`loops`]).
+    pub joined_loops: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -361,6 +364,7 @@ impl Translator {
 
     fn translate_block<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
         let mut instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        let inner = loops::join_successor(cpu, bus, key, &mut instrs, MAX_BLOCK_INSTRUCTIONS);
         let fetched = ends_before_an_undecodable(&instrs, key);
         // An instruction that crosses into the next page is translated from its bytes as they are now, guarded by
         // the TLB's epoch ([`Site::crossing`]); one that cannot be fetched now is fetched each time it runs.
@@ -390,7 +394,7 @@ impl Translator {
                 let last_fetched = fetched.is_some() && k == n - 1;
                 let crosses = last_fetched && crossing.is_some();
                 Site {
-                    ends_block: last_fetched || ends_block(&instr),
+                    ends_block: last_fetched || ends_block(&instr) && inner != Some(k),
                     remaining: (n - k) as u32,
                     phys: key.phys,
                     mode: key.mode,
@@ -409,7 +413,12 @@ impl Translator {
                 }
             })
             .collect();
-        let (sites, plans) = plan_sites(sites, &key.mode, &mut self.info);
+        let (sites, mut plans) = plan_sites(sites, &key.mode, &mut self.info);
+        if let Some(k) = inner {
+            plans[k] = plan::Plan::InnerBranch {
+                continue_taken: sites[k].instr.near_branch_target() == sites[k + 1].instr.ip(),
+            };
+        }
         let callouts = Callouts {
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
@@ -457,6 +466,7 @@ impl Translator {
                 mode: key.mode,
             }));
         self.stats.blocks_translated += 1;
+        self.stats.joined_loops += u64::from(inner.is_some());
         self.stats.page_groups += emitted.page_groups;
         self.stats.grouped_accesses += emitted.grouped_accesses;
         self.stats.code_bytes += bytes.len() as u64;

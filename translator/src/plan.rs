@@ -18,6 +18,12 @@ pub enum Plan {
     Native(Native),
     /// A relative JMP or Jcc: the block ends in exits to its targets.
     DirectBranch,
+    /// A Jcc in the middle of a loop joined from two blocks ([`crate::loops`]): one way goes on with the next site
+    /// (the taken one when `continue_taken`), the other leaves the block.
+    InnerBranch {
+        /// The taken way goes on in the block.
+        continue_taken: bool,
+    },
     /// A 64-bit stack operation on the guest stack through the TLB.
     Stack(StackOp),
     /// A 64-bit JMP through a register or a memory operand (read through the TLB): the block ends there.
@@ -339,9 +345,9 @@ fn count_may_be_zero(i: &Instruction) -> bool {
     shift && count.is_none_or(|c| c & mask == 0)
 }
 
-/// Decides how to translate `i` in `mode`.
-pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Plan {
-    if matches!(
+/// Whether `i` is a relative JMP or Jcc (not JCXZ or LOOP, which read a counter): a [`Plan::DirectBranch`].
+pub fn is_direct_branch(i: &Instruction) -> bool {
+    matches!(
         i.flow_control(),
         FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
     ) && matches!(
@@ -350,7 +356,12 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
     ) && !matches!(
         i.mnemonic(),
         M::Jcxz | M::Jecxz | M::Jrcxz | M::Loop | M::Loope | M::Loopne
-    ) {
+    )
+}
+
+/// Decides how to translate `i` in `mode`.
+pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> Plan {
+    if is_direct_branch(i) {
         return Plan::DirectBranch;
     }
     if mode.bitness == 64 {

@@ -105,7 +105,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 15] = [
+const COUNTS: [&str; 16] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -121,6 +121,7 @@ const COUNTS: [&str; 15] = [
     "page groups translated",
     "accesses sharing a lookup",
     "page-group fallbacks",
+    "loops joined from two blocks",
 ];
 
 /// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
@@ -141,6 +142,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.page_groups,
         s.grouped_accesses,
         c.group_fallbacks,
+        s.joined_loops,
     ];
     let mnemonics = iced_x86::Mnemonic::values().count();
     let padded = |counts: &[u64]| {
