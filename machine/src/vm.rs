@@ -18,9 +18,16 @@ use std::time::{Duration, Instant};
 use vx86_cpu::{Bus, Cpu, Exit, PageBacking, SegReg, Trace};
 use vx86_devices::{BoardRequest, FwCfgError, IdeDevice, PcConfig, PcDevices};
 
-/// Instructions the CPU runs before the machine polls its devices (and, with several processors, switches to the
-/// next one).
+/// Instructions a processor runs before the machine polls its devices and switches to the next processor, with
+/// several processors, or under an engine that does not count instructions.
 const SLICE: u64 = 20_000;
+/// With one processor whose engine counts instructions (so guest time follows them), a slice runs to the next timer
+/// event, but at least this many instructions...
+const MIN_SLICE: u64 = 1_000;
+/// ...and at most this many, so host input (the serial line, the display) is still looked at every 0.1 ms or so of
+/// translated code. Each slice's end leaves generated code and polls every device: at 20,000 instructions, a
+/// quarter of a second of the Debian boot under bt went to that.
+const MAX_SLICE: u64 = 200_000;
 /// The most processors a machine can have (`-smp`): APIC IDs are 8 bits, 0xFF is the broadcast.
 pub const MAX_CPUS: usize = 255;
 
@@ -303,10 +310,11 @@ impl Vm {
 
     fn run_until_end(&mut self) -> Outcome {
         loop {
+            let slice = self.slice();
             let budget = match self.instruction_limit {
                 Some(limit) if self.cpu.instructions >= limit => return Outcome::InstructionLimit,
-                Some(limit) => SLICE.min(limit - self.cpu.instructions),
-                None => SLICE,
+                Some(limit) => slice.min(limit - self.cpu.instructions),
+                None => slice,
             };
             let exit = self.engine.run(&mut self.cpu, &mut self.board, budget);
             self.board.sync_instructions(self.cpu.instructions);
@@ -330,6 +338,23 @@ impl Vm {
                 return outcome;
             }
         }
+    }
+
+    /// How many instructions the next slice runs: [`SLICE`] with several processors or under an engine that does
+    /// not count instructions; else up to the next timer event (in guest time, which follows instructions), within
+    /// [`MIN_SLICE`] and [`MAX_SLICE`].
+    fn slice(&self) -> u64 {
+        if self.processors.count() > 1 || !self.engine.counts_instructions() {
+            return SLICE;
+        }
+        let devices = &self.board.devices;
+        let now = devices.clock().now_ns();
+        devices
+            .next_event_ns()
+            .map_or(MAX_SLICE, |at| {
+                at.saturating_sub(now) / crate::board::VIRTUAL_NS_PER_INSTRUCTION
+            })
+            .clamp(MIN_SLICE, MAX_SLICE)
     }
 
     /// Between slices: applies the processors' start-up signals and picks the processor to run next (round
