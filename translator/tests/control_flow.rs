@@ -710,3 +710,48 @@ fn a_self_loop_whose_first_instruction_loads_faults_precisely() {
     assert_eq!(s.gpr[11], DATA + 0x1000, "CR2");
     assert_eq!(s.gpr[3], 512 * 513 / 2, "every pass before it summed");
 }
+
+#[test]
+fn sti_with_no_interrupt_waiting_goes_on_in_translated_code() {
+    // STI's shadow holds off nothing when no interrupt waits: the loop must not return to the dispatcher (nor run
+    // the next instruction in the interpreter) once per STI.
+    const N: u32 = 5000;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, N).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.cli().unwrap();
+        a.sti().unwrap();
+        a.inc(r8).unwrap();
+        a.dec(ecx).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| machine(&[(CODE, &code)], CODE), 1 << 20, BUDGET);
+    assert_eq!(runs.translated.state.gpr[8], u64::from(N));
+    assert!(
+        dispatches(&runs) * 100 < u64::from(N),
+        "{} dispatcher entries",
+        dispatches(&runs)
+    );
+}
+
+#[test]
+fn an_interrupt_waiting_at_sti_is_taken_after_the_next_instruction() {
+    // The shadow holds the waiting interrupt off for one instruction: R12 counts one INC before the handler halts.
+    let code = assemble(64, CODE, |a| {
+        a.xor(r12d, r12d).unwrap();
+        a.sti().unwrap();
+        a.inc(r12).unwrap();
+        a.inc(r12).unwrap();
+        a.hlt().unwrap();
+    });
+    let guest = || {
+        let (cpu, mut bus) = machine(&[(CODE, &code)], CODE);
+        bus.pending_vectors.push_back(IRQ_VECTOR);
+        (cpu, bus)
+    };
+    let runs = run_both(guest, 1 << 20, BUDGET);
+    assert_eq!(runs.translated.state.rip, IRQ_HANDLER + 1);
+    assert_eq!(runs.translated.state.gpr[12], 1);
+}
