@@ -398,6 +398,62 @@ fn rep_movsq_and_stosq_over_several_pages_in_64_bit_mode() {
 }
 
 #[test]
+fn rep_movsq_and_stosq_going_down_over_several_pages_in_64_bit_mode() {
+    // With DF set, a kernel's relocation copy: the source and destination overlap, the destination above (the copy
+    // must read each quadword before it is overwritten); then a fill going down across two page boundaries.
+    let mut bus = FlatBus::new(4 << 20);
+    let original: Vec<u8> = (0..0x3000).map(|k| (k * 7 + k / 256) as u8).collect();
+    bus.ram[0x20_0000..0x20_3000].copy_from_slice(&original);
+    let (cpu, bus, exit) = run64_on(bus, |a| {
+        a.std().unwrap();
+        a.mov(rsi, 0x20_2ff8u64).unwrap();
+        a.mov(rdi, 0x20_3ff0u64).unwrap();
+        a.mov(ecx, 0x600u32).unwrap();
+        a.rep().movsq().unwrap();
+        a.mov(rdi, 0x28_2ff8u64).unwrap();
+        a.mov(rax, 0x1122_3344_5566_7788u64).unwrap();
+        a.mov(ecx, 0x401u32).unwrap();
+        a.rep().stosq().unwrap();
+        a.cld().unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(exit, Exit::Halted);
+    // 0x3000 bytes ending at 0x20_3000 moved to end at 0x20_3ff8, as memmove would.
+    assert_eq!(bus.ram[0x20_0ff8..0x20_3ff8], original[..0x3000]);
+    let filled = 0x28_2ff8 + 8 - 0x401 * 8;
+    assert!(bus.ram[filled..0x28_3000]
+        .chunks_exact(8)
+        .all(|q| q == 0x1122_3344_5566_7788u64.to_le_bytes()));
+    assert_eq!(bus.ram[filled - 1], 0);
+    assert_eq!(
+        (cpu.state.gpr[RCX], cpu.state.gpr[RDI], cpu.state.gpr[RSI]),
+        (0, filled as u64 - 8, 0x20_2ff8 - 0x3000)
+    );
+}
+
+#[test]
+fn rep_movsw_going_down_onto_its_own_source_minus_two_replicates_the_last_word() {
+    let mut bus = FlatBus::new(4 << 20);
+    bus.ram[0x20_0000..0x20_3000].fill(0x11);
+    bus.ram[0x20_2ffe..0x20_3000].copy_from_slice(&[0xA5, 0x5A]);
+    let (cpu, bus, exit) = run64_on(bus, |a| {
+        a.std().unwrap();
+        a.mov(rsi, 0x20_2ffeu64).unwrap();
+        a.mov(rdi, 0x20_2ffcu64).unwrap();
+        a.mov(ecx, 0x1000u32).unwrap();
+        a.rep().movsw().unwrap();
+        a.cld().unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(exit, Exit::Halted);
+    assert!(bus.ram[0x20_0ffe..0x20_3000]
+        .chunks_exact(2)
+        .all(|w| w == [0xA5, 0x5A]));
+    assert_eq!(bus.ram[0x20_0ffd], 0x11);
+    assert_eq!(cpu.state.gpr[RCX], 0);
+}
+
+#[test]
 fn rep_movsb_onto_its_own_source_plus_one_replicates_the_first_byte() {
     let mut bus = FlatBus::new(4 << 20);
     bus.ram[0x20_0ffe] = 0xA5;

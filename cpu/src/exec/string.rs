@@ -166,8 +166,8 @@ impl Cpu {
         self.state.rflags |= RF;
     }
 
-    /// REP STOS and REP MOVS going forward with 64-bit addresses, a page at a time: the elements that lie within
-    /// the current destination (and source) page, up to `limit` of them, done as one host memory operation when
+    /// REP STOS and REP MOVS with 64-bit addresses, going up or (DF set) down, a page at a time: the elements that
+    /// lie within the current destination (and source) page, up to `limit` of them, done as one host memory operation when
     /// the TLB's fast path already serves those bytes (RAM, writable, dirty, no code on the page). Returns how many
     /// elements it did, with RCX, RDI and RSI updated as the element-by-element path would leave them; 0 when it
     /// does not apply, and that path runs (and faults, fills the TLB or invalidates code as it must).
@@ -179,14 +179,33 @@ impl Cpu {
         limit: u32,
     ) -> u32 {
         let size = walk.size as u64;
+        let down = walk.step == size.wrapping_neg();
         // With data breakpoints enabled, every element goes through the accessors that match them.
         let watched = self.state.breakpoints_enabled();
-        if watched || !matches!(walk.op, Op::Stos | Op::Movs) || walk.asz != 8 || walk.step != size
+        if watched
+            || !matches!(walk.op, Op::Stos | Op::Movs)
+            || walk.asz != 8
+            || (walk.step != size && !down)
         {
             return 0;
         }
         let user = self.user_mode();
-        let in_page = |linear: u64| (0x1000 - (linear & 0xFFF)) / size;
+        // Elements from the one at `linear` to the page's end, or (DF set) down to its start.
+        let in_page = |linear: u64| {
+            if down {
+                (linear & 0xFFF) / size + 1
+            } else {
+                (0x1000 - (linear & 0xFFF)) / size
+            }
+        };
+        // The lowest byte of the elements from the one at `linear` on.
+        let low = |linear: u64, bytes: u64| {
+            if down {
+                linear.wrapping_sub(bytes - size)
+            } else {
+                linear
+            }
+        };
         let (di, si) = (self.reg(walk.di), self.reg(walk.si));
         let Ok(dst_linear) = self.seg_linear(SegReg::Es, di, walk.size, Access::Write) else {
             return 0;
@@ -209,11 +228,17 @@ impl Cpu {
         if n == 0 {
             return 0;
         }
-        let Some(dst) = self.tlb.fast_offset(dst_linear, bytes, user, true) else {
+        let Some(dst) = self
+            .tlb
+            .fast_offset(low(dst_linear, n * size), bytes, user, true)
+        else {
             return 0;
         };
         let src = match src_linear {
-            Some(linear) => match self.tlb.fast_offset(linear, bytes, user, false) {
+            Some(linear) => match self
+                .tlb
+                .fast_offset(low(linear, n * size), bytes, user, false)
+            {
                 Some(src) => Some(src),
                 None => return 0,
             },
@@ -229,8 +254,16 @@ impl Cpu {
                 self.reg(Register::RAX),
                 walk.size,
             ),
-            // A destination just above the source sees elements this copy wrote: copy element by element.
-            Some(src) if dst > src && dst < src + bytes => match walk.size {
+            // Going down, a destination just below the source sees elements this copy wrote: element by element,
+            // highest first.
+            Some(src) if down && dst < src && src < dst + bytes => match walk.size {
+                8 => copy_descending::<8>(memory, src, dst, bytes),
+                4 => copy_descending::<4>(memory, src, dst, bytes),
+                2 => copy_descending::<2>(memory, src, dst, bytes),
+                _ => copy_descending::<1>(memory, src, dst, bytes),
+            },
+            // Going up, a destination just above the source does.
+            Some(src) if !down && dst > src && dst < src + bytes => match walk.size {
                 8 => copy_ascending::<8>(memory, src, dst, bytes),
                 4 => copy_ascending::<4>(memory, src, dst, bytes),
                 2 => copy_ascending::<2>(memory, src, dst, bytes),
@@ -238,10 +271,17 @@ impl Cpu {
             },
             Some(src) => memory.copy_within(src..src + bytes, dst),
         }
+        let moved = |index: u64| {
+            if down {
+                index.wrapping_sub(bytes as u64)
+            } else {
+                index.wrapping_add(bytes as u64)
+            }
+        };
         self.set_reg(walk.cx, self.reg(walk.cx) - n);
-        self.set_reg(walk.di, di.wrapping_add(bytes as u64));
+        self.set_reg(walk.di, moved(di));
         if src.is_some() {
-            self.set_reg(walk.si, si.wrapping_add(bytes as u64));
+            self.set_reg(walk.si, moved(si));
         }
         n as u32
     }
@@ -349,6 +389,16 @@ fn copy_ascending<const N: usize>(memory: &mut [u8], src: usize, dst: usize, byt
     }
 }
 
+/// Copies `bytes` from `src` to `dst` in `memory` an `N`-byte element at a time, highest first, as REP MOVS with DF
+/// set does: a destination just below the source reads elements the copy itself wrote.
+fn copy_descending<const N: usize>(memory: &mut [u8], src: usize, dst: usize, bytes: usize) {
+    for k in (0..bytes).step_by(N).rev() {
+        let mut element = [0u8; N];
+        element.copy_from_slice(&memory[src + k..src + k + N]);
+        memory[dst + k..dst + k + N].copy_from_slice(&element);
+    }
+}
+
 /// Fills `area` (a whole number of elements) with copies of `element`.
 fn fill_with<const N: usize>(area: &mut [u8], element: [u8; N]) {
     for slot in area.chunks_exact_mut(N) {
@@ -358,7 +408,15 @@ fn fill_with<const N: usize>(area: &mut [u8], element: [u8; N]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_ascending, fill};
+    use super::{copy_ascending, copy_descending, fill};
+
+    #[test]
+    fn a_descending_copy_onto_itself_repeats_what_it_wrote() {
+        // MOVSW two bytes down, highest first, as REP MOVSW with DF set and RDI = RSI - 2.
+        let mut memory: Vec<u8> = (1..=8).collect();
+        copy_descending::<2>(&mut memory, 2, 0, 6);
+        assert_eq!(memory, [7, 8, 7, 8, 7, 8, 7, 8]);
+    }
 
     #[test]
     fn an_ascending_copy_onto_itself_repeats_what_it_wrote() {
