@@ -70,7 +70,7 @@ pub struct Stats {
     pub page_groups: u64,
     /// Their members beyond the leaders: lookups saved each time the groups run.
     pub grouped_accesses: u64,
-    /// Blocks translated together with the block that closes a loop through them ([`loops`]).
+    /// Blocks translated together with the block that closes a loop through them (see `loops.rs`).
     pub joined_loops: u64,
 }
 

@@ -18,7 +18,7 @@ pub enum Plan {
     Native(Native),
     /// A relative JMP or Jcc: the block ends in exits to its targets.
     DirectBranch,
-    /// A Jcc in the middle of a loop joined from two blocks ([`crate::loops`]): one way goes on with the next site
+    /// A Jcc in the middle of a loop joined from two blocks (see `loops.rs`): one way goes on with the next site
     /// (the taken one when `continue_taken`), the other leaves the block.
     InnerBranch {
         /// The taken way goes on in the block.
