@@ -1,7 +1,8 @@
 //! Page groups: memory accesses of one block that share a soft-TLB lookup.
 //!
-//! Accesses through the same base register that the code between them leaves alone (or RSP, which PUSH and POP
-//! move by known amounts) lie at known offsets from the base's value at the first of them. When all of them fit in
+//! Accesses through the same base register that the code between them leaves alone (or RSP, which PUSH, POP, and
+//! ADD, SUB or LEA of an immediate move by known amounts) lie at known offsets from the base's value at the first
+//! of them. When all of them fit in
 //! [`MAX_SPAN`] bytes, the first (the *leader*) looks up the whole range once: the tag compare says the range lies
 //! in one page with the rights every member needs, and a callee-saved host register keeps the host address of its
 //! low end until the last member. The other members then access `[host + offset]` with no lookup, no flag save
@@ -62,7 +63,8 @@ pub struct Range {
 
 impl Range {
     /// Whether the range crosses a page when the base register holds `base_value`: the one failure that repeats
-    /// whatever the page tables say (a fault, a page not yet dirty, copy-on-write pass once handled).
+    /// whatever the page tables say (a fault, a page not yet dirty or shared copy-on-write, passes once the step
+    /// has dealt with it).
     pub fn crosses_page(&self, base_value: u64) -> bool {
         let low = base_value.wrapping_add(self.low as i64 as u64);
         (low & 0xFFF) + u64::from(self.span) > 0x1000
