@@ -9,8 +9,11 @@ use crate::Key;
 use iced_x86::{FlowControl, Instruction};
 use vx86_cpu::{Bus, Cpu};
 
-/// The longest second block joined.
-const MAX_TAIL: usize = 16;
+/// The longest second block joined...
+const MAX_TAIL: usize = 8;
+/// ...and the longest first block that looks for one (decoding the second block for every block that ends in a
+/// branch on its page showed in translation profiles; the loops worth joining are short).
+const MAX_HEAD: usize = 16;
 
 /// Appends to `instrs` (the block at `key`, decoded) the block that closes a loop through its final conditional
 /// branch, when there is one (see the module's documentation), keeping the total within `max` instructions.
@@ -22,6 +25,9 @@ pub fn join_successor<B: Bus>(
     instrs: &mut Vec<Instruction>,
     max: usize,
 ) -> Option<usize> {
+    if instrs.len() > MAX_HEAD {
+        return None;
+    }
     let middle = instrs.len().checked_sub(1)?;
     let branch = instrs[middle];
     if branch.flow_control() != FlowControl::ConditionalBranch || !is_direct_branch(&branch) {
