@@ -131,6 +131,16 @@ impl Cpu {
         self.nmi_deliverable(bus) || self.maskable_deliverable(bus)
     }
 
+    /// Ends an STI or MOV SS interrupt shadow that holds nothing back: no interrupt would be taken now without it.
+    /// Only for an engine that runs the next instruction before any device can change (within its slice): then no
+    /// interrupt can arise for the shadow to hold off, and the engine need not stop to run that instruction apart.
+    pub fn end_idle_interrupt_shadow<B: Bus>(&mut self, bus: &mut B) {
+        if self.state.interrupt_shadow {
+            self.state.interrupt_shadow = false;
+            self.state.interrupt_shadow = self.interrupt_deliverable(bus);
+        }
+    }
+
     /// An NMI waits and none is in service. The MOV SS and STI shadows hold it back too (the SDM lets a CPU block
     /// NMIs after STI, and this one does, so one rule serves both).
     fn nmi_deliverable<B: Bus>(&self, bus: &B) -> bool {

@@ -116,13 +116,11 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         return CONTINUE;
     }
     ctx.budget = ctx.start_budget - (cpu.instructions - ctx.base_instructions) as i64;
-    if cpu.state.interrupt_shadow && !dispatcher && !cpu.state.debug_active() && ctx.budget > 0 {
-        // STI's or MOV SS's shadow holds off only an interrupt that would be taken now. With none waiting, and
-        // the slice going on (no device changes before the next instruction has run), it can hold off nothing:
-        // it ends here, and translated code goes on (STI is a kernel's most frequent way back to the dispatcher
-        // otherwise).
-        cpu.state.interrupt_shadow = false;
-        cpu.state.interrupt_shadow = cpu.interrupt_deliverable(bus);
+    if !dispatcher && !cpu.state.debug_active() && ctx.budget > 0 {
+        // The slice goes on (no device changes before the next instruction has run): an STI shadow with nothing
+        // to hold off ends here, and translated code goes on (STI was a kernel's most frequent way back to the
+        // dispatcher).
+        cpu.end_idle_interrupt_shadow(bus);
     }
     let straight_on = !dispatcher
         && site.via != Via::TlbMiss

@@ -410,7 +410,7 @@ impl<'a> BlockEmitter<'a> {
         });
         self.groups = group::plan(sites, plans, taken, barrier, may_lead);
         for g in &self.groups.list {
-            sites[g.leader].leads_group.set(Some(g.range()));
+            sites[g.leader].leads_group.set(Some(g.range));
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -989,7 +989,7 @@ impl<'a> BlockEmitter<'a> {
         }
         if let (Some((tmp, t1, t2)), Some((g, _))) = (scratch, member) {
             let start = self.open_group(&g);
-            let base = self.home(g.base, tmp, pool.taken);
+            let base = self.home(g.range.base, tmp, pool.taken);
             self.look_up_group(&g, base, (t1, t2), start);
             self.body(n, &host, bytes, xmm_base);
             return true;
@@ -1075,13 +1075,13 @@ impl<'a> BlockEmitter<'a> {
     /// the whole range), queued by [`Self::close_group`] once the last member is emitted.
     fn look_up_group(&mut self, g: &PageGroup, base: u8, scratch: (u8, u8), start: GroupStart) {
         let holder = g.holder;
-        dynasm!(self.ops ; .arch x64 ; lea Rq(holder), [Rq(base) + g.low]);
+        dynasm!(self.ops ; .arch x64 ; lea Rq(holder), [Rq(base) + g.range.low]);
         let (miss, step, join) = (
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
             self.ops.new_dynamic_label(),
         );
-        self.range_lookup(holder, scratch, g.span, g.writes, miss);
+        self.range_lookup(holder, scratch, g.range.span, g.writes, miss);
         self.open_group = Some(SlowPath {
             label: miss,
             retry: start.retry,
@@ -1847,7 +1847,7 @@ fn access_code(mem: &MemOperand) -> u32 {
 fn group_access_code(g: &PageGroup) -> u32 {
     let walk = if g.walk_write { callout::WALK_WRITE } else { 0 };
     let fast = if g.writes { callout::FAST_WRITE } else { 0 };
-    g.span | (walk | fast) as u32
+    g.range.span | (walk | fast) as u32
 }
 
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.

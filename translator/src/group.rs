@@ -35,12 +35,8 @@ pub struct PageGroup {
     pub leader: usize,
     /// The last member's site.
     pub last: usize,
-    /// The guest register the members' addresses come from.
-    pub base: u8,
-    /// The range's low end, from the base's value where the leader starts.
-    pub low: i32,
-    /// Bytes from the low end to the end of the highest access.
-    pub span: u32,
+    /// The members' range, from the base register's value where the leader starts.
+    pub range: Range,
     /// Some member writes (the write tag is compared, which implies the read tag).
     pub writes: bool,
     /// The leader's walk on a miss is a write's: its own access writes the range's low end (so the page's dirty
@@ -50,14 +46,14 @@ pub struct PageGroup {
     pub holder: u8,
 }
 
-/// A group's range as its leader's fallback sees it: from the base register's value at the leader's start.
+/// A group's range: from the base register's value at the leader's start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Range {
-    /// The base register.
+    /// The guest register the members' addresses come from.
     pub base: u8,
     /// The range's low end from the base's value.
     pub low: i32,
-    /// Its length in bytes.
+    /// Bytes from the low end to the end of the highest access.
     pub span: u32,
 }
 
@@ -68,17 +64,6 @@ impl Range {
     pub fn crosses_page(&self, base_value: u64) -> bool {
         let low = base_value.wrapping_add(self.low as i64 as u64);
         (low & 0xFFF) + u64::from(self.span) > 0x1000
-    }
-}
-
-impl PageGroup {
-    /// The group's range, for its leader's fallback.
-    pub fn range(&self) -> Range {
-        Range {
-            base: self.base,
-            low: self.low,
-            span: self.span,
-        }
     }
 }
 
@@ -269,8 +254,11 @@ pub fn plan(
     };
     let mut k = 0;
     while k < sites.len() {
-        match grow(sites, plans, k, taken, barrier) {
-            Some((group, members)) if may_lead(&sites[k]) => {
+        let grown = may_lead(&sites[k])
+            .then(|| grow(sites, plans, k, taken, barrier))
+            .flatten();
+        match grown {
+            Some((group, members)) => {
                 for (site, offset) in members {
                     groups.roles[site] = Role::Member { leader: k, offset };
                 }
@@ -301,6 +289,8 @@ fn grow(
     let (mut low, mut high) = (first.disp, first.disp + i64::from(first.size));
     let mut busy = taken;
     busy.insert(base);
+    // The registers busy from the leader through the last member so far (the holder must avoid them).
+    let mut busy_through_last = busy;
     let mut rsp_delta = 0;
     for k in leader..sites.len() {
         let plan = &plans[k];
@@ -325,40 +315,39 @@ fn grow(
                 low = low.min(a.disp);
                 high = high.max(a.disp + i64::from(a.size));
                 members.push((k, a));
+                busy_through_last = busy;
             }
         } else if let Plan::Native(n) = plan {
             busy.0 |= named(&sites[k], n).0;
+            busy_through_last = busy;
         }
         // The base must keep a value known from its value at the leader's start (RSP: moved by known amounts).
+        let moved = rsp_move(&sites[k], plan);
         let base_lost = if base == regs::RSP {
-            rsp_move(&sites[k], plan).is_none()
+            moved.is_none()
         } else {
             written(plan).contains(base)
         };
         if base_lost {
             break;
         }
-        rsp_delta += rsp_move(&sites[k], plan).unwrap_or(0);
+        rsp_delta += moved.unwrap_or(0);
     }
     let last = members.last()?.0;
     if members.len() < 2 {
         return None;
     }
-    // A holder free from the leader to the last member (later sites were only looked at).
-    let mut busy = taken;
-    busy.insert(base);
-    for (k, plan) in plans.iter().enumerate().take(last + 1).skip(leader) {
-        if let Plan::Native(n) = plan {
-            busy.0 |= named(&sites[k], n).0;
-        }
-    }
-    let holder = HOLDERS.into_iter().find(|&h| !busy.contains(h))?;
+    let holder = HOLDERS
+        .into_iter()
+        .find(|&h| !busy_through_last.contains(h))?;
     let group = PageGroup {
         leader,
         last,
-        base,
-        low: i32::try_from(low).ok()?,
-        span: (high - low) as u32,
+        range: Range {
+            base,
+            low: i32::try_from(low).ok()?,
+            span: (high - low) as u32,
+        },
         writes: members.iter().any(|(_, a)| a.write),
         walk_write: first.write && first.disp == low,
         holder,

@@ -363,7 +363,7 @@ impl Translator {
     }
 
     fn translate_block<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
-        let mut instrs = cpu.decode_straight_line(bus, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        let mut instrs = cpu.decode_straight_line(bus, key.rip, key.phys, MAX_BLOCK_INSTRUCTIONS);
         let inner = loops::join_successor(cpu, bus, key, &mut instrs, MAX_BLOCK_INSTRUCTIONS);
         let fetched = ends_before_an_undecodable(&instrs, key);
         // An instruction that crosses into the next page is translated from its bytes as they are now, guarded by

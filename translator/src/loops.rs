@@ -45,9 +45,7 @@ pub fn join_successor<B: Bus>(
         }
         // The successor lies on the block's own page, so at the same physical page.
         let phys = (key.phys & !0xFFF) | (linear(successor) & 0xFFF);
-        let rip = std::mem::replace(&mut cpu.state.rip, successor);
-        let tail = cpu.decode_straight_line(bus, phys, MAX_TAIL.min(max - instrs.len()));
-        cpu.state.rip = rip;
+        let tail = cpu.decode_straight_line(bus, successor, phys, MAX_TAIL.min(max - instrs.len()));
         // The second block's last branch goes back to the first's start when taken (the back edge a self-loop
         // needs).
         let closes = tail

@@ -213,7 +213,7 @@ impl Cpu {
             }
             return Ok(None);
         }
-        let instrs = self.decode_straight_line(bus, phys, MAX_BLOCK_INSTRUCTIONS);
+        let instrs = self.decode_straight_line(bus, rip, phys, MAX_BLOCK_INSTRUCTIONS);
         if instrs.is_empty() {
             return Ok(None);
         }
@@ -245,18 +245,18 @@ impl Cpu {
         }
     }
 
-    /// Decodes up to `max` straight-line instructions at CS:RIP, whose physical address is `phys`: up to the first
-    /// that ends a block ([`ends_block`]), the page end or the code segment's limit. Invalid bytes and instructions
-    /// that cross the page or the limit are left out (the single-instruction path faults precisely on them), so
-    /// the result may be empty. Every engine that caches code decodes it here.
+    /// Decodes up to `max` straight-line instructions at CS:`rip`, whose physical address is `phys`: up to the
+    /// first that ends a block ([`ends_block`]), the page end or the code segment's limit. Invalid bytes and
+    /// instructions that cross the page or the limit are left out (the single-instruction path faults precisely on
+    /// them), so the result may be empty. Every engine that caches code decodes it here.
     pub fn decode_straight_line<B: Bus>(
         &mut self,
         bus: &mut B,
+        rip: u64,
         phys: u64,
         max: usize,
     ) -> Vec<Instruction> {
         let bitness = self.state.code_bitness();
-        let rip = self.state.rip;
         let cs_limit = self.code_limit();
         let in_page = 0x1000 - (phys & 0xFFF) as usize;
         // RAM and ROM decode in place; MMIO (rare: code run from a device window) is read out first.
