@@ -97,9 +97,9 @@ pub mod exit {
 /// to the target's translation (block chaining).
 #[derive(Clone, Copy, Debug)]
 pub struct DirectExit {
-    /// Where the 5-byte `jmp rel32` to patch starts, from the block's start (it first jumps to the exit code right
-    /// after it).
-    pub patch: AssemblyOffset,
+    /// Where the rel32 field of the exit's jump (a `jmp` or a `jcc`, which ends right after the field) starts,
+    /// from the block's start; until linked, the jump goes to the exit's code, which leaves for the dispatcher.
+    pub rel32: AssemblyOffset,
     /// The guest address the exit leaves for.
     pub target: u64,
 }
@@ -638,22 +638,31 @@ impl<'a> BlockEmitter<'a> {
     /// point at the target's translation (which expects the flags saved, as every block entry does); on another
     /// page (whose mapping may change) through the jump table.
     fn exit_to(&mut self, rip: u64) {
-        self.flush(ALL);
-        self.save_flags();
-        self.store_budget();
+        self.prepare_exit();
         if self.linear_page(rip) != self.page {
             let target = 6;
             dynasm!(self.ops ; .arch x64 ; mov Rq(target), QWORD rip as i64);
             self.goto_register(target);
             return;
         }
-        let number = self.first_exit + self.exits.len();
-        self.exits.push(DirectExit {
-            patch: self.ops.offset(),
-            target: rip,
-        });
         // jmp rel32 to the next instruction, until linked.
         self.ops.extend([0xE9, 0, 0, 0, 0]);
+        self.direct_exit_code(rip, AssemblyOffset(self.ops.offset().0 - 4));
+    }
+
+    /// Makes the state what every block entry expects before a block exit: guest registers stored, flags saved
+    /// and the budget in the context.
+    fn prepare_exit(&mut self) {
+        self.flush(ALL);
+        self.save_flags();
+        self.store_budget();
+    }
+
+    /// Records a direct exit for `rip` whose jump's rel32 field is at `rel32`, and emits the code it runs until
+    /// linked (here, where that jump leads): RIP set, then back to the dispatcher with the exit's number.
+    fn direct_exit_code(&mut self, rip: u64, rel32: AssemblyOffset) {
+        let number = self.first_exit + self.exits.len();
+        self.exits.push(DirectExit { rel32, target: rip });
         self.set_rip(rip);
         let code = (exit::DIRECT + number as u64) as i32;
         dynasm!(self.ops
@@ -802,9 +811,19 @@ impl<'a> BlockEmitter<'a> {
         self.save_flags();
         let taken = self.ops.new_dynamic_label();
         self.jcc(i.condition_code(), taken);
+        if self.linear_page(target) != self.page {
+            self.exit_to(next);
+            dynasm!(self.ops ; .arch x64 ; =>taken);
+            self.exit_to(target);
+            return;
+        }
+        // The Jcc is the taken way's patchable jump (its rel32 ends the instruction), so a linked taken branch
+        // costs one host jump, not a jump to a jump.
+        let rel32 = AssemblyOffset(self.ops.offset().0 - 4);
         self.exit_to(next);
         dynasm!(self.ops ; .arch x64 ; =>taken);
-        self.exit_to(target);
+        self.prepare_exit();
+        self.direct_exit_code(target, rel32);
     }
 
     /// A conditional branch in the middle of the block ([`Plan::InnerBranch`]): one way goes on with the next site,

@@ -110,7 +110,8 @@ pub fn emit_lookup(ops: &mut Ops, target: u8, mode_id: u16, miss: DynamicLabel) 
         "RCX and RDX are the lookup's scratch"
     );
     let id = i32::from(mode_id);
-    let hit = ops.new_dynamic_label();
+    let global = ops.new_dynamic_label();
+    // The common case (a match on the first tag) falls through to its jump: one taken branch per lookup.
     dynasm!(ops
         ; .arch x64
         ; mov rdx, Rq(target)
@@ -124,12 +125,13 @@ pub fn emit_lookup(ops: &mut Ops, target: u8, mode_id: u16, miss: DynamicLabel) 
         ; mov rcx, [r14 + ctx::EPOCH_TAGS]
         ; or rcx, id
         ; cmp rcx, [rdx + 8]
-        ; je =>hit
+        ; jne =>global
+        ; jmp QWORD [rdx + 16]
+        ; =>global
         ; mov rcx, [r14 + ctx::EPOCH_TAGS + 8]
         ; or rcx, id
         ; cmp rcx, [rdx + 8]
         ; jne =>miss
-        ; =>hit
         ; jmp QWORD [rdx + 16]
     );
 }

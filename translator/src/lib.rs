@@ -92,8 +92,8 @@ struct Key {
 
 /// A direct exit, for linking: where its jump is and what it leaves for.
 struct ExitRecord {
-    /// Host address of the exit's 5-byte jump.
-    patch: usize,
+    /// Host address of the rel32 field of the exit's jump (which ends right after it).
+    rel32: usize,
     /// The guest address it leaves for.
     target: u64,
     /// Linear page of the block it leaves (chains stay within a page, whose mapping the block was entered through).
@@ -460,7 +460,7 @@ impl Translator {
         let linear_page = key.mode.cs_base.wrapping_add(key.rip) & !0xFFF;
         self.exits
             .extend(emitted.exits.iter().map(|exit| ExitRecord {
-                patch: base + exit.patch.0,
+                rel32: base + exit.rel32.0,
                 target: exit.target,
                 linear_page,
                 mode: key.mode,
@@ -594,12 +594,8 @@ impl Translator {
             return;
         }
         let target = found.entry;
-        let rel = (target as i64 - (record.patch as i64 + 5)) as i32;
-        let bytes = rel.to_le_bytes();
-        let patched = self.code.patch(
-            record.patch,
-            &[0xE9, bytes[0], bytes[1], bytes[2], bytes[3]],
-        );
+        let rel = (target as i64 - (record.rel32 as i64 + 4)) as i32;
+        let patched = self.code.patch(record.rel32, &rel.to_le_bytes());
         if patched.is_ok() {
             self.stats.links += 1;
         }
