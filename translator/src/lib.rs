@@ -384,7 +384,8 @@ impl Translator {
         if self.code.free() < 256 << 10 {
             self.flush().ok()?;
         }
-        cpu.mark_code_page(key.phys);
+        let (from, len) = bytes_on_page(&instrs, key);
+        cpu.mark_code(from, len);
         let generation = cpu.code_generation(key.phys);
         let n = instrs.len();
         let sites: Box<[Site]> = instrs
@@ -600,6 +601,20 @@ impl Translator {
             self.stats.links += 1;
         }
     }
+}
+
+/// The physical range a block's instructions `instrs` (all on the page of `key`, though a joined loop's second
+/// block may lie before the first, and the last instruction may run into the next page) take on `key`'s page.
+fn bytes_on_page(instrs: &[iced_x86::Instruction], key: Key) -> (u64, u64) {
+    let offset = |ip: u64| (key.phys & 0xFFF) as i64 + ip.wrapping_sub(key.rip) as i64;
+    let low = instrs.iter().map(|i| offset(i.ip())).min().unwrap_or(0);
+    let high = instrs
+        .iter()
+        .map(|i| offset(i.next_ip()))
+        .max()
+        .unwrap_or(0);
+    let (low, high) = (low.clamp(0, 0xFFF), high.clamp(low + 1, 0x1000));
+    ((key.phys & !0xFFF) + low as u64, (high - low) as u64)
 }
 
 /// Where the block's decoding stopped short of the page's end at an instruction it could not take (one that crosses

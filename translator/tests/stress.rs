@@ -86,3 +86,42 @@ fn a_guest_that_overflows_the_code_cache_is_flushed_and_runs_on() {
     assert_eq!(cpu.state.gpr[0], 3 * (0..u64::from(BLOCKS)).sum::<u64>());
     assert!(translator.stats.flushes >= 2, "{:?}", translator.stats);
 }
+
+/// Runs a loop of `passes` passes that increments a counter 2 KiB past its code, on the code's own page; returns
+/// the translator's SMC invalidations.
+fn data_beside_code(passes: u64) -> u64 {
+    const COUNTER: u64 = CODE + 0x800;
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top).unwrap();
+        a.inc(dword_ptr(COUNTER)).unwrap();
+        a.add(rbx, 3).unwrap();
+        a.dec(rcx).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = common::run_both(
+        || {
+            let (mut cpu, bus) = machine(&code);
+            cpu.state.gpr[1] = passes;
+            (cpu, bus)
+        },
+        1 << 20,
+        50_000_000,
+    );
+    assert_eq!(runs.bus.read_u32(COUNTER), passes as u32);
+    runs.translator.stats.smc_invalidations
+}
+
+#[test]
+fn writes_beside_translated_code_on_its_page_leave_the_code_valid_until_they_become_many() {
+    let few = u64::from(vx86_cpu::code_pages::MISSES_BEFORE_GIVING_UP) - 4;
+    assert_eq!(data_beside_code(few), 0, "no write reached the code");
+    // Past that many writes, the page is given up once per that many: each time, the loop's block and the one
+    // its write callout left it at are translated again. Were every write to drop the page's code, there would be
+    // an invalidation per pass.
+    let many = 1000;
+    let invalidations = data_beside_code(many);
+    let give_ups = many / u64::from(vx86_cpu::code_pages::MISSES_BEFORE_GIVING_UP);
+    assert!(invalidations <= 2 * (give_ups + 1), "{invalidations}");
+}

@@ -156,10 +156,14 @@ impl Cpu {
         let user = self.user_mode();
         let first = self.fetch_linear(1)?;
         let mut keep = true;
-        for linear in [first, first.wrapping_add(instr.len() as u64 - 1)] {
+        let last = first.wrapping_add(instr.len() as u64 - 1);
+        for (linear, bytes) in [(first, instr.len() as u64), (last, 1)] {
             let phys = self.translate(bus, linear, Access::Fetch, user)?;
             if CodePages::trackable(phys) {
-                self.mark_code_page(phys);
+                // The bytes on the first page run from `first` (marking stops at the page's end); those on the
+                // last page end at `last`.
+                let from = if linear == first { phys } else { phys & !0xFFF };
+                self.mark_code(from, phys - from + bytes);
             } else {
                 keep = false;
             }
@@ -222,7 +226,7 @@ impl Cpu {
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
         let block = Arc::new(Block { instrs, fast, len });
         if CodePages::trackable(phys) {
-            self.mark_code_page(phys);
+            self.mark_code(phys, len);
             let generation = self.code_pages.generation(phys);
             self.decode_cache
                 .insert(generation, phys, rip, bitness, Arc::clone(&block));

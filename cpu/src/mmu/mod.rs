@@ -211,7 +211,7 @@ impl Cpu {
     pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize, value: u64) {
         match bus.backing(phys) {
             PageBacking::Ram(off) => {
-                if self.code_pages.note_write(phys) {
+                if self.code_pages.note_write(phys, size as u64) {
                     self.tlb.note_code_write();
                 }
                 let at = off + (phys & 0xFFF) as usize;
@@ -313,34 +313,39 @@ fn store_le(bytes: &mut [u8], value: u64) {
 }
 
 impl Cpu {
-    /// Records that an engine caches code from the physical page of `phys`: writes to it now take the slow path,
-    /// which bumps its generation (see [`crate::code_pages`]).
-    pub fn mark_code_page(&mut self, phys: u64) {
-        if self.code_pages.mark(phys) {
+    /// Records that an engine caches code from the `len` bytes at `phys` (those in its page): writes to the page
+    /// now take the slow path, and those that reach the bytes bump its generation (see [`crate::code_pages`]).
+    pub fn mark_code(&mut self, phys: u64, len: u64) {
+        if self.code_pages.mark(phys, len) {
             self.tlb.protect_code_page(phys);
         }
     }
 
-    /// A device wrote `len` bytes of guest-physical memory at `start` (DMA): code cached from those pages is stale,
-    /// as after a write by the CPU; pages without cached code keep their TLB entries and decoded blocks.
+    /// A device wrote `len` bytes of guest-physical memory at `start` (DMA): code cached from those bytes is
+    /// stale, as after a write by the CPU; other pages keep their TLB entries and decoded blocks.
     pub fn note_device_write(&mut self, start: u64, len: u64) {
         if len == 0 {
             return;
         }
-        let last = (start.saturating_add(len - 1) >> 12).min(MAX_TRACKED_PAGES as u64);
+        let end = start.saturating_add(len - 1);
+        let last = (end >> 12).min(MAX_TRACKED_PAGES as u64);
         let mut code_written = false;
         for page in start >> 12..=last {
-            code_written |= self.code_pages.note_write(page << 12);
+            let from = (page << 12).max(start);
+            let to = ((page << 12) | 0xFFF).min(end);
+            code_written |= self.code_pages.note_write(from, to - from + 1);
         }
         if code_written {
             self.tlb.note_code_write();
         }
     }
 
-    /// Code cached from the physical page of `phys` is stale, as after a write to that page (a translator found
-    /// that bytes its code from there depends on, on another page, have changed).
+    /// Code cached from the physical page of `phys` is stale, as after a write to it (a translator found that
+    /// bytes its code from there depends on, on another page, have changed, or wants the page's code again).
     pub fn forget_code_page(&mut self, phys: u64) {
-        self.note_device_write(phys, 1);
+        if self.code_pages.forget(phys) {
+            self.tlb.note_code_write();
+        }
     }
 
     /// The generation of the physical page of `phys`: cached code from it is valid while this is unchanged.
@@ -416,7 +421,7 @@ mod tests {
         let mut cpu = Cpu::new();
         let pages = [0x1000, 0x3000, 0x5000];
         for page in pages {
-            cpu.mark_code_page(page);
+            cpu.mark_code(page, 0x1000);
         }
         let before = pages.map(|p| cpu.code_generation(p));
         let epochs = cpu.tlb_epochs();
