@@ -3,6 +3,7 @@
 //! engine ([`runner`]) and under QEMU's TCG ([`qemu`], timed with [`host_tsc`]), and the report as a table, JSON
 //! and SVG ([`report`]).
 
+pub mod cold;
 pub mod guest;
 pub mod host_tsc;
 pub mod qemu;

@@ -548,6 +548,8 @@ impl Translator {
         budget: u64,
     ) -> Option<usize> {
         self.stats.dispatches += 1;
+        // Generated code counts the budget down as a signed number: a larger one (a caller's u64::MAX) is capped.
+        let budget = budget.min(i64::MAX as u64);
         // SAFETY: the trampoline at `self.enter` was emitted with the `Enter` signature.
         let enter: Enter = unsafe { std::mem::transmute::<usize, Enter>(self.enter) };
         let code = entry as *const u8;

@@ -87,6 +87,26 @@ fn a_guest_that_overflows_the_code_cache_is_flushed_and_runs_on() {
     assert!(translator.stats.flushes >= 2, "{:?}", translator.stats);
 }
 
+#[test]
+fn an_unbounded_budget_runs_to_the_halt() {
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top).unwrap();
+        a.add(rbx, 3).unwrap();
+        a.dec(rcx).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let (mut cpu, mut bus) = machine(&code);
+    cpu.state.gpr[1] = 1000;
+    let mut translator = Translator::new(1 << 20).expect("a code cache");
+    assert_eq!(
+        translator.run(&mut cpu, &mut bus, u64::MAX),
+        vx86_cpu::Exit::Halted
+    );
+    assert_eq!(cpu.state.gpr[3], 3000);
+}
+
 /// Runs a loop of `passes` passes that increments a counter 2 KiB past its code, on the code's own page; returns
 /// the translator's SMC invalidations.
 fn data_beside_code(passes: u64) -> u64 {
