@@ -3,13 +3,16 @@
 //! change: translating a block or linking an exit is a plain memory copy, however full the cache is. (Changing
 //! page protections per block cost a tenth of a Debian boot in system calls and page-table splits.)
 
+mod committer;
+
+use committer::{Committer, Views};
 use std::io;
 
 /// Host code is placed at multiples of this.
 const ALIGN: usize = 16;
 /// The cache is committed in steps of this much, both views at once, ahead of the code written: one system call
 /// each instead of a page fault per page and view (faults on first touches of the cache took about 2% of a Debian
-/// boot's host samples).
+/// boot's host samples). A thread of its own does it ([`committer`]) where one can be started.
 const COMMIT_STEP: usize = 2 << 20;
 
 /// A bump-allocated executable region.
@@ -20,8 +23,10 @@ pub struct CodeBuffer {
     writable: *mut u8,
     size: usize,
     used: usize,
-    /// Bytes from the start already committed (populated) in both views.
+    /// Bytes from the start committed (populated) in both views, or asked of the committing thread.
     committed: usize,
+    /// The committing thread, once the first code is written (dropped, so joined, before the views are unmapped).
+    committer: Option<Committer>,
 }
 
 fn page_size() -> usize {
@@ -75,6 +80,7 @@ impl CodeBuffer {
             size,
             used: 0,
             committed: 0,
+            committer: None,
         })
     }
 
@@ -129,22 +135,32 @@ impl CodeBuffer {
         unsafe { std::slice::from_raw_parts(self.base.add(start), end - start) }
     }
 
-    /// Commits the cache up to at least `end` bytes, a step at a time. Only advice: where the kernel cannot
-    /// populate (before Linux 5.14), pages are committed by their first touch instead.
+    /// Commits the cache up to at least `end` bytes: asks the committing thread to stay [`committer::LEAD`] bytes
+    /// ahead, or (without one) commits a step at a time here.
     fn commit(&mut self, end: usize) {
         if end <= self.committed {
             return;
         }
-        let to = end.next_multiple_of(COMMIT_STEP).min(self.size);
-        let len = to - self.committed;
-        for (view, advice) in [
-            (self.writable, libc::MADV_POPULATE_WRITE),
-            (self.base, libc::MADV_POPULATE_READ),
-        ] {
-            // SAFETY: [committed, to) lies within both mappings; populating changes no contents.
-            unsafe { libc::madvise(view.add(self.committed).cast(), len, advice) };
+        let views = Views {
+            executable: self.base as usize,
+            writable: self.writable as usize,
+        };
+        if self.committer.is_none() {
+            self.committer = Committer::start(views, COMMIT_STEP);
         }
-        self.committed = to;
+        let to = end.next_multiple_of(COMMIT_STEP).min(self.size);
+        match &mut self.committer {
+            Some(committer) => {
+                // Ask again when the code is halfway into what was asked.
+                let ahead = (to + committer::LEAD).min(self.size);
+                committer.ask(ahead);
+                self.committed = (ahead - committer::LEAD / 2).max(to);
+            }
+            None => {
+                committer::populate(views, self.committed, to - self.committed);
+                self.committed = to;
+            }
+        }
     }
 
     fn write(&mut self, at: usize, bytes: &[u8]) {
@@ -158,6 +174,8 @@ impl CodeBuffer {
 
 impl Drop for CodeBuffer {
     fn drop(&mut self) {
+        // The committing thread stops before the views go.
+        self.committer = None;
         // SAFETY: both mappings were created by `new` with this size and nothing refers to them past `self`.
         unsafe {
             libc::munmap(self.base.cast(), self.size);
@@ -181,6 +199,29 @@ mod tests {
         assert!(buffer.patch(second + 4096, &[0]).is_err());
         buffer.clear();
         assert_eq!(buffer.next_address(), first);
+    }
+
+    /// Whether the page at `offset` of the writable view is resident.
+    fn resident(buffer: &CodeBuffer, offset: usize) -> bool {
+        let mut state = 0u8;
+        // SAFETY: one page inside the mapping, and a one-byte vector for its state.
+        let done = unsafe { libc::mincore(buffer.writable.add(offset).cast(), 4096, &mut state) };
+        done == 0 && state & 1 != 0
+    }
+
+    #[test]
+    fn the_cache_is_committed_ahead_of_the_code() {
+        let size = 4 * committer::LEAD;
+        let mut buffer = CodeBuffer::new(size).unwrap();
+        buffer.append(&[0xC3]).unwrap();
+        let ahead = committer::LEAD;
+        assert!(!resident(&buffer, size - 4096), "not asked that far");
+        // The thread gets there in its own time: wait for it (far longer than it needs).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !resident(&buffer, ahead) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(resident(&buffer, ahead), "committed {ahead} bytes ahead");
     }
 
     #[test]
