@@ -66,23 +66,25 @@ impl Committer {
             return;
         }
         self.asked = to;
-        self.shared
-            .request
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .to = to;
+        self.tell(|request| request.to = to);
+    }
+
+    /// Changes the request and wakes the thread.
+    fn tell(&self, change: impl FnOnce(&mut Request)) {
+        change(
+            &mut self
+                .shared
+                .request
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         self.shared.wake.notify_one();
     }
 }
 
 impl Drop for Committer {
     fn drop(&mut self) {
-        self.shared
-            .request
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stop = true;
-        self.shared.wake.notify_one();
+        self.tell(|request| request.stop = true);
         if let Some(thread) = self.thread.take() {
             // A panic in the thread left nothing to clean up.
             let _ = thread.join();
