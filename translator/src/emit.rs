@@ -116,6 +116,8 @@ pub struct Emitted {
     pub page_groups: u64,
     /// Their members beyond the leaders.
     pub grouped_accesses: u64,
+    /// Page groups looked up once per run of a self-loop rather than once per pass.
+    pub hoisted_groups: u64,
 }
 
 /// Where the guest's arithmetic flags are at a point of the block.
@@ -252,6 +254,23 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     Some((regs, RegSet(written.0 & regs.0), check?))
 }
 
+/// The page group of a self-loop (planned as `plans`) whose lookup can run once before the loop rather than in
+/// every pass: one led by the pass's first memory access (so nothing before it in a pass can see when the lookup
+/// ran: accessed and dirty bits, faults), through a base register the loop never writes and that generated code
+/// keeps under its own number, and whose holder no other group uses.
+fn hoisted_group(groups: &Groups, plans: &[Plan]) -> Option<PageGroup> {
+    let first_access = plans
+        .iter()
+        .position(|p| matches!(p, Plan::Native(n) if n.memory.is_some() && !n.lea))?;
+    let g = groups.list.iter().find(|g| g.leader == first_access)?;
+    let base = g.range.base;
+    let written = plans
+        .iter()
+        .any(|p| matches!(p, Plan::Native(n) if n.written.contains(base)));
+    let shared = groups.list.iter().any(|o| o != g && o.holder == g.holder);
+    (!written && !shared && !regs::needs_rename(base)).then_some(*g)
+}
+
 /// A self-loop's way out when the budget cannot cover another pass: the check instruction in the step, then an
 /// exit to the instruction after it.
 struct LoopExit {
@@ -318,6 +337,8 @@ pub struct BlockEmitter<'a> {
     open_group: Option<SlowPath>,
     /// Re-encodes guest instructions for the host (one for the block, its buffer reused).
     encoder: Encoder,
+    /// A self-loop's page group whose lookup runs once, before the first pass ([`hoisted_group`]).
+    hoisted: Option<PageGroup>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -345,6 +366,7 @@ impl<'a> BlockEmitter<'a> {
             groups: Groups::default(),
             open_group: None,
             encoder: Encoder::new(64),
+            hoisted: None,
             ops,
             epilogue,
             callouts,
@@ -381,16 +403,29 @@ impl<'a> BlockEmitter<'a> {
             let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r))?;
             Some((regs, written, check, budget))
         });
-        if let Some((regs, written, check, budget)) = shape {
-            let head = self.ops.new_dynamic_label();
-            let lp = SelfLoop {
-                head,
-                regs,
-                length: n,
-                start: sites[0].instr.ip(),
-                budget,
-                check,
-            };
+        let lp = shape.map(|(regs, _, check, budget)| SelfLoop {
+            head: self.ops.new_dynamic_label(),
+            regs,
+            length: n,
+            start: sites[0].instr.ip(),
+            budget,
+            check,
+        });
+        // A self-loop's registers and budget stay put for the whole block, and its budget test must run.
+        let (taken, barrier) = lp.map_or((RegSet::default(), None), |lp| {
+            (RegSet(lp.regs.0 | 1 << lp.budget), Some(lp.check))
+        });
+        self.groups = group::plan(sites, plans, taken, barrier, may_lead);
+        for g in &self.groups.list {
+            sites[g.leader].leads_group.set(Some(g.range));
+        }
+        if let (Some(lp), Some((regs, written, _, budget))) = (lp, shape) {
+            self.self_loop = Some(lp);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET]);
+            self.hoisted = hoisted_group(&self.groups, plans);
+            if let Some(g) = self.hoisted {
+                self.look_up_before_the_loop(&g, sites.len() - 1);
+            }
             // Every pass starts as the back edge leaves it: with the flags in the host's (when they may be read)
             // and the loop's guest registers in host registers, those it writes counting as deferred stores, so
             // every way out stores them.
@@ -401,16 +436,7 @@ impl<'a> BlockEmitter<'a> {
             self.reload(regs);
             self.cached = regs;
             self.dirty = written;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET] ; =>head);
-            self.self_loop = Some(lp);
-        }
-        // A self-loop's registers and budget stay put for the whole block, and its budget test must run.
-        let (taken, barrier) = self.self_loop.map_or((RegSet::default(), None), |lp| {
-            (RegSet(lp.regs.0 | 1 << lp.budget), Some(lp.check))
-        });
-        self.groups = group::plan(sites, plans, taken, barrier, may_lead);
-        for g in &self.groups.list {
-            sites[g.leader].leads_group.set(Some(g.range));
+            dynasm!(self.ops ; .arch x64 ; =>lp.head);
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -541,6 +567,7 @@ impl<'a> BlockEmitter<'a> {
             exits: self.exits,
             page_groups,
             grouped_accesses: members.count() as u64 - page_groups,
+            hoisted_groups: u64::from(self.hoisted.is_some()),
         }
     }
 
@@ -936,11 +963,12 @@ impl<'a> BlockEmitter<'a> {
         let i = &sites[k].instr;
         // A self-loop's budget register and a page group's holder are never scratch.
         let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
-            | self.groups.around(k).map_or(0, |g| 1u16 << g.holder);
+            | self.groups.around(k).map_or(0, |g| 1u16 << g.holder)
+            | self.hoisted.map_or(0, |g| 1u16 << g.holder);
         let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
         // A page group's member reaches memory through the group's holder; only the leader looks the range up.
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
-        let follower = member.filter(|(g, _)| g.leader != k);
+        let follower = member.filter(|(g, _)| g.leader != k || self.hoisted == Some(*g));
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;
         for r in [i.memory_base(), i.memory_index()] {
@@ -1073,6 +1101,43 @@ impl<'a> BlockEmitter<'a> {
         true
     }
 
+    /// Looks up hoisted group `g`'s range before a self-loop's first pass, into its holder, which keeps it for
+    /// every pass (the base register does not change in the loop, and nothing in a self-loop can change a
+    /// mapping). Nothing has run yet and the flags are saved, as at any block entry. When the range cannot be
+    /// served, a TLB fill is tried; else the step runs the whole first pass (through site `last`, which leaves
+    /// the block), so faults and accessed and dirty bits come in order, and the next entry looks again.
+    fn look_up_before_the_loop(&mut self, g: &PageGroup, last: usize) {
+        let (retry, miss) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let holder = g.holder;
+        let base = (state::GPR + 8 * usize::from(g.range.base)) as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; =>retry
+            ; mov Rq(holder), [r15 + base]
+            ; lea Rq(holder), [Rq(holder) + g.range.low]
+        );
+        // Nothing holds a guest value yet: any other register is scratch.
+        self.range_lookup(holder, (1, 2), g.range.span, g.writes, miss);
+        let step = self.ops.new_dynamic_label();
+        self.slow.push(SlowPath {
+            label: miss,
+            retry,
+            addr: holder,
+            access: group_access_code(g),
+            cached_at_retry: RegSet::default(),
+            to_step: StepPath {
+                step,
+                site: 0,
+                through: last,
+                // The last site leaves the block: the step path never gets this far.
+                join: retry,
+                restore_flags: false,
+                cached_at_join: RegSet::default(),
+                dirty: RegSet::default(),
+            },
+        });
+    }
+
     /// Starts page group `g` at its leader: the flags saved (the lookup clobbers them), the holder's guest twin
     /// stored and forgotten, and the label where the lookup runs again after a TLB fill, which is returned.
     fn open_group(&mut self, g: &PageGroup) -> GroupStart {
@@ -1135,7 +1200,7 @@ impl<'a> BlockEmitter<'a> {
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
-        let follower = member.filter(|(g, _)| g.leader != k);
+        let follower = member.filter(|(g, _)| g.leader != k || self.hoisted == Some(*g));
         let holder = self.groups.around(k).map(|g| g.holder);
         // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value (none of them a
         // page group's holder).

@@ -12,6 +12,10 @@
 //! group's slow path runs every instruction from the leader to the last member in the CPU's step, in order, so
 //! faults and accessed and dirty bits come exactly as under the interpreter. A leader whose range keeps failing
 //! (a stack frame across a page boundary) has its block translated again without the group.
+//!
+//! In a self-loop, a group led by the pass's first access through a base register the loop never writes is looked
+//! up once, before the first pass, and its holder kept for every pass (`emit::hoisted_group`); when that lookup
+//! fails, the step runs the whole first pass.
 
 use crate::plan::{Native, Plan, StackOp};
 use crate::regs::{self, RegSet};

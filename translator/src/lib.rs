@@ -72,6 +72,8 @@ pub struct Stats {
     pub grouped_accesses: u64,
     /// Blocks translated together with the block that closes a loop through them (see `loops.rs`).
     pub joined_loops: u64,
+    /// Page groups of self-loops looked up once before the loop instead of in every pass.
+    pub hoisted_groups: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -470,6 +472,7 @@ impl Translator {
         self.stats.joined_loops += u64::from(inner.is_some());
         self.stats.page_groups += emitted.page_groups;
         self.stats.grouped_accesses += emitted.grouped_accesses;
+        self.stats.hoisted_groups += emitted.hoisted_groups;
         self.stats.code_bytes += bytes.len() as u64;
         let listing = |trace| trace::listing(&bytes, base, &sites, &emitted.starts, trace);
         if let Some(kept) = &mut self.listings {

@@ -1,7 +1,7 @@
 //! Page groups: accesses through one base register share a soft-TLB lookup made by the first of them. Each guest
 //! runs under the interpreter and under the translator, which must end in the same state; the translator's
 //! counters show whether the groups served the accesses or fell back to the step, which runs the group's range
-//! instruction by instruction.
+//! instruction by instruction, and whether a loop's group was looked up before the loop.
 
 use iced_x86::code_asm::*;
 use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus, LONG_MODE_TABLES};
@@ -196,4 +196,79 @@ fn a_member_whose_page_is_not_present_faults_at_its_own_instruction() {
     assert_eq!(cpu.state.cr2, RAM as u64, "CR2");
     assert_eq!(translator.stats.page_groups, 1);
     assert_eq!(translator.callouts.group_fallbacks, 1);
+}
+
+#[test]
+fn a_self_loops_group_through_an_unchanging_base_is_looked_up_once_per_run_of_the_loop() {
+    // The inner loop's first access leads a group through RBX, which only the outer loop moves (a page on each
+    // time): the inner loop's block looks the range up before its first pass, once per run. (The loop's budget
+    // test goes before its first instruction that writes every flag, the ADD to RCX, which a group cannot span.)
+    const PASSES: u32 = 300;
+    let code = assemble(64, CODE, |a| {
+        let (mut outer, mut inner) = (a.create_label(), a.create_label());
+        a.mov(r13d, 4).unwrap();
+        a.set_label(&mut outer).unwrap();
+        a.mov(r12d, PASSES).unwrap();
+        a.set_label(&mut inner).unwrap();
+        a.add(rcx, r12).unwrap();
+        a.mov(rax, qword_ptr(rbx + 8)).unwrap();
+        a.add(rax, r12).unwrap();
+        a.mov(qword_ptr(rbx + 8), rax).unwrap();
+        a.add(qword_ptr(rbx + 16), 1).unwrap();
+        a.sub(r12d, 1).unwrap();
+        a.jnz(inner).unwrap();
+        a.add(rbx, 0x1000).unwrap();
+        a.sub(r13d, 1).unwrap();
+        a.jnz(outer).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(|| guest(&code), 1 << 20, BUDGET);
+    let sum = u64::from(PASSES) * u64::from(PASSES + 1) / 2;
+    for page in 0..4 {
+        let at = DATA + 0x1000 * page;
+        assert_eq!(u64::from(runs.bus.read_u32(at + 8)), sum, "page {page}");
+        assert_eq!(runs.bus.read_u32(at + 16), PASSES, "page {page}");
+    }
+    let (stats, callouts) = (&runs.translator.stats, &runs.translator.callouts);
+    assert_eq!(stats.hoisted_groups, 1, "{stats:?}");
+    // Each run's first lookup may miss (a new page, not yet dirty); the passes after it go fast.
+    assert!(callouts.tlb_misses < 4 * 4, "{callouts:?}");
+}
+
+#[test]
+fn a_group_looked_up_before_its_loop_faults_at_its_leader_after_the_instructions_before_it() {
+    // RBX points at a page that is not mapped: the first pass runs in the step, ADD included, and the #PF comes at
+    // the MOV (with no IDT, a triple fault) with CR2 = RBX.
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(r12d, 10).unwrap();
+        // The loop's block starts at TOP.
+        a.jmp(top).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.add(r8, 1).unwrap();
+        a.mov(rax, qword_ptr(rbx)).unwrap();
+        a.mov(qword_ptr(rbx + 8), rax).unwrap();
+        a.sub(r12d, 1).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    let unmapped = || {
+        let (mut cpu, bus) = guest(&code);
+        cpu.state.gpr[3] = RAM as u64 + 0x100;
+        (cpu, bus)
+    };
+    let (mut reference, mut ref_bus) = unmapped();
+    let ref_exit = reference.run(&mut ref_bus, BUDGET);
+    let (mut cpu, mut bus) = unmapped();
+    let mut translator = Translator::new(1 << 20).unwrap();
+    let exit = translator.run(&mut cpu, &mut bus, BUDGET);
+    let problems = differences(
+        (&reference, &ref_bus, ref_exit),
+        (&cpu, &bus, exit),
+        u64::MAX,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(cpu.state.gpr[8], 1, "the ADD before the access ran once");
+    assert_eq!(cpu.state.cr2, RAM as u64 + 0x100, "CR2");
+    assert_eq!(translator.stats.hoisted_groups, 1);
 }

@@ -105,7 +105,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 16] = [
+const COUNTS: [&str; 17] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -122,6 +122,7 @@ const COUNTS: [&str; 16] = [
     "accesses sharing a lookup",
     "page-group fallbacks",
     "loops joined from two blocks",
+    "page groups looked up before a loop",
 ];
 
 /// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
@@ -143,6 +144,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.grouped_accesses,
         c.group_fallbacks,
         s.joined_loops,
+        s.hoisted_groups,
     ];
     let mnemonics = iced_x86::Mnemonic::values().count();
     let padded = |counts: &[u64]| {
