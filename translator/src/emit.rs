@@ -10,7 +10,7 @@
 
 use crate::callout;
 use crate::ctx::offsets as ctx;
-use crate::group::{self, Groups, PageGroup};
+use crate::group::{self, Groups, PageGroup, Range};
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, Source, StackOp};
 use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
@@ -271,6 +271,85 @@ fn hoisted_group(groups: &Groups, plans: &[Plan]) -> Option<PageGroup> {
     (!written && !shared && !regs::needs_rename(base)).then_some(*g)
 }
 
+/// A self-loop's access through a base register the loop never writes and an index register that a MOVZX from 8
+/// bits wrote earlier in the same pass (a table lookup, as CRC32's `[table + byte * 4]`): every pass's access lies
+/// in one range, looked up once before the first pass.
+#[derive(Clone, Copy, Debug)]
+struct IndexedAccess {
+    /// The access's site.
+    site: usize,
+    /// Its range from the base register: the displacement, over 256 elements.
+    range: Range,
+    /// The index register and its scale.
+    index: u8,
+    scale: u32,
+    /// The callee-saved host register holding the range's host address for the whole loop.
+    holder: u8,
+}
+
+/// The [`IndexedAccess`] of a self-loop (its sites planned as `plans`, its guest registers `regs`, its budget in
+/// host register `budget`), if it has one that `may_lead` allows and a holder is free for; `taken` are holders
+/// already used.
+fn hoisted_indexed(
+    sites: &[Site],
+    plans: &[Plan],
+    (regs, budget): (RegSet, u8),
+    taken: RegSet,
+    may_lead: &dyn Fn(&Site) -> bool,
+) -> Option<IndexedAccess> {
+    let writes = |r: u8| {
+        plans
+            .iter()
+            .any(|p| matches!(p, Plan::Native(n) if n.written.contains(r)))
+    };
+    let bounded_by_movzx8 = |k: usize, index: u8| {
+        let writer = (0..k)
+            .rev()
+            .find(|&j| matches!(&plans[j], Plan::Native(n) if n.written.contains(index)))?;
+        let w = &sites[writer].instr;
+        let from_byte = w.op1_kind() == OpKind::Register && w.op1_register().size() == 1
+            || w.op1_kind() == OpKind::Memory && w.memory_size().size() == 1;
+        (w.mnemonic() == iced_x86::Mnemonic::Movzx && from_byte && w.op0_register().size() >= 4)
+            .then_some(())
+    };
+    plans.iter().enumerate().find_map(|(k, p)| {
+        let Plan::Native(n) = p else { return None };
+        let m = n
+            .memory
+            .filter(|m| m.add_base.is_none() && !m.wrap32 && !n.lea)?;
+        let i = &sites[k].instr;
+        let (base, index) = (i.memory_base(), i.memory_index());
+        if !base.is_gpr()
+            || !index.is_gpr()
+            || vx86_cpu::Cpu::address_size(i) != 8
+            || !may_lead(&sites[k])
+        {
+            return None;
+        }
+        let (base, index) = (regs::number(base), regs::number(index));
+        if regs::needs_rename(base) || writes(base) {
+            return None;
+        }
+        bounded_by_movzx8(k, index)?;
+        let low = i32::try_from(i.memory_displacement64() as i64).ok()?;
+        let scale = i.memory_index_scale();
+        let holder = group::HOLDERS
+            .into_iter()
+            .find(|&h| !regs.contains(h) && h != budget && !taken.contains(h))?;
+        Some(IndexedAccess {
+            site: k,
+            range: Range {
+                base,
+                low,
+                span: 255 * scale + m.size,
+            },
+            index,
+            scale,
+            holder,
+        })
+    })
+}
+
 /// A self-loop's way out when the budget cannot cover another pass: the check instruction in the step, then an
 /// exit to the instruction after it.
 struct LoopExit {
@@ -339,6 +418,8 @@ pub struct BlockEmitter<'a> {
     encoder: Encoder,
     /// A self-loop's page group whose lookup runs once, before the first pass ([`hoisted_group`]).
     hoisted: Option<PageGroup>,
+    /// A self-loop's table access whose range is looked up once, before the first pass ([`hoisted_indexed`]).
+    indexed: Option<IndexedAccess>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -367,6 +448,7 @@ impl<'a> BlockEmitter<'a> {
             open_group: None,
             encoder: Encoder::new(64),
             hoisted: None,
+            indexed: None,
             ops,
             epilogue,
             callouts,
@@ -422,9 +504,24 @@ impl<'a> BlockEmitter<'a> {
         if let (Some(lp), Some((regs, written, _, budget))) = (lp, shape) {
             self.self_loop = Some(lp);
             dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET]);
+            let last = sites.len() - 1;
             self.hoisted = hoisted_group(&self.groups, plans);
             if let Some(g) = self.hoisted {
-                self.look_up_before_the_loop(&g, sites.len() - 1);
+                self.look_up_before_the_loop(
+                    g.range,
+                    g.holder,
+                    g.writes,
+                    Some(group_access_code(&g)),
+                    last,
+                );
+            }
+            let holders = RegSet(self.groups.list.iter().fold(0, |m, g| m | 1 << g.holder));
+            self.indexed = hoisted_indexed(sites, plans, (regs, budget), holders, may_lead);
+            if let Some(x) = self.indexed {
+                sites[x.site].leads_group.set(Some(x.range));
+                let write =
+                    matches!(&plans[x.site], Plan::Native(n) if n.memory.is_some_and(|m| m.write));
+                self.look_up_before_the_loop(x.range, x.holder, write, None, last);
             }
             // Every pass starts as the back edge leaves it: with the flags in the host's (when they may be read)
             // and the loop's guest registers in host registers, those it writes counting as deferred stores, so
@@ -567,7 +664,7 @@ impl<'a> BlockEmitter<'a> {
             exits: self.exits,
             page_groups,
             grouped_accesses: members.count() as u64 - page_groups,
-            hoisted_groups: u64::from(self.hoisted.is_some()),
+            hoisted_groups: u64::from(self.hoisted.is_some()) + u64::from(self.indexed.is_some()),
         }
     }
 
@@ -964,11 +1061,13 @@ impl<'a> BlockEmitter<'a> {
         // A self-loop's budget register and a page group's holder are never scratch.
         let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
             | self.groups.around(k).map_or(0, |g| 1u16 << g.holder)
-            | self.hoisted.map_or(0, |g| 1u16 << g.holder);
+            | self.hoisted.map_or(0, |g| 1u16 << g.holder)
+            | self.indexed.map_or(0, |x| 1u16 << x.holder);
         let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
         // A page group's member reaches memory through the group's holder; only the leader looks the range up.
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
         let follower = member.filter(|(g, _)| g.leader != k || self.hoisted == Some(*g));
+        let indexed = self.indexed.filter(|x| x.site == k);
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;
         for r in [i.memory_base(), i.memory_index()] {
@@ -989,7 +1088,8 @@ impl<'a> BlockEmitter<'a> {
                 g
             };
         }
-        let needs_address = (n.memory.is_some() && follower.is_none()) || n.lea;
+        let needs_address =
+            (n.memory.is_some() && follower.is_none() && indexed.is_none()) || n.lea;
         // A 32- or 64-bit LEA computes straight into its destination, unless that is its index (which a base
         // loaded into the destination would overwrite first).
         let lea_into_destination = n.lea && {
@@ -1020,9 +1120,22 @@ impl<'a> BlockEmitter<'a> {
         } else {
             None
         };
-        let host_address = match member {
-            Some((g, offset)) => Some((g.holder, offset)),
-            None => scratch.map(|s| (s.0, 0)),
+        // A hoisted table access: its index in a register of its own (loaded from CpuState when renamed).
+        let index = match indexed {
+            Some(x) => match pool.take() {
+                Some(t) => Some((x, t)),
+                None => return false,
+            },
+            None => None,
+        };
+        let host_address = match (member, index) {
+            (Some((g, offset)), _) => Some(HostAddress::at(g.holder, offset)),
+            (None, Some((x, t))) => Some(HostAddress {
+                base: x.holder,
+                index: Some((t, x.scale)),
+                disp: 0,
+            }),
+            (None, None) => scratch.map(|s| HostAddress::at(s.0, 0)),
         };
         let Some(bytes) = host_bytes(&mut self.encoder, i, n, &host, host_address) else {
             return false;
@@ -1030,7 +1143,16 @@ impl<'a> BlockEmitter<'a> {
         // Renamed registers and scratch registers are about to hold something else.
         self.flush(pool.taken);
         self.cached.0 &= !pool.taken.0;
-        if follower.is_some() {
+        if let Some((x, t)) = index {
+            // The MOVZX that bounds the index zero-extended it: its whole register is the element number.
+            let off = (state::GPR + 8 * usize::from(x.index)) as i32;
+            if self.cached.contains(x.index) {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(t), Rq(x.index));
+            } else {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(t), [r15 + off]);
+            }
+        }
+        if follower.is_some() || index.is_some() {
             self.body(n, &host, bytes, xmm_base);
             return true;
         }
@@ -1101,41 +1223,52 @@ impl<'a> BlockEmitter<'a> {
         true
     }
 
-    /// Looks up hoisted group `g`'s range before a self-loop's first pass, into its holder, which keeps it for
-    /// every pass (the base register does not change in the loop, and nothing in a self-loop can change a
-    /// mapping). Nothing has run yet and the flags are saved, as at any block entry. When the range cannot be
-    /// served, a TLB fill is tried; else the step runs the whole first pass (through site `last`, which leaves
-    /// the block), so faults and accessed and dirty bits come in order, and the next entry looks again.
-    fn look_up_before_the_loop(&mut self, g: &PageGroup, last: usize) {
+    /// Looks up `range` (from its base register's value; written to when `write`) before a self-loop's first pass,
+    /// into host register `holder`, which keeps it for every pass (the base register does not change in the loop,
+    /// and nothing in a self-loop can change a mapping). Nothing has run yet and the flags are saved, as at any
+    /// block entry. When the range cannot be served, a TLB fill for the access word `fill` is tried, if given (only
+    /// for the pass's first access: a walk before the others would set accessed and dirty bits early); else the
+    /// step runs the whole first pass (through site `last`, which leaves the block), so faults and accessed and
+    /// dirty bits come in order, and the next entry looks again.
+    fn look_up_before_the_loop(
+        &mut self,
+        range: Range,
+        holder: u8,
+        write: bool,
+        fill: Option<u32>,
+        last: usize,
+    ) {
         let (retry, miss) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
-        let holder = g.holder;
-        let base = (state::GPR + 8 * usize::from(g.range.base)) as i32;
+        let base = (state::GPR + 8 * usize::from(range.base)) as i32;
         dynasm!(self.ops
             ; .arch x64
             ; =>retry
             ; mov Rq(holder), [r15 + base]
-            ; lea Rq(holder), [Rq(holder) + g.range.low]
+            ; lea Rq(holder), [Rq(holder) + range.low]
         );
         // Nothing holds a guest value yet: any other register is scratch.
-        self.range_lookup(holder, (1, 2), g.range.span, g.writes, miss);
-        let step = self.ops.new_dynamic_label();
-        self.slow.push(SlowPath {
-            label: miss,
-            retry,
-            addr: holder,
-            access: group_access_code(g),
-            cached_at_retry: RegSet::default(),
-            to_step: StepPath {
-                step,
-                site: 0,
-                through: last,
-                // The last site leaves the block: the step path never gets this far.
-                join: retry,
-                restore_flags: false,
-                cached_at_join: RegSet::default(),
-                dirty: RegSet::default(),
-            },
-        });
+        self.range_lookup(holder, (1, 2), range.span, write, miss);
+        let step = StepPath {
+            step: self.ops.new_dynamic_label(),
+            site: 0,
+            through: last,
+            // The last site leaves the block: the step path never gets this far.
+            join: retry,
+            restore_flags: false,
+            cached_at_join: RegSet::default(),
+            dirty: RegSet::default(),
+        };
+        match fill {
+            Some(access) => self.slow.push(SlowPath {
+                label: miss,
+                retry,
+                addr: holder,
+                access,
+                cached_at_retry: RegSet::default(),
+                to_step: step,
+            }),
+            None => self.steps.push(StepPath { step: miss, ..step }),
+        }
     }
 
     /// Starts page group `g` at its leader: the flags saved (the lookup clobbers them), the holder's guest twin
@@ -1200,7 +1333,7 @@ impl<'a> BlockEmitter<'a> {
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
-        let follower = member.filter(|(g, _)| g.leader != k || self.hoisted == Some(*g));
+        let follower = member.filter(|(g, _)| g.leader != k);
         let holder = self.groups.around(k).map(|g| g.holder);
         // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value (none of them a
         // page group's holder).
@@ -1935,12 +2068,31 @@ fn group_access_code(g: &PageGroup) -> u32 {
 }
 
 /// The guest instruction re-encoded for the host: registers renamed, the memory operand replaced by `[addr]`.
+/// Where a host instruction's memory operand points: `[base + index * scale + disp]`.
+#[derive(Clone, Copy)]
+struct HostAddress {
+    base: u8,
+    index: Option<(u8, u32)>,
+    disp: i32,
+}
+
+impl HostAddress {
+    /// `[base + disp]`.
+    fn at(base: u8, disp: i32) -> HostAddress {
+        HostAddress {
+            base,
+            index: None,
+            disp,
+        }
+    }
+}
+
 fn host_bytes(
     encoder: &mut Encoder,
     i: &Instruction,
     n: &Native,
     host: &[u8; 16],
-    addr: Option<(u8, i32)>,
+    addr: Option<HostAddress>,
 ) -> Option<Vec<u8>> {
     if n.lea || plan::does_nothing(i.mnemonic()) {
         return Some(Vec::new());
@@ -1959,10 +2111,13 @@ fn host_bytes(
         }
     }
     if n.memory.is_some() {
-        let (base, disp) = addr?;
+        let HostAddress { base, index, disp } = addr?;
         h.set_memory_base(regs::resized(Register::RAX, base));
-        h.set_memory_index(Register::None);
-        h.set_memory_index_scale(1);
+        let (index, scale) = index.map_or((Register::None, 1), |(x, scale)| {
+            (regs::resized(Register::RAX, x), scale)
+        });
+        h.set_memory_index(index);
+        h.set_memory_index_scale(scale);
         h.set_memory_displacement64(disp as i64 as u64);
         // iced's sizes for a 64-bit address: 1 for a disp8, 8 for a sign-extended disp32.
         h.set_memory_displ_size(match disp {

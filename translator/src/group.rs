@@ -15,7 +15,8 @@
 //!
 //! In a self-loop, a group led by the pass's first access through a base register the loop never writes is looked
 //! up once, before the first pass, and its holder kept for every pass (`emit::hoisted_group`); when that lookup
-//! fails, the step runs the whole first pass.
+//! fails, the step runs the whole first pass. So is the range of a table access through such a base and an index
+//! a MOVZX from 8 bits wrote earlier in the pass (`emit::hoisted_indexed`: CRC32's `[table + byte * 4]`).
 
 use crate::plan::{Native, Plan, StackOp};
 use crate::regs::{self, RegSet};
@@ -29,8 +30,8 @@ pub const MAX_SPAN: i64 = 256;
 pub const FALLBACK_LIMIT: u32 = 8;
 
 /// Callee-saved host registers that may hold a group's host address (they survive the callouts of the accesses
-/// in between).
-const HOLDERS: [u8; 4] = [3, 5, 12, 13];
+/// in between), or a self-loop's table range.
+pub const HOLDERS: [u8; 4] = [3, 5, 12, 13];
 
 /// One group of accesses sharing a lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
