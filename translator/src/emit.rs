@@ -116,7 +116,7 @@ pub struct Emitted {
     pub page_groups: u64,
     /// Their members beyond the leaders.
     pub grouped_accesses: u64,
-    /// Page groups looked up once per run of a self-loop rather than once per pass.
+    /// Page groups and table ranges looked up once per run of a self-loop rather than once per pass.
     pub hoisted_groups: u64,
 }
 
@@ -254,6 +254,13 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     Some((regs, RegSet(written.0 & regs.0), check?))
 }
 
+/// Whether some site of a block planned as `plans` writes guest register `r`.
+fn writes_register(plans: &[Plan], r: u8) -> bool {
+    plans
+        .iter()
+        .any(|p| matches!(p, Plan::Native(n) if n.written.contains(r)))
+}
+
 /// The page group of a self-loop (planned as `plans`) whose lookup can run once before the loop rather than in
 /// every pass: one led by the pass's first memory access (so nothing before it in a pass can see when the lookup
 /// ran: accessed and dirty bits, faults), through a base register the loop never writes and that generated code
@@ -264,11 +271,8 @@ fn hoisted_group(groups: &Groups, plans: &[Plan]) -> Option<PageGroup> {
         .position(|p| matches!(p, Plan::Native(n) if n.memory.is_some() && !n.lea))?;
     let g = groups.list.iter().find(|g| g.leader == first_access)?;
     let base = g.range.base;
-    let written = plans
-        .iter()
-        .any(|p| matches!(p, Plan::Native(n) if n.written.contains(base)));
     let shared = groups.list.iter().any(|o| o != g && o.holder == g.holder);
-    (!written && !shared && !regs::needs_rename(base)).then_some(*g)
+    (!writes_register(plans, base) && !shared && !regs::needs_rename(base)).then_some(*g)
 }
 
 /// A self-loop's access through a base register the loop never writes and an index register that a MOVZX from 8
@@ -283,6 +287,8 @@ struct IndexedAccess {
     /// The index register and its scale.
     index: u8,
     scale: u32,
+    /// The access writes.
+    writes: bool,
     /// The callee-saved host register holding the range's host address for the whole loop.
     holder: u8,
 }
@@ -297,11 +303,6 @@ fn hoisted_indexed(
     taken: RegSet,
     may_lead: &dyn Fn(&Site) -> bool,
 ) -> Option<IndexedAccess> {
-    let writes = |r: u8| {
-        plans
-            .iter()
-            .any(|p| matches!(p, Plan::Native(n) if n.written.contains(r)))
-    };
     let bounded_by_movzx8 = |k: usize, index: u8| {
         let writer = (0..k)
             .rev()
@@ -327,7 +328,7 @@ fn hoisted_indexed(
             return None;
         }
         let (base, index) = (regs::number(base), regs::number(index));
-        if regs::needs_rename(base) || writes(base) {
+        if regs::needs_rename(base) || writes_register(plans, base) {
             return None;
         }
         bounded_by_movzx8(k, index)?;
@@ -345,6 +346,7 @@ fn hoisted_indexed(
             },
             index,
             scale,
+            writes: m.write,
             holder,
         })
     })
@@ -519,9 +521,7 @@ impl<'a> BlockEmitter<'a> {
             self.indexed = hoisted_indexed(sites, plans, (regs, budget), holders, may_lead);
             if let Some(x) = self.indexed {
                 sites[x.site].leads_group.set(Some(x.range));
-                let write =
-                    matches!(&plans[x.site], Plan::Native(n) if n.memory.is_some_and(|m| m.write));
-                self.look_up_before_the_loop(x.range, x.holder, write, None, last);
+                self.look_up_before_the_loop(x.range, x.holder, x.writes, None, last);
             }
             // Every pass starts as the back edge leaves it: with the flags in the host's (when they may be read)
             // and the loop's guest registers in host registers, those it writes counting as deferred stores, so
@@ -1145,11 +1145,9 @@ impl<'a> BlockEmitter<'a> {
         self.cached.0 &= !pool.taken.0;
         if let Some((x, t)) = index {
             // The MOVZX that bounds the index zero-extended it: its whole register is the element number.
-            let off = (state::GPR + 8 * usize::from(x.index)) as i32;
-            if self.cached.contains(x.index) {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(t), Rq(x.index));
-            } else {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(t), [r15 + off]);
+            let home = self.home(x.index, t, pool.taken);
+            if home != t {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(t), Rq(home));
             }
         }
         if follower.is_some() || index.is_some() {

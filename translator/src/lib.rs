@@ -72,7 +72,7 @@ pub struct Stats {
     pub grouped_accesses: u64,
     /// Blocks translated together with the block that closes a loop through them (see `loops.rs`).
     pub joined_loops: u64,
-    /// Page groups of self-loops looked up once before the loop instead of in every pass.
+    /// Page groups and table ranges of self-loops looked up once before the loop instead of in every pass.
     pub hoisted_groups: u64,
 }
 
