@@ -233,7 +233,7 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
         let n = match plan {
             Plan::Native(n) => n,
             // A loop through two blocks ([`crate::loops`]) leaves by its inner branch too.
-            Plan::InnerBranch { .. } => continue,
+            Plan::InnerBranch { .. } | Plan::Followed => continue,
             _ => return None,
         };
         let clean = !n.needs_flags && n.writes_flags && n.memory.is_none() && !n.lea;
@@ -552,6 +552,15 @@ impl<'a> BlockEmitter<'a> {
                     left = true;
                 }
                 Plan::InnerBranch { continue_taken } => self.inner_branch(sites, k, continue_taken),
+                // The target's code comes next.
+                Plan::Followed => {}
+                Plan::KnownReturn { to, goes_on } => {
+                    self.release_return_slot();
+                    if !goes_on {
+                        self.exit_to(to);
+                        left = true;
+                    }
+                }
                 Plan::Stack(op) => {
                     self.stack(sites, k, op);
                     left |= matches!(
@@ -1328,6 +1337,16 @@ impl<'a> BlockEmitter<'a> {
 
     /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
     /// miss runs the instruction in the CPU's step (which faults precisely).
+    /// A RET whose return address is known ([`Plan::KnownReturn`]): RSP moves past the slot, which is not read (the
+    /// CALL's push just wrote it, so reading it could not fault either).
+    fn release_return_slot(&mut self) {
+        // The ADD clobbers the host's flags.
+        self.save_flags();
+        self.flags.in_host = false;
+        let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
+        dynasm!(self.ops ; .arch x64 ; add QWORD [r15 + rsp_off], 8);
+    }
+
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));

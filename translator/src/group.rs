@@ -182,6 +182,8 @@ fn inside(plan: &Plan) -> bool {
     matches!(
         plan,
         Plan::Native(_)
+            | Plan::Followed
+            | Plan::KnownReturn { goes_on: true, .. }
             | Plan::Stack(
                 StackOp::Push(_) | StackOp::PushImm(_) | StackOp::PushFlags | StackOp::Pop(_)
             )
@@ -196,7 +198,7 @@ fn rsp_move(site: &Site, plan: &Plan) -> Option<i64> {
         Plan::Native(n) if n.written.contains(regs::RSP) => stack_adjustment(&site.instr),
         Plan::Stack(StackOp::Push(_) | StackOp::PushImm(_) | StackOp::PushFlags) => Some(-8),
         Plan::Stack(StackOp::Pop(r)) if *r == regs::RSP => None,
-        Plan::Stack(StackOp::Pop(_)) => Some(8),
+        Plan::Stack(StackOp::Pop(_)) | Plan::KnownReturn { .. } => Some(8),
         _ => Some(0),
     }
 }

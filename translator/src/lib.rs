@@ -18,6 +18,7 @@ pub mod callout;
 pub mod code_buffer;
 pub mod ctx;
 pub mod emit;
+mod follow;
 pub mod group;
 pub mod jump_table;
 mod loops;
@@ -74,6 +75,8 @@ pub struct Stats {
     pub joined_loops: u64,
     /// Page groups and table ranges of self-loops looked up once before the loop instead of in every pass.
     pub hoisted_groups: u64,
+    /// JMPs, CALLs and RETs whose code at the target follows them in their block (see `follow.rs`).
+    pub followed_transfers: u64,
 }
 
 /// Which traces to print on stderr when a block is translated.
@@ -366,8 +369,16 @@ impl Translator {
 
     fn translate_block<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B, key: Key) -> Option<Found> {
         let mut instrs = cpu.decode_straight_line(bus, key.rip, key.phys, MAX_BLOCK_INSTRUCTIONS);
+        let (followed, last_piece) = follow::follow_transfers(
+            cpu,
+            bus,
+            key,
+            &mut instrs,
+            MAX_BLOCK_INSTRUCTIONS,
+            &mut self.info,
+        );
         let inner = loops::join_successor(cpu, bus, key, &mut instrs, MAX_BLOCK_INSTRUCTIONS);
-        let fetched = ends_before_an_undecodable(&instrs, key);
+        let fetched = ends_before_an_undecodable(&instrs, last_piece, key);
         // An instruction that crosses into the next page is translated from its bytes as they are now, guarded by
         // the TLB's epoch ([`Site::crossing`]); one that cannot be fetched now is fetched each time it runs.
         let crossing = fetched.and_then(|rip| cpu.peek_to_keep(bus, rip));
@@ -397,7 +408,10 @@ impl Translator {
                 let last_fetched = fetched.is_some() && k == n - 1;
                 let crosses = last_fetched && crossing.is_some();
                 Site {
-                    ends_block: last_fetched || ends_block(&instr) && inner != Some(k),
+                    ends_block: last_fetched
+                        || ends_block(&instr)
+                            && inner != Some(k)
+                            && !followed.iter().any(|&(f, _)| f == k),
                     remaining: (n - k) as u32,
                     phys: key.phys,
                     mode: key.mode,
@@ -417,6 +431,9 @@ impl Translator {
             })
             .collect();
         let (sites, mut plans) = plan_sites(sites, &key.mode, &mut self.info);
+        for &(k, how) in &followed {
+            plans[k] = how.plan(&sites[k].instr);
+        }
         if let Some(k) = inner {
             plans[k] = plan::Plan::InnerBranch {
                 continue_taken: sites[k].instr.near_branch_target() == sites[k + 1].instr.ip(),
@@ -470,6 +487,7 @@ impl Translator {
             }));
         self.stats.blocks_translated += 1;
         self.stats.joined_loops += u64::from(inner.is_some());
+        self.stats.followed_transfers += followed.len() as u64;
         self.stats.page_groups += emitted.page_groups;
         self.stats.grouped_accesses += emitted.grouped_accesses;
         self.stats.hoisted_groups += emitted.hoisted_groups;
@@ -626,12 +644,20 @@ fn bytes_on_page(instrs: &[iced_x86::Instruction], key: Key) -> (u64, u64) {
 /// into the next page or the code-segment limit, or invalid bytes): that instruction's RIP, which the block then
 /// ends with rather than leaving for the dispatcher and the interpreter: translated from its bytes when it can be
 /// fetched at translation ([`Site::crossing`]), else as a site fetched afresh each time ([`Via::Fetch`]).
-fn ends_before_an_undecodable(instrs: &[iced_x86::Instruction], key: Key) -> Option<u64> {
+/// The block's last piece of straight-line code starts at `instrs[last_piece]` ([`follow`]).
+fn ends_before_an_undecodable(
+    instrs: &[iced_x86::Instruction],
+    last_piece: usize,
+    key: Key,
+) -> Option<u64> {
     if instrs.len() >= MAX_BLOCK_INSTRUCTIONS || instrs.last().is_some_and(ends_block) {
         return None;
     }
-    let len: u64 = instrs.iter().map(|i| i.len() as u64).sum();
-    ((key.phys + len) & 0xFFF != 0).then(|| key.rip.wrapping_add(len))
+    let piece = &instrs[last_piece..];
+    let start = piece.first().map_or(key.rip, |i| i.ip());
+    let len: u64 = piece.iter().map(|i| i.len() as u64).sum();
+    let phys = (key.phys & !0xFFF) | (key.mode.cs_base.wrapping_add(start) & 0xFFF);
+    ((phys + len) & 0xFFF != 0).then(|| start.wrapping_add(len))
 }
 
 /// Plans each site and notes which are translated (their callout, if any, is a TLB miss's slow path).

@@ -24,6 +24,17 @@ pub enum Plan {
         /// The taken way goes on in the block.
         continue_taken: bool,
     },
+    /// A JMP whose target's code follows it in the block (see `follow.rs`): no code.
+    Followed,
+    /// A 64-bit RET from a CALL followed earlier in the block, with nothing in between that could change the
+    /// return-address slot or RSP (see `follow.rs`): it releases the slot without reading it, then the block goes
+    /// on with the code at `to` when `goes_on`, else leaves for it.
+    KnownReturn {
+        /// The return address the CALL pushed.
+        to: u64,
+        /// The code at `to` follows in the block.
+        goes_on: bool,
+    },
     /// A 64-bit stack operation on the guest stack through the TLB.
     Stack(StackOp),
     /// A 64-bit JMP through a register or a memory operand (read through the TLB): the block ends there.

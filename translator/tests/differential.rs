@@ -450,7 +450,8 @@ fn self_loop_round(seed: u64) -> Result<u64, String> {
     let passes = 1 + rng.below(300) as u32;
     let len = 1 + rng.below(12);
     let code = assemble(64, CODE, |a| {
-        let (mut top, mut function) = (a.create_label(), a.create_label());
+        let (mut top, mut function, mut storing) =
+            (a.create_label(), a.create_label(), a.create_label());
         a.mov(r12d, passes).unwrap();
         a.set_label(&mut top).unwrap();
         let (d, s) = (pick(&mut rng), pick(&mut rng));
@@ -489,13 +490,16 @@ fn self_loop_round(seed: u64) -> Result<u64, String> {
                 7 => a.shl(r64(d), (imm & 63) as u32),
                 8 => a.cmovl(r32(d), r32(s)),
                 9 => a.inc(r16(d)),
-                // A JMP over an undefined instruction, and a CALL of a function after the loop.
+                // A JMP over an undefined instruction, and a CALL of a function after the loop: one whose RET
+                // the translator knows returns to the CALL (it follows both), or one that stores to memory first
+                // (so its RET reads its slot).
                 10 => {
                     let mut over = a.create_label();
                     a.jmp(over).unwrap();
                     a.ud2().unwrap();
                     a.set_label(&mut over)
                 }
+                _ if imm & 2 != 0 => a.call(storing),
                 _ => a.call(function),
             };
             r.expect("instruction assembles");
@@ -562,6 +566,8 @@ fn self_loop_round(seed: u64) -> Result<u64, String> {
         }
         a.hlt().unwrap();
         // Every flag defined when the RET ends a block (the budget may stop right after it).
+        a.set_label(&mut storing).unwrap();
+        a.mov(qword_ptr(rbx + 0x40), r11).unwrap();
         a.set_label(&mut function).unwrap();
         a.add(r11, 3).unwrap();
         a.ret().unwrap();

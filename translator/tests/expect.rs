@@ -1,5 +1,5 @@
 //! Expect tests: the host code generated for a handful of representative guest blocks (an ALU loop, memory
-//! accesses, SSE, a callout, a conditional branch, stack operations) is pinned in
+//! accesses, SSE, a callout, a conditional branch, stack operations, a call followed into its callee) is pinned in
 //! `tests/expect/*.txt`, so a change in generated code shows up in review. Host pointers (callout addresses, site
 //! records) are normalised to `<ptr>`. To accept a deliberate change:
 //! `VX86_ACCEPT=1 cargo test -p vx86-translator --test expect`, then review the diff of the files.
@@ -149,6 +149,46 @@ fn stack_operations() {
             a.pop(rbx).unwrap();
             a.hlt().unwrap();
             a.set_label(&mut function).unwrap();
+            a.ret().unwrap();
+        }),
+    );
+}
+
+#[test]
+fn a_loop_calling_an_empty_function() {
+    // The nanobenchmark's call_ret loop: the CALL, the callee's RET and the JMP after the call all follow in the
+    // loop's block.
+    check(
+        "call_ret_loop",
+        &listings(|a| {
+            let (mut top, mut function, mut after) =
+                (a.create_label(), a.create_label(), a.create_label());
+            a.mov(ebp, 100).unwrap();
+            a.set_label(&mut top).unwrap();
+            a.call(function).unwrap();
+            a.jmp(after).unwrap();
+            a.set_label(&mut function).unwrap();
+            a.ret().unwrap();
+            a.set_label(&mut after).unwrap();
+            a.dec(ebp).unwrap();
+            a.jnz(top).unwrap();
+            a.hlt().unwrap();
+        }),
+    );
+}
+
+#[test]
+fn a_call_whose_return_is_not_known() {
+    // The callee stores to memory (it might overwrite its return address), so its RET reads the slot and looks its
+    // target up, and the CALL is not followed: it ends its block, as an ordinary one.
+    check(
+        "call_unknown_return",
+        &listings(|a| {
+            let mut function = a.create_label();
+            a.call(function).unwrap();
+            a.hlt().unwrap();
+            a.set_label(&mut function).unwrap();
+            a.mov(qword_ptr(rbx), rax).unwrap();
             a.ret().unwrap();
         }),
     );

@@ -250,8 +250,9 @@ fn a_group_looked_up_before_its_loop_faults_at_its_leader_after_the_instructions
     let code = assemble(64, CODE, |a| {
         let mut top = a.create_label();
         a.mov(r12d, 10).unwrap();
-        // The loop's block starts at TOP.
-        a.jmp(top).unwrap();
+        // The loop's block starts at TOP: a Jcc both of whose ways lead there ends the block before it (a JMP's
+        // target would follow in the block).
+        a.jne(top).unwrap();
         a.set_label(&mut top).unwrap();
         a.add(r8, 1).unwrap();
         a.mov(rax, qword_ptr(rbx)).unwrap();
@@ -277,7 +278,8 @@ fn a_group_looked_up_before_its_loop_faults_at_its_leader_after_the_instructions
 fn crc_guest(table_at: u64) -> (Cpu, FlatBus) {
     let code = assemble(64, CODE, |a| {
         let mut top = a.create_label();
-        a.jmp(top).unwrap();
+        // The loop's block starts at TOP (a JMP's target would follow in the block).
+        a.jne(top).unwrap();
         a.set_label(&mut top).unwrap();
         a.movzx(r15d, byte_ptr(rsi)).unwrap();
         a.add(rsi, 1).unwrap();

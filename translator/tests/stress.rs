@@ -61,8 +61,9 @@ fn code_that_rewrites_its_next_instruction_in_a_loop_runs_as_on_hardware() {
 
 #[test]
 fn a_guest_that_overflows_the_code_cache_is_flushed_and_runs_on() {
-    // Thousands of small blocks, each adding its number to RAX and jumping to the next, run three times over: far
-    // more code than a 1 MiB cache holds.
+    // Thousands of small blocks, each adding its number to RAX and branching to the next (a JNE both of whose ways
+    // lead there, so that it ends the block: a JMP's target would follow in it), run three times over: far more
+    // code than a 1 MiB cache holds.
     const BLOCKS: u32 = 6000;
     let code = assemble(64, CODE, |a| {
         let mut top = a.create_label();
@@ -72,7 +73,7 @@ fn a_guest_that_overflows_the_code_cache_is_flushed_and_runs_on() {
             a.add(rax, k as i32).unwrap();
             a.mov(qword_ptr(0x20_0000 + u64::from(k % 512) * 8), rax)
                 .unwrap();
-            a.jmp(next).unwrap();
+            a.jne(next).unwrap();
             a.set_label(&mut next).unwrap();
         }
         a.dec(rcx).unwrap();

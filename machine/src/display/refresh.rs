@@ -54,15 +54,17 @@ impl DisplayRefresh {
 
     fn render(&mut self, board: &mut Board, last: bool) {
         self.last = Some(Instant::now());
-        if board.render_display(&mut self.frame) {
+        let changed = board.render_display(&mut self.frame);
+        if changed {
             self.shared.publish(self.frame.clone());
-            if let Some(text) = &self.text {
-                let screen = board.text_screen();
-                if last {
-                    let _ = text.send(screen);
-                } else {
-                    let _ = text.try_send(screen);
-                }
+        }
+        if let Some(text) = &self.text {
+            // The last screen goes to a text front end even when unchanged since the previous rendering: that one
+            // may have been dropped while the front end was busy.
+            if last {
+                let _ = text.send(board.text_screen());
+            } else if changed {
+                let _ = text.try_send(board.text_screen());
             }
         }
     }

@@ -105,7 +105,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 17] = [
+const COUNTS: [&str; 18] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -123,6 +123,7 @@ const COUNTS: [&str; 17] = [
     "page-group fallbacks",
     "loops joined from two blocks",
     "page groups looked up before a loop",
+    "jumps, calls and returns followed",
 ];
 
 /// The counters of [`COUNTS`], then the callouts by mnemonic, then the slow paths by mnemonic, as one vector.
@@ -145,6 +146,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         c.group_fallbacks,
         s.joined_loops,
         s.hoisted_groups,
+        s.followed_transfers,
     ];
     let mnemonics = iced_x86::Mnemonic::values().count();
     let padded = |counts: &[u64]| {
