@@ -54,6 +54,11 @@ pub const GOTO_RIP: u64 = 2;
 /// control went elsewhere, the instruction faulted, ends its block, rewrote its block's page, touched a device, or
 /// the machine is needed. Then RIP is set and the budget matches the instructions retired. Else [`CONTINUE`].
 ///
+/// A block-ending instruction that changed the mode (INT, SYSCALL, SYSRET, IRET between privilege levels), when
+/// nothing else needs the dispatcher, returns instead the host address of the translation of the block at RIP in
+/// the new mode, if there is one (the jump table's probe, tagged with the old mode, could not find it): translated
+/// code jumps there, as it does after a lookup.
+///
 /// # Safety
 /// `ctx` points at the live context of the running slice, whose `cpu` and `bus` (of type `B`) are valid and not
 /// otherwise borrowed; `site` points into a live block.
@@ -126,10 +131,18 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         && site.via != Via::TlbMiss
         && !cpu.state.interrupt_shadow
         && !cpu.state.halted
-        && !cpu.interrupt_deliverable(bus)
-        && Mode::of(&cpu.state) == site.mode;
-    if straight_on {
+        && !cpu.interrupt_deliverable(bus);
+    if !straight_on {
+        LEAVE
+    } else if Mode::of(&cpu.state) == site.mode {
         GOTO_RIP
+    } else if site.ends_block {
+        // SAFETY: the translator running this slice does not touch its own state while generated code runs.
+        let translator = unsafe { &mut *ctx.translator };
+        match translator.find_for_code(cpu, bus) {
+            0 => LEAVE,
+            entry => entry,
+        }
     } else {
         LEAVE
     }

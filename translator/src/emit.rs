@@ -862,14 +862,20 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// After a block-ending callout, which always leaves with RIP set: for the dispatcher, or when nothing needs
-    /// it, for the next block through the jump table.
+    /// it, for the next block through the jump table, or straight to the translation the callout found (after a
+    /// change of mode, see [`callout::step`]).
     fn leave_after_callout(&mut self) {
         let rip_off = state::RIP as i32;
         let target = 6;
+        let goto_rip = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; cmp eax, callout::GOTO_RIP as i32
-            ; jne =>self.leave
+            ; cmp rax, callout::GOTO_RIP as i32
+            ; je =>goto_rip
+            ; cmp rax, callout::LEAVE as i32
+            ; jbe =>self.leave
+            ; jmp rax
+            ; =>goto_rip
             ; mov Rq(target), [r15 + rip_off]
         );
         self.goto_register(target);

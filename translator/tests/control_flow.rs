@@ -475,6 +475,53 @@ fn invalid_bytes_in_a_loop_raise_invalid_opcode_at_their_address() {
 }
 
 #[test]
+fn software_interrupts_between_rings_go_on_without_the_dispatcher() {
+    // Ring 3 runs INT 80h a thousand times; the ring-0 handler counts in EBX and returns by IRETD. Each INT and
+    // each IRETD changes the mode (CPL), so the jump table's probe, tagged with the old mode, cannot go on: their
+    // callouts find the block at RIP in the new mode themselves, and translated code goes there without the
+    // dispatcher. The HLT at the end raises #GP in ring 3, whose handler stub halts.
+    const N: u32 = 1000;
+    let machine = || {
+        use vx86_cpu::descriptor::system_type::INT_GATE32;
+        use vx86_cpu::testing::{gate, sel};
+        let mut m = ProtectedMachine::new();
+        let handler = layout::KERNEL_CODE + 0x100;
+        m.code(handler, |a| {
+            a.inc(ebx).unwrap();
+            a.iretd().unwrap();
+        });
+        m.set_idt(0x80, gate(sel::KCODE, handler as u32, INT_GATE32, 3, 0));
+        m.code(layout::USER_CODE, |a| {
+            let mut top = a.create_label();
+            a.mov(ecx, N).unwrap();
+            a.set_label(&mut top).unwrap();
+            a.int(0x80).unwrap();
+            a.dec(ecx).unwrap();
+            a.jnz(top).unwrap();
+            a.hlt().unwrap();
+        });
+        m.enter_ring3();
+        (m.cpu, m.bus)
+    };
+    let runs = run_both(machine, 1 << 20, BUDGET);
+    assert_eq!(
+        runs.translated.state.gpr[3],
+        u64::from(N),
+        "EBX: handler runs"
+    );
+    let m = ProtectedMachine {
+        cpu: runs.translated,
+        bus: runs.bus,
+    };
+    assert_eq!(m.vector_taken(), Some(13), "the HLT in ring 3");
+    assert!(
+        runs.translator.stats.dispatches < 20,
+        "{:?}",
+        runs.translator.stats
+    );
+}
+
+#[test]
 fn an_instruction_across_the_code_segment_limit_raises_general_protection() {
     // 32-bit protected mode: INC ECX, then an ADD whose last three bytes lie beyond CS's limit: #GP(0) on the ADD.
     let machine = || {
