@@ -11,7 +11,8 @@ pub struct JitCtx {
     /// running anything) if that goes negative.
     pub budget: i64,
     /// The guest's arithmetic flags, whenever translated code does not hold them in the host's RFLAGS (at block
-    /// boundaries and callouts always), in the form of [`crate::callout::flags_image`].
+    /// boundaries and callouts always), in the form of [`crate::callout::flags_image`]. Generated code writes its
+    /// low 32 bits, of which only the low 16 mean anything.
     pub saved_flags: u64,
     /// The soft TLB's supervisor and user tables.
     pub tlb: [*const TlbEntry; 2],

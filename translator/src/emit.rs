@@ -705,7 +705,9 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// Saves the host's flags as the guest's (LAHF for SF ZF AF PF CF, SETO for OF: far cheaper than PUSHFQ).
-    /// Uses RAX.
+    /// Uses RAX. The image is stored and loaded as 32 bits, its upper half whatever EAX held: as 16 bits, the
+    /// partial-register merges and the narrow store-to-load forwarding made each save and the next restore a long
+    /// dependency chain (a loop that saves and restores its flags ran at half the speed).
     fn save_flags(&mut self) {
         if !self.flags.saved {
             self.free_rax();
@@ -713,7 +715,7 @@ impl<'a> BlockEmitter<'a> {
                 ; .arch x64
                 ; lahf
                 ; seto al
-                ; mov [r14 + ctx::SAVED_FLAGS], ax
+                ; mov [r14 + ctx::SAVED_FLAGS], eax
             );
             self.flags.saved = true;
         }
@@ -736,7 +738,7 @@ impl<'a> BlockEmitter<'a> {
     fn restore_flags_raw(&mut self) {
         dynasm!(self.ops
             ; .arch x64
-            ; mov ax, [r14 + ctx::SAVED_FLAGS]
+            ; mov eax, [r14 + ctx::SAVED_FLAGS]
             ; add al, 0x7F
             ; sahf
         );

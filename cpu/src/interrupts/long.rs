@@ -54,16 +54,17 @@ impl Cpu {
             self.state.gpr[4]
         } & !0xF;
         let old_ss = u64::from(self.state.seg(SegReg::Ss).selector);
-        let mut frame = vec![
+        // The frame from its top: SS, RSP, RFLAGS, CS, RIP and the error code, if any (no allocation: this runs
+        // for every interrupt and exception).
+        let full = [
             old_ss,
             self.state.gpr[4],
             self.state.rflags,
             u64::from(self.state.seg(SegReg::Cs).selector),
+            self.state.rip,
+            error.map_or(0, u64::from),
         ];
-        frame.push(self.state.rip);
-        if let Some(e) = error {
-            frame.push(u64::from(e));
-        }
+        let frame = &full[..if error.is_some() { 6 } else { 5 }];
         let user = new_cpl == 3;
         let bottom = rsp.wrapping_sub(8 * frame.len() as u64);
         if !canonical(rsp.wrapping_sub(1)) || !canonical(bottom) {
