@@ -1343,8 +1343,6 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
-    /// miss runs the instruction in the CPU's step (which faults precisely).
     /// A RET whose return address is known ([`Plan::KnownReturn`]): RSP moves past the slot, which is not read (the
     /// CALL's push just wrote it, so reading it could not fault either).
     fn release_return_slot(&mut self) {
@@ -1355,6 +1353,8 @@ impl<'a> BlockEmitter<'a> {
         dynasm!(self.ops ; .arch x64 ; add QWORD [r15 + rsp_off], 8);
     }
 
+    /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
+    /// miss runs the instruction in the CPU's step (which faults precisely).
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));

@@ -117,8 +117,7 @@ pub(crate) fn follow_transfers<B: Bus>(
             _ => break,
         };
         // The code lies on the block's own page, so at the same physical page.
-        let phys = (key.phys & !0xFFF) | (key.mode.cs_base.wrapping_add(next) & 0xFFF);
-        let piece = cpu.decode_straight_line(bus, next, phys, max - instrs.len());
+        let piece = cpu.decode_straight_line(bus, next, key.phys_on_page(next), max - instrs.len());
         if piece.is_empty() {
             // Nothing decodable there: a JMP or CALL runs as an ordinary one, a known RET leaves for its address.
             match followed.last_mut() {

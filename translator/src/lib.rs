@@ -95,6 +95,14 @@ struct Key {
     mode: Mode,
 }
 
+impl Key {
+    /// The physical address of `rip` when it lies on the block's linear page (which maps to the block's physical
+    /// page).
+    fn phys_on_page(&self, rip: u64) -> u64 {
+        (self.phys & !0xFFF) | (self.mode.cs_base.wrapping_add(rip) & 0xFFF)
+    }
+}
+
 /// A direct exit, for linking: where its jump is and what it leaves for.
 struct ExitRecord {
     /// Host address of the rel32 field of the exit's jump (which ends right after it).
@@ -656,7 +664,7 @@ fn ends_before_an_undecodable(
     let piece = &instrs[last_piece..];
     let start = piece.first().map_or(key.rip, |i| i.ip());
     let len: u64 = piece.iter().map(|i| i.len() as u64).sum();
-    let phys = (key.phys & !0xFFF) | (key.mode.cs_base.wrapping_add(start) & 0xFFF);
+    let phys = key.phys_on_page(start);
     ((phys + len) & 0xFFF != 0).then(|| start.wrapping_add(len))
 }
 

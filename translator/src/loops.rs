@@ -44,8 +44,12 @@ pub fn join_successor<B: Bus>(
             continue;
         }
         // The successor lies on the block's own page, so at the same physical page.
-        let phys = (key.phys & !0xFFF) | (linear(successor) & 0xFFF);
-        let tail = cpu.decode_straight_line(bus, successor, phys, MAX_TAIL.min(max - instrs.len()));
+        let tail = cpu.decode_straight_line(
+            bus,
+            successor,
+            key.phys_on_page(successor),
+            MAX_TAIL.min(max - instrs.len()),
+        );
         // The second block's last branch goes back to the first's start when taken (the back edge a self-loop
         // needs).
         let closes = tail

@@ -4,28 +4,16 @@
 //! whether the transfers were followed.
 
 use iced_x86::code_asm::*;
-use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus};
-use vx86_cpu::Cpu;
+use vx86_cpu::testing::assemble;
 
 mod common;
-use common::{run_both, Runs};
+use common::{long_mode_guest as guest, run_both, run_both_to_the_end, Runs, CODE, STACK};
 
-const RAM: usize = 4 << 20;
-const CODE: u64 = 0x10_0000;
-const DATA: u64 = 0x20_0000;
-const STACK: u64 = 0x30_0000;
 const BUDGET: u64 = 1_000_000;
 
-/// Runs 64-bit `code` (RBX at [`DATA`]) under both engines.
+/// Runs `code`, which halts, under both engines.
 fn run(code: &[u8]) -> Runs {
-    let guest = || -> (Cpu, FlatBus) {
-        let mut bus = FlatBus::new(RAM);
-        bus.load(CODE, code);
-        let mut cpu = long_mode_cpu(&mut bus, CODE, STACK);
-        cpu.state.gpr[3] = DATA;
-        (cpu, bus)
-    };
-    run_both(guest, 1 << 20, BUDGET)
+    run_both(|| guest(code), 1 << 20, BUDGET)
 }
 
 #[test]
@@ -122,23 +110,7 @@ fn a_fault_in_a_followed_callee_comes_with_its_call_done() {
         a.mov(rax, qword_ptr(rcx)).unwrap();
         a.ret().unwrap();
     });
-    let guest = || -> (Cpu, FlatBus) {
-        let mut bus = FlatBus::new(RAM);
-        bus.load(CODE, &code);
-        let cpu = long_mode_cpu(&mut bus, CODE, STACK);
-        (cpu, bus)
-    };
-    let (mut reference, mut ref_bus) = guest();
-    let ref_exit = reference.run(&mut ref_bus, BUDGET);
-    let (mut cpu, mut bus) = guest();
-    let mut translator = vx86_translator::Translator::new(1 << 20).unwrap();
-    let exit = translator.run(&mut cpu, &mut bus, BUDGET);
-    let problems = common::differences(
-        (&reference, &ref_bus, ref_exit),
-        (&cpu, &bus, exit),
-        u64::MAX,
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let (cpu, translator, _) = run_both_to_the_end(|| guest(&code), BUDGET);
     assert_eq!(cpu.state.gpr[8], 1, "the callee's ADD ran");
     assert_eq!(
         cpu.state.gpr[4],

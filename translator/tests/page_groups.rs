@@ -4,47 +4,14 @@
 //! instruction by instruction, and whether a loop's group was looked up before the loop.
 
 use iced_x86::code_asm::*;
-use vx86_cpu::testing::{assemble, long_mode_cpu, FlatBus, LONG_MODE_TABLES};
+use vx86_cpu::testing::{assemble, FlatBus, LONG_MODE_TABLES};
 use vx86_cpu::Cpu;
 use vx86_translator::group::FALLBACK_LIMIT;
-use vx86_translator::Translator;
 
 mod common;
-use common::{differences, run_both};
+use common::{long_mode_guest as guest, run_both, run_both_to_the_end, CODE, DATA, RAM};
 
-const RAM: usize = 4 << 20;
-const CODE: u64 = 0x10_0000;
-/// Guest data: in the second 2 MiB page, which no code shares.
-const DATA: u64 = 0x20_0000;
-const STACK: u64 = 0x30_0000;
 const BUDGET: u64 = 1_000_000;
-
-/// A 64-bit guest (RAM identity-mapped by 2 MiB pages, their dirty bits clear) running `code`, RBX at [`DATA`].
-fn guest(code: &[u8]) -> (Cpu, FlatBus) {
-    let mut bus = FlatBus::new(RAM);
-    bus.load(CODE, code);
-    let mut cpu = long_mode_cpu(&mut bus, CODE, STACK);
-    cpu.state.gpr[3] = DATA;
-    (cpu, bus)
-}
-
-/// Runs the guest `make` builds, which must not halt (it ends in a triple fault, say), under the interpreter and
-/// under a translator: both must end the same way. Returns the translated CPU, the translator and the reference
-/// bus.
-fn run_both_to_the_end(make: impl Fn() -> (Cpu, FlatBus)) -> (Cpu, Translator, FlatBus) {
-    let (mut reference, mut ref_bus) = make();
-    let ref_exit = reference.run(&mut ref_bus, BUDGET);
-    let (mut cpu, mut bus) = make();
-    let mut translator = Translator::new(1 << 20).unwrap();
-    let exit = translator.run(&mut cpu, &mut bus, BUDGET);
-    let problems = differences(
-        (&reference, &ref_bus, ref_exit),
-        (&cpu, &bus, exit),
-        u64::MAX,
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-    (cpu, translator, ref_bus)
-}
 
 #[test]
 fn accesses_through_one_base_and_the_stack_share_a_lookup() {
@@ -199,7 +166,7 @@ fn a_member_whose_page_is_not_present_faults_at_its_own_instruction() {
         cpu.state.gpr[3] = RAM as u64 - 8;
         (cpu, bus)
     };
-    let (cpu, translator, _) = run_both_to_the_end(at_the_end);
+    let (cpu, translator, _) = run_both_to_the_end(at_the_end, BUDGET);
     assert_eq!(cpu.state.gpr[8], 2, "the second access faulted");
     assert_eq!(cpu.state.cr2, RAM as u64, "CR2");
     assert_eq!(translator.stats.page_groups, 1);
@@ -266,7 +233,7 @@ fn a_group_looked_up_before_its_loop_faults_at_its_leader_after_the_instructions
         cpu.state.gpr[3] = RAM as u64 + 0x100;
         (cpu, bus)
     };
-    let (cpu, translator, _) = run_both_to_the_end(unmapped);
+    let (cpu, translator, _) = run_both_to_the_end(unmapped, BUDGET);
     assert_eq!(cpu.state.gpr[8], 1, "the ADD before the access ran once");
     assert_eq!(cpu.state.cr2, RAM as u64 + 0x100, "CR2");
     assert_eq!(translator.stats.hoisted_groups, 1);
@@ -334,7 +301,7 @@ fn a_table_across_a_page_falls_back_then_its_loop_does_without_the_hoist() {
 
 #[test]
 fn a_table_on_a_page_not_present_faults_at_its_access_after_the_instructions_before_it() {
-    let (cpu, translator, ref_bus) = run_both_to_the_end(|| crc_guest(RAM as u64 + 0x100));
+    let (cpu, translator, ref_bus) = run_both_to_the_end(|| crc_guest(RAM as u64 + 0x100), BUDGET);
     assert_eq!(
         cpu.state.gpr[6],
         DATA + 0x2001,

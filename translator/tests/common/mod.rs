@@ -1,11 +1,31 @@
 //! What the translator's integration tests share: a small deterministic random generator, the comparison of a
-//! translated run with the interpreter's, and a runner that does both runs of one guest and checks they agree.
+//! translated run with the interpreter's, runners that do both runs of one guest and check they agree, and a
+//! 64-bit guest to run.
 
 #![allow(dead_code)]
 
-use vx86_cpu::testing::{compare_states, FlatBus};
+use vx86_cpu::testing::{compare_states, long_mode_cpu, FlatBus};
 use vx86_cpu::{Cpu, Exit};
 use vx86_translator::Translator;
+
+/// RAM of [`long_mode_guest`].
+pub const RAM: usize = 4 << 20;
+/// Where [`long_mode_guest`] loads its code.
+pub const CODE: u64 = 0x10_0000;
+/// Guest data for [`long_mode_guest`] (RBX points there): in the second 2 MiB page, which no code shares.
+pub const DATA: u64 = 0x20_0000;
+/// [`long_mode_guest`]'s stack top.
+pub const STACK: u64 = 0x30_0000;
+
+/// A 64-bit guest (RAM identity-mapped by 2 MiB pages, their dirty bits clear) running `code` from [`CODE`], RBX
+/// at [`DATA`], RSP at [`STACK`].
+pub fn long_mode_guest(code: &[u8]) -> (Cpu, FlatBus) {
+    let mut bus = FlatBus::new(RAM);
+    bus.load(CODE, code);
+    let mut cpu = long_mode_cpu(&mut bus, CODE, STACK);
+    cpu.state.gpr[3] = DATA;
+    (cpu, bus)
+}
 
 /// xorshift64: deterministic, so a seed replays a round.
 pub struct Rng(pub u64);
@@ -101,4 +121,25 @@ pub fn run_both(machine: impl Fn() -> (Cpu, FlatBus), cache_bytes: usize, budget
         bus,
         translator,
     }
+}
+
+/// Runs the guest `make` builds, which need not halt (it may end in a triple fault, say), under the interpreter and
+/// under a translator for up to `budget` instructions: both must end the same way. Returns the translated CPU, the
+/// translator and the interpreter's bus.
+pub fn run_both_to_the_end(
+    make: impl Fn() -> (Cpu, FlatBus),
+    budget: u64,
+) -> (Cpu, Translator, FlatBus) {
+    let (mut reference, mut ref_bus) = make();
+    let ref_exit = reference.run(&mut ref_bus, budget);
+    let (mut cpu, mut bus) = make();
+    let mut translator = Translator::new(1 << 20).expect("a code cache");
+    let exit = translator.run(&mut cpu, &mut bus, budget);
+    let problems = differences(
+        (&reference, &ref_bus, ref_exit),
+        (&cpu, &bus, exit),
+        u64::MAX,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    (cpu, translator, ref_bus)
 }
