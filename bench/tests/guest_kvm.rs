@@ -144,9 +144,12 @@ fn a_fixed_workload_gives_the_same_registers_and_memory_under_interp_and_kvm_in_
         assert_eq!(kvm_sum, interp_sum, "{guest}: memory differs");
         assert_eq!(kvm.gpr, interp.gpr, "{guest}: general registers differ");
         assert_eq!(kvm.rip, interp.rip, "{guest}");
+        // The workload's last flag writer is a SHL by 7 (64-bit) or a DEC: CF, PF, ZF and SF are defined, while
+        // AF and OF after a shift by more than one are not, and KVM gets them from the host's ALU (Intel's leave
+        // them otherwise than the interpreter's documented choice).
         assert_eq!(
-            kvm.rflags & 0x8D5,
-            interp.rflags & 0x8D5,
+            kvm.rflags & 0xC5,
+            interp.rflags & 0xC5,
             "{guest}: arithmetic flags differ"
         );
         assert_eq!(kvm.segs, interp.segs, "{guest}");

@@ -120,3 +120,32 @@ fn cpuid_cache_leaves_describe_32_kib_l1_caches_and_a_4_mib_l2() {
     assert_eq!(caches[2], (3, 2, 4 << 20), "L2 unified");
     assert_eq!(caches[3].0, 0, "the list ends");
 }
+
+#[test]
+fn serialize_is_offered_and_runs_as_a_serializing_no_op() {
+    let m = ProtectedMachine::run_ring0(
+        |_| {},
+        |a| {
+            a.mov(eax, 7).unwrap();
+            a.xor(ecx, ecx).unwrap();
+            a.cpuid().unwrap();
+            a.mov(dword_ptr(OUT), edx).unwrap();
+            a.mov(esi, 0x1234_5678).unwrap();
+            a.serialize().unwrap();
+            a.mov(dword_ptr(OUT + 4), esi).unwrap();
+            a.hlt().unwrap();
+        },
+    );
+    let features = m.bus.read_u32(u64::from(OUT));
+    assert_ne!(
+        features & vx86_cpu::cpuid::SERIALIZE_BIT,
+        0,
+        "CPUID.7.0:EDX[14]"
+    );
+    assert_eq!(m.vector_taken(), None, "SERIALIZE raised no #UD");
+    assert_eq!(
+        m.bus.read_u32(u64::from(OUT + 4)),
+        0x1234_5678,
+        "the code after it ran"
+    );
+}

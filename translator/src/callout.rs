@@ -12,7 +12,8 @@ use vx86_cpu::{Bus, Cpu, Flow};
 /// What callouts count, for `-d stats`.
 #[derive(Clone, Debug, Default)]
 pub struct CalloutStats {
-    /// Callouts for instructions that are never translated, by mnemonic (`iced_x86::Mnemonic as usize`).
+    /// Callouts for instructions that run in the CPU's step (never translated, or REP strings the host's REP cannot
+    /// run), by mnemonic (`iced_x86::Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
     /// Instructions fetched and decoded afresh (crossing a page or the code-segment limit, or invalid).
     pub fetched: u64,

@@ -8,6 +8,9 @@
 //! translation time. They are saved before anything that may clobber them or observe them (a TLB lookup, a
 //! callout, an exit), so every fault and every exit sees the exact flags of its instruction's start.
 
+mod rep_string;
+mod shift_flags;
+
 use crate::callout;
 use crate::ctx::offsets as ctx;
 use crate::group::{self, Groups, PageGroup, Range};
@@ -254,6 +257,21 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     Some((regs, RegSet(written.0 & regs.0), check?))
 }
 
+/// Whether the arithmetic flags site `k` leaves are all overwritten before anything could see them: the sites after
+/// it, up to one that writes every arithmetic flag without reading any, run natively without touching memory (so
+/// none can fault) and without reading flags. A branch, a callout, an exit or the block's end sees them.
+fn flags_dead_after(plans: &[Plan], k: usize) -> bool {
+    for plan in &plans[k + 1..] {
+        match plan {
+            Plan::Native(n) if n.memory.is_some() || n.needs_flags => return false,
+            Plan::Native(n) if n.writes_flags => return true,
+            Plan::Native(_) => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Whether some site of a block planned as `plans` writes guest register `r`.
 fn writes_register(plans: &[Plan], r: u8) -> bool {
     plans
@@ -422,6 +440,9 @@ pub struct BlockEmitter<'a> {
     hoisted: Option<PageGroup>,
     /// A self-loop's table access whose range is looked up once, before the first pass ([`hoisted_indexed`]).
     indexed: Option<IndexedAccess>,
+    /// For each site: every arithmetic flag it leaves is overwritten before anything could see it (see
+    /// [`flags_dead_after`]); only worked out when a site has a [`plan::ShiftFix`].
+    flags_dead: Vec<bool>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -451,6 +472,7 @@ impl<'a> BlockEmitter<'a> {
             encoder: Encoder::new(64),
             hoisted: None,
             indexed: None,
+            flags_dead: Vec::new(),
             ops,
             epilogue,
             callouts,
@@ -475,6 +497,14 @@ impl<'a> BlockEmitter<'a> {
         may_lead: &dyn Fn(&Site) -> bool,
     ) -> Emitted {
         let entry = self.ops.offset();
+        if plans
+            .iter()
+            .any(|p| matches!(p, Plan::Native(n) if n.shift_fix.is_some()))
+        {
+            self.flags_dead = (0..plans.len())
+                .map(|k| flags_dead_after(plans, k))
+                .collect();
+        }
         self.page = self.linear_page(sites.first().map_or(0, |s| s.instr.ip()));
         let n = sites.len() as i32;
         let no_budget = self.ops.new_dynamic_label();
@@ -577,6 +607,7 @@ impl<'a> BlockEmitter<'a> {
                 }
                 Plan::BitScan { dst, src, size } => self.bit_scan(sites, k, dst, src, size),
                 Plan::Divide { divisor, size } => self.divide(sites, k, divisor, size),
+                Plan::RepString { moves, size } => self.rep_string(k, moves, size),
                 Plan::ClearInterrupts => {
                     // The AND clobbers the host's flags.
                     self.save_flags();
@@ -1074,6 +1105,17 @@ impl<'a> BlockEmitter<'a> {
 
     /// Emits `sites[k]` natively; false (having emitted nothing) when it cannot be encoded on the host.
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
+        let unfixed;
+        let n = if n.shift_fix.is_some() && self.flags_dead.get(k) == Some(&true) {
+            // Nothing sees the shift's AF and OF.
+            unfixed = Native {
+                shift_fix: None,
+                ..n.clone()
+            };
+            &unfixed
+        } else {
+            n
+        };
         let i = &sites[k].instr;
         // A self-loop's budget register and a page group's holder are never scratch.
         let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
@@ -1873,6 +1915,9 @@ impl<'a> BlockEmitter<'a> {
             }
         }
         self.ops.extend(bytes.iter().copied());
+        if let Some(fix) = n.shift_fix {
+            self.fix_shift_flags(fix, host);
+        }
         // The encoder's buffer, back for the next instruction.
         bytes.clear();
         self.encoder.set_buffer(bytes);

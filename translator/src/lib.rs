@@ -20,6 +20,7 @@ pub mod ctx;
 pub mod emit;
 mod follow;
 pub mod group;
+mod host_flags;
 pub mod jump_table;
 mod loops;
 pub mod mode;

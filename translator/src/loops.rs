@@ -7,7 +7,7 @@
 use crate::plan::is_direct_branch;
 use crate::Key;
 use iced_x86::{FlowControl, Instruction};
-use vx86_cpu::{Bus, Cpu};
+use vx86_cpu::{Bus, Cpu, PageBacking};
 
 /// The longest second block joined...
 const MAX_TAIL: usize = 8;
@@ -44,12 +44,11 @@ pub fn join_successor<B: Bus>(
             continue;
         }
         // The successor lies on the block's own page, so at the same physical page.
-        let tail = cpu.decode_straight_line(
-            bus,
-            successor,
-            key.phys_on_page(successor),
-            MAX_TAIL.min(max - instrs.len()),
-        );
+        let phys = key.phys_on_page(successor);
+        if !may_branch_to(bus, phys, successor, key.rip, key.mode.bitness) {
+            continue;
+        }
+        let tail = cpu.decode_straight_line(bus, successor, phys, MAX_TAIL.min(max - instrs.len()));
         // The second block's last branch goes back to the first's start when taken (the back edge a self-loop
         // needs).
         let closes = tail
@@ -61,4 +60,48 @@ pub fn join_successor<B: Bus>(
         }
     }
     None
+}
+
+/// How far past the successor's start its back edge is looked for: the loops worth joining have tails of a few
+/// short instructions, and scanning further cost what the decodes it saved did.
+const MAX_TAIL_BYTES: usize = 48;
+
+/// Whether the code at guest address `from` (guest-physical `phys`) may hold, within [`MAX_TAIL_BYTES`], a direct
+/// JMP or Jcc to `target`: a cheap scan of the bytes for the opcodes of those branches and their displacements,
+/// so that the tail is decoded only where it can close the loop (decoding a successor for every block that ends in
+/// a branch on its page showed in translation profiles). A false yes costs only that decode. A branch the scan
+/// does not know (an operand-size prefix, 16-bit code: no scan) may be missed, and the loop is then not joined.
+fn may_branch_to<B: Bus>(bus: &mut B, phys: u64, from: u64, target: u64, bitness: u32) -> bool {
+    if bitness == 16 {
+        return true;
+    }
+    let (PageBacking::Ram(offset) | PageBacking::Rom(offset)) = bus.backing(phys) else {
+        return true;
+    };
+    let at = offset + (phys & 0xFFF) as usize;
+    let in_page = 0x1000 - (phys & 0xFFF) as usize;
+    let Some(bytes) = bus.memory().get(at..at + in_page.min(MAX_TAIL_BYTES + 6)) else {
+        return true;
+    };
+    let wrap = |a: u64| if bitness == 32 { a & 0xFFFF_FFFF } else { a };
+    let rel32 = |k: usize| {
+        bytes
+            .get(k..k + 4)
+            .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    (0..bytes.len().min(MAX_TAIL_BYTES)).any(|k| {
+        let ip = from.wrapping_add(k as u64);
+        let lands = |len: u64, rel: Option<i64>| {
+            rel.is_some_and(|rel| wrap(ip.wrapping_add(len).wrapping_add(rel as u64)) == target)
+        };
+        let rel8 = || bytes.get(k + 1).map(|&b| i64::from(b as i8));
+        match bytes[k] {
+            0xEB | 0x70..=0x7F => lands(2, rel8()),
+            0xE9 => lands(5, rel32(k + 1)),
+            0x0F => bytes
+                .get(k + 1)
+                .is_some_and(|b| (0x80..=0x8F).contains(b) && lands(6, rel32(k + 2))),
+            _ => false,
+        }
+    })
 }

@@ -75,6 +75,15 @@ pub enum Plan {
         /// Operand size in bytes.
         size: u32,
     },
+    /// REP STOS or REP MOVS with 64-bit addresses and no FS or GS base (element size in bytes): run by the
+    /// host's own REP when every element lies in one page the TLB serves (see `emit::rep_string`), else in the
+    /// step.
+    RepString {
+        /// MOVS (else STOS).
+        moves: bool,
+        /// Element size in bytes.
+        size: u32,
+    },
     /// The CPU's one-instruction step runs it.
     Callout,
 }
@@ -149,6 +158,52 @@ pub struct Native {
     pub xmm_written: u16,
     /// Its 16-byte memory operand must be aligned (else #GP, which the step raises).
     pub align16: bool,
+    /// A shift whose AF and OF the host sets otherwise than the interpreter: fixed after it runs (see
+    /// `host_flags`).
+    pub shift_fix: Option<ShiftFix>,
+}
+
+/// How a shift's AF and OF, or a rotate's OF, are made the interpreter's on a host that sets them otherwise: a
+/// shift sets AF, and OF is that of the final one-bit step (SHL: the result's sign XOR CF; SHR: the operand's
+/// sign for a count of one, else 0; SAR: 0; ROL: the result's sign XOR CF, its lowest bit; ROR: the result's top
+/// two bits XORed). A count that is zero once masked leaves every flag alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShiftFix {
+    /// Which shift.
+    pub kind: ShiftKind,
+    /// Its count.
+    pub count: ShiftCount,
+}
+
+/// The shifts [`ShiftFix`] covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftKind {
+    /// SHL (SAL).
+    Left,
+    /// SHR.
+    Right,
+    /// SAR.
+    Arithmetic,
+    /// ROL or ROR (`left`) by more than one, of a register of `width` bits.
+    Rotate {
+        /// ROL.
+        left: bool,
+        /// The destination's guest register (its number).
+        dst: u8,
+        /// The destination's width in bits.
+        width: u8,
+    },
+}
+
+/// A fixed shift's count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftCount {
+    /// An immediate that is 1 once masked.
+    One,
+    /// An immediate above 1 once masked, below the operand's width.
+    Several,
+    /// CL, masked with this (31 or 63), below the operand's width (32- and 64-bit operands only).
+    Cl(u8),
 }
 
 /// Integer instructions that run natively when their operands allow. Left out on purpose: RCL/RCR, SHLD/SHRD and
@@ -189,6 +244,7 @@ fn translatable(m: M) -> bool {
             | M::Btc
             | M::Bswap
             | M::Pause
+            | M::Serialize
             | M::Xchg
             | M::Xadd
             | M::Cmpxchg
@@ -332,7 +388,13 @@ fn simd_unaligned_ok(m: M) -> bool {
 pub fn does_nothing(m: M) -> bool {
     matches!(
         m,
-        M::Nop | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchnta | M::Prefetchw
+        M::Nop
+            | M::Serialize
+            | M::Prefetcht0
+            | M::Prefetcht1
+            | M::Prefetcht2
+            | M::Prefetchnta
+            | M::Prefetchw
     )
 }
 
@@ -401,6 +463,9 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
         if let Some(op) = op {
             return Plan::Stack(op);
         }
+        if let Some(string) = rep_string(i) {
+            return string;
+        }
         if i.code() == Code::Jmp_rm64 {
             if i.op0_kind() == OpKind::Register {
                 return Plan::IndirectJump(None);
@@ -417,6 +482,26 @@ pub fn plan(i: &Instruction, mode: &Mode, info: &mut InstructionInfoFactory) -> 
         Some(n) => Plan::Native(n),
         None => Plan::Callout,
     }
+}
+
+/// REP STOS and REP MOVS (F3, not F2) with 64-bit addresses and no FS or GS override (64-bit code: the other
+/// segments have no base): [`Plan::RepString`].
+fn rep_string(i: &Instruction) -> Option<Plan> {
+    let (moves, size) = match i.mnemonic() {
+        M::Stosb => (false, 1),
+        M::Stosw => (false, 2),
+        M::Stosd => (false, 4),
+        M::Stosq => (false, 8),
+        M::Movsb => (true, 1),
+        M::Movsw => (true, 2),
+        M::Movsd if i.op_count() == 2 && i.op0_kind() == OpKind::MemoryESRDI => (true, 4),
+        M::Movsq => (true, 8),
+        _ => return None,
+    };
+    let flat = !matches!(i.segment_prefix(), Register::FS | Register::GS);
+    let rdi = matches!(i.op0_kind(), OpKind::MemoryESRDI);
+    (i.has_rep_prefix() && !i.has_repne_prefix() && flat && rdi)
+        .then_some(Plan::RepString { moves, size })
 }
 
 /// In 64-bit code: BSF/BSR, 32- and 64-bit DIV (from a register or memory) and MOV from a segment register, when
@@ -501,6 +586,7 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
             xmm_loaded: 0,
             xmm_written: 0,
             align16: false,
+            shift_fix: None,
         });
     }
     // BT* with a register bit offset may address memory beyond the operand; leave those to the step.
@@ -590,6 +676,11 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
     }
     let modified = flags::arith_from_iced(i.rflags_modified());
     let read = flags::arith_from_iced(i.rflags_read());
+    let shift_fix = if crate::host_flags::shifts_match_the_interpreter() {
+        None
+    } else {
+        shift_fix(i)?
+    };
     Some(Native {
         used,
         written,
@@ -602,7 +693,62 @@ fn native(i: &Instruction, mode: &Mode, factory: &mut InstructionInfoFactory) ->
         xmm_loaded,
         xmm_written,
         align16,
+        shift_fix,
     })
+}
+
+/// For a host whose shifts and rotates set AF and OF otherwise than the interpreter: how to fix `i`'s (`Some(None)`
+/// when nothing needs fixing), or `None` when it must run in the CPU's step (a rotate by more than one or by CL, a
+/// shift by CL of an 8- or 16-bit operand, a count beyond an 8- or 16-bit operand's width).
+fn shift_fix(i: &Instruction) -> Option<Option<ShiftFix>> {
+    let kind = match i.mnemonic() {
+        M::Shl | M::Sal => ShiftKind::Left,
+        M::Shr => ShiftKind::Right,
+        M::Sar => ShiftKind::Arithmetic,
+        M::Rol | M::Ror => {
+            // A rotate leaves AF alone; its OF is the host's for a count of 0 or 1, and otherwise follows from the
+            // result in a register (not AH..BH, whose host register holds other bits too).
+            let dst = i.op0_register();
+            let count = match i.op1_kind() {
+                OpKind::Immediate8 => i.immediate8() & if dst.size() == 8 { 63 } else { 31 },
+                _ => return None,
+            };
+            if count <= 1 {
+                return Some(None);
+            }
+            if i.op0_kind() != OpKind::Register || regs::is_high_byte(dst) {
+                return None;
+            }
+            let kind = ShiftKind::Rotate {
+                left: i.mnemonic() == M::Rol,
+                dst: regs::number(dst),
+                width: 8 * dst.size() as u8,
+            };
+            return Some(Some(ShiftFix {
+                kind,
+                count: ShiftCount::Several,
+            }));
+        }
+        _ => return Some(None),
+    };
+    let width = if i.op0_kind() == OpKind::Register {
+        i.op0_register().size()
+    } else {
+        i.memory_size().size()
+    } as u32
+        * 8;
+    let mask = if width == 64 { 63 } else { 31 };
+    let count = match i.op1_kind() {
+        OpKind::Immediate8 => match u32::from(i.immediate8()) & mask {
+            0 => return Some(None),
+            1 => ShiftCount::One,
+            c if c < width => ShiftCount::Several,
+            _ => return None,
+        },
+        _ if width >= 32 => ShiftCount::Cl(mask as u8),
+        _ => return None,
+    };
+    Some(Some(ShiftFix { kind, count }))
 }
 
 fn memory_operand(

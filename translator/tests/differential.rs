@@ -56,7 +56,8 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
     }
     let imm = rng.next() as i32;
     let width = rng.below(4);
-    let r = match rng.below(20) {
+    let r = match rng.below(21) {
+        20 => rep_string(a, rng),
         17 | 18 => sse_instruction(a, rng, d, s),
         19 => match width {
             // RDX cleared first, mostly, so quotients fit; otherwise (and for a zero divisor) #DE.
@@ -213,6 +214,63 @@ fn random_instruction(a: &mut CodeAssembler, rng: &mut Rng, clean: &mut bool) {
             *clean = false;
         }
     }
+}
+
+/// Emits a REP STOS or REP MOVS with its operands set up: of 1 to 8-byte elements, mostly within the data area
+/// (within a page or across the two), sometimes none, downwards (DF set), overlapping (MOVS), into the code's page
+/// (after the code) or faulting. RSI is moved back near zero afterwards (MOVS leaves it in the data area, where
+/// [`mem`]'s index would take accesses out of RAM).
+fn rep_string(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
+    let size = 1u64 << rng.below(4);
+    let count = match rng.below(5) {
+        0 => 0,
+        1 => rng.below(8),
+        2 | 3 => rng.below(0x200),
+        _ => rng.below(DATA_SIZE / size),
+    };
+    let bytes = count * size;
+    let room = DATA_SIZE - bytes;
+    let dst = rng.below(room + 1) as i32;
+    let down = rng.below(6) == 0;
+    // Going down, the index starts at the highest element.
+    let start = |offset: i32| {
+        if down {
+            offset + bytes.saturating_sub(size) as i32
+        } else {
+            offset
+        }
+    };
+    match rng.below(16) {
+        0 if bytes <= 0x100 => a.mov(rdi, CODE + 0xC00)?,
+        1 => a.lea(rdi, ptr(rbx + 0x4000_0000))?,
+        _ => a.lea(rdi, ptr(rbx + start(dst)))?,
+    }
+    let moves = rng.below(2) == 0;
+    if moves {
+        let src = match rng.below(3) {
+            0 => (dst + rng.below(16) as i32 - 8).clamp(0, room as i32),
+            _ => rng.below(room + 1) as i32,
+        };
+        a.lea(rsi, ptr(rbx + start(src)))?;
+    }
+    a.mov(ecx, count as u32)?;
+    if down {
+        a.std()?;
+    }
+    match (moves, size) {
+        (false, 1) => a.rep().stosb()?,
+        (false, 2) => a.rep().stosw()?,
+        (false, 4) => a.rep().stosd()?,
+        (false, _) => a.rep().stosq()?,
+        (true, 1) => a.rep().movsb()?,
+        (true, 2) => a.rep().movsw()?,
+        (true, 4) => a.rep().movsd()?,
+        (true, _) => a.rep().movsq()?,
+    }
+    if down {
+        a.cld()?;
+    }
+    a.lea(rsi, ptr(rsi - DATA as i32))
 }
 
 /// Emits one random SSE or SSE2 instruction (moves, logic, integer arithmetic, shuffles; aligned and unaligned

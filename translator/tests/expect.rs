@@ -98,6 +98,22 @@ fn memory_accesses() {
 }
 
 #[test]
+fn rep_stos_and_rep_movs() {
+    check(
+        "rep_string",
+        &listings(|a| {
+            a.lea(rdi, qword_ptr(rbx + 0x100)).unwrap();
+            a.mov(ecx, 16).unwrap();
+            a.rep().stosq().unwrap();
+            a.lea(rsi, qword_ptr(rbx + 0x100)).unwrap();
+            a.mov(ecx, 64).unwrap();
+            a.rep().movsb().unwrap();
+            a.hlt().unwrap();
+        }),
+    );
+}
+
+#[test]
 fn sse_moves_and_integer_operations() {
     check(
         "sse",

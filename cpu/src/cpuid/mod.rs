@@ -92,11 +92,17 @@ const BRAND: &[u8; 48] =
 /// Physical address bits (bits 7..0) and linear address bits (15..8) for CPUID 8000_0008h.
 const ADDRESS_SIZES: u32 = 36 | (48 << 8);
 
-/// Highest basic leaf: 7, the structured extended features (of which the model has only IA32_ARCH_CAPABILITIES);
+/// Highest basic leaf: 7, the structured extended features (of which the model has SERIALIZE and
+/// IA32_ARCH_CAPABILITIES);
 /// leaves 5 (MONITOR/MWAIT) and 6 (thermal and power) describe nothing.
 const MAX_LEAF: u32 = 7;
 /// CPUID.7.0:EDX bit 29: IA32_ARCH_CAPABILITIES is there.
 pub const ARCH_CAPABILITIES_BIT: u32 = 1 << 29;
+/// CPUID.7.0:EDX bit 14: the SERIALIZE instruction. Linux's `sync_core()` (after every patch of its own text)
+/// uses it where it is offered, and an IRET to itself where it is not: five pushes, a far return through the
+/// GDT's descriptors and a jump to wherever it came from, which cost the translator a callout and a lookup each.
+/// The model runs nothing ahead of time, so SERIALIZE has nothing to wait for.
+pub const SERIALIZE_BIT: u32 = 1 << 14;
 /// IA32_ARCH_CAPABILITIES: the speculative-execution flaws the processor does not have. The model executes nothing
 /// speculatively, so it reports itself free of every flaw this MSR names: rogue data cache load (RDCL_NO, bit 0:
 /// Meltdown, so Linux needs no page-table isolation), speculative store bypass (4), microarchitectural data sampling
@@ -170,7 +176,7 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
         3 | 5 | 6 => (0, 0, 0, 0),
         4 => cache::leaf4(subleaf),
         // Sub-leaf 0 only (EAX: the highest sub-leaf).
-        7 if subleaf == 0 => (0, 0, 0, ARCH_CAPABILITIES_BIT),
+        7 if subleaf == 0 => (0, 0, 0, SERIALIZE_BIT | ARCH_CAPABILITIES_BIT),
         7 => (0, 0, 0, 0),
         0x8000_0000 => (MAX_EXTENDED_LEAF, 0, 0, 0),
         0x8000_0001 => (
@@ -428,9 +434,13 @@ mod tests {
     }
 
     #[test]
-    fn leaf_7_offers_arch_capabilities_which_deny_every_speculation_flaw_and_refuse_writes() {
+    fn leaf_7_offers_serialize_and_arch_capabilities_which_deny_every_speculation_flaw_and_refuse_writes(
+    ) {
         assert_eq!(cpuid(0, 0).0, 7);
-        assert_eq!(cpuid(7, 0), (0, 0, 0, ARCH_CAPABILITIES_BIT));
+        assert_eq!(
+            cpuid(7, 0),
+            (0, 0, 0, SERIALIZE_BIT | ARCH_CAPABILITIES_BIT)
+        );
         assert_eq!(cpuid(7, 1), (0, 0, 0, 0));
         assert_eq!((cpuid(5, 0), cpuid(6, 0)), ((0, 0, 0, 0), (0, 0, 0, 0)));
         let mut cpu = Cpu::new();

@@ -69,6 +69,7 @@ impl Cpu {
             | M::Std
             | M::Bswap
             | M::Pause
+            | M::Serialize
             | M::Prefetch
             | M::Prefetchnta
             | M::Prefetcht0
