@@ -258,12 +258,14 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
 }
 
 /// Whether the arithmetic flags site `k` leaves are all overwritten before anything could see them: the sites after
-/// it, up to one that writes every arithmetic flag without reading any, run natively without touching memory (so
-/// none can fault) and without reading flags. A branch, a callout, an exit or the block's end sees them.
-fn flags_dead_after(plans: &[Plan], k: usize) -> bool {
-    for plan in &plans[k + 1..] {
+/// it, up to one that writes every arithmetic flag without reading any, run natively without reading flags, and
+/// without a memory access that could fault (one of their own: `looks_up_nothing` says which sites use a range
+/// looked up earlier). A branch, a callout, an exit or the block's end sees them.
+fn flags_dead_after(plans: &[Plan], k: usize, looks_up_nothing: impl Fn(usize) -> bool) -> bool {
+    for (j, plan) in plans.iter().enumerate().skip(k + 1) {
         match plan {
-            Plan::Native(n) if n.memory.is_some() || n.needs_flags => return false,
+            Plan::Native(n) if n.needs_flags => return false,
+            Plan::Native(n) if n.memory.is_some() && !looks_up_nothing(j) => return false,
             Plan::Native(n) if n.writes_flags => return true,
             Plan::Native(_) => {}
             _ => return false,
@@ -497,14 +499,6 @@ impl<'a> BlockEmitter<'a> {
         may_lead: &dyn Fn(&Site) -> bool,
     ) -> Emitted {
         let entry = self.ops.offset();
-        if plans
-            .iter()
-            .any(|p| matches!(p, Plan::Native(n) if n.shift_fix.is_some()))
-        {
-            self.flags_dead = (0..plans.len())
-                .map(|k| flags_dead_after(plans, k))
-                .collect();
-        }
         self.page = self.linear_page(sites.first().map_or(0, |s| s.instr.ip()));
         let n = sites.len() as i32;
         let no_budget = self.ops.new_dynamic_label();
@@ -564,6 +558,14 @@ impl<'a> BlockEmitter<'a> {
             self.cached = regs;
             self.dirty = written;
             dynasm!(self.ops ; .arch x64 ; =>lp.head);
+        }
+        if plans
+            .iter()
+            .any(|p| matches!(p, Plan::Native(n) if n.shift_fix.is_some()))
+        {
+            self.flags_dead = (0..plans.len())
+                .map(|k| flags_dead_after(plans, k, |j| self.looks_up_nothing(j)))
+                .collect();
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -1103,6 +1105,20 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// Whether site `k`'s memory access goes through a range looked up by another site (a page group's member, a
+    /// self-loop's hoisted group or table access), so it has no lookup, slow path or fault of its own.
+    fn looks_up_nothing(&self, k: usize) -> bool {
+        self.follows_in_group(k) || self.indexed.is_some_and(|x| x.site == k)
+    }
+
+    /// Whether site `k` is a page group's member that reaches memory through the group's holder: any member but
+    /// the leader, and the leader too when the group is looked up before a self-loop.
+    fn follows_in_group(&self, k: usize) -> bool {
+        self.groups
+            .member(k)
+            .is_some_and(|(g, _)| g.leader != k || self.hoisted == Some(*g))
+    }
+
     /// Emits `sites[k]` natively; false (having emitted nothing) when it cannot be encoded on the host.
     fn native(&mut self, sites: &[Site], k: usize, n: &Native) -> bool {
         let unfixed;
@@ -1125,7 +1141,7 @@ impl<'a> BlockEmitter<'a> {
         let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
         // A page group's member reaches memory through the group's holder; only the leader looks the range up.
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
-        let follower = member.filter(|(g, _)| g.leader != k || self.hoisted == Some(*g));
+        let follower = member.filter(|_| self.follows_in_group(k));
         let indexed = self.indexed.filter(|x| x.site == k);
         // Keep registers that hold guest values, and those the address is computed from, out of scratch use.
         let mut keep = self.cached;

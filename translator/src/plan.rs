@@ -245,6 +245,9 @@ fn translatable(m: M) -> bool {
             | M::Bswap
             | M::Pause
             | M::Serialize
+            | M::Lfence
+            | M::Sfence
+            | M::Mfence
             | M::Xchg
             | M::Xadd
             | M::Cmpxchg
@@ -390,6 +393,9 @@ pub fn does_nothing(m: M) -> bool {
         m,
         M::Nop
             | M::Serialize
+            | M::Lfence
+            | M::Sfence
+            | M::Mfence
             | M::Prefetcht0
             | M::Prefetcht1
             | M::Prefetcht2
