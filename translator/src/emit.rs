@@ -16,7 +16,7 @@ use crate::ctx::offsets as ctx;
 use crate::group::{self, Groups, PageGroup, Range};
 use crate::mode::Mode;
 use crate::plan::{self, MemOperand, Native, Plan, Source, StackOp};
-use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED};
+use crate::regs::{self, Pool, RegSet, ALL, CALLER_SAVED, RESIDENT};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, AssemblyOffset, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, Instruction, OpKind, Register};
@@ -67,6 +67,19 @@ pub enum Via {
     /// The instruction is fetched and decoded afresh each time it runs (it crosses the page or the code-segment
     /// limit, or its bytes are invalid): the block's last site, whose `instr` only holds its address.
     Fetch,
+}
+
+/// The shared ways out of generated code, as host addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogues {
+    /// Back to the dispatcher.
+    pub plain: usize,
+    /// Stores the resident registers (all in their host registers), then back to the dispatcher.
+    pub storing_resident: usize,
+    /// A subroutine that stores every resident register.
+    pub store_resident: usize,
+    /// A subroutine that loads every resident register.
+    pub load_resident: usize,
 }
 
 /// Callout entry points, as host addresses.
@@ -405,10 +418,12 @@ pub struct BlockEmitter<'a> {
     ops: &'a mut Ops,
     /// Host address `ops` starts at.
     base: usize,
-    /// Host address of the shared epilogue that returns to the dispatcher.
-    epilogue: usize,
+    /// Host addresses of the shared epilogues that return to the dispatcher.
+    epilogue: Epilogues,
     /// The block's own jump to the epilogue, at its end.
     leave: DynamicLabel,
+    /// The block's own jump to the epilogue that stores the resident registers first.
+    leave_storing: DynamicLabel,
     callouts: Callouts,
     mode: Mode,
     flags: FlagsAt,
@@ -453,16 +468,17 @@ impl<'a> BlockEmitter<'a> {
     pub fn new(
         ops: &'a mut Ops,
         base: usize,
-        epilogue: usize,
+        epilogue: Epilogues,
         callouts: Callouts,
         mode: Mode,
         mode_id: Option<u16>,
         first_exit: usize,
     ) -> Self {
-        let leave = ops.new_dynamic_label();
+        let (leave, leave_storing) = (ops.new_dynamic_label(), ops.new_dynamic_label());
         BlockEmitter {
             base,
             leave,
+            leave_storing,
             first_exit,
             mode_id,
             page: 0,
@@ -485,8 +501,9 @@ impl<'a> BlockEmitter<'a> {
             },
             slow: Vec::new(),
             steps: Vec::new(),
-            cached: RegSet::default(),
-            dirty: RegSet::default(),
+            // A block is entered with the resident registers in place and possibly newer than CpuState's.
+            cached: RESIDENT,
+            dirty: RESIDENT,
         }
     }
 
@@ -554,9 +571,9 @@ impl<'a> BlockEmitter<'a> {
                 self.load_flags();
                 self.flags.saved = false;
             }
-            self.reload(regs);
-            self.cached = regs;
-            self.dirty = written;
+            self.reload(RegSet(regs.0 & !self.cached.0));
+            self.cached = RegSet(regs.0 | RESIDENT.0);
+            self.dirty = RegSet(written.0 | RESIDENT.0);
             dynasm!(self.ops ; .arch x64 ; =>lp.head);
         }
         if plans
@@ -657,10 +674,11 @@ impl<'a> BlockEmitter<'a> {
             ; add QWORD [r14 + ctx::BUDGET], n
         );
         self.set_rip(first_ip);
+        // Nothing has run: the resident registers are as the block was entered, CpuState perhaps behind.
         dynasm!(self.ops
             ; .arch x64
             ; mov eax, exit::BUDGET as i32
-            ; jmp =>self.leave
+            ; jmp =>self.leave_storing
         );
         for slow in std::mem::take(&mut self.slow) {
             // First try to fill the TLB and run the fast path again; what cannot go fast (MMIO, a fault, a write
@@ -688,12 +706,17 @@ impl<'a> BlockEmitter<'a> {
         if let (Some(lp), Some(out)) = (self.self_loop, self.loop_exit.take()) {
             self.loop_way_out(lp, out, sites);
         }
-        // Every way out of the block meets here: a jmp rel32 to the shared epilogue.
-        dynasm!(self.ops ; .arch x64 ; =>self.leave);
-        let from = self.base + self.ops.offset().0 + 5;
-        let rel = (self.epilogue as i64 - from as i64) as i32;
-        let rel = rel.to_le_bytes();
-        self.ops.extend([0xE9, rel[0], rel[1], rel[2], rel[3]]);
+        // Every way out of the block meets here: a jmp rel32 to a shared epilogue.
+        for (label, to) in [
+            (self.leave, self.epilogue.plain),
+            (self.leave_storing, self.epilogue.storing_resident),
+        ] {
+            dynasm!(self.ops ; .arch x64 ; =>label);
+            let from = self.base + self.ops.offset().0 + 5;
+            let rel = (to as i64 - from as i64) as i32;
+            let rel = rel.to_le_bytes();
+            self.ops.extend([0xE9, rel[0], rel[1], rel[2], rel[3]]);
+        }
         let members = self
             .groups
             .roles
@@ -818,12 +841,20 @@ impl<'a> BlockEmitter<'a> {
         self.direct_exit_code(rip, AssemblyOffset(self.ops.offset().0 - 4));
     }
 
-    /// Makes the state what every block entry expects before a block exit: guest registers stored, flags saved
-    /// and the budget in the context.
+    /// Makes the state what every block entry expects before a block exit: the resident registers in their host
+    /// registers, the other guest registers stored, flags saved and the budget in the context.
     fn prepare_exit(&mut self) {
-        self.flush(ALL);
+        self.settle();
         self.save_flags();
         self.store_budget();
+    }
+
+    /// The registers as a block entry expects them: the other guest registers stored, and the resident ones in
+    /// their host registers (those used for something else meanwhile loaded back; CpuState has them).
+    fn settle(&mut self) {
+        self.flush(RegSet(!RESIDENT.0));
+        self.reload(RegSet(RESIDENT.0 & !self.cached.0));
+        self.cached.0 |= RESIDENT.0;
     }
 
     /// Records a direct exit for `rip` whose jump's rel32 field is at `rel32`, and emits the code it runs until
@@ -833,28 +864,29 @@ impl<'a> BlockEmitter<'a> {
         self.exits.push(DirectExit { rel32, target: rip });
         self.set_rip(rip);
         let code = (exit::DIRECT + number as u64) as i32;
+        // Until linked, the exit goes to the dispatcher, which reads every register in CpuState (the resident ones
+        // are all in their host registers here).
         dynasm!(self.ops
             ; .arch x64
             ; mov eax, code
-            ; jmp =>self.leave
+            ; jmp =>self.leave_storing
         );
     }
 
     /// Leaves for the guest address in host register `target` (flags saved): straight into its translation when
     /// the jump table has it, else to the dispatcher with RIP set.
     fn goto_register(&mut self, target: u8) {
-        self.flush(ALL);
+        self.settle();
         self.store_budget();
         let miss = self.ops.new_dynamic_label();
         if let Some(id) = self.mode_id {
             crate::jump_table::emit_lookup(self.ops, target, id, miss);
         }
         let rip_off = state::RIP as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; =>miss
-            ; mov [r15 + rip_off], Rq(target)
-        );
+        dynasm!(self.ops ; .arch x64 ; =>miss);
+        // The lookup callout clobbers the resident registers, and the dispatcher reads them in CpuState.
+        self.store_raw(RegSet(self.dirty.0 & RESIDENT.0));
+        dynasm!(self.ops ; .arch x64 ; mov [r15 + rip_off], Rq(target));
         if self.mode_id.is_some() {
             // Not in the table (or no longer valid there): a translated block may still be current.
             let found = self.ops.new_dynamic_label();
@@ -867,8 +899,9 @@ impl<'a> BlockEmitter<'a> {
                 ; jnz =>found
                 ; jmp =>self.leave
                 ; =>found
-                ; jmp rax
             );
+            self.reload(RESIDENT);
+            dynasm!(self.ops ; .arch x64 ; jmp rax);
         } else {
             dynasm!(self.ops ; .arch x64 ; xor eax, eax ; jmp =>self.leave);
         }
@@ -909,6 +942,12 @@ impl<'a> BlockEmitter<'a> {
             ; je =>goto_rip
             ; cmp rax, callout::LEAVE as i32
             ; jbe =>self.leave
+        );
+        // Into the block the callout found, which expects the resident registers (CpuState has them: the callout
+        // stored every register first).
+        self.reload(RESIDENT);
+        dynasm!(self.ops
+            ; .arch x64
             ; jmp rax
             ; =>goto_rip
             ; mov Rq(target), [r15 + rip_off]
@@ -980,7 +1019,7 @@ impl<'a> BlockEmitter<'a> {
             self.exit_to(target);
             return;
         }
-        self.flush(ALL);
+        self.settle();
         self.load_flags();
         self.save_flags();
         let taken = self.ops.new_dynamic_label();
@@ -1015,7 +1054,7 @@ impl<'a> BlockEmitter<'a> {
         let on = self.ops.new_dynamic_label();
         self.jcc(go_on, on);
         let kept = (self.cached, self.dirty, self.flags);
-        self.flush(ALL);
+        self.settle();
         self.save_flags();
         let refund = (sites.len() - k - 1) as i32;
         match self.self_loop {
@@ -1035,8 +1074,9 @@ impl<'a> BlockEmitter<'a> {
         if lp.flags_live_at_head() {
             self.load_flags();
         }
-        self.store_raw(RegSet(self.dirty.0 & !lp.regs.0));
-        self.reload(RegSet(lp.regs.0 & !self.cached.0));
+        let kept = RegSet(lp.regs.0 | RESIDENT.0);
+        self.store_raw(RegSet(self.dirty.0 & !kept.0));
+        self.reload(RegSet(kept.0 & !self.cached.0));
         let b = lp.budget;
         dynasm!(self.ops
             ; .arch x64
@@ -1312,14 +1352,18 @@ impl<'a> BlockEmitter<'a> {
         last: usize,
     ) {
         let (retry, miss) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
-        let base = (state::GPR + 8 * usize::from(range.base)) as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; =>retry
-            ; mov Rq(holder), [r15 + base]
-            ; lea Rq(holder), [Rq(holder) + range.low]
-        );
-        // Nothing holds a guest value yet: any other register is scratch.
+        dynasm!(self.ops ; .arch x64 ; =>retry);
+        if RESIDENT.contains(range.base) {
+            dynasm!(self.ops ; .arch x64 ; lea Rq(holder), [Rq(range.base) + range.low]);
+        } else {
+            let base = (state::GPR + 8 * usize::from(range.base)) as i32;
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov Rq(holder), [r15 + base]
+                ; lea Rq(holder), [Rq(holder) + range.low]
+            );
+        }
+        // Only the resident registers hold guest values yet: any other is scratch.
         self.range_lookup(holder, (1, 2), range.span, write, miss);
         let step = StepPath {
             step: self.ops.new_dynamic_label(),
@@ -1328,8 +1372,8 @@ impl<'a> BlockEmitter<'a> {
             // The last site leaves the block: the step path never gets this far.
             join: retry,
             restore_flags: false,
-            cached_at_join: RegSet::default(),
-            dirty: RegSet::default(),
+            cached_at_join: RESIDENT,
+            dirty: RESIDENT,
         };
         match fill {
             Some(access) => self.slow.push(SlowPath {
@@ -1337,7 +1381,7 @@ impl<'a> BlockEmitter<'a> {
                 retry,
                 addr: holder,
                 access,
-                cached_at_retry: RegSet::default(),
+                cached_at_retry: RESIDENT,
                 to_step: step,
             }),
             None => self.steps.push(StepPath { step: miss, ..step }),
@@ -1991,6 +2035,7 @@ impl<'a> BlockEmitter<'a> {
 
     /// Stores every guest register in `set` from the host register of its number.
     fn store_raw(&mut self, set: RegSet) {
+        let set = self.call_for_resident(set, self.epilogue.store_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(g));
@@ -2000,10 +2045,23 @@ impl<'a> BlockEmitter<'a> {
     /// Loads every guest register in `set` into its host register (after a call, on the way back to code that
     /// expects them there).
     fn reload(&mut self, set: RegSet) {
+        let set = self.call_for_resident(set, self.epilogue.load_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);
         }
+    }
+
+    /// When `set` holds every resident register, a call of `subroutine` (the shared store or load of them all)
+    /// instead of their moves; returns the registers left to move.
+    fn call_for_resident(&mut self, set: RegSet, subroutine: usize) -> RegSet {
+        if set.0 & RESIDENT.0 != RESIDENT.0 {
+            return set;
+        }
+        let from = self.base + self.ops.offset().0 + 5;
+        let rel = ((subroutine as i64 - from as i64) as i32).to_le_bytes();
+        self.ops.extend([0xE8, rel[0], rel[1], rel[2], rel[3]]);
+        RegSet(set.0 & !RESIDENT.0)
     }
 
     /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest

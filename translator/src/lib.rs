@@ -159,8 +159,8 @@ pub struct Translator {
     code: CodeBuffer,
     /// Host address of the entry trampoline.
     enter: usize,
-    /// Host address of the epilogue that returns from the trampoline.
-    epilogue: usize,
+    /// Host addresses of the epilogues that return from the trampoline.
+    epilogue: emit::Epilogues,
     blocks: FxHashMap<Key, Block>,
     jump_cache: Box<[Option<JumpSlot>]>,
     /// What generated code looks its indirect targets up in.
@@ -691,8 +691,8 @@ fn plan_sites(
     (sites, plans)
 }
 
-/// Places the entry trampoline and the shared epilogue in `code`; returns their host addresses.
-fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, usize)> {
+/// Places the entry trampoline and the shared epilogues in `code`; returns their host addresses.
+fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilogues)> {
     let base = code.next_address();
     let mut ops = Ops::new(base);
     // Callee-saved registers, then a 16-byte-aligned stack for callouts (6 pushes + the return address + 8).
@@ -707,8 +707,19 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, usize)> {
         ; sub rsp, 8
         ; mov r15, rdi
         ; mov r14, rsi
-        ; jmp rdx
     );
+    // Every block expects the resident guest registers in their host registers.
+    for g in regs::RESIDENT.iter() {
+        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+    }
+    dynasm!(ops ; .arch x64 ; jmp rdx);
+    // The way out for code whose resident registers CpuState may not have yet: stores them, then the epilogue.
+    let storing_resident = base + ops.offset().0;
+    for g in regs::RESIDENT.iter() {
+        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
+    }
     let epilogue = base + ops.offset().0;
     dynasm!(ops
         ; .arch x64
@@ -721,11 +732,32 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, usize)> {
         ; pop rbx
         ; ret
     );
+    // Subroutines generated code calls to store or load all the resident registers (smaller than the moves).
+    let store_resident = base + ops.offset().0;
+    for g in regs::RESIDENT.iter() {
+        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
+    }
+    dynasm!(ops ; .arch x64 ; ret);
+    let load_resident = base + ops.offset().0;
+    for g in regs::RESIDENT.iter() {
+        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+    }
+    dynasm!(ops ; .arch x64 ; ret);
     let bytes = ops
         .finalize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let enter = code.append(&bytes)?;
-    Ok((enter, epilogue))
+    Ok((
+        enter,
+        emit::Epilogues {
+            plain: epilogue,
+            storing_resident,
+            store_resident,
+            load_resident,
+        },
+    ))
 }
 
 /// CPUID 8000_0001h ECX bit 0: LAHF and SAHF work in 64-bit mode (every x86-64 CPU since 2005 has it).
