@@ -831,7 +831,7 @@ impl<'a> BlockEmitter<'a> {
     fn exit_to(&mut self, rip: u64) {
         self.prepare_exit();
         if self.linear_page(rip) != self.page {
-            let target = 6;
+            let target = 5;
             dynasm!(self.ops ; .arch x64 ; mov Rq(target), QWORD rip as i64);
             self.goto_register(target);
             return;
@@ -876,8 +876,8 @@ impl<'a> BlockEmitter<'a> {
     /// Leaves for the guest address in host register `target` (flags saved): straight into its translation when
     /// the jump table has it, else to the dispatcher with RIP set.
     fn goto_register(&mut self, target: u8) {
+        // A self-loop's budget is stored already: its register may be `target` now.
         self.settle();
-        self.store_budget();
         let miss = self.ops.new_dynamic_label();
         if let Some(id) = self.mode_id {
             crate::jump_table::emit_lookup(self.ops, target, id, miss);
@@ -934,7 +934,7 @@ impl<'a> BlockEmitter<'a> {
     /// change of mode, see [`callout::step`]).
     fn leave_after_callout(&mut self) {
         let rip_off = state::RIP as i32;
-        let target = 6;
+        let target = 5;
         let goto_rip = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
@@ -1364,7 +1364,7 @@ impl<'a> BlockEmitter<'a> {
             );
         }
         // Only the resident registers hold guest values yet: any other is scratch.
-        self.range_lookup(holder, (1, 2), range.span, write, miss);
+        self.range_lookup(holder, (0, 1), range.span, write, miss);
         let step = StepPath {
             step: self.ops.new_dynamic_label(),
             site: 0,
@@ -1464,10 +1464,10 @@ impl<'a> BlockEmitter<'a> {
         let holder = self.groups.around(k).map(|g| g.holder);
         // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value (none of them a
         // page group's holder).
-        let mut free = [0u8, 1, 2, 3, 5, 6, 7]
+        let mut free = [0u8, 1, 3, 5, 12, 13]
             .into_iter()
             .filter(|&r| Some(r) != holder);
-        let mut next = || free.next().expect("seven registers, one holder at most");
+        let mut next = || free.next().expect("six registers, one holder at most");
         let (addr, entry, last, rsp, value) = (next(), next(), next(), next(), next());
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
         let write = !matches!(op, StackOp::Pop(_) | StackOp::Ret(_));

@@ -101,38 +101,38 @@ impl JumpTable {
     }
 }
 
-/// Emits the lookup of the guest RIP in host register `target` (not RCX or RDX, which it uses) for a site
+/// Emits the lookup of the guest RIP in host register `target` (not RAX or RCX, which it uses) for a site
 /// translated in mode `mode_id`: a hit jumps to the entry's code (flags must be saved, as at any block entry); a
 /// miss jumps to `miss` with `target` unchanged.
 pub fn emit_lookup(ops: &mut Ops, target: u8, mode_id: u16, miss: DynamicLabel) {
     debug_assert!(
-        target > 2 && target != 4,
-        "RCX and RDX are the lookup's scratch"
+        target > 1 && target != 4,
+        "RAX and RCX are the lookup's scratch"
     );
     let id = i32::from(mode_id);
     let global = ops.new_dynamic_label();
     // The common case (a match on the first tag) falls through to its jump: one taken branch per lookup.
     dynasm!(ops
         ; .arch x64
-        ; mov rdx, Rq(target)
-        ; shr rdx, 12
-        ; xor rdx, Rq(target)
-        ; and edx, (SLOTS - 1) as i32
-        ; shl edx, SLOT_SHIFT
-        ; add rdx, [r14 + ctx::JUMP_TABLE]
-        ; cmp Rq(target), [rdx]
+        ; mov rax, Rq(target)
+        ; shr rax, 12
+        ; xor rax, Rq(target)
+        ; and eax, (SLOTS - 1) as i32
+        ; shl eax, SLOT_SHIFT
+        ; add rax, [r14 + ctx::JUMP_TABLE]
+        ; cmp Rq(target), [rax]
         ; jne =>miss
         ; mov rcx, [r14 + ctx::EPOCH_TAGS]
         ; or rcx, id
-        ; cmp rcx, [rdx + 8]
+        ; cmp rcx, [rax + 8]
         ; jne =>global
-        ; jmp QWORD [rdx + 16]
+        ; jmp QWORD [rax + 16]
         ; =>global
         ; mov rcx, [r14 + ctx::EPOCH_TAGS + 8]
         ; or rcx, id
-        ; cmp rcx, [rdx + 8]
+        ; cmp rcx, [rax + 8]
         ; jne =>miss
-        ; jmp QWORD [rdx + 16]
+        ; jmp QWORD [rax + 16]
     );
 }
 

@@ -707,13 +707,14 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilo
         ; sub rsp, 8
         ; mov r15, rdi
         ; mov r14, rsi
+        ; mov rax, rdx
     );
     // Every block expects the resident guest registers in their host registers.
     for g in regs::RESIDENT.iter() {
         let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
         dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
     }
-    dynasm!(ops ; .arch x64 ; jmp rdx);
+    dynasm!(ops ; .arch x64 ; jmp rax);
     // The way out for code whose resident registers CpuState may not have yet: stores them, then the epilogue.
     let storing_resident = base + ops.offset().0;
     for g in regs::RESIDENT.iter() {

@@ -46,11 +46,11 @@ impl RegSet {
 /// Every register.
 pub const ALL: RegSet = RegSet(0xFFFF);
 
-/// The guest registers that stay in their host registers from block to block (RDI, R8..R11): every block entry
-/// finds them there, and `CpuState`'s copies may be stale until generated code leaves for the dispatcher or a
-/// callout, which stores them first. None of them is a lookup's, a callout's argument or a page group's holder
-/// (RDI is an argument only once its guest value is stored).
-pub const RESIDENT: RegSet = RegSet(0b0000_1111_1000_0000);
+/// The guest registers that stay in their host registers from block to block (RDX, RSI, RDI, R8..R11): every
+/// block entry finds them there, and `CpuState`'s copies may be stale until generated code leaves for the
+/// dispatcher or a callout, which stores them first. None of them is a jump-table lookup's scratch or target or a
+/// page group's holder (RDX, RSI and RDI are a callout's arguments only once their guest values are stored).
+pub const RESIDENT: RegSet = RegSet(0b0000_1111_1100_0100);
 
 /// The host registers a call may clobber (System V): RAX, RCX, RDX, RSI, RDI, R8..R11.
 pub const CALLER_SAVED: RegSet = RegSet(0b0000_1111_1100_0111);

@@ -94,3 +94,25 @@ fn resident_registers_cross_chained_exits_lookups_callouts_and_faultless_steps()
         "RDI as the blocks left it"
     );
 }
+
+#[test]
+fn a_self_loop_that_leaves_for_another_page_keeps_its_budget() {
+    // The loop (8 bytes, RBX among its registers, so its budget lives in RBP) ends at a page's end: its way out
+    // goes through the jump table to the next page, with the target in a register a budget may live in.
+    let code = assemble(64, CODE, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 1000).unwrap();
+        a.mov(ebx, 3).unwrap();
+        for _ in 0..0xFF8 - 10 {
+            a.nop().unwrap();
+        }
+        a.set_label(&mut top).unwrap();
+        a.add(rax, rbx).unwrap();
+        a.sub(ecx, 1).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+    });
+    assert_eq!(code.len(), 0x1001, "the loop ends at the page's end");
+    let runs = run_both(|| long_mode_guest(&code), 1 << 20, 100_000);
+    assert_eq!(runs.translated.state.gpr[0], 3000);
+}
