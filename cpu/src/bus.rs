@@ -19,6 +19,16 @@ pub trait Bus {
     fn memory(&mut self) -> &mut [u8];
     /// How the 4 KiB guest-physical page holding `paddr` is backed.
     fn backing(&self, paddr: u64) -> PageBacking;
+    /// The RAM or ROM bytes from `paddr` to the end of its page, in place (empty where the backing memory ends
+    /// early); `None` for MMIO, which has no bytes to lend.
+    fn page_bytes(&mut self, paddr: u64) -> Option<&[u8]> {
+        let (PageBacking::Ram(offset) | PageBacking::Rom(offset)) = self.backing(paddr) else {
+            return None;
+        };
+        let at = offset + (paddr & 0xFFF) as usize;
+        let end = at + 0x1000 - (paddr & 0xFFF) as usize;
+        Some(self.memory().get(at..end).unwrap_or(&[]))
+    }
     /// Reads `size` (1, 2, 4 or 8) bytes from an MMIO or unbacked address; open bus reads all ones.
     fn mmio_read(&mut self, paddr: u64, size: u8) -> u64;
     /// Writes `size` bytes to an MMIO or unbacked address; writes to nothing are dropped.

@@ -69,13 +69,13 @@ pub enum Via {
     Fetch,
 }
 
-/// The shared ways out of generated code, as host addresses.
+/// Code every block shares, placed with the entry trampoline, as host addresses.
 #[derive(Clone, Copy, Debug)]
-pub struct Epilogues {
-    /// Back to the dispatcher.
-    pub plain: usize,
-    /// Stores the resident registers (all in their host registers), then back to the dispatcher.
-    pub storing_resident: usize,
+pub struct SharedCode {
+    /// The way back to the dispatcher.
+    pub epilogue: usize,
+    /// Stores the resident registers (all in their host registers), then the epilogue.
+    pub storing_epilogue: usize,
     /// A subroutine that stores every resident register.
     pub store_resident: usize,
     /// A subroutine that loads every resident register.
@@ -270,21 +270,25 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     Some((regs, RegSet(written.0 & regs.0), check?))
 }
 
-/// Whether the arithmetic flags site `k` leaves are all overwritten before anything could see them: the sites after
-/// it, up to one that writes every arithmetic flag without reading any, run natively without reading flags, and
-/// without a memory access that could fault (one of their own: `looks_up_nothing` says which sites use a range
-/// looked up earlier). A branch, a callout, an exit or the block's end sees them.
-fn flags_dead_after(plans: &[Plan], k: usize, looks_up_nothing: impl Fn(usize) -> bool) -> bool {
-    for (j, plan) in plans.iter().enumerate().skip(k + 1) {
-        match plan {
-            Plan::Native(n) if n.needs_flags => return false,
-            Plan::Native(n) if n.memory.is_some() && !looks_up_nothing(j) => return false,
-            Plan::Native(n) if n.writes_flags => return true,
-            Plan::Native(_) => {}
-            _ => return false,
-        }
+/// For each site, whether the arithmetic flags it leaves are all overwritten before anything could see them: the
+/// sites after it, up to one that writes every arithmetic flag without reading any, run natively without reading
+/// flags, and without a memory access that could fault (one of their own: `looks_up_nothing` says which sites use
+/// a range looked up earlier). A branch, a callout, an exit or the block's end sees them. One pass, from the end.
+fn flags_dead_after(plans: &[Plan], looks_up_nothing: impl Fn(usize) -> bool) -> Vec<bool> {
+    let mut dead = vec![false; plans.len()];
+    // Whether the flags coming into the site after the current one are dead.
+    let mut dead_in = false;
+    for (j, plan) in plans.iter().enumerate().rev() {
+        dead[j] = dead_in;
+        dead_in = match plan {
+            Plan::Native(n) if n.needs_flags => false,
+            Plan::Native(n) if n.memory.is_some() && !looks_up_nothing(j) => false,
+            Plan::Native(n) if n.writes_flags => true,
+            Plan::Native(_) => dead_in,
+            _ => false,
+        };
     }
-    false
+    dead
 }
 
 /// Whether some site of a block planned as `plans` writes guest register `r`.
@@ -418,8 +422,8 @@ pub struct BlockEmitter<'a> {
     ops: &'a mut Ops,
     /// Host address `ops` starts at.
     base: usize,
-    /// Host addresses of the shared epilogues that return to the dispatcher.
-    epilogue: Epilogues,
+    /// The code blocks share: the epilogues that return to the dispatcher, the resident registers' moves.
+    shared: SharedCode,
     /// The block's own jump to the epilogue, at its end.
     leave: DynamicLabel,
     /// The block's own jump to the epilogue that stores the resident registers first.
@@ -468,7 +472,7 @@ impl<'a> BlockEmitter<'a> {
     pub fn new(
         ops: &'a mut Ops,
         base: usize,
-        epilogue: Epilogues,
+        shared: SharedCode,
         callouts: Callouts,
         mode: Mode,
         mode_id: Option<u16>,
@@ -492,7 +496,7 @@ impl<'a> BlockEmitter<'a> {
             indexed: None,
             flags_dead: Vec::new(),
             ops,
-            epilogue,
+            shared,
             callouts,
             mode,
             flags: FlagsAt {
@@ -580,9 +584,7 @@ impl<'a> BlockEmitter<'a> {
             .iter()
             .any(|p| matches!(p, Plan::Native(n) if n.shift_fix.is_some()))
         {
-            self.flags_dead = (0..plans.len())
-                .map(|k| flags_dead_after(plans, k, |j| self.looks_up_nothing(j)))
-                .collect();
+            self.flags_dead = flags_dead_after(plans, |j| self.looks_up_nothing(j));
         }
         let mut starts = Vec::with_capacity(sites.len());
         // Whether the code so far always leaves the block (a branch's exits, or a block-ending callout).
@@ -708,8 +710,8 @@ impl<'a> BlockEmitter<'a> {
         }
         // Every way out of the block meets here: a jmp rel32 to a shared epilogue.
         for (label, to) in [
-            (self.leave, self.epilogue.plain),
-            (self.leave_storing, self.epilogue.storing_resident),
+            (self.leave, self.shared.epilogue),
+            (self.leave_storing, self.shared.storing_epilogue),
         ] {
             dynasm!(self.ops ; .arch x64 ; =>label);
             let from = self.base + self.ops.offset().0 + 5;
@@ -2035,7 +2037,7 @@ impl<'a> BlockEmitter<'a> {
 
     /// Stores every guest register in `set` from the host register of its number.
     fn store_raw(&mut self, set: RegSet) {
-        let set = self.call_for_resident(set, self.epilogue.store_resident);
+        let set = self.call_for_resident(set, self.shared.store_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(g));
@@ -2045,7 +2047,7 @@ impl<'a> BlockEmitter<'a> {
     /// Loads every guest register in `set` into its host register (after a call, on the way back to code that
     /// expects them there).
     fn reload(&mut self, set: RegSet) {
-        let set = self.call_for_resident(set, self.epilogue.load_resident);
+        let set = self.call_for_resident(set, self.shared.load_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
             dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);

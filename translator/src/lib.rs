@@ -159,8 +159,8 @@ pub struct Translator {
     code: CodeBuffer,
     /// Host address of the entry trampoline.
     enter: usize,
-    /// Host addresses of the epilogues that return from the trampoline.
-    epilogue: emit::Epilogues,
+    /// The code blocks share (the epilogues that return from the trampoline, the resident registers' moves).
+    shared: emit::SharedCode,
     blocks: FxHashMap<Key, Block>,
     jump_cache: Box<[Option<JumpSlot>]>,
     /// What generated code looks its indirect targets up in.
@@ -202,11 +202,11 @@ impl Translator {
             ));
         }
         let mut code = CodeBuffer::new(cache_bytes.max(1 << 20))?;
-        let (enter, epilogue) = emit_trampoline(&mut code)?;
+        let (enter, shared) = emit_trampoline(&mut code)?;
         Ok(Translator {
             code,
             enter,
-            epilogue,
+            shared,
             blocks: FxHashMap::default(),
             jump_cache: vec![None; JUMP_CACHE].into_boxed_slice(),
             jump_table: JumpTable::default(),
@@ -461,7 +461,7 @@ impl Translator {
         let emitted = BlockEmitter::new(
             &mut self.ops,
             base,
-            self.epilogue,
+            self.shared,
             callouts,
             key.mode,
             mode_id,
@@ -563,7 +563,7 @@ impl Translator {
         self.exits.clear();
         self.last_exit = None;
         self.code.clear();
-        (self.enter, self.epilogue) = emit_trampoline(&mut self.code)?;
+        (self.enter, self.shared) = emit_trampoline(&mut self.code)?;
         self.stats.flushes += 1;
         Ok(())
     }
@@ -691,8 +691,8 @@ fn plan_sites(
     (sites, plans)
 }
 
-/// Places the entry trampoline and the shared epilogues in `code`; returns their host addresses.
-fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilogues)> {
+/// Places the entry trampoline and the code blocks share in `code`; returns their host addresses.
+fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::SharedCode)> {
     let base = code.next_address();
     let mut ops = Ops::new(base);
     // Callee-saved registers, then a 16-byte-aligned stack for callouts (6 pushes + the return address + 8).
@@ -710,17 +710,11 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilo
         ; mov rax, rdx
     );
     // Every block expects the resident guest registers in their host registers.
-    for g in regs::RESIDENT.iter() {
-        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
-        dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
-    }
+    move_resident(&mut ops, false);
     dynasm!(ops ; .arch x64 ; jmp rax);
     // The way out for code whose resident registers CpuState may not have yet: stores them, then the epilogue.
-    let storing_resident = base + ops.offset().0;
-    for g in regs::RESIDENT.iter() {
-        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
-        dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
-    }
+    let storing_epilogue = base + ops.offset().0;
+    move_resident(&mut ops, true);
     let epilogue = base + ops.offset().0;
     dynasm!(ops
         ; .arch x64
@@ -735,16 +729,10 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilo
     );
     // Subroutines generated code calls to store or load all the resident registers (smaller than the moves).
     let store_resident = base + ops.offset().0;
-    for g in regs::RESIDENT.iter() {
-        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
-        dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
-    }
+    move_resident(&mut ops, true);
     dynasm!(ops ; .arch x64 ; ret);
     let load_resident = base + ops.offset().0;
-    for g in regs::RESIDENT.iter() {
-        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
-        dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
-    }
+    move_resident(&mut ops, false);
     dynasm!(ops ; .arch x64 ; ret);
     let bytes = ops
         .finalize()
@@ -752,13 +740,25 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Epilo
     let enter = code.append(&bytes)?;
     Ok((
         enter,
-        emit::Epilogues {
-            plain: epilogue,
-            storing_resident,
+        emit::SharedCode {
+            epilogue,
+            storing_epilogue,
             store_resident,
             load_resident,
         },
     ))
+}
+
+/// Emits the moves of every resident register to `CpuState` (`store`) or from it (R15 pointing at it).
+fn move_resident(ops: &mut Ops, store: bool) {
+    for g in regs::RESIDENT.iter() {
+        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        if store {
+            dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
+        } else {
+            dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+        }
+    }
 }
 
 /// CPUID 8000_0001h ECX bit 0: LAHF and SAHF work in 64-bit mode (every x86-64 CPU since 2005 has it).

@@ -7,7 +7,7 @@
 use crate::plan::is_direct_branch;
 use crate::Key;
 use iced_x86::{FlowControl, Instruction};
-use vx86_cpu::{Bus, Cpu, PageBacking};
+use vx86_cpu::{Bus, Cpu};
 
 /// The longest second block joined...
 const MAX_TAIL: usize = 8;
@@ -75,14 +75,10 @@ fn may_branch_to<B: Bus>(bus: &mut B, phys: u64, from: u64, target: u64, bitness
     if bitness == 16 {
         return true;
     }
-    let (PageBacking::Ram(offset) | PageBacking::Rom(offset)) = bus.backing(phys) else {
+    let Some(bytes) = bus.page_bytes(phys) else {
         return true;
     };
-    let at = offset + (phys & 0xFFF) as usize;
-    let in_page = 0x1000 - (phys & 0xFFF) as usize;
-    let Some(bytes) = bus.memory().get(at..at + in_page.min(MAX_TAIL_BYTES + 6)) else {
-        return true;
-    };
+    let bytes = &bytes[..bytes.len().min(MAX_TAIL_BYTES + 6)];
     let wrap = |a: u64| if bitness == 32 { a & 0xFFFF_FFFF } else { a };
     let rel32 = |k: usize| {
         bytes

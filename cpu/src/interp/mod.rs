@@ -265,17 +265,13 @@ impl Cpu {
         let in_page = 0x1000 - (phys & 0xFFF) as usize;
         // RAM and ROM decode in place; MMIO (rare: code run from a device window) is read out first.
         let mmio_copy: Vec<u8>;
-        let code: &[u8] = match bus.backing(phys) {
-            PageBacking::Ram(off) | PageBacking::Rom(off) => {
-                let at = off + (phys & 0xFFF) as usize;
-                bus.memory().get(at..at + in_page).unwrap_or(&[])
-            }
-            PageBacking::Mmio => {
-                let mut bytes = vec![0u8; in_page];
-                self.copy_code(bus, phys, &mut bytes);
-                mmio_copy = bytes;
-                &mmio_copy
-            }
+        let code: &[u8] = if bus.backing(phys) == PageBacking::Mmio {
+            let mut bytes = vec![0u8; in_page];
+            self.copy_code(bus, phys, &mut bytes);
+            mmio_copy = bytes;
+            &mmio_copy
+        } else {
+            bus.page_bytes(phys).unwrap_or(&[])
         };
         let mut decoder = Decoder::with_ip(bitness, code, rip, DECODER_OPTIONS);
         let mut instrs = Vec::new();

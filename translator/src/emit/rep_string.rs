@@ -64,11 +64,10 @@ impl BlockEmitter<'_> {
             4 => dynasm!(self.ops ; .arch x64 ; lea Rq(BYTES), [rcx * 4]),
             _ => dynasm!(self.ops ; .arch x64 ; lea Rq(BYTES), [rcx * 8]),
         }
-        let mut sides = vec![(RDI, DST, true)];
-        if moves {
-            sides.push((RSI, SRC, false));
-        }
-        for &(guest, host, write) in &sides {
+        // The destination, and for MOVS the source: (guest register, offset register, written).
+        let both = [(RDI, DST, true), (RSI, SRC, false)];
+        let sides = &both[..1 + usize::from(moves)];
+        for &(guest, host, write) in sides {
             // All of the side's bytes in the page of its first, then that page through the TLB.
             dynasm!(self.ops
                 ; .arch x64
@@ -83,7 +82,7 @@ impl BlockEmitter<'_> {
             dynasm!(self.ops ; .arch x64 ; sub Rq(host), Rq(guest));
         }
         // Only now, with nothing left to send to the step, do the index registers hold host addresses.
-        for &(guest, host, _) in &sides {
+        for &(guest, host, _) in sides {
             dynasm!(self.ops ; .arch x64 ; add Rq(guest), Rq(host));
         }
         match (moves, size) {
@@ -96,7 +95,7 @@ impl BlockEmitter<'_> {
             (true, 4) => dynasm!(self.ops ; .arch x64 ; rep movsd),
             (true, _) => dynasm!(self.ops ; .arch x64 ; rep movsq),
         }
-        for &(guest, host, _) in &sides {
+        for &(guest, host, _) in sides {
             dynasm!(self.ops ; .arch x64 ; sub Rq(guest), Rq(host));
         }
         let written = RegSet(used.0 & !(1 << RAX));
