@@ -134,6 +134,8 @@ pub struct Emitted {
     pub grouped_accesses: u64,
     /// Page groups and table ranges looked up once per run of a self-loop rather than once per pass.
     pub hoisted_groups: u64,
+    /// The block runs as a self-loop.
+    pub self_loop: bool,
 }
 
 /// Where the guest's arithmetic flags are at a point of the block.
@@ -224,19 +226,34 @@ struct SelfLoop {
     budget: u8,
     /// The index of the check instruction.
     check: usize,
+    /// The check instruction is an INC or DEC, which keeps CF: the test must keep it too.
+    check_keeps_cf: bool,
 }
 
 impl SelfLoop {
-    /// Whether the guest's flags at the start of a pass may be read (the check instruction is not the first).
+    /// Whether the guest's flags at the start of a pass may be read (the check instruction is not the first, or
+    /// keeps CF).
     fn flags_live_at_head(&self) -> bool {
-        self.check > 0
+        self.check > 0 || self.check_keeps_cf
     }
 }
 
+/// What [`self_loop_shape`] finds: the guest registers kept in host registers across passes, those of them the
+/// loop writes, and its check instruction.
+#[derive(Clone, Copy, Debug)]
+struct LoopShape {
+    regs: RegSet,
+    written: RegSet,
+    check: usize,
+    check_keeps_cf: bool,
+}
+
 /// How a block runs as a loop in generated code, when it does: it branches back to its own start, everything
-/// before the branch runs natively, and one instruction of the body can be its check ([`SelfLoop`]). Returns the
-/// guest registers kept in host registers across passes, those of them the loop writes, and the check's index.
-fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, usize)> {
+/// before the branch runs natively (or is a stack operation, which only a page group looked up before the loop
+/// may serve: see [`BlockEmitter::emit`]), and one instruction of the body can be its check ([`SelfLoop`]): the
+/// first that writes every arithmetic flag without reading one and cannot fault, else the first INC or DEC of a
+/// register (which keeps CF).
+fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<LoopShape> {
     let (last, body) = sites.split_last()?;
     let loops = matches!(plans.last()?, Plan::DirectBranch)
         && last.instr.near_branch_target() == sites[0].instr.ip();
@@ -244,17 +261,23 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
         return None;
     }
     let (mut regs, mut written) = (RegSet::default(), RegSet::default());
-    let mut check = None;
+    let (mut clean, mut keeps_cf) = (None, None);
     for (k, (site, plan)) in body.iter().zip(plans).enumerate() {
         let n = match plan {
             Plan::Native(n) => n,
             // A loop through two blocks ([`crate::loops`]) leaves by its inner branch too.
             Plan::InnerBranch { .. } | Plan::Followed => continue,
+            Plan::Stack(StackOp::Push(_) | StackOp::PushImm(_) | StackOp::Pop(_))
+            | Plan::KnownReturn { goes_on: true, .. } => continue,
             _ => return None,
         };
-        let clean = !n.needs_flags && n.writes_flags && n.memory.is_none() && !n.lea;
-        if clean && check.is_none() {
-            check = Some(k);
+        let pure = n.memory.is_none() && !n.lea;
+        if pure && !n.needs_flags && n.writes_flags {
+            clean.get_or_insert(k);
+        }
+        let mnemonic = site.instr.mnemonic();
+        if pure && matches!(mnemonic, iced_x86::Mnemonic::Inc | iced_x86::Mnemonic::Dec) {
+            keeps_cf.get_or_insert(k);
         }
         regs.0 |= n.used.0;
         written.0 |= n.written.0;
@@ -267,7 +290,17 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<(RegSet, RegSet, us
     for renamed in [regs::RSP, regs::CTX, regs::STATE] {
         regs.remove(renamed);
     }
-    Some((regs, RegSet(written.0 & regs.0), check?))
+    let (check, check_keeps_cf) = match (clean, keeps_cf) {
+        (Some(k), _) => (k, false),
+        (None, Some(k)) => (k, true),
+        (None, None) => return None,
+    };
+    Some(LoopShape {
+        regs,
+        written: RegSet(written.0 & regs.0),
+        check,
+        check_keeps_cf,
+    })
 }
 
 /// For each site, whether the arithmetic flags it leaves are all overwritten before anything could see them: the
@@ -300,16 +333,45 @@ fn writes_register(plans: &[Plan], r: u8) -> bool {
 
 /// The page group of a self-loop (planned as `plans`) whose lookup can run once before the loop rather than in
 /// every pass: one led by the pass's first memory access (so nothing before it in a pass can see when the lookup
-/// ran: accessed and dirty bits, faults), through a base register the loop never writes and that generated code
-/// keeps under its own number, and whose holder no other group uses.
-fn hoisted_group(groups: &Groups, plans: &[Plan]) -> Option<PageGroup> {
-    let first_access = plans
-        .iter()
-        .position(|p| matches!(p, Plan::Native(n) if n.memory.is_some() && !n.lea))?;
+/// ran: accessed and dirty bits, faults), through a base register whose value is the same at the leader in every
+/// pass, and whose holder no other group uses. That base is one the loop never writes and generated code keeps
+/// under its own number, or RSP when every pass moves it by known amounts that add up to nothing, none of them
+/// before the leader (a loop that calls a function, or pushes and pops).
+fn hoisted_group(groups: &Groups, sites: &[Site], plans: &[Plan]) -> Option<PageGroup> {
+    let first_access = first_access(plans)?;
     let g = groups.list.iter().find(|g| g.leader == first_access)?;
     let base = g.range.base;
     let shared = groups.list.iter().any(|o| o != g && o.holder == g.holder);
-    (!writes_register(plans, base) && !shared && !regs::needs_rename(base)).then_some(*g)
+    let steady = if base == regs::RSP {
+        rsp_comes_back(sites, plans, first_access)
+    } else {
+        !writes_register(plans, base) && !regs::needs_rename(base)
+    };
+    (steady && !shared).then_some(*g)
+}
+
+/// The first site of a block (planned as `plans`) that accesses memory.
+fn first_access(plans: &[Plan]) -> Option<usize> {
+    plans.iter().position(|p| match p {
+        Plan::Native(n) => n.memory.is_some() && !n.lea,
+        Plan::Stack(_) => true,
+        _ => false,
+    })
+}
+
+/// Whether every site of a self-loop (planned as `plans`) moves RSP by a known amount, the moves add up to nothing
+/// over a pass, and none comes before site `leader`.
+fn rsp_comes_back(sites: &[Site], plans: &[Plan], leader: usize) -> bool {
+    let mut moved = 0i64;
+    for (k, (site, plan)) in sites.iter().zip(plans).enumerate() {
+        match group::rsp_move(site, plan) {
+            Some(0) => {}
+            Some(_) if k < leader => return false,
+            Some(by) => moved += by,
+            None => return false,
+        }
+    }
+    moved == 0
 }
 
 /// A self-loop's access through a base register the loop never writes and an index register that a MOVZX from 8
@@ -396,6 +458,8 @@ struct LoopExit {
     label: DynamicLabel,
     /// Host registers whose guest values `CpuState` does not have yet at the check.
     dirty: RegSet,
+    /// The guest's flags are only in the host's at the check: the way out saves them.
+    save_flags: bool,
 }
 
 /// Where a page group's lookup starts, and the register state there (for its slow path).
@@ -528,31 +592,15 @@ impl<'a> BlockEmitter<'a> {
             ; sub QWORD [r14 + ctx::BUDGET], n
             ; js =>no_budget
         );
-        let shape = self_loop_shape(sites, plans).and_then(|(regs, written, check)| {
-            let budget = [3u8, 5, 12, 13].into_iter().find(|&r| !regs.contains(r))?;
-            Some((regs, written, check, budget))
-        });
-        let lp = shape.map(|(regs, _, check, budget)| SelfLoop {
-            head: self.ops.new_dynamic_label(),
-            regs,
-            length: n,
-            start: sites[0].instr.ip(),
-            budget,
-            check,
-        });
-        // A self-loop's registers and budget stay put for the whole block, and its budget test must run.
-        let (taken, barrier) = lp.map_or((RegSet::default(), None), |lp| {
-            (RegSet(lp.regs.0 | 1 << lp.budget), Some(lp.check))
-        });
-        self.groups = group::plan(sites, plans, taken, barrier, may_lead);
+        let shape = self.plan_loop_and_groups(sites, plans, may_lead);
         for g in &self.groups.list {
             sites[g.leader].leads_group.set(Some(g.range));
         }
-        if let (Some(lp), Some((regs, written, _, budget))) = (lp, shape) {
+        if let Some((lp, LoopShape { regs, written, .. })) = shape {
+            let budget = lp.budget;
             self.self_loop = Some(lp);
             dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET]);
             let last = sites.len() - 1;
-            self.hoisted = hoisted_group(&self.groups, plans);
             if let Some(g) = self.hoisted {
                 self.look_up_before_the_loop(
                     g.range,
@@ -606,7 +654,7 @@ impl<'a> BlockEmitter<'a> {
                 // The target's code comes next.
                 Plan::Followed => {}
                 Plan::KnownReturn { to, goes_on } => {
-                    self.release_return_slot();
+                    self.release_return_slot(k);
                     if !goes_on {
                         self.exit_to(to);
                         left = true;
@@ -732,7 +780,63 @@ impl<'a> BlockEmitter<'a> {
             page_groups,
             grouped_accesses: members.count() as u64 - page_groups,
             hoisted_groups: u64::from(self.hoisted.is_some()) + u64::from(self.indexed.is_some()),
+            self_loop: self.self_loop.is_some(),
         }
+    }
+
+    /// Whether the block (`sites`, planned as `plans`, `n` of them) runs as a self-loop, and how; plans its page
+    /// groups (`may_lead`: whether a site may lead one) and a self-loop's hoisted group. A self-loop's stack
+    /// operations must all go through its hoisted group (they have no registers to spare for lookups of their
+    /// own): when they cannot, the block is an ordinary one. Lone groups (a self-loop's first access) that are not
+    /// hoisted after all are dissolved.
+    fn plan_loop_and_groups(
+        &mut self,
+        sites: &[Site],
+        plans: &[Plan],
+        may_lead: &dyn Fn(&Site) -> bool,
+    ) -> Option<(SelfLoop, LoopShape)> {
+        let ordinary = |this: &mut Self| {
+            this.hoisted = None;
+            this.groups = group::plan(sites, plans, RegSet::default(), None, None, may_lead);
+            None
+        };
+        let Some((shape, budget)) = self_loop_shape(sites, plans).and_then(|shape| {
+            let budget = [3u8, 5, 12, 13]
+                .into_iter()
+                .find(|&r| !shape.regs.contains(r))?;
+            Some((shape, budget))
+        }) else {
+            return ordinary(self);
+        };
+        // A self-loop's registers and budget stay put for the whole block, and its budget test must run.
+        let taken = RegSet(shape.regs.0 | 1 << budget);
+        let lone = first_access(plans);
+        self.groups = group::plan(sites, plans, taken, Some(shape.check), lone, may_lead);
+        self.hoisted = hoisted_group(&self.groups, sites, plans);
+        let unhoisted_lone: Vec<usize> = (self.groups.list.iter())
+            .filter(|g| g.leader == g.last && Some(**g) != self.hoisted)
+            .map(|g| g.leader)
+            .collect();
+        for leader in unhoisted_lone {
+            self.groups.dissolve(leader);
+        }
+        let served = plans.iter().enumerate().all(|(k, p)| {
+            !matches!(p, Plan::Stack(_))
+                || (self.groups.member(k)).is_some_and(|(g, _)| Some(*g) == self.hoisted)
+        });
+        if !served {
+            return ordinary(self);
+        }
+        let lp = SelfLoop {
+            head: self.ops.new_dynamic_label(),
+            regs: shape.regs,
+            length: sites.len() as i32,
+            start: sites[0].instr.ip(),
+            budget,
+            check: shape.check,
+            check_keeps_cf: shape.check_keeps_cf,
+        };
+        Some((lp, shape))
     }
 
     /// Stores a self-loop's budget register to the context, for code that reads the budget there.
@@ -1088,21 +1192,36 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// Before a self-loop's check instruction: whether the budget covers the next pass. The compare clobbers
-    /// flags that the check instruction overwrites without reading.
+    /// flags that the check instruction overwrites without reading. For an INC or DEC, which keeps CF, the test
+    /// keeps it too: a DEC of the budget less the pass but one gives the sign of what the compare would, and a LEA
+    /// puts the budget back (the way out sets it back itself, and saves the flags when they are only in the host's).
     fn loop_check(&mut self, lp: SelfLoop) {
         let label = self.ops.new_dynamic_label();
-        dynasm!(self.ops
-            ; .arch x64
-            ; cmp Rq(lp.budget), lp.length
-            ; jl =>label
-        );
-        self.flags = FlagsAt {
-            in_host: false,
-            saved: true,
-        };
+        let b = lp.budget;
+        let save_flags = lp.check_keeps_cf && self.flags.in_host && !self.flags.saved;
+        if lp.check_keeps_cf {
+            dynasm!(self.ops
+                ; .arch x64
+                ; lea Rq(b), [Rq(b) - (lp.length - 1)]
+                ; dec Rq(b)
+                ; js =>label
+                ; lea Rq(b), [Rq(b) + lp.length]
+            );
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; cmp Rq(b), lp.length
+                ; jl =>label
+            );
+            self.flags = FlagsAt {
+                in_host: false,
+                saved: true,
+            };
+        }
         self.loop_exit = Some(LoopExit {
             label,
             dirty: self.dirty,
+            save_flags,
         });
     }
 
@@ -1110,6 +1229,20 @@ impl<'a> BlockEmitter<'a> {
     /// rest of the pass refunded, and an exit to the instruction after the check.
     fn loop_way_out(&mut self, lp: SelfLoop, out: LoopExit, sites: &[Site]) {
         dynasm!(self.ops ; .arch x64 ; =>out.label);
+        if lp.check_keeps_cf {
+            dynasm!(self.ops ; .arch x64 ; lea Rq(lp.budget), [Rq(lp.budget) + lp.length]);
+        }
+        if out.save_flags {
+            // RAX may hold a guest value: it is stored with the others just below, from the stack.
+            dynasm!(self.ops
+                ; .arch x64
+                ; push rax
+                ; lahf
+                ; seto al
+                ; mov [r14 + ctx::SAVED_FLAGS], eax
+                ; pop rax
+            );
+        }
         self.store_raw(out.dirty);
         self.cached = RegSet::default();
         self.dirty = RegSet::default();
@@ -1175,12 +1308,7 @@ impl<'a> BlockEmitter<'a> {
             n
         };
         let i = &sites[k].instr;
-        // A self-loop's budget register and a page group's holder are never scratch.
-        let reserved = self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
-            | self.groups.around(k).map_or(0, |g| 1u16 << g.holder)
-            | self.hoisted.map_or(0, |g| 1u16 << g.holder)
-            | self.indexed.map_or(0, |x| 1u16 << x.holder);
-        let mut pool = Pool::new(RegSet(n.used.0 | reserved), n.high_byte);
+        let mut pool = Pool::new(RegSet(n.used.0 | self.reserved(k).0), n.high_byte);
         // A page group's member reaches memory through the group's holder; only the leader looks the range up.
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
         let follower = member.filter(|_| self.follows_in_group(k));
@@ -1448,13 +1576,46 @@ impl<'a> BlockEmitter<'a> {
     }
 
     /// A RET whose return address is known ([`Plan::KnownReturn`]): RSP moves past the slot, which is not read (the
-    /// CALL's push just wrote it, so reading it could not fault either).
-    fn release_return_slot(&mut self) {
-        // The ADD clobbers the host's flags.
-        self.save_flags();
-        self.flags.in_host = false;
+    /// CALL's push just wrote it, so reading it could not fault either). With the guest's flags in the host's it
+    /// moves by a LEA, which leaves them there.
+    fn release_return_slot(&mut self, k: usize) {
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
-        dynasm!(self.ops ; .arch x64 ; add QWORD [r15 + rsp_off], 8);
+        if !self.flags.in_host {
+            dynasm!(self.ops ; .arch x64 ; add QWORD [r15 + rsp_off], 8);
+            return;
+        }
+        let rsp = self.stack_scratch(k).next().expect("a scratch register");
+        self.flush(RegSet(1 << rsp));
+        self.cached.remove(rsp);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(rsp), [r15 + rsp_off]
+            ; lea Rq(rsp), [Rq(rsp) + 8]
+            ; mov [r15 + rsp_off], Rq(rsp)
+        );
+    }
+
+    /// The registers code for stack operations at site `k` may use as scratch: of RAX, RCX, RBX, RBP, R12 and
+    /// R13, those neither a holder nor a self-loop's budget, the ones holding no guest value first.
+    fn stack_scratch(&self, k: usize) -> impl Iterator<Item = u8> {
+        let reserved = self.reserved(k);
+        let cached = self.cached;
+        let free = [0u8, 1, 3, 5, 12, 13]
+            .into_iter()
+            .filter(move |&r| !reserved.contains(r));
+        let idle = free.clone().filter(move |&r| !cached.contains(r));
+        idle.chain(free.filter(move |&r| cached.contains(r)))
+    }
+
+    /// Host registers that are never scratch at site `k`: a self-loop's budget register, and the holders of the
+    /// page group around it, of a self-loop's hoisted group and of its table access.
+    fn reserved(&self, k: usize) -> RegSet {
+        RegSet(
+            self.self_loop.map_or(0, |lp| 1u16 << lp.budget)
+                | self.groups.around(k).map_or(0, |g| 1u16 << g.holder)
+                | self.hoisted.map_or(0, |g| 1u16 << g.holder)
+                | self.indexed.map_or(0, |x| 1u16 << x.holder),
+        )
     }
 
     /// PUSH, POP, CALL rel and RET on the 64-bit guest stack: the slot goes through the TLB like any access; a
@@ -1462,15 +1623,28 @@ impl<'a> BlockEmitter<'a> {
     fn stack(&mut self, sites: &[Site], k: usize, op: StackOp) {
         let i = &sites[k].instr;
         let member = self.groups.member(k).map(|(g, offset)| (*g, offset));
-        let follower = member.filter(|(g, _)| g.leader != k);
-        let holder = self.groups.around(k).map(|g| g.holder);
-        // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value (none of them a
-        // page group's holder).
-        let mut free = [0u8, 1, 3, 5, 12, 13]
-            .into_iter()
-            .filter(|&r| Some(r) != holder);
-        let mut next = || free.next().expect("six registers, one holder at most");
-        let (addr, entry, last, rsp, value) = (next(), next(), next(), next(), next());
+        let follower = member.filter(|_| self.follows_in_group(k));
+        // Scratch: the slot's address, the TLB entry, the last byte's page, the new RSP, the value. Outside a
+        // self-loop one holder at most is reserved; in one, every stack operation is a PUSH or POP following in
+        // the hoisted group (see `plan_loop_and_groups`), which needs only the address, the new RSP and the value.
+        // A CALL or RET leaves with its target in `value`, which the jump-table lookup's scratch (RAX, RCX)
+        // must not be.
+        let transfers = matches!(
+            op,
+            StackOp::CallRel | StackOp::CallReg(_) | StackOp::CallMem(_) | StackOp::Ret(_)
+        );
+        let value = self
+            .stack_scratch(k)
+            .find(|&r| !transfers || r > 1)
+            .expect("scratch for a stack operation");
+        let mut free = self.stack_scratch(k).filter(|&r| r != value);
+        let mut next = || free.next().expect("scratch for a stack operation");
+        let (addr, rsp) = (next(), next());
+        let (entry, last) = if follower.is_some() && op != StackOp::PushFlags {
+            (value, value)
+        } else {
+            (next(), next())
+        };
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
         let write = !matches!(op, StackOp::Pop(_) | StackOp::Ret(_));
         // A page group's follower needs no lookup, and its own code leaves the flags alone (PUSHFQ's does not).

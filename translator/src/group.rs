@@ -13,9 +13,10 @@
 //! faults and accessed and dirty bits come exactly as under the interpreter. A leader whose range keeps failing
 //! (a stack frame across a page boundary) has its block translated again without the group.
 //!
-//! In a self-loop, a group led by the pass's first access through a base register the loop never writes is looked
-//! up once, before the first pass, and its holder kept for every pass (`emit::hoisted_group`); when that lookup
-//! fails, the step runs the whole first pass. So is the range of a table access through such a base and an index
+//! In a self-loop, a group led by the pass's first access through a base register the loop never writes (or RSP,
+//! when every pass moves it back to where it started) is looked up once, before the first pass, and its holder kept
+//! for every pass (`emit::hoisted_group`); such a group may have that one member alone. When that lookup fails, the
+//! step runs the whole first pass. So is the range of a table access through such a base and an index
 //! a MOVZX from 8 bits wrote earlier in the pass (`emit::hoisted_indexed`: CRC32's `[table + byte * 4]`).
 
 use crate::plan::{Native, Plan, StackOp};
@@ -193,7 +194,7 @@ fn inside(plan: &Plan) -> bool {
 /// How `site`'s instruction (one that may lie inside a group, planned as `plan`) moves RSP: `Some(bytes)`, or `None`
 /// when it sets RSP to a value not known from the old one. ADD or SUB of an immediate and LEA from RSP itself are
 /// known moves, as in function prologues and epilogues.
-fn rsp_move(site: &Site, plan: &Plan) -> Option<i64> {
+pub fn rsp_move(site: &Site, plan: &Plan) -> Option<i64> {
     match plan {
         Plan::Native(n) if n.written.contains(regs::RSP) => stack_adjustment(&site.instr),
         Plan::Stack(StackOp::Push(_) | StackOp::PushImm(_) | StackOp::PushFlags) => Some(-8),
@@ -246,13 +247,15 @@ fn named(site: &Site, n: &Native) -> RegSet {
 }
 
 /// Finds the block's groups. `taken`: host registers busy for the whole block (a self-loop's kept registers and
-/// budget); `barrier`: a site no group may span (a self-loop's check, whose budget test must run); `may_lead`:
-/// whether a site may lead a group (a leader whose range kept failing may not).
+/// budget); `barrier`: a site no group may span (a self-loop's check, whose budget test must run); `lone`: a site
+/// that may lead a group of its own access alone (a self-loop's first access, which may be looked up once before
+/// the loop); `may_lead`: whether a site may lead a group (a leader whose range kept failing may not).
 pub fn plan(
     sites: &[Site],
     plans: &[Plan],
     taken: RegSet,
     barrier: Option<usize>,
+    lone: Option<usize>,
     may_lead: &dyn Fn(&Site) -> bool,
 ) -> Groups {
     let mut groups = Groups {
@@ -262,7 +265,7 @@ pub fn plan(
     let mut k = 0;
     while k < sites.len() {
         let grown = may_lead(&sites[k])
-            .then(|| grow(sites, plans, k, taken, barrier))
+            .then(|| grow(sites, plans, k, taken, barrier, lone == Some(k)))
             .flatten();
         match grown {
             Some((group, members)) => {
@@ -278,14 +281,15 @@ pub fn plan(
     groups
 }
 
-/// The group led by `sites[leader]`, if one with at least two members and a free holder starts there, with its
-/// members' sites and offsets.
+/// The group led by `sites[leader]`, if one with at least two members (one is enough when `alone`) and a free
+/// holder starts there, with its members' sites and offsets.
 fn grow(
     sites: &[Site],
     plans: &[Plan],
     leader: usize,
     taken: RegSet,
     barrier: Option<usize>,
+    alone: bool,
 ) -> Option<(PageGroup, Vec<(usize, i32)>)> {
     if sites[leader].crossing || !inside(&plans[leader]) {
         return None;
@@ -341,7 +345,7 @@ fn grow(
         rsp_delta += moved.unwrap_or(0);
     }
     let last = members.last()?.0;
-    if members.len() < 2 {
+    if members.len() < 2 && !alone {
         return None;
     }
     let holder = HOLDERS

@@ -74,6 +74,9 @@ pub struct Stats {
     pub grouped_accesses: u64,
     /// Blocks translated together with the block that closes a loop through them (see `loops.rs`).
     pub joined_loops: u64,
+    /// Blocks translated as self-loops: branching back to their own start, they run pass after pass without
+    /// leaving generated code.
+    pub self_loops: u64,
     /// Page groups and table ranges of self-loops looked up once before the loop instead of in every pass.
     pub hoisted_groups: u64,
     /// JMPs, CALLs and RETs whose code at the target follows them in their block (see `follow.rs`).
@@ -500,6 +503,7 @@ impl Translator {
         self.stats.page_groups += emitted.page_groups;
         self.stats.grouped_accesses += emitted.grouped_accesses;
         self.stats.hoisted_groups += emitted.hoisted_groups;
+        self.stats.self_loops += u64::from(emitted.self_loop);
         self.stats.code_bytes += bytes.len() as u64;
         let listing = |trace| trace::listing(&bytes, base, &sites, &emitted.starts, trace);
         if let Some(kept) = &mut self.listings {

@@ -502,6 +502,79 @@ fn random_bytes_as_code_behave_as_under_the_interpreter() {
     }
 }
 
+#[test]
+fn self_loops_that_call_push_and_keep_the_carry_match_the_interpreter() {
+    let mut self_loops = 0;
+    for k in 0..400u64 {
+        match stack_loop_round(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(k + 1)) {
+            Ok(n) => self_loops += n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(self_loops >= 100, "only {self_loops} self-loops");
+}
+
+/// A loop with no instruction that writes every flag (its budget test must keep CF, which ADC and SETC in the
+/// body read, set or clear before the loop), counted down by DEC: INC and DEC, PUSH and POP in pairs (now and then
+/// a PUSH alone, so RSP moves from pass to pass), CALLs of a
+/// function that moves nothing but RSP (so the translator follows the CALL and its RET), loads from the stack, and
+/// LEAs; run for a random budget, so slices end in the middle of a pass too.
+fn stack_loop_round(seed: u64) -> Result<u64, String> {
+    let mut rng = Rng(seed | 1);
+    let pick = |rng: &mut Rng| LOOP_FREE[rng.below(LOOP_FREE.len() as u64) as usize];
+    let passes = 1 + rng.below(300) as u32;
+    let code = assemble(64, CODE, |a| {
+        let (mut top, mut function) = (a.create_label(), a.create_label());
+        a.mov(r12d, passes).unwrap();
+        if rng.below(2) == 0 {
+            a.stc().unwrap();
+        } else {
+            a.clc().unwrap();
+        }
+        a.set_label(&mut top).unwrap();
+        for _ in 0..1 + rng.below(8) {
+            let (d, s) = (pick(&mut rng), pick(&mut rng));
+            let imm = rng.next() as i32;
+            let r = match rng.below(8) {
+                0 => a.adc(r64(d), r64(s)),
+                1 => a.inc(r32(d)),
+                2 => a.push(r64(s)).and_then(|_| a.pop(r64(d))),
+                // A pass that moves RSP: its pushes land lower in every pass.
+                3 if imm & 0x300 == 0 => a.push(r64(s)),
+                3 | 4 => a.call(function),
+                5 => a.setc(byte_reg(d)),
+                6 => a.mov(r64(d), qword_ptr(rsp + (imm & 0x38))),
+                _ => a.lea(r64(d), ptr(r64(s) + imm)),
+            };
+            r.expect("instruction assembles");
+        }
+        a.dec(r12d).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+        a.set_label(&mut function).unwrap();
+        a.lea(r11, ptr(r11 + 3)).unwrap();
+        a.ret().unwrap();
+    });
+    let budget = 1 + rng.below(4000);
+    let (mut reference, mut ref_bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
+    let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
+    let ref_exit = reference.run(&mut ref_bus, budget);
+    let mut translator = Translator::new(1 << 20).unwrap();
+    let exit = translator.run(&mut cpu, &mut bus, budget);
+    let flags = defined_flags_after(&code, 64);
+    let problems = common::differences((&reference, &ref_bus, ref_exit), (&cpu, &bus, exit), flags);
+    if problems.is_empty() {
+        return Ok(translator.stats.self_loops);
+    }
+    Err(report(
+        &code,
+        seed ^ 0x5EED,
+        budget,
+        format!("seed {seed:#x}, budget {budget}"),
+        &problems,
+    ))
+}
+
 /// A loop that is one block branching back to its own start (the translator runs it without leaving generated
 /// code, unless a JMP or CALL in the body splits it): a first instruction that sets every flag, loads, or reads the
 /// carry (so the flags at the start may be dead or live), random register and memory instructions, and a counted

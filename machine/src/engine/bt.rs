@@ -105,7 +105,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 18] = [
+const COUNTS: [&str; 19] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -122,6 +122,7 @@ const COUNTS: [&str; 18] = [
     "accesses sharing a lookup",
     "page-group fallbacks",
     "loops joined from two blocks",
+    "blocks run as self-loops",
     "page groups looked up before a loop",
     "jumps, calls and returns followed",
 ];
@@ -145,6 +146,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.grouped_accesses,
         c.group_fallbacks,
         s.joined_loops,
+        s.self_loops,
         s.hoisted_groups,
         s.followed_transfers,
     ];
