@@ -4,7 +4,10 @@
 //! into boot phases (decompressor, kernel init, user: [`vx86_cpu::phase`]) with their time and instructions, and
 //! it ends with each engine's times as a ratio to QEMU's.
 //!
-//! Usage: `cargo run --release -p vx86-bench --bin boot -- [--engines interp,bt,qemu] [--cache DIR]`
+//! With `--runs N` it does that N times, each round running every engine once (so a host that slows down for a
+//! while slows them alike), and ends with the ratio of each round and their median.
+//!
+//! Usage: `cargo run --release -p vx86-bench --bin boot -- [--engines interp,bt,qemu] [--runs N] [--cache DIR]`
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -118,13 +121,17 @@ fn run_qemu(kernel: &PathBuf, initrd: &PathBuf) -> Result<Times, String> {
 fn main() {
     let mut engines = vec!["interp".to_string(), "bt".to_string(), "qemu".to_string()];
     let mut cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guests/cache");
+    let mut runs = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--engines", Some(list)) => engines = list.split(',').map(str::to_string).collect(),
             ("--cache", Some(dir)) => cache = PathBuf::from(dir),
+            ("--runs", Some(n)) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                runs = n.parse().unwrap_or(1)
+            }
             _ => {
-                eprintln!("usage: boot [--engines interp,bt,qemu] [--cache DIR]");
+                eprintln!("usage: boot [--engines interp,bt,qemu] [--runs N] [--cache DIR]");
                 std::process::exit(2);
             }
         }
@@ -143,56 +150,154 @@ fn main() {
         "{:<8} {:>10} {:>12} {:>16}",
         "engine", "to /init", "to power-off", "guest instrs"
     );
-    let secs = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()));
-    let mut done = Vec::new();
-    for engine in engines {
-        let times = match engine.as_str() {
-            "interp" => run_vx86(EngineKind::Interp, &kernel, &initrd),
-            "bt" => run_vx86(EngineKind::Bt, &kernel, &initrd),
-            "qemu" => run_qemu(&kernel_path, &initrd_path),
-            other => Err(format!("unknown engine '{other}'")),
-        };
-        match times {
-            Ok(t) => {
-                println!(
-                    "{engine:<8} {:>10} {:>12} {:>16}",
-                    secs(t.init),
-                    secs(t.end),
-                    t.instructions.map_or("n/a".into(), |n| n.to_string())
-                );
-                for span in &t.phases {
-                    let secs = span.time.as_secs_f64();
-                    println!(
-                        "  {:<14} {secs:>8.2} s {:>14} instrs {:>8.0} MIPS",
-                        span.phase.name(),
-                        span.instructions,
-                        span.instructions as f64 / secs.max(1e-9) / 1e6
-                    );
+    // Each round runs every engine once, so a host that slows down for a while slows every engine alike.
+    let mut done: Vec<(String, Vec<Option<Times>>)> =
+        engines.iter().map(|e| (e.clone(), Vec::new())).collect();
+    for _ in 0..runs {
+        for (engine, times) in &mut done {
+            let run = match engine.as_str() {
+                "interp" => run_vx86(EngineKind::Interp, &kernel, &initrd),
+                "bt" => run_vx86(EngineKind::Bt, &kernel, &initrd),
+                "qemu" => run_qemu(&kernel_path, &initrd_path),
+                other => Err(format!("unknown engine '{other}'")),
+            };
+            match run {
+                Ok(t) => {
+                    print_run(engine, &t);
+                    times.push(Some(t));
                 }
-                done.push((engine, t));
+                Err(why) => {
+                    println!("{engine:<8} skipped: {why}");
+                    times.push(None);
+                }
             }
-            Err(why) => println!("{engine:<8} skipped: {why}"),
         }
     }
+    done.retain(|(_, times)| times.iter().any(Option::is_some));
     print!("{}", ratios_to_qemu(&done));
 }
 
-/// Each vx86 engine's times as a fraction of QEMU's (below 1: faster than QEMU), when QEMU ran.
-fn ratios_to_qemu(done: &[(String, Times)]) -> String {
+/// One run's line: its times and instructions, then its boot phases (vx86 only).
+fn print_run(engine: &str, t: &Times) {
+    println!(
+        "{engine:<8} {:>10} {:>12} {:>16}",
+        secs(t.init),
+        secs(t.end),
+        t.instructions.map_or("n/a".into(), |n| n.to_string())
+    );
+    for span in &t.phases {
+        let secs = span.time.as_secs_f64();
+        println!(
+            "  {:<14} {secs:>8.2} s {:>14} instrs {:>8.0} MIPS",
+            span.phase.name(),
+            span.instructions,
+            span.instructions as f64 / secs.max(1e-9) / 1e6
+        );
+    }
+}
+
+/// Seconds with two decimals, or `-` for a milestone not reached.
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()))
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// Each vx86 engine's times as a fraction of QEMU's (below 1: faster than QEMU), when QEMU ran: per round (the
+/// engine's run over QEMU's run of the same round), then, with several rounds, the median of those ratios.
+fn ratios_to_qemu(done: &[(String, Vec<Option<Times>>)]) -> String {
     let Some((_, qemu)) = done.iter().find(|(e, _)| e == "qemu") else {
         return String::new();
     };
     let ratio = |ours: Option<Duration>, theirs: Option<Duration>| match (ours, theirs) {
-        (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}", a.as_secs_f64() / b.as_secs_f64()),
-        _ => "-".to_string(),
+        (Some(a), Some(b)) if !b.is_zero() => Some(a.as_secs_f64() / b.as_secs_f64()),
+        _ => None,
     };
+    let show = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
     let mut out = String::from("time as a fraction of QEMU's (below 1 is faster):\n");
-    for (engine, t) in done.iter().filter(|(e, _)| e != "qemu") {
-        out.push_str(&format!(
-            "{engine:<8} {:>10} {:>12}\n",
-            ratio(t.init, qemu.init),
-            ratio(t.end, qemu.end)
-        ));
+    for (engine, runs) in done.iter().filter(|(e, _)| e != "qemu") {
+        // Rounds where both ran.
+        let pairs: Vec<_> = (runs.iter().zip(qemu).enumerate())
+            .filter_map(|(round, (t, q))| Some((round + 1, t.as_ref()?, q.as_ref()?)))
+            .collect();
+        let init: Vec<_> = pairs
+            .iter()
+            .map(|(_, t, q)| ratio(t.init, q.init))
+            .collect();
+        let end: Vec<_> = pairs.iter().map(|(_, t, q)| ratio(t.end, q.end)).collect();
+        for ((round, _, _), (i, e)) in pairs.iter().zip(init.iter().zip(&end)) {
+            let label = if runs.len() > 1 {
+                format!("{engine} #{round}")
+            } else {
+                engine.clone()
+            };
+            out.push_str(&format!("{label:<10} {:>8} {:>12}\n", show(*i), show(*e)));
+        }
+        if runs.len() > 1 {
+            let median_of = |v: &[Option<f64>]| median(v.iter().flatten().copied().collect());
+            out.push_str(&format!(
+                "{:<10} {:>8} {:>12}\n",
+                format!("{engine} median"),
+                show(median_of(&init)),
+                show(median_of(&end))
+            ));
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(init: f64, end: f64) -> Option<Times> {
+        Some(Times {
+            init: Some(Duration::from_secs_f64(init)),
+            end: Some(Duration::from_secs_f64(end)),
+            ..Times::default()
+        })
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
+
+    #[test]
+    fn ratios_pair_each_round_with_qemus_run_of_the_same_round() {
+        let done = vec![
+            (
+                "bt".to_string(),
+                vec![times(1.0, 2.0), None, times(3.0, 3.0)],
+            ),
+            (
+                "qemu".to_string(),
+                vec![times(2.0, 4.0), times(9.0, 9.0), times(4.0, 6.0)],
+            ),
+        ];
+        let table = ratios_to_qemu(&done);
+        let lines: Vec<&str> = table.lines().collect();
+        // Round 2 has no bt run: rounds 1 and 3 pair, 0.5 and 0.75 (median 0.625, shown rounded).
+        assert!(
+            lines[1].starts_with("bt #1") && lines[1].ends_with("0.50         0.50"),
+            "{table}"
+        );
+        assert!(
+            lines[2].starts_with("bt #3") && lines[2].contains("0.75"),
+            "{table}"
+        );
+        assert!(lines[3].starts_with("bt median"), "{table}");
+        assert_eq!(lines.len(), 4, "{table}");
+    }
 }
