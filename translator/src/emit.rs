@@ -883,6 +883,24 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
+    /// [`Self::save_flags`], keeping a guest value in RAX there: it waits in `spare` (a free scratch register)
+    /// meanwhile, rather than being stored and loaded again later.
+    fn save_flags_keeping_rax(&mut self, spare: u8) {
+        if self.flags.saved || !self.cached.contains(0) {
+            self.save_flags();
+            return;
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov Rq(spare), rax
+            ; lahf
+            ; seto al
+            ; mov [r14 + ctx::SAVED_FLAGS], eax
+            ; mov rax, Rq(spare)
+        );
+        self.flags.saved = true;
+    }
+
     /// Loads the guest's saved flags into the host's: OF by an addition that overflows exactly when it was set, the
     /// rest by SAHF. Uses RAX, which the register pool never hands out as a scratch register for this reason.
     fn restore_flags_now(&mut self) {
@@ -1407,7 +1425,7 @@ impl<'a> BlockEmitter<'a> {
             return true;
         }
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
-            self.save_flags();
+            self.save_flags_keeping_rax(t2);
             let retry = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>retry);
             let cached_at_retry = self.cached;
