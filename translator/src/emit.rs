@@ -1418,7 +1418,7 @@ impl<'a> BlockEmitter<'a> {
             return true;
         }
         if let (Some((tmp, t1, t2)), Some((g, _))) = (scratch, member) {
-            let start = self.open_group(&g);
+            let start = self.open_group(&g, Some(t2));
             let base = self.home(g.range.base, tmp, pool.taken);
             self.look_up_group(&g, base, (t1, t2), start);
             self.body(n, &host, bytes, xmm_base);
@@ -1536,10 +1536,14 @@ impl<'a> BlockEmitter<'a> {
         }
     }
 
-    /// Starts page group `g` at its leader: the flags saved (the lookup clobbers them), the holder's guest twin
-    /// stored and forgotten, and the label where the lookup runs again after a TLB fill, which is returned.
-    fn open_group(&mut self, g: &PageGroup) -> GroupStart {
-        self.save_flags();
+    /// Starts page group `g` at its leader: the flags saved (the lookup clobbers them; a guest value in RAX waits
+    /// in `spare`, when given, meanwhile), the holder's guest twin stored and forgotten, and the label where the
+    /// lookup runs again after a TLB fill, which is returned.
+    fn open_group(&mut self, g: &PageGroup, spare: Option<u8>) -> GroupStart {
+        match spare {
+            Some(spare) => self.save_flags_keeping_rax(spare),
+            None => self.save_flags(),
+        }
         self.flags.in_host = false;
         self.flush(RegSet(1 << g.holder));
         self.cached.remove(g.holder);
@@ -1704,7 +1708,8 @@ impl<'a> BlockEmitter<'a> {
         if let Some((g, offset)) = member {
             // The slot through the group's holder, looked up by the leader (here, when this is it).
             if follower.is_none() {
-                let start = self.open_group(&g);
+                // The flags are saved already.
+                let start = self.open_group(&g, None);
                 dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
                 self.look_up_group(&g, rsp, (entry, last), start);
             } else {
