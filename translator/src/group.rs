@@ -15,9 +15,9 @@
 //!
 //! In a self-loop, a group led by the pass's first access through a base register the loop never writes (or RSP,
 //! when every pass moves it back to where it started) is looked up once, before the first pass, and its holder kept
-//! for every pass (`emit::hoisted_group`); such a group may have that one member alone. When that lookup fails, the
+//! for every pass (`emit::self_loop::hoisted_group`); such a group may have that one member alone. When that lookup fails, the
 //! step runs the whole first pass. So is the range of a table access through such a base and an index
-//! a MOVZX from 8 bits wrote earlier in the pass (`emit::hoisted_indexed`: CRC32's `[table + byte * 4]`).
+//! a MOVZX from 8 bits wrote earlier in the pass (`emit::self_loop::hoisted_indexed`: CRC32's `[table + byte * 4]`).
 
 use crate::plan::{Native, Plan, StackOp};
 use crate::regs::{self, RegSet};
