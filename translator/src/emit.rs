@@ -184,6 +184,27 @@ struct StepPath {
     dirty: RegSet,
 }
 
+impl StepPath {
+    /// The step path of site `k` alone, from `step`, back to `join`, which expects the flags saved.
+    fn one(
+        step: DynamicLabel,
+        k: usize,
+        join: DynamicLabel,
+        cached_at_join: RegSet,
+        dirty: RegSet,
+    ) -> Self {
+        StepPath {
+            step,
+            site: k,
+            through: k,
+            join,
+            restore_flags: false,
+            cached_at_join,
+            dirty,
+        }
+    }
+}
+
 /// The condition that holds exactly when `cc` does not.
 fn negated(cc: ConditionCode) -> ConditionCode {
     use ConditionCode as C;
@@ -1069,13 +1090,8 @@ impl<'a> BlockEmitter<'a> {
                 access: access_code(&mem),
                 cached_at_retry,
                 to_step: StepPath {
-                    step,
-                    site: k,
-                    through: k,
-                    join,
                     restore_flags: self.flags.in_host,
-                    cached_at_join: self.cached,
-                    dirty: dirty_at_miss,
+                    ..StepPath::one(step, k, join, self.cached, dirty_at_miss)
                 },
             });
             return true;
@@ -1319,15 +1335,7 @@ impl<'a> BlockEmitter<'a> {
             addr,
             access: access_code(&mem),
             cached_at_retry,
-            to_step: StepPath {
-                step,
-                site: k,
-                through: k,
-                join,
-                restore_flags: false,
-                cached_at_join: RegSet::default(),
-                dirty,
-            },
+            to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
         };
         (value, Some(slow))
     }
@@ -1372,15 +1380,13 @@ impl<'a> BlockEmitter<'a> {
         self.store_regs(RegSet(0b101), &IDENTITY);
         dynasm!(self.ops ; .arch x64 ; =>join);
         self.push_slow(slow);
-        self.steps.push(StepPath {
+        self.steps.push(StepPath::one(
             step,
-            site: k,
-            through: k,
+            k,
             join,
-            restore_flags: false,
-            cached_at_join: RegSet(self.cached.0 | cached_before.0),
+            RegSet(self.cached.0 | cached_before.0),
             dirty,
-        });
+        ));
     }
 
     /// JMP through a register or memory: the block is left for the target, through the jump table. A
@@ -1437,15 +1443,7 @@ impl<'a> BlockEmitter<'a> {
             addr,
             access,
             cached_at_retry,
-            to_step: StepPath {
-                step,
-                site: k,
-                through: k,
-                join,
-                restore_flags: false,
-                cached_at_join: RegSet::default(),
-                dirty: dirty_at_miss,
-            },
+            to_step: StepPath::one(step, k, join, RegSet::default(), dirty_at_miss),
         });
     }
 

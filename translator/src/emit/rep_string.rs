@@ -101,14 +101,12 @@ impl BlockEmitter<'_> {
         let written = RegSet(used.0 & !(1 << RAX));
         self.store_regs(written, &IDENTITY);
         dynasm!(self.ops ; .arch x64 ; =>done);
-        self.steps.push(StepPath {
+        self.steps.push(StepPath::one(
             step,
-            site: k,
-            through: k,
-            join: done,
-            restore_flags: false,
-            cached_at_join: RegSet(self.cached.0 | cached_before.0),
+            k,
+            done,
+            RegSet(self.cached.0 | cached_before.0),
             dirty,
-        });
+        ));
     }
 }

@@ -224,15 +224,7 @@ impl BlockEmitter<'_> {
             addr,
             access: access_code(&mem),
             cached_at_retry,
-            to_step: StepPath {
-                step,
-                site: k,
-                through: k,
-                join,
-                restore_flags: false,
-                cached_at_join: self.cached,
-                dirty: dirty_at_miss,
-            },
+            to_step: StepPath::one(step, k, join, self.cached, dirty_at_miss),
         });
     }
 
@@ -275,15 +267,7 @@ impl BlockEmitter<'_> {
             addr,
             access: access_code(&target),
             cached_at_retry,
-            to_step: StepPath {
-                step,
-                site: k,
-                through: k,
-                join,
-                restore_flags: false,
-                cached_at_join: RegSet::default(),
-                dirty,
-            },
+            to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
         });
     }
 }
