@@ -556,18 +556,24 @@ fn stack_loop_round(seed: u64) -> Result<u64, String> {
         a.ret().unwrap();
     });
     let budget = 1 + rng.below(4000);
-    let (mut reference, mut ref_bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
-    let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
+    run_for_a_budget(&code, seed, budget).map(|stats| stats.self_loops)
+}
+
+/// Runs `code` for `budget` instructions under the interpreter and under bt, on machines set up from `seed`:
+/// the translator's counts when both end alike, else a report of the differences.
+fn run_for_a_budget(code: &[u8], seed: u64, budget: u64) -> Result<vx86_translator::Stats, String> {
+    let (mut reference, mut ref_bus) = long_mode_machine(code, &mut Rng(seed ^ 0x5EED));
+    let (mut cpu, mut bus) = long_mode_machine(code, &mut Rng(seed ^ 0x5EED));
     let ref_exit = reference.run(&mut ref_bus, budget);
     let mut translator = Translator::new(1 << 20).unwrap();
     let exit = translator.run(&mut cpu, &mut bus, budget);
-    let flags = defined_flags_after(&code, 64);
+    let flags = defined_flags_after(code, 64);
     let problems = common::differences((&reference, &ref_bus, ref_exit), (&cpu, &bus, exit), flags);
     if problems.is_empty() {
-        return Ok(translator.stats.self_loops);
+        return Ok(translator.stats);
     }
     Err(report(
-        &code,
+        code,
         seed ^ 0x5EED,
         budget,
         format!("seed {seed:#x}, budget {budget}"),
@@ -717,23 +723,7 @@ fn self_loop_round(seed: u64) -> Result<u64, String> {
         }
     });
     let budget = 1 + rng.below(4000);
-    let (mut reference, mut ref_bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
-    let (mut cpu, mut bus) = long_mode_machine(&code, &mut Rng(seed ^ 0x5EED));
-    let ref_exit = reference.run(&mut ref_bus, budget);
-    let mut translator = Translator::new(1 << 20).unwrap();
-    let exit = translator.run(&mut cpu, &mut bus, budget);
-    let flags = defined_flags_after(&code, 64);
-    let problems = common::differences((&reference, &ref_bus, ref_exit), (&cpu, &bus, exit), flags);
-    if problems.is_empty() {
-        return Ok(translator.stats.joined_loops);
-    }
-    Err(report(
-        &code,
-        seed ^ 0x5EED,
-        budget,
-        format!("seed {seed:#x}, budget {budget}"),
-        &problems,
-    ))
+    run_for_a_budget(&code, seed, budget).map(|stats| stats.joined_loops)
 }
 
 #[test]
