@@ -210,7 +210,12 @@ impl Translator {
             code,
             enter,
             shared,
-            blocks: FxHashMap::default(),
+            // Room for the blocks a full cache holds (about 600 bytes of host code each in a Linux boot), so the map
+            // does not grow, moving every entry, while a boot translates tens of thousands of them.
+            blocks: FxHashMap::with_capacity_and_hasher(
+                (cache_bytes / 2048).clamp(1 << 10, 1 << 17),
+                Default::default(),
+            ),
             jump_cache: vec![None; JUMP_CACHE].into_boxed_slice(),
             jump_table: JumpTable::default(),
             mode_ids: FxHashMap::default(),
