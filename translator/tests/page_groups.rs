@@ -311,3 +311,51 @@ fn a_table_on_a_page_not_present_faults_at_its_access_after_the_instructions_bef
     assert_eq!(cpu.state.cr2, RAM as u64 + 0x100 + 4 * index, "CR2");
     assert_eq!(translator.stats.hoisted_groups, 1);
 }
+
+#[test]
+fn a_table_access_whose_base_or_index_a_pop_writes_is_not_looked_up_before_its_loop() {
+    // A loop that pushes and pops is a self-loop, its stack slots looked up once, before the first pass. A POP
+    // that writes the table access's index after the MOVZX that bounded it (so the index is R8's, far past 255),
+    // or that writes its base, leaves the access to make its own lookup every pass.
+    let loop_with = |pop_into_index: bool| {
+        assemble(64, CODE, |a| {
+            let mut top = a.create_label();
+            a.mov(ecx, 100).unwrap();
+            a.jmp(top).unwrap();
+            a.set_label(&mut top).unwrap();
+            a.push(r8).unwrap();
+            a.movzx(edx, cl).unwrap();
+            if pop_into_index {
+                a.pop(rdx).unwrap();
+            } else {
+                a.pop(r9).unwrap();
+                a.add(r8, 4).unwrap();
+            }
+            a.mov(eax, dword_ptr(r9 + rdx * 4)).unwrap();
+            a.add(r10, rax).unwrap();
+            a.sub(ecx, 1).unwrap();
+            a.jnz(top).unwrap();
+            a.hlt().unwrap();
+        })
+    };
+    for pop_into_index in [true, false] {
+        let code = loop_with(pop_into_index);
+        let machine = || {
+            let (mut cpu, mut bus) = guest(&code);
+            let words: Vec<u8> = (0..0x800u32).flat_map(|k| (k * 3).to_le_bytes()).collect();
+            bus.load(DATA, &words);
+            // R8: the popped index (0x600: a word 6 KiB past R9, on the same 2 MiB page), or the next base.
+            cpu.state.gpr[8] = if pop_into_index { 0x600 } else { DATA + 0x400 };
+            cpu.state.gpr[9] = DATA;
+            (cpu, bus)
+        };
+        let runs = run_both(machine, 1 << 20, BUDGET);
+        let stats = &runs.translator.stats;
+        assert!(stats.self_loops >= 1, "{stats:?}");
+        // The stack slots' group alone is looked up before the loop.
+        assert_eq!(
+            stats.hoisted_groups, 1,
+            "pop into index {pop_into_index}: {stats:?}"
+        );
+    }
+}

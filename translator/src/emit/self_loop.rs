@@ -19,7 +19,8 @@ use vx86_cpu::state::offsets as state;
 /// The budget lives in a host register while the loop runs. The back edge charges the next pass with a LEA, which
 /// leaves the guest's flags alone; whether the budget covers that pass is tested earlier in the pass, just before
 /// the *check* instruction: the first that writes every arithmetic flag without reading one and cannot fault, so
-/// the test's compare clobbers only flags nobody will see. When the budget runs short, the way out runs the check
+/// the test's compare clobbers only flags nobody will see (or, in a loop with no such instruction, its first INC or
+/// DEC of a register, with a test that keeps CF). When the budget runs short, the way out runs the check
 /// instruction in the CPU's step (which sets the flags it would have set) and leaves after it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct SelfLoop {
@@ -113,11 +114,19 @@ fn self_loop_shape(sites: &[Site], plans: &[Plan]) -> Option<LoopShape> {
     })
 }
 
-/// Whether some site of a block planned as `plans` writes guest register `r`.
+/// Whether a site planned as `plan` (one a self-loop may hold) writes guest register `r`: a native instruction,
+/// or a POP.
+fn writes(plan: &Plan, r: u8) -> bool {
+    match plan {
+        Plan::Native(n) => n.written.contains(r),
+        Plan::Stack(StackOp::Pop(popped)) => *popped == r,
+        _ => false,
+    }
+}
+
+/// Whether some site of a self-loop planned as `plans` writes guest register `r`.
 fn writes_register(plans: &[Plan], r: u8) -> bool {
-    plans
-        .iter()
-        .any(|p| matches!(p, Plan::Native(n) if n.written.contains(r)))
+    plans.iter().any(|p| writes(p, r))
 }
 
 /// The page group of a self-loop (planned as `plans`) whose lookup can run once before the loop rather than in
@@ -192,9 +201,10 @@ pub(super) fn hoisted_indexed(
     may_lead: &dyn Fn(&Site) -> bool,
 ) -> Option<IndexedAccess> {
     let bounded_by_movzx8 = |k: usize, index: u8| {
-        let writer = (0..k)
-            .rev()
-            .find(|&j| matches!(&plans[j], Plan::Native(n) if n.written.contains(index)))?;
+        let writer = (0..k).rev().find(|&j| writes(&plans[j], index))?;
+        if !matches!(plans[writer], Plan::Native(_)) {
+            return None;
+        }
         let w = &sites[writer].instr;
         let from_byte = w.op1_kind() == OpKind::Register && w.op1_register().size() == 1
             || w.op1_kind() == OpKind::Memory && w.memory_size().size() == 1;
