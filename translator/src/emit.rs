@@ -1206,6 +1206,17 @@ impl<'a> BlockEmitter<'a> {
         );
     }
 
+    /// Where a control transfer's slow path rejoins (`join`): its step set RIP, and the block leaves for the
+    /// dispatcher.
+    fn leave_at(&mut self, join: DynamicLabel) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; =>join
+            ; xor eax, eax
+            ; jmp =>self.leave
+        );
+    }
+
     /// BSF/BSR between registers as the interpreter runs them: a zero source sets ZF and leaves the destination
     /// alone; otherwise the index is written and ZF cleared; the other flags stay. The guest's flags are kept in
     /// the context, whose ZF is set or cleared in place.
@@ -1429,13 +1440,7 @@ impl<'a> BlockEmitter<'a> {
         }
         self.canonical_or(value, last, step);
         self.goto_register(value);
-        dynasm!(self.ops
-            ; .arch x64
-            // After the slow path's step (which set RIP), leave as well.
-            ; =>join
-            ; xor eax, eax
-            ; jmp =>self.leave
-        );
+        self.leave_at(join);
         let access = mem.map_or(0, |m| access_code(&m));
         self.slow.push(SlowPath {
             label: miss,

@@ -205,13 +205,7 @@ impl BlockEmitter<'_> {
                 } else {
                     self.goto_register(value);
                 }
-                // After the slow path's step (which set RIP), leave as well.
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; =>join
-                    ; xor eax, eax
-                    ; jmp =>self.leave
-                );
+                self.leave_at(join);
             }
             _ => dynasm!(self.ops ; .arch x64 ; =>join),
         }
