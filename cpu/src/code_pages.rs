@@ -12,15 +12,30 @@
 //! the code of its page, to be translated again. A page whose other chunks keep being written is given up after
 //! [`MISSES_BEFORE_GIVING_UP`] such writes (its code is dropped and its writes go fast again), since each of them
 //! takes the slow path.
+//!
+//! A write that does reach a chunk of code bumps the page's generation, but the page keeps its marks, and the
+//! page remembers the generation at which each chunk was last written. An engine holding a block of the page from
+//! before the write asks [`CodePages::unchanged_since`] whether the block's own chunks were written since its
+//! generation: when they were not, the block is still good and need not be translated again (QEMU, likewise,
+//! invalidates only the blocks a write overlaps). Linux patches its text a site at a time (alternatives, static
+//! keys, static calls) while running code from the same pages: dropping a page's every block at each patch had
+//! some blocks of a Debian boot translated 27 times.
 
 /// Bit in a page's word meaning "some engine cached code from this page".
 const HAS_CODE: u32 = 1 << 31;
+/// The generation bits of a page's word.
+const GENERATION: u32 = !HAS_CODE;
+/// Chunks per page.
+const CHUNKS: usize = 64;
 /// Pages above this are never tracked (far above any RAM we model); code there is never cached.
 pub const MAX_TRACKED_PAGES: usize = 1 << 24;
 /// log2 of the bytes one bit of a page's chunk mask stands for.
 const CHUNK_SHIFT: u32 = 6;
 /// Writes that miss a code page's code before the page is given up (its code dropped, its writes fast again).
 pub const MISSES_BEFORE_GIVING_UP: u32 = 64;
+/// The same once the page's code has been written: a page written all over (memory freed and reused as data, say)
+/// is given up at its first write to code, or soon after, as it would be were its code dropped at once.
+pub const MISSES_ONCE_REWRITTEN: u32 = 8;
 
 /// One page's marks.
 #[derive(Clone, Copy, Default)]
@@ -37,11 +52,32 @@ impl Page {
     /// Drops the page's code: a new generation, no marks.
     fn bump(&mut self) {
         *self = Page {
-            word: (self.word & !HAS_CODE).wrapping_add(1) & !HAS_CODE,
+            word: self.generation().wrapping_add(1) & GENERATION,
             misses: 0,
             chunks: 0,
         };
     }
+
+    fn generation(&self) -> u32 {
+        self.word & GENERATION
+    }
+}
+
+/// When the chunks of a page whose code was written were last written, so that code from its other chunks can
+/// outlive the write.
+#[derive(Clone)]
+struct Rewrites {
+    /// The generation the page had when the first such write came: code from before it is not vouched for.
+    since: u32,
+    /// The generation each chunk was last written at (`since` if never).
+    chunk: [u32; CHUNKS],
+    /// The chunks written since `since`.
+    rewritten: u64,
+}
+
+/// How many generations `generation` lies behind `now` (generations count modulo 2^31).
+fn age(now: u32, generation: u32) -> u32 {
+    now.wrapping_sub(generation) & GENERATION
 }
 
 /// The chunk mask of the `len` bytes at `phys` that lie in its page (`len` > 0).
@@ -55,6 +91,13 @@ fn chunk_mask(phys: u64, len: u64) -> u64 {
 #[derive(Clone, Default)]
 pub struct CodePages {
     pages: Vec<Page>,
+    /// For pages whose code was written since they were marked: when each chunk was last written.
+    rewrites: std::collections::HashMap<usize, Box<Rewrites>>,
+}
+
+/// The chunks (bit k: bytes 64k..64k+63 of the page) that the `len` bytes at `phys` (`len` > 0) take on its page.
+pub fn chunks_of(phys: u64, len: u64) -> u64 {
+    chunk_mask(phys, len)
 }
 
 impl CodePages {
@@ -63,7 +106,24 @@ impl CodePages {
     pub fn generation(&self, phys: u64) -> u32 {
         self.pages
             .get((phys >> 12) as usize)
-            .map_or(0, |p| p.word & !HAS_CODE)
+            .map_or(0, |p| p.generation())
+    }
+
+    /// Whether code taken at `generation` from `chunks` (see [`chunks_of`]) of the page of `phys` is still what the
+    /// page holds: no write has reached those chunks since, and the page's code was not dropped whole.
+    pub fn unchanged_since(&self, phys: u64, generation: u32, chunks: u64) -> bool {
+        let now = self.generation(phys);
+        if now == generation {
+            return true;
+        }
+        let Some(rewrites) = self.rewrites.get(&((phys >> 12) as usize)) else {
+            return false;
+        };
+        let since_then = age(now, generation);
+        since_then <= age(now, rewrites.since)
+            && (0..CHUNKS)
+                .filter(|&k| chunks & (1 << k) != 0)
+                .all(|k| age(now, rewrites.chunk[k]) >= since_then)
     }
 
     /// Whether code from this page may be cached at all.
@@ -106,28 +166,56 @@ impl CodePages {
         if p.word & HAS_CODE == 0 {
             return false;
         }
-        p.misses += 1;
-        if p.chunks & chunk_mask(phys, len) != 0 || p.misses >= MISSES_BEFORE_GIVING_UP {
+        let page = (phys >> 12) as usize;
+        let mask = chunk_mask(phys, len);
+        let written = p.chunks & mask;
+        let rewrites = self.rewrites.get(&page);
+        // A write beside the code; one to a chunk whose code was rewritten before is the same patch going on.
+        if written == 0 && rewrites.is_none_or(|r| r.rewritten & mask == 0) {
+            p.misses += 1;
+        }
+        let limit = if rewrites.is_some() || written != 0 {
+            MISSES_ONCE_REWRITTEN
+        } else {
+            MISSES_BEFORE_GIVING_UP
+        };
+        if p.misses >= limit {
             p.bump();
+            self.rewrites.remove(&page);
             return true;
         }
-        false
-    }
-
-    /// Drops the code cached from the page of `phys`, if any; true if there was some.
-    pub fn forget(&mut self, phys: u64) -> bool {
-        match self.pages.get_mut((phys >> 12) as usize) {
-            Some(p) if p.word & HAS_CODE != 0 => {
-                p.bump();
-                true
-            }
-            _ => false,
+        if written == 0 {
+            return false;
         }
+        // Code from the written chunks is stale (code taken from them again marks them again); code from the
+        // page's other chunks stays good ([`Self::unchanged_since`]).
+        let before = p.generation();
+        let now = before.wrapping_add(1) & GENERATION;
+        p.chunks &= !written;
+        if p.chunks == 0 {
+            p.word = now;
+            self.rewrites.remove(&page);
+            return true;
+        }
+        p.word = HAS_CODE | now;
+        let rewrites = self.rewrites.entry(page).or_insert_with(|| {
+            Box::new(Rewrites {
+                since: before,
+                chunk: [before; CHUNKS],
+                rewritten: 0,
+            })
+        });
+        for k in (0..CHUNKS).filter(|&k| written & (1 << k) != 0) {
+            rewrites.chunk[k] = now;
+        }
+        rewrites.rewritten |= written;
+        true
     }
 
     /// Forgets every mark (on reset); generations keep counting so no stale block can match again.
     pub fn clear_marks(&mut self) {
         self.pages.iter_mut().for_each(Page::bump);
+        self.rewrites.clear();
     }
 }
 
@@ -136,19 +224,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_write_to_marked_bytes_bumps_the_generation_and_clears_the_marks() {
+    fn a_write_to_marked_bytes_bumps_the_generation_and_stales_their_code_only() {
         let mut c = CodePages::default();
         assert!(!c.note_write(0x5000, 1), "not code yet");
         assert!(c.mark(0x5123, 4));
         assert!(!c.mark(0x5FFF, 1), "already marked");
         let g = c.generation(0x5000);
+        let (written, other) = (chunks_of(0x5123, 4), chunks_of(0x5FFF, 1));
+        assert!(c.unchanged_since(0x5000, g, written | other));
         assert!(
             c.note_write(0x5120, 4),
             "bytes 0x120..0x123 share a chunk with the code"
         );
         assert_ne!(c.generation(0x5000), g);
-        assert!(!c.is_code(0x5000));
-        assert!(!c.note_write(0x5123, 1), "one bump per marking");
+        assert!(c.is_code(0x5000), "the page keeps its other code");
+        assert!(!c.unchanged_since(0x5000, g, written));
+        assert!(!c.unchanged_since(0x5000, g, written | other));
+        assert!(
+            c.unchanged_since(0x5000, g, other),
+            "the last chunk was not written"
+        );
+        assert!(
+            !c.note_write(0x5121, 1),
+            "the chunk's code is stale already: a second write there changes nothing"
+        );
+        let g2 = c.generation(0x5000);
+        assert!(!c.mark(0x5123, 4), "the code taken again");
+        assert!(c.note_write(0x5FF0, 16), "each write to code bumps");
+        assert!(!c.unchanged_since(0x5000, g, other));
+        assert!(
+            c.unchanged_since(0x5000, g2, written),
+            "code taken after the first write outlives the second"
+        );
+        assert!(c.unchanged_since(0x5000, c.generation(0x5000), written | other));
+    }
+
+    #[test]
+    fn code_from_before_a_page_was_dropped_whole_is_stale_whatever_its_chunks() {
+        let mut c = CodePages::default();
+        c.mark(0x6000, 16);
+        let old = c.generation(0x6000);
+        assert!(c.note_write(0x6000, 16), "all its code");
+        assert!(!c.is_code(0x6000), "dropped whole");
+        c.mark(0x6000, 16);
+        c.mark(0x6800, 16);
+        let g = c.generation(0x6000);
+        assert!(c.note_write(0x6800, 1));
+        let first = chunks_of(0x6000, 16);
+        assert!(c.unchanged_since(0x6000, g, first));
+        assert!(
+            !c.unchanged_since(0x6000, old, first),
+            "the page was dropped after it"
+        );
+        c.clear_marks();
+        assert!(!c.unchanged_since(0x6000, g, first), "reset drops all code");
     }
 
     #[test]
@@ -194,13 +323,24 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_a_page_drops_its_code_whatever_was_written() {
+    fn a_page_written_all_over_once_its_code_was_written_is_given_up_soon() {
         let mut c = CodePages::default();
-        assert!(!c.forget(0x4000));
-        c.mark(0x4010, 1);
-        let g = c.generation(0x4000);
-        assert!(c.forget(0x4F00));
-        assert_ne!(c.generation(0x4000), g);
-        assert!(!c.is_code(0x4000));
+        c.mark(0x3000, 16);
+        c.mark(0x3400, 16);
+        assert!(c.note_write(0x3000, 8), "a patch to the first code");
+        for k in 1..MISSES_BEFORE_GIVING_UP {
+            assert!(
+                !c.note_write(0x3008, 8),
+                "the patch goes on in its chunk ({k})"
+            );
+        }
+        assert!(c.is_code(0x3000));
+        for k in 1..MISSES_ONCE_REWRITTEN {
+            assert!(!c.note_write(0x3800, 8), "a write beside the code ({k})");
+        }
+        let g = c.generation(0x3000);
+        assert!(c.note_write(0x3800, 8), "given up");
+        assert!(!c.is_code(0x3000));
+        assert!(!c.unchanged_since(0x3000, g - 1, chunks_of(0x3400, 16)));
     }
 }

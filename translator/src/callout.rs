@@ -103,7 +103,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
             // SAFETY: the translator running this slice does not touch its own state while generated code runs.
             unsafe { &mut *ctx.translator }.ungroup(site.phys, site.instr.ip());
             // The block is left after this instruction and translated again without the group.
-            cpu.forget_code_page(site.phys);
+            cpu.forget_code(site.phys_of_instr(), 1);
         }
     }
     let flow = if site.via == Via::Fetch || site.crossing {
@@ -116,7 +116,7 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     let dispatcher = flow == Flow::Faulted
         || cpu.needs_machine()
         || cpu.take_interrupt_recheck()
-        || cpu.code_generation(site.phys) != site.generation;
+        || cpu.code_generation(site.phys) != site.generation.get();
     let ended = flow == Flow::Jumped || site.ends_block;
     if !dispatcher && !ended {
         return CONTINUE;
@@ -162,7 +162,7 @@ fn run_fetched<B: Bus>(cpu: &mut Cpu, bus: &mut B, site: &Site) -> Flow {
             let changed = site.crossing && !instr.eq_all_bits(&site.instr);
             if changed {
                 // The block's host code no longer matches its bytes: have it translated again.
-                cpu.forget_code_page(site.phys);
+                cpu.forget_code(site.phys_of_instr(), 1);
             } else if keep {
                 site.kept.set(instr);
                 site.kept_epoch.set(cpu.tlb_epochs()[ANY_EPOCH]);

@@ -40,8 +40,8 @@ pub struct Site {
     pub phys: u64,
     /// The mode the block was translated for.
     pub mode: Mode,
-    /// That page's code generation when the block was translated.
-    pub generation: u32,
+    /// That page's code generation when the block was translated, or last found unchanged since.
+    pub generation: std::cell::Cell<u32>,
     /// How the instruction reaches its callout.
     pub via: Via,
     /// For a [`Via::Fetch`] or crossing site: the instruction as last fetched, valid while the TLB's any-change
@@ -59,6 +59,14 @@ pub struct Site {
     pub leads_group: std::cell::Cell<Option<group::Range>>,
     /// Times its group's range failed by crossing a page (see [`crate::group::FALLBACK_LIMIT`]).
     pub group_fallbacks: std::cell::Cell<u32>,
+}
+
+impl Site {
+    /// The guest-physical address of the instruction's first byte (on its block's page, as all of a block's
+    /// instructions begin).
+    pub fn phys_of_instr(&self) -> u64 {
+        (self.phys & !0xFFF) | (self.mode.cs_base.wrapping_add(self.instr.ip()) & 0xFFF)
+    }
 }
 
 /// Why a site's callout runs.

@@ -58,6 +58,8 @@ pub struct Stats {
     pub flushes: u64,
     /// Blocks found stale because their page was written (self-modifying code), and translated again.
     pub smc_invalidations: u64,
+    /// Blocks whose page was written elsewhere than their own bytes: kept, and run again without translating.
+    pub smc_survivals: u64,
     /// Blocks entered from the dispatcher.
     pub dispatches: u64,
     /// Instructions run by the interpreter instead (page-crossing, interrupt shadows, the slice's last few).
@@ -116,6 +118,10 @@ struct ExitRecord {
     /// Linear page of the block it leaves (chains stay within a page, whose mapping the block was entered through).
     linear_page: u64,
     mode: Mode,
+    /// The rel32 the jump had when emitted (to the exit's own code), restored to unlink it.
+    unlinked: i32,
+    /// It jumps straight to its target's translation.
+    linked: bool,
 }
 
 /// A block found for the dispatcher: its key, where its code is, and how many guest instructions it holds.
@@ -146,12 +152,17 @@ fn jump_slot(rip: u64) -> usize {
 struct Block {
     /// Host address of the block's code.
     entry: usize,
+    /// Its page's code generation when it was translated, or last found unchanged since.
     generation: u32,
+    /// The chunks of its page its code came from ([`vx86_cpu::code_pages::chunks_of`]).
+    chunks: u64,
+    /// Its direct exits: these records in [`Translator::exits`].
+    exits: std::ops::Range<usize>,
     /// Guest instructions in the block.
     len: u64,
     mode_id: Option<u16>,
     /// The block's instructions; callouts hold pointers into this allocation.
-    _sites: Box<[Site]>,
+    sites: Box<[Site]>,
 }
 
 /// The entry trampoline: `fn(state, ctx, code) -> exit reason`.
@@ -336,15 +347,31 @@ impl Translator {
                 return Ok((key, Some(cached.found)));
             }
         }
-        let found = match self.blocks.get(&key) {
-            Some(block) if block.generation == generation => Found {
-                key,
-                entry: block.entry,
-                len: block.len,
-                mode_id: block.mode_id,
-            },
-            _ => return Ok((key, None)),
+        let Some(block) = self.blocks.get_mut(&key) else {
+            return Ok((key, None));
         };
+        let found = Found {
+            key,
+            entry: block.entry,
+            len: block.len,
+            mode_id: block.mode_id,
+        };
+        if block.generation != generation {
+            if !cpu.code_unchanged_since(phys, block.generation, block.chunks) {
+                return Ok((key, None));
+            }
+            // The page was written, but not where this block's code came from: the block is current again. Its
+            // direct exits may lead to blocks that the write did make stale, so they leave through their own code
+            // until linked anew.
+            block.generation = generation;
+            block
+                .sites
+                .iter()
+                .for_each(|site| site.generation.set(generation));
+            let exits = block.exits.clone();
+            self.stats.smc_survivals += 1;
+            self.unlink(exits);
+        }
         self.jump_cache[slot] = Some(JumpSlot { found, generation });
         Ok((key, Some(found)))
     }
@@ -432,7 +459,7 @@ impl Translator {
                     remaining: (n - k) as u32,
                     phys: key.phys,
                     mode: key.mode,
-                    generation,
+                    generation: std::cell::Cell::new(generation),
                     via: if last_fetched && !crosses {
                         Via::Fetch
                     } else {
@@ -495,13 +522,20 @@ impl Translator {
         let placed = self.code.append(&bytes).ok()?;
         debug_assert_eq!(placed, base);
         let linear_page = key.mode.cs_base.wrapping_add(key.rip) & !0xFFF;
-        self.exits
-            .extend(emitted.exits.iter().map(|exit| ExitRecord {
+        self.exits.extend(emitted.exits.iter().map(|exit| {
+            ExitRecord {
                 rel32: base + exit.rel32.0,
                 target: exit.target,
                 linear_page,
                 mode: key.mode,
-            }));
+                unlinked: i32::from_le_bytes(
+                    bytes[exit.rel32.0..exit.rel32.0 + 4]
+                        .try_into()
+                        .expect("four bytes"),
+                ),
+                linked: false,
+            }
+        }));
         self.stats.blocks_translated += 1;
         self.stats.joined_loops += u64::from(inner.is_some());
         self.stats.followed_transfers += followed.len() as u64;
@@ -526,9 +560,11 @@ impl Translator {
             Block {
                 entry,
                 generation,
+                chunks: vx86_cpu::code_pages::chunks_of(from, len),
+                exits: first_exit..self.exits.len(),
                 len: n as u64,
                 mode_id,
-                _sites: sites,
+                sites,
             },
         );
         self.block_bytes = bytes;
@@ -621,8 +657,9 @@ impl Translator {
     }
 
     /// Points direct exit `number` straight at the translation of `key`, its target, when that is safe: the same
-    /// mode, and the same linear page (whose mapping the source block was entered through). Blocks of a page that
-    /// is written are only ever entered from the dispatcher again, which checks their page's generation.
+    /// mode, and the same linear page (whose mapping the source block was entered through). After a write to their
+    /// page, blocks are entered only through [`Self::find`] again (a write to code moves the TLB's epoch, which the
+    /// jump table's entries carry), which checks them against the write and unlinks the exits of those it keeps.
     fn link(&mut self, number: usize, found: &Found) {
         let Some(record) = self.exits.get(number) else {
             return;
@@ -640,6 +677,22 @@ impl Translator {
         let patched = self.code.patch(record.rel32, &rel.to_le_bytes());
         if patched.is_ok() {
             self.stats.links += 1;
+            self.exits[number].linked = true;
+        }
+    }
+
+    /// Points the linked ones of direct exits `numbers` back at their own code (which leaves for the dispatcher).
+    fn unlink(&mut self, numbers: std::ops::Range<usize>) {
+        for record in self.exits[numbers]
+            .iter_mut()
+            .filter(|record| record.linked)
+        {
+            // Linking patched it, so it lies in the code: patching it back cannot fail.
+            let restored = self
+                .code
+                .patch(record.rel32, &record.unlinked.to_le_bytes());
+            debug_assert!(restored.is_ok());
+            record.linked = false;
         }
     }
 }

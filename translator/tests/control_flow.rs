@@ -316,6 +316,73 @@ fn a_function_rewritten_through_an_alias_runs_its_new_code_when_called_through_t
 }
 
 #[test]
+fn a_patch_to_one_block_of_a_page_leaves_the_page_s_other_blocks_translated() {
+    // Three blocks of one page, each in a chunk of its own, chained by conditional branches (which end blocks, so
+    // each stays in its own chunk, and are linked): LOOP_TOP -> ADDER -> PATCHER -> LOOP_TOP. Every 16th pass, the
+    // patcher increments the immediate ADDER adds. Only ADDER's block is stale after a patch: the loop's blocks
+    // are kept, and the link from LOOP_TOP to the old ADDER must be undone.
+    const N: u32 = 800;
+    const LOOP_TOP: u64 = CODE;
+    const ADDER: u64 = CODE + 0x200;
+    const PATCHER: u64 = CODE + 0x400;
+    let top = assemble(64, LOOP_TOP, |a| {
+        a.test(ecx, ecx).unwrap();
+        a.jnz(ADDER).unwrap();
+        a.hlt().unwrap();
+    });
+    let adder = assemble(64, ADDER, |a| {
+        a.mov(ebx, 1).unwrap();
+        a.add(r8, rbx).unwrap();
+        a.dec(ecx).unwrap();
+        a.jns(PATCHER).unwrap();
+        a.hlt().unwrap();
+    });
+    let patcher = assemble(64, PATCHER, |a| {
+        let mut same = a.create_label();
+        a.test(ecx, 15).unwrap();
+        a.jnz(same).unwrap();
+        a.inc(dword_ptr(ADDER + 1)).unwrap();
+        a.set_label(&mut same).unwrap();
+        a.cmp(ecx, 0).unwrap();
+        a.jge(LOOP_TOP).unwrap();
+        a.hlt().unwrap();
+    });
+    let start = assemble(64, DATA, |a| {
+        a.mov(ecx, N).unwrap();
+        a.jmp(LOOP_TOP).unwrap();
+    });
+    let pieces = [
+        (LOOP_TOP, &top[..]),
+        (ADDER, &adder[..]),
+        (PATCHER, &patcher[..]),
+        (DATA, &start[..]),
+    ];
+    let runs = run_both(|| machine(&pieces, DATA), 1 << 20, BUDGET);
+    let (mut immediate, mut sum) = (1u64, 0u64);
+    for pass in (0..N).rev() {
+        sum += immediate;
+        if pass % 16 == 0 {
+            immediate += 1;
+        }
+    }
+    assert_eq!(
+        runs.translated.state.gpr[8], sum,
+        "every pass added the immediate last written"
+    );
+    let stats = &runs.translator.stats;
+    let patches = u64::from(N / 16);
+    assert!(stats.smc_invalidations >= patches - 1, "{stats:?}");
+    assert!(
+        stats.smc_survivals >= patches,
+        "the loop's other blocks outlived each patch: {stats:?}"
+    );
+    assert!(
+        stats.blocks_translated < 3 * patches,
+        "only the patched block and the patcher's rest were translated again: {stats:?}"
+    );
+}
+
+#[test]
 fn an_instruction_across_a_page_boundary_runs_as_host_code_in_a_hot_loop_as_under_the_interpreter()
 {
     // `inc rcx; add rax, imm32; dec edx; jnz`, the ADD starting `split` bytes before the page boundary.

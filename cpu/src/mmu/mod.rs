@@ -340,18 +340,23 @@ impl Cpu {
         }
     }
 
-    /// Code cached from the physical page of `phys` is stale, as after a write to it (a translator found that
-    /// bytes its code from there depends on, on another page, have changed, or wants the page's code again).
-    pub fn forget_code_page(&mut self, phys: u64) {
-        if self.code_pages.forget(phys) {
-            self.tlb.note_code_write();
-        }
+    /// Code cached from the `len` bytes at `phys` is stale, as after a write to them (a translator found that
+    /// bytes its block depends on, on another page, have changed, or wants the block translated again).
+    pub fn forget_code(&mut self, phys: u64, len: u64) {
+        self.note_device_write(phys, len);
     }
 
     /// The generation of the physical page of `phys`: cached code from it is valid while this is unchanged.
     #[inline]
     pub fn code_generation(&self, phys: u64) -> u32 {
         self.code_pages.generation(phys)
+    }
+
+    /// Whether code cached at `generation` from `chunks` of the page of `phys` (see
+    /// [`crate::code_pages::chunks_of`]) is still good: no write reached those bytes since, though the page's
+    /// generation may have moved.
+    pub fn code_unchanged_since(&self, phys: u64, generation: u32, chunks: u64) -> bool {
+        self.code_pages.unchanged_since(phys, generation, chunks)
     }
 
     /// The soft TLB's table for user (`user`) or supervisor accesses, as generated code reads it.

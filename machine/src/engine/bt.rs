@@ -105,12 +105,13 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 19] = [
+const COUNTS: [&str; 20] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
     "code-cache flushes",
     "SMC invalidations",
+    "blocks kept after writes beside them",
     "dispatcher entries",
     "lookups from code",
     "chained exits",
@@ -135,6 +136,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.code_bytes,
         s.flushes,
         s.smc_invalidations,
+        s.smc_survivals,
         s.dispatches,
         s.lookups,
         s.links,
