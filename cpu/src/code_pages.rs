@@ -23,8 +23,12 @@
 
 /// Bit in a page's word meaning "some engine cached code from this page".
 const HAS_CODE: u32 = 1 << 31;
+/// Bit in a page's word meaning "an engine keeps an instruction from this page by its linear address" (one
+/// fetched afresh, or crossing into the page), valid while the TLB's epoch stands: a write to the page's code must
+/// move the epoch.
+const KEPT: u32 = 1 << 30;
 /// The generation bits of a page's word.
-const GENERATION: u32 = !HAS_CODE;
+const GENERATION: u32 = !(HAS_CODE | KEPT);
 /// Chunks per page.
 const CHUNKS: usize = 64;
 /// Pages above this are never tracked (far above any RAM we model); code there is never cached.
@@ -75,7 +79,7 @@ struct Rewrites {
     rewritten: u64,
 }
 
-/// How many generations `generation` lies behind `now` (generations count modulo 2^31).
+/// How many generations `generation` lies behind `now` (generations count modulo 2^30).
 fn age(now: u32, generation: u32) -> u32 {
     now.wrapping_sub(generation) & GENERATION
 }
@@ -85,6 +89,26 @@ fn chunk_mask(phys: u64, len: u64) -> u64 {
     let first = (phys & 0xFFF) >> CHUNK_SHIFT;
     let last = ((phys & 0xFFF) + len - 1).min(0xFFF) >> CHUNK_SHIFT;
     (u64::MAX >> (63 - last)) & (u64::MAX << first)
+}
+
+/// What a write did to the code cached from its page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeWrite {
+    /// Nothing cached from the page changed.
+    Beside,
+    /// Code cached from the page is stale (the page's generation moved). `kept`: the page holds bytes of an
+    /// instruction kept by its linear address, valid while the TLB's epoch stands, so the epoch must move.
+    Stale {
+        /// The page holds bytes of a kept instruction.
+        kept: bool,
+    },
+}
+
+impl CodeWrite {
+    /// Whether code cached from the page is stale.
+    pub fn is_stale(self) -> bool {
+        self != CodeWrite::Beside
+    }
 }
 
 /// Per-page code marks and generations.
@@ -140,8 +164,9 @@ impl CodePages {
     }
 
     /// Marks the `len` bytes at `phys` (those in its page; `len` > 0) as cached code; true if the page held none
-    /// before (then the caller withdraws the TLB's fast writes to it). Untrackable pages are never marked.
-    pub fn mark(&mut self, phys: u64, len: u64) -> bool {
+    /// before (then the caller withdraws the TLB's fast writes to it). Untrackable pages are never marked. `kept`:
+    /// the bytes belong to an instruction kept by its linear address (see [`CodeWrite::Stale`]).
+    pub fn mark(&mut self, phys: u64, len: u64, kept: bool) -> bool {
         let page = (phys >> 12) as usize;
         if page >= MAX_TRACKED_PAGES || len == 0 {
             return false;
@@ -151,21 +176,24 @@ impl CodePages {
         }
         let p = &mut self.pages[page];
         let newly = p.word & HAS_CODE == 0;
-        p.word |= HAS_CODE;
+        p.word |= HAS_CODE | if kept { KEPT } else { 0 };
         p.chunks |= chunk_mask(phys, len);
         newly
     }
 
-    /// Records a write of `len` bytes (> 0) at `phys` (those in its page): true if code cached from the page is
+    /// Records a write of `len` bytes (> 0) at `phys` (those in its page): whether code cached from the page is
     /// now stale, because the write reached it or because the page is given up.
     #[inline]
-    pub fn note_write(&mut self, phys: u64, len: u64) -> bool {
+    pub fn note_write(&mut self, phys: u64, len: u64) -> CodeWrite {
         let Some(p) = self.pages.get_mut((phys >> 12) as usize) else {
-            return false;
+            return CodeWrite::Beside;
         };
         if p.word & HAS_CODE == 0 {
-            return false;
+            return CodeWrite::Beside;
         }
+        let stale = CodeWrite::Stale {
+            kept: p.word & KEPT != 0,
+        };
         let page = (phys >> 12) as usize;
         let mask = chunk_mask(phys, len);
         let written = p.chunks & mask;
@@ -182,10 +210,10 @@ impl CodePages {
         if p.misses >= limit {
             p.bump();
             self.rewrites.remove(&page);
-            return true;
+            return stale;
         }
         if written == 0 {
-            return false;
+            return CodeWrite::Beside;
         }
         // Code from the written chunks is stale (code taken from them again marks them again); code from the
         // page's other chunks stays good ([`Self::unchanged_since`]).
@@ -195,9 +223,9 @@ impl CodePages {
         if p.chunks == 0 {
             p.word = now;
             self.rewrites.remove(&page);
-            return true;
+            return stale;
         }
-        p.word = HAS_CODE | now;
+        p.word = (p.word & KEPT) | HAS_CODE | now;
         let rewrites = self.rewrites.entry(page).or_insert_with(|| {
             Box::new(Rewrites {
                 since: before,
@@ -209,7 +237,7 @@ impl CodePages {
             rewrites.chunk[k] = now;
         }
         rewrites.rewritten |= written;
-        true
+        stale
     }
 
     /// Forgets every mark (on reset); generations keep counting so no stale block can match again.
@@ -226,14 +254,14 @@ mod tests {
     #[test]
     fn a_write_to_marked_bytes_bumps_the_generation_and_stales_their_code_only() {
         let mut c = CodePages::default();
-        assert!(!c.note_write(0x5000, 1), "not code yet");
-        assert!(c.mark(0x5123, 4));
-        assert!(!c.mark(0x5FFF, 1), "already marked");
+        assert!(!c.note_write(0x5000, 1).is_stale(), "not code yet");
+        assert!(c.mark(0x5123, 4, false));
+        assert!(!c.mark(0x5FFF, 1, false), "already marked");
         let g = c.generation(0x5000);
         let (written, other) = (chunks_of(0x5123, 4), chunks_of(0x5FFF, 1));
         assert!(c.unchanged_since(0x5000, g, written | other));
         assert!(
-            c.note_write(0x5120, 4),
+            c.note_write(0x5120, 4).is_stale(),
             "bytes 0x120..0x123 share a chunk with the code"
         );
         assert_ne!(c.generation(0x5000), g);
@@ -245,12 +273,15 @@ mod tests {
             "the last chunk was not written"
         );
         assert!(
-            !c.note_write(0x5121, 1),
+            !c.note_write(0x5121, 1).is_stale(),
             "the chunk's code is stale already: a second write there changes nothing"
         );
         let g2 = c.generation(0x5000);
-        assert!(!c.mark(0x5123, 4), "the code taken again");
-        assert!(c.note_write(0x5FF0, 16), "each write to code bumps");
+        assert!(!c.mark(0x5123, 4, false), "the code taken again");
+        assert!(
+            c.note_write(0x5FF0, 16).is_stale(),
+            "each write to code bumps"
+        );
         assert!(!c.unchanged_since(0x5000, g, other));
         assert!(
             c.unchanged_since(0x5000, g2, written),
@@ -262,14 +293,14 @@ mod tests {
     #[test]
     fn code_from_before_a_page_was_dropped_whole_is_stale_whatever_its_chunks() {
         let mut c = CodePages::default();
-        c.mark(0x6000, 16);
+        c.mark(0x6000, 16, false);
         let old = c.generation(0x6000);
-        assert!(c.note_write(0x6000, 16), "all its code");
+        assert!(c.note_write(0x6000, 16).is_stale(), "all its code");
         assert!(!c.is_code(0x6000), "dropped whole");
-        c.mark(0x6000, 16);
-        c.mark(0x6800, 16);
+        c.mark(0x6000, 16, false);
+        c.mark(0x6800, 16, false);
         let g = c.generation(0x6000);
-        assert!(c.note_write(0x6800, 1));
+        assert!(c.note_write(0x6800, 1).is_stale());
         let first = chunks_of(0x6000, 16);
         assert!(c.unchanged_since(0x6000, g, first));
         assert!(
@@ -283,63 +314,84 @@ mod tests {
     #[test]
     fn a_write_beside_the_code_leaves_it_valid() {
         let mut c = CodePages::default();
-        c.mark(0x7040, 0x40);
+        c.mark(0x7040, 0x40, false);
         let g = c.generation(0x7000);
-        assert!(!c.note_write(0x703F, 1), "the chunk before");
-        assert!(!c.note_write(0x7080, 8), "the chunk after");
-        assert!(!c.note_write(0x7000, 0x40), "the whole chunk before");
+        assert!(!c.note_write(0x703F, 1).is_stale(), "the chunk before");
+        assert!(!c.note_write(0x7080, 8).is_stale(), "the chunk after");
+        assert!(
+            !c.note_write(0x7000, 0x40).is_stale(),
+            "the whole chunk before"
+        );
         assert_eq!(c.generation(0x7000), g);
         assert!(
             c.is_code(0x7000),
             "writes to the page still take the slow path"
         );
-        assert!(c.note_write(0x703E, 3), "its last two bytes reach the code");
+        assert!(
+            c.note_write(0x703E, 3).is_stale(),
+            "its last two bytes reach the code"
+        );
         assert_ne!(c.generation(0x7000), g);
     }
 
     #[test]
     fn a_mark_or_write_at_the_end_of_a_page_stays_in_it() {
         let mut c = CodePages::default();
-        c.mark(0x8FFE, 16);
+        c.mark(0x8FFE, 16, false);
         let g = c.generation(0x9000);
-        assert!(!c.note_write(0x8000, 0xFC0), "every chunk but the last");
-        assert!(c.note_write(0x8FFF, 1));
+        assert!(
+            !c.note_write(0x8000, 0xFC0).is_stale(),
+            "every chunk but the last"
+        );
+        assert!(c.note_write(0x8FFF, 1).is_stale());
         assert_eq!(c.generation(0x9000), g, "the next page is not marked");
     }
 
     #[test]
     fn a_page_whose_other_bytes_keep_being_written_is_given_up() {
         let mut c = CodePages::default();
-        c.mark(0x3000, 16);
+        c.mark(0x3000, 16, false);
         let g = c.generation(0x3000);
         for k in 1..MISSES_BEFORE_GIVING_UP {
-            assert!(!c.note_write(0x3800, 4), "miss {k}");
+            assert!(!c.note_write(0x3800, 4).is_stale(), "miss {k}");
         }
-        assert!(c.note_write(0x3800, 4), "the last miss gives the page up");
+        assert!(
+            c.note_write(0x3800, 4).is_stale(),
+            "the last miss gives the page up"
+        );
         assert_ne!(c.generation(0x3000), g);
         assert!(!c.is_code(0x3000), "fast writes again");
-        c.mark(0x3000, 16);
-        assert!(!c.note_write(0x3800, 4), "a new marking counts afresh");
+        c.mark(0x3000, 16, false);
+        assert!(
+            !c.note_write(0x3800, 4).is_stale(),
+            "a new marking counts afresh"
+        );
     }
 
     #[test]
     fn a_page_written_all_over_once_its_code_was_written_is_given_up_soon() {
         let mut c = CodePages::default();
-        c.mark(0x3000, 16);
-        c.mark(0x3400, 16);
-        assert!(c.note_write(0x3000, 8), "a patch to the first code");
+        c.mark(0x3000, 16, false);
+        c.mark(0x3400, 16, false);
+        assert!(
+            c.note_write(0x3000, 8).is_stale(),
+            "a patch to the first code"
+        );
         for k in 1..MISSES_BEFORE_GIVING_UP {
             assert!(
-                !c.note_write(0x3008, 8),
+                !c.note_write(0x3008, 8).is_stale(),
                 "the patch goes on in its chunk ({k})"
             );
         }
         assert!(c.is_code(0x3000));
         for k in 1..MISSES_ONCE_REWRITTEN {
-            assert!(!c.note_write(0x3800, 8), "a write beside the code ({k})");
+            assert!(
+                !c.note_write(0x3800, 8).is_stale(),
+                "a write beside the code ({k})"
+            );
         }
         let g = c.generation(0x3000);
-        assert!(c.note_write(0x3800, 8), "given up");
+        assert!(c.note_write(0x3800, 8).is_stale(), "given up");
         assert!(!c.is_code(0x3000));
         assert!(!c.unchanged_since(0x3000, g - 1, chunks_of(0x3400, 16)));
     }

@@ -60,6 +60,8 @@ pub struct Cpu {
     pub(crate) decode_cache: DecodeCache,
     /// Which physical pages hold cached code (decoded or translated), for self-modifying code.
     pub(crate) code_pages: code_pages::CodePages,
+    /// Physical pages whose cached code was written since an engine last took them ([`Cpu::take_written_code`]).
+    pub(crate) written_code: Vec<u64>,
     /// Set by an instruction (port I/O) after which the engine must return to the machine.
     pub(crate) stop: bool,
     /// An exit decided inside a block (a triple fault), returned by the run loop.
@@ -102,6 +104,7 @@ impl Cpu {
             tlb: Tlb::default(),
             decode_cache: DecodeCache::default(),
             code_pages: code_pages::CodePages::default(),
+            written_code: Vec::new(),
             stop: false,
             pending_exit: None,
             block_phys: 0,

@@ -112,6 +112,8 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
         cpu.execute_decoded(bus, &site.instr)
     };
     ctx.saved_flags = flags_image(cpu.state.rflags);
+    // SAFETY: the translator running this slice does not touch its own state while generated code runs.
+    unsafe { &mut *ctx.translator }.forget_written_code(cpu);
     ctx.epoch_tags = crate::jump_table::epoch_tags(cpu.tlb_epochs());
     let dispatcher = flow == Flow::Faulted
         || cpu.needs_machine()

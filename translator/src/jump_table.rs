@@ -90,6 +90,14 @@ impl JumpTable {
         };
     }
 
+    /// Empties the slot of `rip` if it holds `rip`'s entry.
+    pub fn remove(&mut self, rip: u64) {
+        let entry = &mut self.entries[slot(rip)];
+        if entry.rip == rip {
+            *entry = EMPTY;
+        }
+    }
+
     /// Forgets every entry (when the code cache is flushed).
     pub fn clear(&mut self) {
         self.entries.fill(EMPTY);

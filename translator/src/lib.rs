@@ -181,6 +181,9 @@ pub struct Translator {
     jump_table: JumpTable,
     /// Jump-table ids of the modes blocks were translated in.
     mode_ids: FxHashMap<Mode, u16>,
+    /// The RIPs of the blocks translated from each physical page (more than once, some), whose jump-table entries
+    /// go when the page's code is written ([`Translator::forget_written_code`]).
+    rips_by_page: FxHashMap<u64, Vec<u64>>,
     exits: Vec<ExitRecord>,
     /// The direct exit the last block left through, if any: linked once its target is found.
     last_exit: Option<usize>,
@@ -230,6 +233,7 @@ impl Translator {
             jump_cache: vec![None; JUMP_CACHE].into_boxed_slice(),
             jump_table: JumpTable::default(),
             mode_ids: FxHashMap::default(),
+            rips_by_page: FxHashMap::default(),
             exits: Vec::new(),
             last_exit: None,
             stats: Stats::default(),
@@ -254,6 +258,7 @@ impl Translator {
         cpu.sync_address_map(bus);
         let end = cpu.instructions.saturating_add(budget);
         while cpu.instructions < end {
+            self.forget_written_code(cpu);
             if let Some(exit) = cpu.accept_interrupt(bus) {
                 return exit;
             }
@@ -555,6 +560,10 @@ impl Translator {
             eprint!("{}", listing(self.trace));
         }
         let entry = base + emitted.entry.0;
+        self.rips_by_page
+            .entry(key.phys & !0xFFF)
+            .or_default()
+            .push(key.rip);
         self.blocks.insert(
             key,
             Block {
@@ -605,6 +614,7 @@ impl Translator {
         self.blocks.clear();
         self.jump_cache.fill(None);
         self.jump_table.clear();
+        self.rips_by_page.clear();
         self.exits.clear();
         self.last_exit = None;
         self.code.clear();
@@ -679,6 +689,22 @@ impl Translator {
             self.stats.links += 1;
             self.exits[number].linked = true;
         }
+    }
+
+    /// Drops the jump-table entries of the blocks of every page whose code was written since the last call, so
+    /// that generated code reaches them only through [`Self::find`] again, which checks them against the write.
+    /// (Code writes do not move the TLB's epochs, which would make every entry stale.)
+    pub(crate) fn forget_written_code(&mut self, cpu: &mut Cpu) {
+        if !cpu.code_was_written() {
+            return;
+        }
+        cpu.take_written_code(|page| {
+            if let Some(rips) = self.rips_by_page.get_mut(&page) {
+                rips.sort_unstable();
+                rips.dedup();
+                rips.iter().for_each(|&rip| self.jump_table.remove(rip));
+            }
+        });
     }
 
     /// Points the linked ones of direct exits `numbers` back at their own code (which leaves for the dispatcher).

@@ -316,6 +316,47 @@ fn a_function_rewritten_through_an_alias_runs_its_new_code_when_called_through_t
 }
 
 #[test]
+fn a_write_to_code_on_one_page_leaves_the_jump_table_s_entries_for_other_pages() {
+    // Every pass calls FUNC (on another page: through the jump table, as is its RET), rewrites the immediate of a
+    // function on the DATA page and calls that. Each write stales the DATA page's code only: the call to FUNC and
+    // the returns keep finding their jump-table entries.
+    const N: u32 = 400;
+    let patched = function(DATA, 5);
+    let code = assemble(64, CODE, |a| {
+        let mut again = a.create_label();
+        a.mov(ecx, N).unwrap();
+        a.set_label(&mut again).unwrap();
+        a.call(FUNC).unwrap();
+        a.add(r8, rbx).unwrap();
+        a.inc(dword_ptr(DATA + 1)).unwrap();
+        a.call(DATA).unwrap();
+        a.add(r9, rbx).unwrap();
+        a.dec(ecx).unwrap();
+        a.jnz(again).unwrap();
+        a.hlt().unwrap();
+    });
+    let runs = run_both(
+        || machine(&[(CODE, &code), (DATA, &patched)], CODE),
+        1 << 20,
+        BUDGET,
+    );
+    let state = &runs.translated.state;
+    let n = u64::from(N);
+    assert_eq!(state.gpr[8], n, "FUNC set EBX to 1 on every pass");
+    assert_eq!(
+        state.gpr[9],
+        (6..6 + n).sum::<u64>(),
+        "every call ran the function as last rewritten"
+    );
+    let stats = &runs.translator.stats;
+    assert!(stats.smc_invalidations >= n - 1, "{stats:?}");
+    assert!(
+        stats.lookups < n / 2,
+        "the calls and returns were served by the jump table: {stats:?}"
+    );
+}
+
+#[test]
 fn a_patch_to_one_block_of_a_page_leaves_the_page_s_other_blocks_translated() {
     // Three blocks of one page, each in a chunk of its own, chained by conditional branches (which end blocks, so
     // each stays in its own chunk, and are linked): LOOP_TOP -> ADDER -> PATCHER -> LOOP_TOP. Every 16th pass, the

@@ -163,7 +163,7 @@ impl Cpu {
                 // The bytes on the first page run from `first` (marking stops at the page's end); those on the
                 // last page end at `last`.
                 let from = if linear == first { phys } else { phys & !0xFFF };
-                self.mark_code(from, phys - from + bytes);
+                self.mark_kept_code(from, phys - from + bytes);
             } else {
                 keep = false;
             }

@@ -10,9 +10,12 @@ pub mod segment;
 pub mod tlb;
 
 use crate::bus::{Bus, PageBacking};
-use crate::code_pages::MAX_TRACKED_PAGES;
+use crate::code_pages::{CodeWrite, MAX_TRACKED_PAGES};
 use crate::fault::Fault;
 use crate::Cpu;
+
+/// Pages [`Cpu::take_written_code`] lists at most: past that, a write to code moves the TLB's epochs instead.
+const WRITTEN_CODE_LIST: usize = 64;
 
 /// The kind of memory access, for permission checks and page-fault error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,9 +214,8 @@ impl Cpu {
     pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, phys: u64, size: usize, value: u64) {
         match bus.backing(phys) {
             PageBacking::Ram(off) => {
-                if self.code_pages.note_write(phys, size as u64) {
-                    self.tlb.note_code_write();
-                }
+                let how = self.code_pages.note_write(phys, size as u64);
+                self.code_written(phys, how);
                 let at = off + (phys & 0xFFF) as usize;
                 if let Some(dst) = bus.memory().get_mut(at..at + size) {
                     dst.copy_from_slice(&value.to_le_bytes()[..size]);
@@ -316,9 +318,47 @@ impl Cpu {
     /// Records that an engine caches code from the `len` bytes at `phys` (those in its page): writes to the page
     /// now take the slow path, and those that reach the bytes bump its generation (see [`crate::code_pages`]).
     pub fn mark_code(&mut self, phys: u64, len: u64) {
-        if self.code_pages.mark(phys, len) {
+        self.mark(phys, len, false);
+    }
+
+    /// [`Cpu::mark_code`] for the bytes of an instruction kept by its linear address while the TLB's epoch
+    /// stands: a write to them moves the epoch.
+    pub(crate) fn mark_kept_code(&mut self, phys: u64, len: u64) {
+        self.mark(phys, len, true);
+    }
+
+    fn mark(&mut self, phys: u64, len: u64, kept: bool) {
+        if self.code_pages.mark(phys, len, kept) {
             self.tlb.protect_code_page(phys);
         }
+    }
+
+    /// Code cached from the page of `phys` was written (`how`). The TLB's epochs move only when the page holds a
+    /// kept instruction: otherwise the page joins [`Cpu::take_written_code`]'s list, so that a translator drops
+    /// its own references to the page's code (its jump table's entries) without everything else keyed by the
+    /// epochs going stale too. A long list (no engine taking it) moves the epochs instead.
+    fn code_written(&mut self, phys: u64, how: CodeWrite) {
+        match how {
+            CodeWrite::Beside => {}
+            CodeWrite::Stale { kept } if kept || self.written_code.len() >= WRITTEN_CODE_LIST => {
+                self.tlb.note_code_write();
+                // The epochs' move covers every page listed.
+                self.written_code.clear();
+            }
+            CodeWrite::Stale { .. } => self.written_code.push(phys & !0xFFF),
+        }
+    }
+
+    /// Hands `each` the physical pages whose cached code was written since the last call (each page once or
+    /// more), unless the TLB's epochs moved meanwhile, which covers them.
+    pub fn take_written_code(&mut self, mut each: impl FnMut(u64)) {
+        self.written_code.drain(..).for_each(&mut each);
+    }
+
+    /// Whether [`Cpu::take_written_code`] has pages to hand out.
+    #[inline]
+    pub fn code_was_written(&self) -> bool {
+        !self.written_code.is_empty()
     }
 
     /// A device wrote `len` bytes of guest-physical memory at `start` (DMA): code cached from those bytes is
@@ -329,14 +369,11 @@ impl Cpu {
         }
         let end = start.saturating_add(len - 1);
         let last = (end >> 12).min(MAX_TRACKED_PAGES as u64);
-        let mut code_written = false;
         for page in start >> 12..=last {
             let from = (page << 12).max(start);
             let to = ((page << 12) | 0xFFF).min(end);
-            code_written |= self.code_pages.note_write(from, to - from + 1);
-        }
-        if code_written {
-            self.tlb.note_code_write();
+            let how = self.code_pages.note_write(from, to - from + 1);
+            self.code_written(from, how);
         }
     }
 
@@ -436,16 +473,40 @@ mod tests {
         assert_eq!(after[0], before[0]);
         assert_ne!(after[1], before[1], "page 3 held code");
         assert_eq!(after[2], before[2]);
-        assert_ne!(
-            cpu.tlb_epochs(),
-            epochs,
-            "code linked by address may be stale"
-        );
-        let epochs = cpu.tlb_epochs();
+        assert_eq!(cpu.tlb_epochs(), epochs, "no kept instruction was written");
+        assert_eq!(written(&mut cpu), [0x3000], "listed for the engines");
         cpu.note_device_write(0x6000, 0x1000);
         cpu.note_device_write(0x5000, 0);
         cpu.note_device_write(u64::MAX - 10, 100);
         assert_eq!(cpu.tlb_epochs(), epochs, "no code written");
+        assert!(written(&mut cpu).is_empty());
         assert_eq!(cpu.code_generation(0x5000), before[2]);
+    }
+
+    fn written(cpu: &mut Cpu) -> Vec<u64> {
+        let mut pages = Vec::new();
+        cpu.take_written_code(|page| pages.push(page));
+        pages
+    }
+
+    #[test]
+    fn a_write_to_a_kept_instruction_moves_the_tlb_epochs_and_so_does_a_long_list() {
+        let mut cpu = Cpu::new();
+        cpu.mark_kept_code(0x1FFE, 2);
+        let epochs = cpu.tlb_epochs();
+        cpu.note_device_write(0x1FFF, 1);
+        assert_ne!(cpu.tlb_epochs(), epochs, "the kept instruction is stale");
+        assert!(written(&mut cpu).is_empty(), "the epochs cover it");
+        for page in 0..super::WRITTEN_CODE_LIST as u64 + 1 {
+            cpu.mark_code(0x10_0000 + (page << 12), 1);
+        }
+        let epochs = cpu.tlb_epochs();
+        for page in 0..super::WRITTEN_CODE_LIST as u64 {
+            cpu.note_device_write(0x10_0000 + (page << 12), 1);
+        }
+        assert_eq!(cpu.tlb_epochs(), epochs);
+        cpu.note_device_write(0x10_0000 + ((super::WRITTEN_CODE_LIST as u64) << 12), 1);
+        assert_ne!(cpu.tlb_epochs(), epochs, "no engine took the list");
+        assert!(written(&mut cpu).is_empty());
     }
 }
