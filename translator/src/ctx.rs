@@ -35,6 +35,14 @@ pub struct JitCtx {
     /// The TLB's epochs as jump-table tag bases ([`crate::jump_table::epoch_tags`]), brought up to date after
     /// every step callout (the only code that flushes the TLB or writes code pages while a slice runs).
     pub epoch_tags: [u64; 2],
+    /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64` ([`crate::callout::step`] for the bus's type): runs
+    /// the site's instruction; nonzero means leave the block (RIP is set), [`crate::callout::GOTO_RIP`] that the
+    /// next block may be entered straight away.
+    pub step: usize,
+    /// `extern "sysv64" fn(*mut JitCtx, linear: u64, access: u64) -> u64` ([`crate::callout::fill`] for the bus's
+    /// type): walks the page tables for an access that missed the TLB; zero means the TLB now has a fast entry for
+    /// it, so the lookup can run again.
+    pub fill: usize,
 }
 
 impl JitCtx {
@@ -60,4 +68,8 @@ pub mod offsets {
     pub const JUMP_TABLE: i32 = offset_of!(JitCtx, jump_table) as i32;
     /// Offset of [`JitCtx::epoch_tags`].
     pub const EPOCH_TAGS: i32 = offset_of!(JitCtx, epoch_tags) as i32;
+    /// Offset of [`JitCtx::step`].
+    pub const STEP: i32 = offset_of!(JitCtx, step) as i32;
+    /// Offset of [`JitCtx::fill`].
+    pub const FILL: i32 = offset_of!(JitCtx, fill) as i32;
 }

@@ -92,17 +92,17 @@ pub struct SharedCode {
     pub store_resident: usize,
     /// A subroutine that loads every resident register.
     pub load_resident: usize,
+    /// A subroutine that calls the step callout with the site in RSI.
+    pub call_step: usize,
+    /// A subroutine that calls the fill callout with the address in RSI and the access word in RDX.
+    pub call_fill: usize,
 }
 
-/// Callout entry points, as host addresses.
+/// Callout entry points called straight from blocks, as host addresses (the step and fill callouts, far more
+/// frequent in blocks, are called through [`SharedCode::call_step`] and [`SharedCode::call_fill`], which find them
+/// in the context).
 #[derive(Clone, Copy, Debug)]
 pub struct Callouts {
-    /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: runs the site's instruction; nonzero means leave
-    /// the block (RIP is set), [`callout::GOTO_RIP`] that the next block may be entered straight away.
-    pub step: usize,
-    /// `extern "sysv64" fn(*mut JitCtx, linear: u64, access: u64) -> u64`: walks the page tables for an access that
-    /// missed the TLB; zero means the TLB now has a fast entry for it, so the lookup can run again.
-    pub fill: usize,
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: the host address of the translated block at RIP, or 0.
     pub lookup: usize,
     /// `extern "sysv64" fn(*mut JitCtx, *const Site) -> u64`: the guest's TSC for a RDTSC site.
@@ -535,10 +535,11 @@ impl<'a> BlockEmitter<'a> {
             dynasm!(self.ops
                 ; .arch x64
                 ; mov rsi, Rq(slow.addr)
-                ; mov rdi, r14
                 ; mov edx, slow.access as i32
-                ; mov rax, QWORD self.callouts.fill as i64
-                ; call rax
+            );
+            self.call_shared(self.shared.call_fill);
+            dynasm!(self.ops
+                ; .arch x64
                 ; test eax, eax
                 ; jnz =>stored
             );
@@ -778,13 +779,8 @@ impl<'a> BlockEmitter<'a> {
     /// Calls the step callout for `site`, leaving its verdict in RAX.
     fn call_step_only(&mut self, site: &Site) {
         let site_ptr = site as *const Site as i64;
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdi, r14
-            ; mov rsi, QWORD site_ptr
-            ; mov rax, QWORD self.callouts.step as i64
-            ; call rax
-        );
+        dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD site_ptr);
+        self.call_shared(self.shared.call_step);
     }
 
     /// After a block-ending callout, which always leaves with RIP set: for the dispatcher, or when nothing needs
@@ -1562,10 +1558,15 @@ impl<'a> BlockEmitter<'a> {
         if set.0 & RESIDENT.0 != RESIDENT.0 {
             return set;
         }
+        self.call_shared(subroutine);
+        RegSet(set.0 & !RESIDENT.0)
+    }
+
+    /// Calls `subroutine`, code the blocks share (a CALL rel32: the cache is far smaller than 2 GiB).
+    fn call_shared(&mut self, subroutine: usize) {
         let from = self.base + self.ops.offset().0 + 5;
         let rel = ((subroutine as i64 - from as i64) as i32).to_le_bytes();
         self.ops.extend([0xE8, rel[0], rel[1], rel[2], rel[3]]);
-        RegSet(set.0 & !RESIDENT.0)
     }
 
     /// The linear address of `i`'s memory operand into host register `addr` (using `tmp`), from the guest
