@@ -8,11 +8,13 @@
 //! translation time. They are saved before anything that may clobber them or observe them (a TLB lookup, a
 //! callout, an exit), so every fault and every exit sees the exact flags of its instruction's start.
 
+mod flag_remat;
 mod rep_string;
 mod self_loop;
 mod shift_flags;
 mod stack;
 
+use flag_remat::{remat_recipe, Remat};
 use self_loop::{hoisted_indexed, IndexedAccess, LoopExit, LoopShape, SelfLoop};
 
 use crate::callout;
@@ -172,6 +174,8 @@ struct SlowPath {
     cached_at_retry: RegSet,
     /// What runs when no fill helps.
     to_step: StepPath,
+    /// The flags were not saved before the lookup: the slow path rebuilds them first ([`flag_remat`]).
+    remat: Option<Remat>,
 }
 
 /// The out-of-line path that runs an instruction in the CPU's step (for what no TLB fill can satisfy, or a check
@@ -324,6 +328,9 @@ pub struct BlockEmitter<'a> {
     /// For each site: every arithmetic flag it leaves is overwritten before anything could see it (see
     /// [`flags_dead_after`]); only worked out when a site has a [`plan::ShiftFix`].
     flags_dead: Vec<bool>,
+    /// Until a self-loop's check instruction: how the flags the pass started with can be rebuilt, so that they
+    /// need not be saved before each lookup ([`flag_remat`]).
+    remat: Option<Remat>,
 }
 
 impl<'a> BlockEmitter<'a> {
@@ -355,6 +362,7 @@ impl<'a> BlockEmitter<'a> {
             hoisted: None,
             indexed: None,
             flags_dead: Vec::new(),
+            remat: None,
             ops,
             shared,
             callouts,
@@ -423,6 +431,9 @@ impl<'a> BlockEmitter<'a> {
             self.cached = RegSet(regs.0 | RESIDENT.0);
             self.dirty = RegSet(written.0 | RESIDENT.0);
             dynasm!(self.ops ; .arch x64 ; =>lp.head);
+            if !lp.check_keeps_cf {
+                self.remat = remat_recipe(sites, plans, budget);
+            }
         }
         if plans
             .iter()
@@ -508,6 +519,9 @@ impl<'a> BlockEmitter<'a> {
             if self.groups.list.iter().any(|g| g.last == k) {
                 self.close_group();
             }
+            if self.remat.is_some_and(|r| r.end == k) {
+                self.remat = None;
+            }
         }
         if !left {
             let next = sites.last().map_or(0, |s| s.instr.next_ip());
@@ -532,6 +546,9 @@ impl<'a> BlockEmitter<'a> {
             let stored = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>slow.label);
             self.store_raw(slow.to_step.dirty);
+            if let Some(r) = slow.remat {
+                self.emit_remat(r);
+            }
             dynasm!(self.ops
                 ; .arch x64
                 ; mov rsi, Rq(slow.addr)
@@ -606,6 +623,9 @@ impl<'a> BlockEmitter<'a> {
     /// partial-register merges and the narrow store-to-load forwarding made each save and the next restore a long
     /// dependency chain (a loop that saves and restores its flags ran at half the speed).
     fn save_flags(&mut self) {
+        if let (false, false, Some(r)) = (self.flags.saved, self.flags.in_host, self.remat) {
+            self.materialize_remat(r);
+        }
         if !self.flags.saved {
             self.free_rax();
             dynasm!(self.ops
@@ -621,7 +641,7 @@ impl<'a> BlockEmitter<'a> {
     /// [`Self::save_flags`], keeping a guest value in RAX there: it waits in `spare` (a free scratch register)
     /// meanwhile, rather than being stored and loaded again later.
     fn save_flags_keeping_rax(&mut self, spare: u8) {
-        if self.flags.saved || !self.cached.contains(0) {
+        if self.flags.saved || !self.flags.in_host || !self.cached.contains(0) {
             self.save_flags();
             return;
         }
@@ -661,6 +681,7 @@ impl<'a> BlockEmitter<'a> {
 
     fn load_flags(&mut self) {
         if !self.flags.in_host {
+            self.save_flags();
             self.restore_flags_now();
             self.flags.in_host = true;
         }
@@ -1071,7 +1092,11 @@ impl<'a> BlockEmitter<'a> {
             return true;
         }
         if let (Some((addr, t1, t2)), Some(mem)) = (scratch, n.memory) {
-            self.save_flags_keeping_rax(t2);
+            // In a self-loop's pass before its check, the slow path can rebuild the flags instead.
+            let remat = self.remat.filter(|_| !n.align16 && !self.flags.saved);
+            if remat.is_none() {
+                self.save_flags_keeping_rax(t2);
+            }
             let retry = self.ops.new_dynamic_label();
             dynasm!(self.ops ; .arch x64 ; =>retry);
             let cached_at_retry = self.cached;
@@ -1097,6 +1122,7 @@ impl<'a> BlockEmitter<'a> {
                     restore_flags: self.flags.in_host,
                     ..StepPath::one(step, k, join, self.cached, dirty_at_miss)
                 },
+                remat,
             });
             return true;
         }
@@ -1172,6 +1198,7 @@ impl<'a> BlockEmitter<'a> {
                 cached_at_join: RegSet::default(),
                 dirty: start.dirty,
             },
+            remat: None,
         });
     }
 
@@ -1351,6 +1378,7 @@ impl<'a> BlockEmitter<'a> {
             access: access_code(&mem),
             cached_at_retry,
             to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
+            remat: None,
         };
         (value, Some(slow))
     }
@@ -1453,6 +1481,7 @@ impl<'a> BlockEmitter<'a> {
             access,
             cached_at_retry,
             to_step: StepPath::one(step, k, join, RegSet::default(), dirty_at_miss),
+            remat: None,
         });
     }
 

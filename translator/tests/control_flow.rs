@@ -867,6 +867,75 @@ fn a_self_loop_whose_first_instruction_loads_faults_precisely() {
 }
 
 #[test]
+fn a_self_loop_that_faults_before_its_first_flag_writer_pushes_the_flags_its_last_pass_left() {
+    // A self-loop's pass loads before anything touches the flags, so its lookup does not save them: a fault
+    // there rebuilds them from the previous pass's last flag writer (or, on the first pass, takes those the block
+    // was entered with). Each loop ends in a different writer; each faults on its first pass, its second, or
+    // later. The #PF frame on the stack (compared with the interpreter's) holds the flags.
+    type Writer = fn(&mut CodeAssembler);
+    let writers: [(&str, Writer); 6] = [
+        ("sub ecx, 1", |a| a.sub(ecx, 1).unwrap()),
+        ("add rcx, -1", |a| a.add(rcx, -1).unwrap()),
+        ("sub rcx, rdx", |a| a.sub(rcx, rdx).unwrap()),
+        ("add ecx, edx", |a| {
+            a.neg(edx).unwrap();
+            a.add(ecx, edx).unwrap();
+            a.neg(edx).unwrap();
+        }),
+        ("test ecx, ecx", |a| {
+            a.dec(ecx).unwrap();
+            a.test(ecx, ecx).unwrap();
+        }),
+        ("cmp rcx, 7", |a| {
+            a.dec(rcx).unwrap();
+            a.cmp(rcx, 7).unwrap();
+        }),
+    ];
+    for (name, writer) in writers {
+        for passes_before in [0u64, 1, 300] {
+            let code = assemble(64, CODE, |a| {
+                let mut top = a.create_label();
+                a.mov(rsi, DATA + 0x1000 - 8 * passes_before).unwrap();
+                a.mov(ecx, 1000).unwrap();
+                a.mov(edx, 1).unwrap();
+                a.xor(ebx, ebx).unwrap();
+                // The loop's block is entered by a branch, with a carry and a sign that no pass leaves.
+                a.cmp(ebx, 1).unwrap();
+                a.jb(top).unwrap();
+                a.hlt().unwrap();
+                a.set_label(&mut top).unwrap();
+                a.mov(rax, qword_ptr(rsi)).unwrap();
+                a.add(rbx, rax).unwrap();
+                a.add(rsi, 8).unwrap();
+                writer(a);
+                a.jne(top).unwrap();
+                a.hlt().unwrap();
+            });
+            let guest = || {
+                let (cpu, mut bus) = machine(&[(CODE, &code)], CODE);
+                for k in 0..512 {
+                    bus.write_u64(DATA + 8 * k, k + 1);
+                }
+                bus.write_u64(pte(ROOT_A, DATA + 0x1000), 0);
+                (cpu, bus)
+            };
+            let runs = run_both(guest, 1 << 20, BUDGET);
+            let s = &runs.translated.state;
+            assert_eq!(s.gpr[11], DATA + 0x1000, "{name}, {passes_before}: CR2");
+            assert!(
+                runs.translator.stats.self_loops >= 1,
+                "{name}, {passes_before}: the loop ran as a self-loop"
+            );
+            assert_eq!(
+                s.gpr[3],
+                (512 - passes_before..512).map(|k| k + 1).sum::<u64>(),
+                "{name}, {passes_before}: every pass before the fault summed"
+            );
+        }
+    }
+}
+
+#[test]
 fn sti_with_no_interrupt_waiting_goes_on_in_translated_code() {
     // STI's shadow holds off nothing when no interrupt waits: the loop must not return to the dispatcher (nor run
     // the next instruction in the interpreter) once per STI.

@@ -455,6 +455,7 @@ impl BlockEmitter<'_> {
                 access,
                 cached_at_retry: RESIDENT,
                 to_step: step,
+                remat: None,
             }),
             None => self.steps.push(StepPath { step: miss, ..step }),
         }

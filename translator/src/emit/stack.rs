@@ -219,6 +219,7 @@ impl BlockEmitter<'_> {
             access: access_code(&mem),
             cached_at_retry,
             to_step: StepPath::one(step, k, join, self.cached, dirty_at_miss),
+            remat: None,
         });
     }
 
@@ -262,6 +263,7 @@ impl BlockEmitter<'_> {
             access: access_code(&target),
             cached_at_retry,
             to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
+            remat: None,
         });
     }
 }
