@@ -164,6 +164,19 @@ fn assemble_placed(at: u64, build: impl Fn(&mut CodeAssembler) -> CodeLabel) -> 
     (base, bytes)
 }
 
+/// What a guest adds up when it adds an immediate (1 at first) on each pass, counted down as `passes` go, and
+/// increments the immediate after each pass whose count is a multiple of 16.
+fn sum_of_immediates(passes: impl Iterator<Item = u32>) -> u64 {
+    let (mut immediate, mut sum) = (1u64, 0u64);
+    for pass in passes {
+        sum += immediate;
+        if pass % 16 == 0 {
+            immediate += 1;
+        }
+    }
+    sum
+}
+
 /// How many times the translator's dispatcher entered a block in `runs`.
 fn dispatches(runs: &Runs) -> u64 {
     runs.translator.stats.dispatches
@@ -296,15 +309,9 @@ fn a_function_rewritten_through_an_alias_runs_its_new_code_when_called_through_t
         a.hlt().unwrap();
     });
     let runs = run_both(|| machine(&[(CODE, &code)], CODE), 1 << 20, BUDGET);
-    let (mut immediate, mut sum) = (1u64, 0u64);
-    for pass in (1..=N).rev() {
-        sum += immediate;
-        if pass % 16 == 0 {
-            immediate += 1;
-        }
-    }
     assert_eq!(
-        runs.translated.state.gpr[8], sum,
+        runs.translated.state.gpr[8],
+        sum_of_immediates((1..=N).rev()),
         "every call saw the immediate last written"
     );
     let stats = &runs.translator.stats;
@@ -399,15 +406,9 @@ fn a_patch_to_one_block_of_a_page_leaves_the_page_s_other_blocks_translated() {
         (DATA, &start[..]),
     ];
     let runs = run_both(|| machine(&pieces, DATA), 1 << 20, BUDGET);
-    let (mut immediate, mut sum) = (1u64, 0u64);
-    for pass in (0..N).rev() {
-        sum += immediate;
-        if pass % 16 == 0 {
-            immediate += 1;
-        }
-    }
     assert_eq!(
-        runs.translated.state.gpr[8], sum,
+        runs.translated.state.gpr[8],
+        sum_of_immediates((0..N).rev()),
         "every pass added the immediate last written"
     );
     let stats = &runs.translator.stats;
@@ -827,6 +828,17 @@ fn a_call_through_a_slot_on_a_code_page_reads_it_without_the_step() {
     );
 }
 
+/// The guest of `code` at [`CODE`], with the 512 quadwords of the page at [`DATA`] numbered from 1 and the page
+/// after it mapped not-present.
+fn summing_guest(code: &[u8]) -> (Cpu, FlatBus) {
+    let (cpu, mut bus) = machine(&[(CODE, code)], CODE);
+    for k in 0..512 {
+        bus.write_u64(DATA + 8 * k, k + 1);
+    }
+    bus.write_u64(pte(ROOT_A, DATA + 0x1000), 0);
+    (cpu, bus)
+}
+
 #[test]
 fn a_self_loop_whose_first_instruction_loads_faults_precisely() {
     // Each pass starts with a load; the pass that reaches the page mapped not-present faults at the loop's first
@@ -851,15 +863,7 @@ fn a_self_loop_whose_first_instruction_loads_faults_precisely() {
         a.xor(ebx, ebx).unwrap();
     });
     top_at += CODE + prefix.len() as u64;
-    let guest = || {
-        let (cpu, mut bus) = machine(&[(CODE, &code)], CODE);
-        for k in 0..512 {
-            bus.write_u64(DATA + 8 * k, k + 1);
-        }
-        bus.write_u64(pte(ROOT_A, DATA + 0x1000), 0);
-        (cpu, bus)
-    };
-    let runs = run_both(guest, 1 << 20, BUDGET);
+    let runs = run_both(|| summing_guest(&code), 1 << 20, BUDGET);
     let s = &runs.translated.state;
     assert_eq!(s.gpr[9], top_at, "#PF at the loop's load");
     assert_eq!(s.gpr[11], DATA + 0x1000, "CR2");
@@ -911,15 +915,7 @@ fn a_self_loop_that_faults_before_its_first_flag_writer_pushes_the_flags_its_las
                 a.jne(top).unwrap();
                 a.hlt().unwrap();
             });
-            let guest = || {
-                let (cpu, mut bus) = machine(&[(CODE, &code)], CODE);
-                for k in 0..512 {
-                    bus.write_u64(DATA + 8 * k, k + 1);
-                }
-                bus.write_u64(pte(ROOT_A, DATA + 0x1000), 0);
-                (cpu, bus)
-            };
-            let runs = run_both(guest, 1 << 20, BUDGET);
+            let runs = run_both(|| summing_guest(&code), 1 << 20, BUDGET);
             let s = &runs.translated.state;
             assert_eq!(s.gpr[11], DATA + 0x1000, "{name}, {passes_before}: CR2");
             assert!(
