@@ -178,6 +178,30 @@ struct SlowPath {
     remat: Option<Remat>,
 }
 
+impl SlowPath {
+    /// The slow path of a lookup that missed at `label` (its address in host register `addr`, the fill callout's
+    /// access word `access`), retrying from `retry` with `cached_at_retry` held, else stepping by `to_step`; the
+    /// flags were saved before the lookup.
+    fn new(
+        label: DynamicLabel,
+        retry: DynamicLabel,
+        addr: u8,
+        access: u32,
+        cached_at_retry: RegSet,
+        to_step: StepPath,
+    ) -> SlowPath {
+        SlowPath {
+            label,
+            retry,
+            addr,
+            access,
+            cached_at_retry,
+            to_step,
+            remat: None,
+        }
+    }
+}
+
 /// The out-of-line path that runs an instruction in the CPU's step (for what no TLB fill can satisfy, or a check
 /// the fast path does not pass: a misaligned operand, a non-canonical target, a divide that faults).
 struct StepPath {
@@ -681,7 +705,9 @@ impl<'a> BlockEmitter<'a> {
 
     fn load_flags(&mut self) {
         if !self.flags.in_host {
-            self.save_flags();
+            if let (false, Some(r)) = (self.flags.saved, self.remat) {
+                self.materialize_remat(r);
+            }
             self.restore_flags_now();
             self.flags.in_host = true;
         }
@@ -1112,17 +1138,20 @@ impl<'a> BlockEmitter<'a> {
             let join = self.ops.new_dynamic_label();
             self.body(n, &host, bytes, xmm_base);
             dynasm!(self.ops ; .arch x64 ; =>join);
+            let to_step = StepPath {
+                restore_flags: self.flags.in_host,
+                ..StepPath::one(step, k, join, self.cached, dirty_at_miss)
+            };
             self.slow.push(SlowPath {
-                label: miss,
-                retry,
-                addr,
-                access: access_code(&mem),
-                cached_at_retry,
-                to_step: StepPath {
-                    restore_flags: self.flags.in_host,
-                    ..StepPath::one(step, k, join, self.cached, dirty_at_miss)
-                },
                 remat,
+                ..SlowPath::new(
+                    miss,
+                    retry,
+                    addr,
+                    access_code(&mem),
+                    cached_at_retry,
+                    to_step,
+                )
             });
             return true;
         }
@@ -1183,23 +1212,23 @@ impl<'a> BlockEmitter<'a> {
             self.ops.new_dynamic_label(),
         );
         self.range_lookup(holder, scratch, g.range.span, g.writes, miss);
-        self.open_group = Some(SlowPath {
-            label: miss,
-            retry: start.retry,
-            addr: holder,
-            access: group_access_code(g),
-            cached_at_retry: start.cached,
-            to_step: StepPath {
-                step,
-                site: g.leader,
-                through: g.last,
-                join,
-                restore_flags: false,
-                cached_at_join: RegSet::default(),
-                dirty: start.dirty,
-            },
-            remat: None,
-        });
+        let to_step = StepPath {
+            step,
+            site: g.leader,
+            through: g.last,
+            join,
+            restore_flags: false,
+            cached_at_join: RegSet::default(),
+            dirty: start.dirty,
+        };
+        self.open_group = Some(SlowPath::new(
+            miss,
+            start.retry,
+            holder,
+            group_access_code(g),
+            start.cached,
+            to_step,
+        ));
     }
 
     /// After a page group's last member: its slow path's step rejoins here, with the registers and flags this
@@ -1371,15 +1400,14 @@ impl<'a> BlockEmitter<'a> {
             4 => dynasm!(self.ops ; .arch x64 ; mov Rd(value), [Rq(addr)]),
             _ => dynasm!(self.ops ; .arch x64 ; movzx Rd(value), WORD [Rq(addr)]),
         }
-        let slow = SlowPath {
-            label: miss,
+        let slow = SlowPath::new(
+            miss,
             retry,
             addr,
-            access: access_code(&mem),
+            access_code(&mem),
             cached_at_retry,
-            to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
-            remat: None,
-        };
+            StepPath::one(step, k, join, RegSet::default(), dirty),
+        );
         (value, Some(slow))
     }
 
@@ -1474,15 +1502,14 @@ impl<'a> BlockEmitter<'a> {
         self.goto_register(value);
         self.leave_at(join);
         let access = mem.map_or(0, |m| access_code(&m));
-        self.slow.push(SlowPath {
-            label: miss,
+        self.slow.push(SlowPath::new(
+            miss,
             retry,
             addr,
             access,
             cached_at_retry,
-            to_step: StepPath::one(step, k, join, RegSet::default(), dirty_at_miss),
-            remat: None,
-        });
+            StepPath::one(step, k, join, RegSet::default(), dirty_at_miss),
+        ));
     }
 
     fn address_wraps32(i: &Instruction) -> bool {

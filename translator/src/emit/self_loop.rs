@@ -448,15 +448,9 @@ impl BlockEmitter<'_> {
             dirty: RESIDENT,
         };
         match fill {
-            Some(access) => self.slow.push(SlowPath {
-                label: miss,
-                retry,
-                addr: holder,
-                access,
-                cached_at_retry: RESIDENT,
-                to_step: step,
-                remat: None,
-            }),
+            Some(access) => self
+                .slow
+                .push(SlowPath::new(miss, retry, holder, access, RESIDENT, step)),
             None => self.steps.push(StepPath { step: miss, ..step }),
         }
     }

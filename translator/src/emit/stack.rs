@@ -212,15 +212,14 @@ impl BlockEmitter<'_> {
         if member.is_some() {
             return;
         }
-        self.slow.push(SlowPath {
-            label: miss,
+        self.slow.push(SlowPath::new(
+            miss,
             retry,
             addr,
-            access: access_code(&mem),
+            access_code(&mem),
             cached_at_retry,
-            to_step: StepPath::one(step, k, join, self.cached, dirty_at_miss),
-            remat: None,
-        });
+            StepPath::one(step, k, join, self.cached, dirty_at_miss),
+        ));
     }
 
     /// The target of a CALL through memory (`sites[k]`), read through the TLB into `value` (with `addr`, `entry`
@@ -256,14 +255,13 @@ impl BlockEmitter<'_> {
             ; mov Rq(value), [Rq(addr)]
         );
         self.canonical_or(value, last, step);
-        self.slow.push(SlowPath {
-            label: miss,
+        self.slow.push(SlowPath::new(
+            miss,
             retry,
             addr,
-            access: access_code(&target),
+            access_code(&target),
             cached_at_retry,
-            to_step: StepPath::one(step, k, join, RegSet::default(), dirty),
-            remat: None,
-        });
+            StepPath::one(step, k, join, RegSet::default(), dirty),
+        ));
     }
 }
