@@ -877,7 +877,8 @@ fn a_self_loop_that_faults_before_its_first_flag_writer_pushes_the_flags_its_las
     // was entered with). Each loop ends in a different writer; each faults on its first pass, its second, or
     // later. The #PF frame on the stack (compared with the interpreter's) holds the flags.
     type Writer = fn(&mut CodeAssembler);
-    let writers: [(&str, Writer); 6] = [
+    // The last two compare the sum, which the pass's first flag writer (the ADD) writes after the lookup.
+    let writers: [(&str, Writer); 8] = [
         ("sub ecx, 1", |a| a.sub(ecx, 1).unwrap()),
         ("add rcx, -1", |a| a.add(rcx, -1).unwrap()),
         ("sub rcx, rdx", |a| a.sub(rcx, rdx).unwrap()),
@@ -894,6 +895,8 @@ fn a_self_loop_that_faults_before_its_first_flag_writer_pushes_the_flags_its_las
             a.dec(rcx).unwrap();
             a.cmp(rcx, 7).unwrap();
         }),
+        ("cmp rbx, rdx", |a| a.cmp(rbx, rdx).unwrap()),
+        ("test ebx, ebx", |a| a.test(ebx, ebx).unwrap()),
     ];
     for (name, writer) in writers {
         for passes_before in [0u64, 1, 300] {

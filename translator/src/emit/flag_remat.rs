@@ -51,8 +51,8 @@ enum Src {
 
 /// How the flags a pass of the self-loop (`sites`, `plans`; budget register `budget`) starts with can be
 /// rebuilt, if they can: the pass's last flag writer is a CMP, TEST, ADD or SUB of 32 or 64 bits whose registers
-/// (other than RSP) nothing after it in the pass writes, nor anything up to the pass's first site that touches the
-/// flags.
+/// (other than RSP) nothing after it in the pass writes, nor anything before the pass's first site that touches the
+/// flags (that site's own lookups come before its writes).
 pub(super) fn remat_recipe(sites: &[Site], plans: &[Plan], budget: u8) -> Option<Remat> {
     let body = plans.len().checked_sub(1)?;
     let end = (0..body)
@@ -103,7 +103,7 @@ pub(super) fn remat_recipe(sites: &[Site], plans: &[Plan], budget: u8) -> Option
         return None;
     }
     let writes = |k: usize| matches!(&plans[k], Plan::Native(n) if n.written.0 & operands.0 != 0);
-    if (0..=end).chain(last + 1..body).any(writes) {
+    if (0..end).chain(last + 1..body).any(writes) {
         return None;
     }
     Some(Remat {
