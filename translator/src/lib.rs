@@ -43,6 +43,12 @@ use vx86_cpu::{Bus, Cpu, CpuState, Exit};
 
 /// The most guest instructions one block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
+/// With [`Translator::interpret_first_sights`], code is translated the second time it runs, not the first: the
+/// interpreter runs a block it has not seen before once, without keeping anything of it. Much of a kernel's start-up code runs once (a Debian kernel's
+/// init ran 24k of its 66k blocks once), and interpreting a block costs a fraction of translating it (about 4 µs
+/// a block in kernel init); code that runs again pays one interpreted pass and one more dispatcher entry. The set
+/// of blocks seen is dropped once it holds this many (they are then seen afresh).
+const FIRST_SIGHTS: usize = 1 << 20;
 /// The code cache's default size: room for a Debian boot's 80 MB of host code without a flush (memory is only
 /// committed as it is written; QEMU's `-tb-size` default is larger still).
 pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
@@ -62,8 +68,11 @@ pub struct Stats {
     pub smc_survivals: u64,
     /// Blocks entered from the dispatcher.
     pub dispatches: u64,
-    /// Instructions run by the interpreter instead (page-crossing, interrupt shadows, the slice's last few).
+    /// Instructions run by the interpreter instead (first sights, page-crossing, interrupt shadows, the slice's
+    /// last few).
     pub interpreted: u64,
+    /// Blocks run once by the interpreter when first seen, before any translation ([`FIRST_SIGHTS`]).
+    pub first_sights: u64,
     /// Direct exits patched to jump straight to their target's translation.
     pub links: u64,
     /// Host time spent translating, in nanoseconds.
@@ -122,6 +131,16 @@ struct ExitRecord {
     unlinked: i32,
     /// It jumps straight to its target's translation.
     linked: bool,
+}
+
+/// How the code at CS:RIP runs next ([`Translator::block_at`]).
+enum Next {
+    /// Its translated block.
+    Translated(Found),
+    /// The interpreter's pass of a block run for the first time ([`FIRST_SIGHTS`]).
+    FirstSight,
+    /// The interpreter's single instruction: the code cannot be translated, or must run one instruction at a time.
+    Interpreted,
 }
 
 /// A block found for the dispatcher: its key, where its code is, and how many guest instructions it holds.
@@ -195,12 +214,17 @@ pub struct Translator {
     pub phase_starts: Vec<(Stats, CalloutStats)>,
     /// Traces to print.
     pub trace: TraceOptions,
+    /// Whether a block's first run is the interpreter's ([`FIRST_SIGHTS`]); off, every block is translated when
+    /// first reached. Off too while guest code is traced (`-d in_asm` or `out_asm` lists every block it runs).
+    pub interpret_first_sights: bool,
     /// When set, each translated block's full listing (guest and host code) is kept here, for tests that pin the
     /// generated code.
     pub listings: Option<Vec<String>>,
     /// Page-group leaders whose range kept failing (by the block's physical page and the leader's address): they
     /// no longer lead a group ([`group::FALLBACK_LIMIT`]).
     ungrouped: FxHashSet<(u64, u64)>,
+    /// The blocks run once by the interpreter, to be translated when they run again ([`FIRST_SIGHTS`]).
+    seen: FxHashSet<Key>,
     /// The assembler blocks are emitted with, and the last block's bytes, kept so that their buffers are reused
     /// (growing them each time showed in translation profiles). Generated code's relocations are all relative, so
     /// the assembler's base address does not matter.
@@ -243,9 +267,11 @@ impl Translator {
                 ..CalloutStats::default()
             },
             trace: TraceOptions::default(),
+            interpret_first_sights: false,
             listings: None,
             phase_starts: Vec::new(),
             ungrouped: FxHashSet::default(),
+            seen: FxHashSet::default(),
             ops: Ops::new(0),
             block_bytes: Vec::new(),
             info: iced_x86::InstructionInfoFactory::new(),
@@ -266,7 +292,7 @@ impl Translator {
             // An interrupt shadow ends after one instruction, which the interpreter runs; with the debug checks on
             // (single-stepping, RF, breakpoints), every instruction runs in the CPU's step.
             let block = if cpu.state.interrupt_shadow || cpu.state.debug_active() {
-                None
+                Next::Interpreted
             } else {
                 match self.block_at(cpu, bus) {
                     Ok(block) => block,
@@ -281,7 +307,16 @@ impl Translator {
             };
             let came_through = self.last_exit.take();
             match block {
-                Some(found) if found.len <= left => {
+                Next::FirstSight => {
+                    let before = cpu.instructions;
+                    let exit = cpu.run_block_uncached(bus, left);
+                    self.stats.interpreted += cpu.instructions - before;
+                    self.stats.first_sights += 1;
+                    if exit != Exit::BudgetExhausted {
+                        return exit;
+                    }
+                }
+                Next::Translated(found) if found.len <= left => {
                     if let Some(number) = came_through {
                         self.link(number, &found);
                     }
@@ -291,7 +326,11 @@ impl Translator {
                 other => {
                     // The interpreter takes what the translator does not: one instruction, or the slice's rest
                     // when the block is longer than the budget, so slices end where the interpreter's do.
-                    let n = if other.is_some() { left } else { 1 };
+                    let n = if matches!(other, Next::Translated(_)) {
+                        left
+                    } else {
+                        1
+                    };
                     let before = cpu.instructions;
                     let exit = cpu.run(bus, n);
                     self.stats.interpreted += cpu.instructions - before;
@@ -307,30 +346,40 @@ impl Translator {
         Exit::BudgetExhausted
     }
 
-    /// The block at CS:RIP, translated if need be, with its length; `None` when it cannot be translated (its first
-    /// instruction crosses the page or is invalid, or the page is beyond what is tracked).
-    fn block_at<B: Bus>(
-        &mut self,
-        cpu: &mut Cpu,
-        bus: &mut B,
-    ) -> Result<Option<Found>, vx86_cpu::Fault> {
+    /// How the code at CS:RIP runs next: its block, translated if need be and seen before; the interpreter's pass
+    /// of a block first seen; or the interpreter's single instruction when the block cannot be translated (its
+    /// first instruction crosses the page or is invalid, or the page is beyond what is tracked).
+    fn block_at<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B) -> Result<Next, vx86_cpu::Fault> {
         let (key, found) = self.find(cpu, bus)?;
-        if found.is_some() {
-            return Ok(found);
+        if let Some(found) = found {
+            return Ok(Next::Translated(found));
         }
-        if self.blocks.contains_key(&key) {
+        let stale = self.blocks.contains_key(&key);
+        if stale {
             self.stats.smc_invalidations += 1;
         }
         if !CodePages::trackable(key.phys) {
-            return Ok(None);
+            return Ok(Next::Interpreted);
         }
-        let found = self.translate::<B>(cpu, bus, key);
-        if let Some(found) = found {
-            // Translating may have flushed the cache: read the generation now.
-            let generation = cpu.code_generation(key.phys);
-            self.jump_cache[jump_slot(key.rip)] = Some(JumpSlot { found, generation });
+        let tracing = self.trace.in_asm || self.trace.out_asm;
+        if self.interpret_first_sights && !tracing && !stale && self.first_sight(key) {
+            return Ok(Next::FirstSight);
         }
-        Ok(found)
+        let Some(found) = self.translate::<B>(cpu, bus, key) else {
+            return Ok(Next::Interpreted);
+        };
+        // Translating may have flushed the cache: read the generation now.
+        let generation = cpu.code_generation(key.phys);
+        self.jump_cache[jump_slot(key.rip)] = Some(JumpSlot { found, generation });
+        Ok(Next::Translated(found))
+    }
+
+    /// Whether the block at `key` runs for the first time (as far as the set of blocks seen remembers), noting it.
+    fn first_sight(&mut self, key: Key) -> bool {
+        if self.seen.len() >= FIRST_SIGHTS {
+            self.seen.clear();
+        }
+        self.seen.insert(key)
     }
 
     /// The key of the code at CS:RIP, and its block if one is translated and current (never translating).
@@ -610,6 +659,7 @@ impl Translator {
     /// Drops every translation and starts an empty code cache.
     fn flush(&mut self) -> std::io::Result<()> {
         self.blocks.clear();
+        self.seen.clear();
         self.jump_cache.fill(None);
         self.jump_table.clear();
         self.rips_by_page.clear();

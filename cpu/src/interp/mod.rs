@@ -52,32 +52,40 @@ impl Cpu {
         self.sync_address_map(bus);
         let end = self.instructions.saturating_add(budget);
         while self.instructions < end {
-            if let Some(exit) = self.accept_interrupt(bus) {
-                return exit;
-            }
-            let block = match self.fetch_block(bus) {
-                Ok(block) => block,
-                Err(fault) => {
-                    self.deliver_fault(bus, fault);
-                    if let Some(exit) = self.take_exit() {
-                        return exit;
-                    }
-                    continue;
-                }
-            };
-            match block {
-                Some(block) => self.run_block(bus, &block, end),
-                // An instruction that crosses a page or the code-segment limit runs on its own.
-                None => {
-                    self.stats.single_steps += 1;
-                    self.run_one(bus)
-                }
-            }
-            if let Some(exit) = self.take_exit() {
+            if let Some(exit) = self.run_next_block(bus, end, true) {
                 return exit;
             }
         }
         Exit::BudgetExhausted
+    }
+
+    /// Runs the block at CS:RIP once, within `budget` instructions, without keeping its decoded instructions (a
+    /// translator's first sight of code it translates only if it runs again; most of a kernel's start-up code
+    /// runs once). Interrupts are taken first, as [`Cpu::run`] takes them.
+    pub fn run_block_uncached<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
+        self.sync_address_map(bus);
+        let end = self.instructions.saturating_add(budget);
+        self.run_next_block(bus, end, false)
+            .unwrap_or(Exit::BudgetExhausted)
+    }
+
+    /// One turn of the interpreter's loop: an interrupt if one is due, else the block at CS:RIP (taken from the
+    /// decode cache, or decoded and, with `cache`, kept there), run until `end` at most. Returns why the engine
+    /// must stop, if it must.
+    fn run_next_block<B: Bus>(&mut self, bus: &mut B, end: u64, cache: bool) -> Option<Exit> {
+        if let Some(exit) = self.accept_interrupt(bus) {
+            return Some(exit);
+        }
+        match self.fetch_block(bus, cache) {
+            Ok(Some(block)) => self.run_block(bus, &block, end),
+            // An instruction that crosses a page or the code-segment limit runs on its own.
+            Ok(None) => {
+                self.stats.single_steps += 1;
+                self.run_one(bus)
+            }
+            Err(fault) => self.deliver_fault(bus, fault),
+        }
+        self.take_exit()
     }
 
     /// Executes a cached block from its first instruction for as long as control flows straight through it.
@@ -198,9 +206,14 @@ impl Cpu {
         self.seg_linear(SegReg::Cs, self.state.rip, len, Access::Fetch)
     }
 
-    /// Looks up or decodes the block at CS:RIP. `None` means the first instruction crosses a page or the code
-    /// segment's limit and must be fetched on its own.
-    fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Result<Option<Arc<Block>>, Fault> {
+    /// Looks up or decodes the block at CS:RIP, keeping a decoded one in the decode cache when `cache` says so.
+    /// `None` means the first instruction crosses a page or the code segment's limit and must be fetched on its
+    /// own.
+    fn fetch_block<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        cache: bool,
+    ) -> Result<Option<Arc<Block>>, Fault> {
         let bitness = self.state.code_bitness();
         let rip = self.state.rip;
         let phys = self.fetch_physical(bus)?;
@@ -226,10 +239,13 @@ impl Cpu {
         let fast = instrs.iter().map(crate::exec::fast::classify).collect();
         let block = Arc::new(Block { instrs, fast, len });
         if CodePages::trackable(phys) {
+            // Marked even when not kept: a write to the block's own code stops it (see `run_block`).
             self.mark_code(phys, len);
-            let generation = self.code_pages.generation(phys);
-            self.decode_cache
-                .insert(generation, phys, rip, bitness, Arc::clone(&block));
+            if cache {
+                let generation = self.code_pages.generation(phys);
+                self.decode_cache
+                    .insert(generation, phys, rip, bitness, Arc::clone(&block));
+            }
         }
         Ok(Some(block))
     }

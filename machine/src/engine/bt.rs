@@ -18,8 +18,9 @@ pub struct BtEngine {
 impl BtEngine {
     /// A translator whose code cache holds `code_cache_bytes`.
     pub fn new(code_cache_bytes: usize) -> Result<BtEngine, VmError> {
-        let translator = Translator::new(code_cache_bytes)
+        let mut translator = Translator::new(code_cache_bytes)
             .map_err(|e| VmError::Unsupported(format!("-accel bt: no code buffer: {e}")))?;
+        translator.interpret_first_sights = true;
         Ok(BtEngine {
             translator,
             traces_taken: false,
@@ -105,7 +106,7 @@ impl ExecutionEngine for BtEngine {
 }
 
 /// The translator's counters that `-d stats` shows per phase, in the order of [`counts`].
-const COUNTS: [&str; 20] = [
+const COUNTS: [&str; 21] = [
     "blocks translated",
     "translation ns",
     "host code bytes",
@@ -116,6 +117,7 @@ const COUNTS: [&str; 20] = [
     "lookups from code",
     "chained exits",
     "interpreted instrs",
+    "blocks run first in the interpreter",
     "fetched afresh",
     "TLB fills, fast retry",
     "slow paths (TLB miss, loop exit)",
@@ -141,6 +143,7 @@ fn counts(s: &Stats, c: &CalloutStats) -> Vec<u64> {
         s.lookups,
         s.links,
         s.interpreted,
+        s.first_sights,
         c.fetched,
         c.tlb_fills,
         c.tlb_misses,

@@ -94,6 +94,16 @@ pub struct Runs {
 /// `cache_bytes` code cache, each for up to `budget` instructions. The interpreter must halt, and the translator
 /// must end the same way: the same exit, instruction count, registers, flags, system state and memory.
 pub fn run_both(machine: impl Fn() -> (Cpu, FlatBus), cache_bytes: usize, budget: u64) -> Runs {
+    let translator = Translator::new(cache_bytes).expect("a code cache");
+    run_both_with(machine, translator, budget)
+}
+
+/// [`run_both`] with `translator` (set up as a test needs it).
+pub fn run_both_with(
+    machine: impl Fn() -> (Cpu, FlatBus),
+    mut translator: Translator,
+    budget: u64,
+) -> Runs {
     let (mut interpreted, mut ref_bus) = machine();
     let ref_exit = interpreted.run(&mut ref_bus, budget);
     assert_eq!(
@@ -102,7 +112,6 @@ pub fn run_both(machine: impl Fn() -> (Cpu, FlatBus), cache_bytes: usize, budget
         "the guest must halt under the interpreter"
     );
     let (mut translated, mut bus) = machine();
-    let mut translator = Translator::new(cache_bytes).expect("a code cache");
     let exit = translator.run(&mut translated, &mut bus, budget);
     let problems = differences(
         (&interpreted, &ref_bus, ref_exit),
