@@ -43,12 +43,10 @@ use vx86_cpu::{Bus, Cpu, CpuState, Exit};
 
 /// The most guest instructions one block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
-/// With [`Translator::interpret_first_sights`], code is translated the second time it runs, not the first: the
-/// interpreter runs a block it has not seen before once, without keeping anything of it. Much of a kernel's start-up code runs once (a Debian kernel's
-/// init ran 24k of its 66k blocks once), and interpreting a block costs a fraction of translating it (about 4 µs
-/// a block in kernel init); code that runs again pays one interpreted pass and one more dispatcher entry. The set
-/// of blocks seen is dropped once it holds this many (they are then seen afresh).
-const FIRST_SIGHTS: usize = 1 << 20;
+/// The blocks run once by the interpreter ([`Translator::interpret_first_sights`]) are remembered by physical
+/// address and RIP in a direct-mapped table of this many slots: a block whose slot another took is interpreted once more, and one
+/// whose tag another block shares (or seen in another mode) is translated at its first run, as without the table.
+const FIRST_SIGHTS: usize = 1 << 17;
 /// The code cache's default size: room for a Debian boot's 80 MB of host code without a flush (memory is only
 /// committed as it is written; QEMU's `-tb-size` default is larger still).
 pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
@@ -71,7 +69,8 @@ pub struct Stats {
     /// Instructions run by the interpreter instead (first sights, page-crossing, interrupt shadows, the slice's
     /// last few).
     pub interpreted: u64,
-    /// Blocks run once by the interpreter when first seen, before any translation ([`FIRST_SIGHTS`]).
+    /// Blocks run once by the interpreter when first seen, before any translation
+    /// ([`Translator::interpret_first_sights`]).
     pub first_sights: u64,
     /// Direct exits patched to jump straight to their target's translation.
     pub links: u64,
@@ -137,7 +136,7 @@ struct ExitRecord {
 enum Next {
     /// Its translated block.
     Translated(Found),
-    /// The interpreter's pass of a block run for the first time ([`FIRST_SIGHTS`]).
+    /// The interpreter's pass of a block run for the first time ([`Translator::interpret_first_sights`]).
     FirstSight,
     /// The interpreter's single instruction: the code cannot be translated, or must run one instruction at a time.
     Interpreted,
@@ -214,8 +213,12 @@ pub struct Translator {
     pub phase_starts: Vec<(Stats, CalloutStats)>,
     /// Traces to print.
     pub trace: TraceOptions,
-    /// Whether a block's first run is the interpreter's ([`FIRST_SIGHTS`]); off, every block is translated when
-    /// first reached. Off too while guest code is traced (`-d in_asm` or `out_asm` lists every block it runs).
+    /// Whether code is translated the second time it runs, not the first: the interpreter runs a block it has not
+    /// seen before once, keeping nothing of it. Much of a kernel's start-up code runs once (a Debian kernel's init
+    /// ran 24k of its 66k blocks once), and interpreting a block costs a fraction of translating it (about 4 µs a
+    /// block in kernel init); code that runs again pays one interpreted pass and one more dispatcher entry. Off,
+    /// every block is translated when first reached, as also while guest code is traced (`-d in_asm` or `out_asm`
+    /// lists every block it runs).
     pub interpret_first_sights: bool,
     /// When set, each translated block's full listing (guest and host code) is kept here, for tests that pin the
     /// generated code.
@@ -223,8 +226,9 @@ pub struct Translator {
     /// Page-group leaders whose range kept failing (by the block's physical page and the leader's address): they
     /// no longer lead a group ([`group::FALLBACK_LIMIT`]).
     ungrouped: FxHashSet<(u64, u64)>,
-    /// The blocks run once by the interpreter, to be translated when they run again ([`FIRST_SIGHTS`]).
-    seen: FxHashSet<Key>,
+    /// The blocks run once by the interpreter, to be translated when they run again: a tag per slot
+    /// ([`FIRST_SIGHTS`]).
+    seen: Box<[u64]>,
     /// The assembler blocks are emitted with, and the last block's bytes, kept so that their buffers are reused
     /// (growing them each time showed in translation profiles). Generated code's relocations are all relative, so
     /// the assembler's base address does not matter.
@@ -271,7 +275,7 @@ impl Translator {
             listings: None,
             phase_starts: Vec::new(),
             ungrouped: FxHashSet::default(),
-            seen: FxHashSet::default(),
+            seen: vec![0; FIRST_SIGHTS].into_boxed_slice(),
             ops: Ops::new(0),
             block_bytes: Vec::new(),
             info: iced_x86::InstructionInfoFactory::new(),
@@ -374,12 +378,16 @@ impl Translator {
         Ok(Next::Translated(found))
     }
 
-    /// Whether the block at `key` runs for the first time (as far as the set of blocks seen remembers), noting it.
+    /// Whether the block at `key` runs for the first time (as far as the table of blocks seen remembers), noting
+    /// it.
     fn first_sight(&mut self, key: Key) -> bool {
-        if self.seen.len() >= FIRST_SIGHTS {
-            self.seen.clear();
-        }
-        self.seen.insert(key)
+        // Two blocks whose tags agree (or a tag of 0, an empty slot's) only have a block translated at once.
+        let tag = key.phys.rotate_left(32) ^ key.rip;
+        let hash = tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FIRST_SIGHTS.trailing_zeros());
+        let slot = &mut self.seen[hash as usize];
+        let first = *slot != tag;
+        *slot = tag;
+        first
     }
 
     /// The key of the code at CS:RIP, and its block if one is translated and current (never translating).
@@ -659,7 +667,7 @@ impl Translator {
     /// Drops every translation and starts an empty code cache.
     fn flush(&mut self) -> std::io::Result<()> {
         self.blocks.clear();
-        self.seen.clear();
+        self.seen.fill(0);
         self.jump_cache.fill(None);
         self.jump_table.clear();
         self.rips_by_page.clear();
