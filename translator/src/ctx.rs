@@ -72,4 +72,9 @@ pub mod offsets {
     pub const STEP: i32 = offset_of!(JitCtx, step) as i32;
     /// Offset of [`JitCtx::fill`].
     pub const FILL: i32 = offset_of!(JitCtx, fill) as i32;
+
+    // Generated code reaches these fields with 8-bit displacements (`[BYTE r14 + ...]`, three bytes shorter than
+    // dynasm's default for a displacement it cannot see at compile time): they must stay within 127 bytes.
+    const _: () = assert!(BUDGET <= 127 && SAVED_FLAGS < 127 && TLB + 8 <= 127);
+    const _: () = assert!(XMM <= 127 && JUMP_TABLE <= 127 && EPOCH_TAGS + 8 <= 127);
 }

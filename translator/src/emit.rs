@@ -302,6 +302,12 @@ const SELECTOR: usize = 12;
 /// Every guest register in the host register of its own number (for instructions that name no renamed one).
 const IDENTITY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
+// Generated code reaches guest registers in `CpuState` with 8-bit displacements (`[BYTE r15 + ...]`, three bytes
+// shorter than dynasm's default for a displacement it cannot see at compile time): all 16 lie within 127 bytes.
+const _: () = assert!(state::GPR + 8 * 15 <= 127);
+/// The most instructions a block charges its budget with in one 8-bit immediate.
+const _: () = assert!(crate::MAX_BLOCK_INSTRUCTIONS < 127);
+
 /// An assembler for one block, placed at the host address it will run at.
 pub type Ops = VecAssembler<X64Relocation>;
 
@@ -417,7 +423,7 @@ impl<'a> BlockEmitter<'a> {
         let no_budget = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; sub QWORD [r14 + ctx::BUDGET], n
+            ; sub QWORD [BYTE r14 + (ctx::BUDGET) as i8], BYTE n
             ; js =>no_budget
         );
         let shape = self.plan_loop_and_groups(sites, plans, may_lead);
@@ -427,7 +433,7 @@ impl<'a> BlockEmitter<'a> {
         if let Some((lp, LoopShape { regs, written, .. })) = shape {
             let budget = lp.budget;
             self.self_loop = Some(lp);
-            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [r14 + ctx::BUDGET]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [BYTE r14 + (ctx::BUDGET) as i8]);
             let last = sites.len() - 1;
             if let Some(g) = self.hoisted {
                 self.look_up_before_the_loop(
@@ -656,7 +662,7 @@ impl<'a> BlockEmitter<'a> {
                 ; .arch x64
                 ; lahf
                 ; seto al
-                ; mov [r14 + ctx::SAVED_FLAGS], eax
+                ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
             );
             self.flags.saved = true;
         }
@@ -674,7 +680,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov Rq(spare), rax
             ; lahf
             ; seto al
-            ; mov [r14 + ctx::SAVED_FLAGS], eax
+            ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
             ; mov rax, Rq(spare)
         );
         self.flags.saved = true;
@@ -697,7 +703,7 @@ impl<'a> BlockEmitter<'a> {
     fn restore_flags_raw(&mut self) {
         dynasm!(self.ops
             ; .arch x64
-            ; mov eax, [r14 + ctx::SAVED_FLAGS]
+            ; mov eax, [BYTE r14 + (ctx::SAVED_FLAGS) as i8]
             ; add al, 0x7F
             ; sahf
         );
@@ -868,7 +874,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov rax, QWORD kept_epoch
             ; mov rax, [rax]
             ; shl rax, 16
-            ; cmp rax, [r14 + ctx::EPOCH_TAGS]
+            ; cmp rax, [BYTE r14 + (ctx::EPOCH_TAGS) as i8]
             ; je =>current
         );
         self.flags.in_host = false;
@@ -960,7 +966,9 @@ impl<'a> BlockEmitter<'a> {
         let refund = (sites.len() - k - 1) as i32;
         match self.self_loop {
             Some(lp) => dynasm!(self.ops ; .arch x64 ; add Rq(lp.budget), refund),
-            None => dynasm!(self.ops ; .arch x64 ; add QWORD [r14 + ctx::BUDGET], refund),
+            None => {
+                dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r14 + (ctx::BUDGET) as i8], refund)
+            }
         }
         self.flags.in_host = false;
         self.exit_to(leave_for);
@@ -1495,7 +1503,7 @@ impl<'a> BlockEmitter<'a> {
             }
             None => {
                 let off = (state::GPR + 8 * usize::from(regs::number(i.op0_register()))) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
             }
         }
         self.canonical_or(value, last, step);
@@ -1524,7 +1532,7 @@ impl<'a> BlockEmitter<'a> {
         }
         self.load_regs(n.loaded, host);
         if let Some(base) = xmm_base {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(base), [r14 + ctx::XMM]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(base), [BYTE r14 + (ctx::XMM) as i8]);
             for x in RegSet(n.xmm_loaded).iter() {
                 let off = 16 * i32::from(x);
                 dynasm!(self.ops ; .arch x64 ; movdqu Rx(x), [Rq(base) + off]);
@@ -1560,7 +1568,7 @@ impl<'a> BlockEmitter<'a> {
                 continue;
             }
             let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(h), [r15 + off]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(h), [BYTE r15 + (off) as i8]);
             if h == g {
                 self.cached.insert(g);
             }
@@ -1577,7 +1585,7 @@ impl<'a> BlockEmitter<'a> {
                 self.dirty.insert(g);
             } else {
                 let off = (state::GPR + 8 * usize::from(g)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(h));
+                dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(h));
             }
         }
     }
@@ -1594,7 +1602,7 @@ impl<'a> BlockEmitter<'a> {
         let set = self.call_for_resident(set, self.shared.store_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov [r15 + off], Rq(g));
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(g));
         }
     }
 
@@ -1604,7 +1612,7 @@ impl<'a> BlockEmitter<'a> {
         let set = self.call_for_resident(set, self.shared.load_resident);
         for g in set.iter() {
             let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
         }
     }
 
@@ -1703,10 +1711,10 @@ impl<'a> BlockEmitter<'a> {
         }
         let off = (state::GPR + 8 * usize::from(g)) as i32;
         if regs::needs_rename(g) || scratch.contains(g) {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(fallback), [r15 + off]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(fallback), [BYTE r15 + (off) as i8]);
             return fallback;
         }
-        dynasm!(self.ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+        dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
         self.cached.insert(g);
         g
     }
@@ -1740,7 +1748,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov Rd(entry), Rd(addr)
             ; shr Rd(entry), 12 - ENTRY_SHIFT as i8
             ; and Rd(entry), ((ENTRIES - 1) << ENTRY_SHIFT) as i32
-            ; add Rq(entry), [r14 + table]
+            ; add Rq(entry), [BYTE r14 + (table) as i8]
         );
         // The page of the access's last byte: a tag match also says the access does not cross the page.
         if size_minus_one == 0 {

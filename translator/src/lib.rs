@@ -916,9 +916,9 @@ fn move_resident(ops: &mut Ops, store: bool) {
     for g in regs::RESIDENT.iter() {
         let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
         if store {
-            dynasm!(ops ; .arch x64 ; mov [r15 + off], Rq(g));
+            dynasm!(ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(g));
         } else {
-            dynasm!(ops ; .arch x64 ; mov Rq(g), [r15 + off]);
+            dynasm!(ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
         }
     }
 }

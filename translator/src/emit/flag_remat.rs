@@ -125,40 +125,40 @@ impl BlockEmitter<'_> {
         let dst = at(r.dst);
         dynasm!(self.ops
             ; .arch x64
-            ; cmp Rq(r.budget), [r14 + ctx::BUDGET]
+            ; cmp Rq(r.budget), [BYTE r14 + (ctx::BUDGET) as i8]
             ; je =>first_pass
         );
         match (r.size, r.src) {
             (8, Src::Reg(s)) => {
                 let src = at(s);
-                dynasm!(self.ops ; .arch x64 ; mov rax, [r15 + dst]);
+                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + (dst) as i8]);
                 match r.op {
-                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, [r15 + src]),
-                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [r15 + src], rax),
+                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, [BYTE r15 + (src) as i8]),
+                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + (src) as i8], rax),
                     Op::Add => {
-                        dynasm!(self.ops ; .arch x64 ; sub rax, [r15 + src] ; add rax, [r15 + src])
+                        dynasm!(self.ops ; .arch x64 ; sub rax, [BYTE r15 + (src) as i8] ; add rax, [BYTE r15 + (src) as i8])
                     }
                     Op::Sub => {
-                        dynasm!(self.ops ; .arch x64 ; add rax, [r15 + src] ; sub rax, [r15 + src])
+                        dynasm!(self.ops ; .arch x64 ; add rax, [BYTE r15 + (src) as i8] ; sub rax, [BYTE r15 + (src) as i8])
                     }
                 }
             }
             (_, Src::Reg(s)) => {
                 let src = at(s);
-                dynasm!(self.ops ; .arch x64 ; mov eax, [r15 + dst]);
+                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + (dst) as i8]);
                 match r.op {
-                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, [r15 + src]),
-                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [r15 + src], eax),
+                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, [BYTE r15 + (src) as i8]),
+                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + (src) as i8], eax),
                     Op::Add => {
-                        dynasm!(self.ops ; .arch x64 ; sub eax, [r15 + src] ; add eax, [r15 + src])
+                        dynasm!(self.ops ; .arch x64 ; sub eax, [BYTE r15 + (src) as i8] ; add eax, [BYTE r15 + (src) as i8])
                     }
                     Op::Sub => {
-                        dynasm!(self.ops ; .arch x64 ; add eax, [r15 + src] ; sub eax, [r15 + src])
+                        dynasm!(self.ops ; .arch x64 ; add eax, [BYTE r15 + (src) as i8] ; sub eax, [BYTE r15 + (src) as i8])
                     }
                 }
             }
             (8, Src::Imm(v)) => {
-                dynasm!(self.ops ; .arch x64 ; mov rax, [r15 + dst]);
+                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + (dst) as i8]);
                 match r.op {
                     Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, v),
                     Op::Test => dynasm!(self.ops ; .arch x64 ; test rax, v),
@@ -167,7 +167,7 @@ impl BlockEmitter<'_> {
                 }
             }
             (_, Src::Imm(v)) => {
-                dynasm!(self.ops ; .arch x64 ; mov eax, [r15 + dst]);
+                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + (dst) as i8]);
                 match r.op {
                     Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, v),
                     Op::Test => dynasm!(self.ops ; .arch x64 ; test eax, v),
@@ -180,7 +180,7 @@ impl BlockEmitter<'_> {
             ; .arch x64
             ; lahf
             ; seto al
-            ; mov [r14 + ctx::SAVED_FLAGS], eax
+            ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
             ; =>first_pass
         );
     }

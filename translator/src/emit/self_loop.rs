@@ -320,7 +320,7 @@ impl BlockEmitter<'_> {
     /// Stores a self-loop's budget register to the context, for code that reads the budget there.
     pub(super) fn store_budget(&mut self) {
         if let Some(b) = self.self_loop.map(|lp| lp.budget) {
-            dynasm!(self.ops ; .arch x64 ; mov [r14 + ctx::BUDGET], Rq(b));
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r14 + (ctx::BUDGET) as i8], Rq(b));
         }
     }
 
@@ -390,7 +390,7 @@ impl BlockEmitter<'_> {
                 ; push rax
                 ; lahf
                 ; seto al
-                ; mov [r14 + ctx::SAVED_FLAGS], eax
+                ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
                 ; pop rax
             );
         }
@@ -431,7 +431,7 @@ impl BlockEmitter<'_> {
             let base = (state::GPR + 8 * usize::from(range.base)) as i32;
             dynasm!(self.ops
                 ; .arch x64
-                ; mov Rq(holder), [r15 + base]
+                ; mov Rq(holder), [BYTE r15 + (base) as i8]
                 ; lea Rq(holder), [Rq(holder) + range.low]
             );
         }

@@ -18,7 +18,7 @@ impl BlockEmitter<'_> {
     pub(super) fn release_return_slot(&mut self, k: usize) {
         let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
         if !self.flags.in_host {
-            dynasm!(self.ops ; .arch x64 ; add QWORD [r15 + rsp_off], 8);
+            dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r15 + (rsp_off) as i8], 8);
             return;
         }
         let rsp = self.stack_scratch(k).next().expect("a scratch register");
@@ -26,9 +26,9 @@ impl BlockEmitter<'_> {
         self.cached.remove(rsp);
         dynasm!(self.ops
             ; .arch x64
-            ; mov Rq(rsp), [r15 + rsp_off]
+            ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]
             ; lea Rq(rsp), [Rq(rsp) + 8]
-            ; mov [r15 + rsp_off], Rq(rsp)
+            ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp)
         );
     }
 
@@ -114,10 +114,10 @@ impl BlockEmitter<'_> {
             if follower.is_none() {
                 // The flags are saved already.
                 let start = self.open_group(&g, None);
-                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
                 self.look_up_group(&g, rsp, (entry, last), start);
             } else {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [r15 + rsp_off]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
             }
             let holder = g.holder;
             let moved = if write { -8 } else { release };
@@ -127,7 +127,7 @@ impl BlockEmitter<'_> {
                 ; lea Rq(rsp), [Rq(rsp) + moved]
             );
         } else {
-            dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [r15 + rsp_off]);
+            dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
             if write {
                 dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
             } else {
@@ -139,7 +139,7 @@ impl BlockEmitter<'_> {
         match op {
             StackOp::Push(reg) => {
                 let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
             }
             StackOp::PushImm(imm) => dynasm!(self.ops ; .arch x64 ; mov Rq(value), QWORD imm),
             StackOp::PushFlags => {
@@ -152,9 +152,9 @@ impl BlockEmitter<'_> {
                     ; .arch x64
                     ; mov Rq(value), [r15 + rflags]
                     ; and Rq(value), keep
-                    ; movzx Rd(entry), BYTE [r14 + saved + 1]
+                    ; movzx Rd(entry), BYTE [BYTE r14 + (saved + 1) as i8]
                     ; or Rq(value), Rq(entry)
-                    ; movzx Rd(entry), BYTE [r14 + saved]
+                    ; movzx Rd(entry), BYTE [BYTE r14 + (saved) as i8]
                     ; shl Rd(entry), 11
                     ; or Rq(value), Rq(entry)
                 );
@@ -166,7 +166,7 @@ impl BlockEmitter<'_> {
                 // A non-canonical target faults in the CALL itself, before the push: the slow path raises it. The
                 // target stays in `value`; the return address goes through `entry`.
                 let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [r15 + off]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
                 self.canonical_or(value, last, step);
             }
             // The target is in `value` already (checked by `call_target`).
@@ -184,8 +184,8 @@ impl BlockEmitter<'_> {
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), [Rq(addr)]
-                    ; mov [r15 + rsp_off], Rq(rsp)
-                    ; mov [r15 + off], Rq(value)
+                    ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp)
+                    ; mov [BYTE r15 + (off) as i8], Rq(value)
                 );
             }
             StackOp::Ret(_) => {
@@ -196,7 +196,7 @@ impl BlockEmitter<'_> {
             _ => dynasm!(self.ops ; .arch x64 ; mov [Rq(addr)], Rq(value)),
         }
         if !matches!(op, StackOp::Pop(_)) {
-            dynasm!(self.ops ; .arch x64 ; mov [r15 + rsp_off], Rq(rsp));
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp));
         }
         match op {
             StackOp::CallRel | StackOp::CallReg(_) | StackOp::CallMem(_) | StackOp::Ret(_) => {
