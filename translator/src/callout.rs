@@ -151,6 +151,27 @@ pub unsafe extern "sysv64" fn step<B: Bus>(ctx: *mut JitCtx, site: *const Site) 
     }
 }
 
+/// Runs the instructions of the `count` consecutive sites from `first` (a step path through several sites: a page
+/// group's range that missed, say) as [`step`] runs each, stopping at the first verdict that is not [`CONTINUE`]:
+/// one call from generated code instead of one per site.
+///
+/// # Safety
+/// As for [`step`]; `first` and the `count - 1` sites after it lie in one live block.
+pub unsafe extern "sysv64" fn steps<B: Bus>(
+    ctx: *mut JitCtx,
+    first: *const Site,
+    count: u64,
+) -> u64 {
+    for k in 0..count as usize {
+        // SAFETY: the caller guarantees the context and that the sites lie in one block.
+        let verdict = unsafe { step::<B>(ctx, first.add(k)) };
+        if verdict != CONTINUE {
+            return verdict;
+        }
+    }
+    CONTINUE
+}
+
 /// Runs a [`Via::Fetch`] or crossing site's instruction: the one it keeps while the TLB's epoch says its bytes
 /// and their mapping are unchanged, else one fetched and decoded afresh (whose fault, if any, is delivered). A
 /// crossing site keeps only the instruction its host code was made from; when the bytes now say otherwise, its

@@ -43,6 +43,10 @@ pub struct JitCtx {
     /// type): walks the page tables for an access that missed the TLB; zero means the TLB now has a fast entry for
     /// it, so the lookup can run again.
     pub fill: usize,
+    /// `extern "sysv64" fn(*mut JitCtx, first: *const Site, count: u64) -> u64` ([`crate::callout::steps`] for the
+    /// bus's type): runs `count` consecutive sites' instructions as [`JitCtx::step`] would one by one, stopping at
+    /// the first nonzero verdict.
+    pub steps: usize,
 }
 
 impl JitCtx {
@@ -72,6 +76,8 @@ pub mod offsets {
     pub const STEP: i32 = offset_of!(JitCtx, step) as i32;
     /// Offset of [`JitCtx::fill`].
     pub const FILL: i32 = offset_of!(JitCtx, fill) as i32;
+    /// Offset of [`JitCtx::steps`].
+    pub const STEPS: i32 = offset_of!(JitCtx, steps) as i32;
 
     // Generated code reaches these fields with 8-bit displacements (`[BYTE r14 + ...]`, three bytes shorter than
     // dynasm's default for a displacement it cannot see at compile time): they must stay within 127 bytes.

@@ -98,11 +98,13 @@ pub struct SharedCode {
     pub call_step: usize,
     /// A subroutine that calls the fill callout with the address in RSI and the access word in RDX.
     pub call_fill: usize,
+    /// A subroutine that calls the steps callout with the first site in RSI and their count in RDX.
+    pub call_steps: usize,
 }
 
-/// Callout entry points called straight from blocks, as host addresses (the step and fill callouts, far more
-/// frequent in blocks, are called through [`SharedCode::call_step`] and [`SharedCode::call_fill`], which find them
-/// in the context).
+/// Callout entry points called straight from blocks, as host addresses (the step, steps and fill callouts, far more
+/// frequent in blocks, are called through [`SharedCode::call_step`], [`SharedCode::call_steps`] and
+/// [`SharedCode::call_fill`], which find them in the context).
 #[derive(Clone, Copy, Debug)]
 pub struct Callouts {
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: the host address of the translated block at RIP, or 0.
@@ -637,8 +639,9 @@ impl<'a> BlockEmitter<'a> {
         }
         // The step counts instructions by the budget in the context.
         self.store_budget();
-        for site in &sites[path.site..=path.through] {
-            self.call_step(site);
+        match &sites[path.site..=path.through] {
+            [site] => self.call_step(site),
+            run => self.call_steps(run),
         }
         if path.restore_flags {
             self.restore_flags_raw();
@@ -822,6 +825,23 @@ impl<'a> BlockEmitter<'a> {
     /// Calls the step callout for `site` and leaves the block if it says so; RAX holds its verdict.
     fn call_step(&mut self, site: &Site) {
         self.call_step_only(site);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test eax, eax
+            ; jnz =>self.leave
+        );
+    }
+
+    /// Calls the steps callout for the sites of `run` (consecutive, more than one), leaving for the epilogue if it
+    /// says to.
+    fn call_steps(&mut self, run: &[Site]) {
+        let first = run.as_ptr() as i64;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rsi, QWORD first
+            ; mov edx, run.len() as i32
+        );
+        self.call_shared(self.shared.call_steps);
         dynasm!(self.ops
             ; .arch x64
             ; test eax, eax

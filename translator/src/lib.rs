@@ -710,6 +710,7 @@ impl Translator {
             epoch_tags: jump_table::epoch_tags(cpu.tlb_epochs()),
             step: callout::step::<B> as *const () as usize,
             fill: callout::fill::<B> as *const () as usize,
+            steps: callout::steps::<B> as *const () as usize,
         };
         // SAFETY: `code` is a committed block of this cache, entered through the trampoline with the CPU's state
         // and a context whose pointers outlive the call; callouts are instantiated for `B`.
@@ -882,18 +883,19 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Share
     dynasm!(ops ; .arch x64 ; ret);
     // The step and fill callouts' common part, called (so with the stack 8 bytes off its alignment) with the
     // other arguments in RSI (and RDX): the callout's verdict is left in RAX.
-    let [call_step, call_fill] = [ctx::offsets::STEP, ctx::offsets::FILL].map(|callout| {
-        let at = base + ops.offset().0;
-        dynasm!(ops
-            ; .arch x64
-            ; mov rdi, r14
-            ; sub rsp, 8
-            ; call QWORD [r14 + callout]
-            ; add rsp, 8
-            ; ret
-        );
-        at
-    });
+    let [call_step, call_fill, call_steps] =
+        [ctx::offsets::STEP, ctx::offsets::FILL, ctx::offsets::STEPS].map(|callout| {
+            let at = base + ops.offset().0;
+            dynasm!(ops
+                ; .arch x64
+                ; mov rdi, r14
+                ; sub rsp, 8
+                ; call QWORD [r14 + callout]
+                ; add rsp, 8
+                ; ret
+            );
+            at
+        });
     let bytes = ops
         .finalize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -907,6 +909,7 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Share
             load_resident,
             call_step,
             call_fill,
+            call_steps,
         },
     ))
 }
