@@ -304,9 +304,13 @@ const SELECTOR: usize = 12;
 /// Every guest register in the host register of its own number (for instructions that name no renamed one).
 const IDENTITY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
-// Generated code reaches guest registers in `CpuState` with 8-bit displacements (`[BYTE r15 + ...]`, three bytes
-// shorter than dynasm's default for a displacement it cannot see at compile time): all 16 lie within 127 bytes.
-const _: () = assert!(state::GPR + 8 * 15 <= 127);
+/// The displacement of guest register `g`'s slot in `CpuState` from R15, as generated code addresses it: 8 bits
+/// (`[BYTE r15 + ...]`, three bytes shorter than dynasm's default for a displacement it cannot see at compile
+/// time), since all 16 slots lie within 127 bytes.
+pub(crate) fn gpr_slot(g: u8) -> i8 {
+    const _: () = assert!(state::GPR + 8 * 15 <= 127);
+    (state::GPR + 8 * usize::from(g)) as i8
+}
 /// The most instructions a block charges its budget with in one 8-bit immediate.
 const _: () = assert!(crate::MAX_BLOCK_INSTRUCTIONS < 127);
 
@@ -425,7 +429,7 @@ impl<'a> BlockEmitter<'a> {
         let no_budget = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; sub QWORD [BYTE r14 + (ctx::BUDGET) as i8], BYTE n
+            ; sub QWORD [BYTE r14 + ctx::BUDGET as i8], BYTE n
             ; js =>no_budget
         );
         let shape = self.plan_loop_and_groups(sites, plans, may_lead);
@@ -435,7 +439,7 @@ impl<'a> BlockEmitter<'a> {
         if let Some((lp, LoopShape { regs, written, .. })) = shape {
             let budget = lp.budget;
             self.self_loop = Some(lp);
-            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [BYTE r14 + (ctx::BUDGET) as i8]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(budget), [BYTE r14 + ctx::BUDGET as i8]);
             let last = sites.len() - 1;
             if let Some(g) = self.hoisted {
                 self.look_up_before_the_loop(
@@ -665,7 +669,7 @@ impl<'a> BlockEmitter<'a> {
                 ; .arch x64
                 ; lahf
                 ; seto al
-                ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
+                ; mov [BYTE r14 + ctx::SAVED_FLAGS as i8], eax
             );
             self.flags.saved = true;
         }
@@ -683,7 +687,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov Rq(spare), rax
             ; lahf
             ; seto al
-            ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
+            ; mov [BYTE r14 + ctx::SAVED_FLAGS as i8], eax
             ; mov rax, Rq(spare)
         );
         self.flags.saved = true;
@@ -706,7 +710,7 @@ impl<'a> BlockEmitter<'a> {
     fn restore_flags_raw(&mut self) {
         dynasm!(self.ops
             ; .arch x64
-            ; mov eax, [BYTE r14 + (ctx::SAVED_FLAGS) as i8]
+            ; mov eax, [BYTE r14 + ctx::SAVED_FLAGS as i8]
             ; add al, 0x7F
             ; sahf
         );
@@ -894,7 +898,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov rax, QWORD kept_epoch
             ; mov rax, [rax]
             ; shl rax, 16
-            ; cmp rax, [BYTE r14 + (ctx::EPOCH_TAGS) as i8]
+            ; cmp rax, [BYTE r14 + ctx::EPOCH_TAGS as i8]
             ; je =>current
         );
         self.flags.in_host = false;
@@ -987,7 +991,7 @@ impl<'a> BlockEmitter<'a> {
         match self.self_loop {
             Some(lp) => dynasm!(self.ops ; .arch x64 ; add Rq(lp.budget), refund),
             None => {
-                dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r14 + (ctx::BUDGET) as i8], refund)
+                dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r14 + ctx::BUDGET as i8], refund)
             }
         }
         self.flags.in_host = false;
@@ -1522,8 +1526,8 @@ impl<'a> BlockEmitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(value), [Rq(addr)]);
             }
             None => {
-                let off = (state::GPR + 8 * usize::from(regs::number(i.op0_register()))) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
+                let off = gpr_slot(regs::number(i.op0_register()));
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + off]);
             }
         }
         self.canonical_or(value, last, step);
@@ -1552,7 +1556,7 @@ impl<'a> BlockEmitter<'a> {
         }
         self.load_regs(n.loaded, host);
         if let Some(base) = xmm_base {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(base), [BYTE r14 + (ctx::XMM) as i8]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(base), [BYTE r14 + ctx::XMM as i8]);
             for x in RegSet(n.xmm_loaded).iter() {
                 let off = 16 * i32::from(x);
                 dynasm!(self.ops ; .arch x64 ; movdqu Rx(x), [Rq(base) + off]);
@@ -1587,8 +1591,8 @@ impl<'a> BlockEmitter<'a> {
             if h == g && self.cached.contains(g) {
                 continue;
             }
-            let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(h), [BYTE r15 + (off) as i8]);
+            let off = gpr_slot(g);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(h), [BYTE r15 + off]);
             if h == g {
                 self.cached.insert(g);
             }
@@ -1604,8 +1608,8 @@ impl<'a> BlockEmitter<'a> {
                 self.cached.insert(g);
                 self.dirty.insert(g);
             } else {
-                let off = (state::GPR + 8 * usize::from(g)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(h));
+                let off = gpr_slot(g);
+                dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + off], Rq(h));
             }
         }
     }
@@ -1621,8 +1625,8 @@ impl<'a> BlockEmitter<'a> {
     fn store_raw(&mut self, set: RegSet) {
         let set = self.call_for_resident(set, self.shared.store_resident);
         for g in set.iter() {
-            let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(g));
+            let off = gpr_slot(g);
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + off], Rq(g));
         }
     }
 
@@ -1631,8 +1635,8 @@ impl<'a> BlockEmitter<'a> {
     fn reload(&mut self, set: RegSet) {
         let set = self.call_for_resident(set, self.shared.load_resident);
         for g in set.iter() {
-            let off = (state::GPR + 8 * usize::from(g)) as i32;
-            dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
+            let off = gpr_slot(g);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + off]);
         }
     }
 
@@ -1729,12 +1733,12 @@ impl<'a> BlockEmitter<'a> {
         if self.cached.contains(g) {
             return g;
         }
-        let off = (state::GPR + 8 * usize::from(g)) as i32;
+        let off = gpr_slot(g);
         if regs::needs_rename(g) || scratch.contains(g) {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(fallback), [BYTE r15 + (off) as i8]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(fallback), [BYTE r15 + off]);
             return fallback;
         }
-        dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
+        dynasm!(self.ops ; .arch x64 ; mov Rq(g), [BYTE r15 + off]);
         self.cached.insert(g);
         g
     }
@@ -1768,7 +1772,7 @@ impl<'a> BlockEmitter<'a> {
             ; mov Rd(entry), Rd(addr)
             ; shr Rd(entry), 12 - ENTRY_SHIFT as i8
             ; and Rd(entry), ((ENTRIES - 1) << ENTRY_SHIFT) as i32
-            ; add Rq(entry), [BYTE r14 + (table) as i8]
+            ; add Rq(entry), [BYTE r14 + table as i8]
         );
         // The page of the access's last byte: a tag match also says the access does not cross the page.
         if size_minus_one == 0 {

@@ -127,10 +127,10 @@ pub fn emit_lookup(ops: &mut Ops, target: u8, mode_id: u16, miss: DynamicLabel) 
         ; xor rax, Rq(target)
         ; and eax, (SLOTS - 1) as i32
         ; shl eax, SLOT_SHIFT
-        ; add rax, [BYTE r14 + (ctx::JUMP_TABLE) as i8]
+        ; add rax, [BYTE r14 + ctx::JUMP_TABLE as i8]
         ; cmp Rq(target), [rax]
         ; jne =>miss
-        ; mov rcx, [BYTE r14 + (ctx::EPOCH_TAGS) as i8]
+        ; mov rcx, [BYTE r14 + ctx::EPOCH_TAGS as i8]
         ; or rcx, id
         ; cmp rcx, [rax + 8]
         ; jne =>global

@@ -32,7 +32,7 @@ use callout::{flags_from_image, flags_image, CalloutStats};
 use code_buffer::CodeBuffer;
 use ctx::JitCtx;
 use dynasmrt::{dynasm, DynasmApi};
-use emit::{exit, BlockEmitter, Callouts, Ops, Site, Via};
+use emit::{exit, gpr_slot, BlockEmitter, Callouts, Ops, Site, Via};
 use jump_table::JumpTable;
 use mode::Mode;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -44,8 +44,9 @@ use vx86_cpu::{Bus, Cpu, CpuState, Exit};
 /// The most guest instructions one block holds.
 const MAX_BLOCK_INSTRUCTIONS: usize = 64;
 /// The blocks run once by the interpreter ([`Translator::interpret_first_sights`]) are remembered by physical
-/// address and RIP in a direct-mapped table of this many slots: a block whose slot another took is interpreted once more, and one
-/// whose tag another block shares (or seen in another mode) is translated at its first run, as without the table.
+/// address and RIP in a direct-mapped table of this many slots: a block whose slot another took is interpreted
+/// once more, and one whose tag another block shares (or seen in another mode) is translated at its first run, as
+/// without the table.
 const FIRST_SIGHTS: usize = 1 << 17;
 /// The code cache's default size: room for a Debian boot's 80 MB of host code without a flush (memory is only
 /// committed as it is written; QEMU's `-tb-size` default is larger still).
@@ -130,6 +131,16 @@ struct ExitRecord {
     unlinked: i32,
     /// It jumps straight to its target's translation.
     linked: bool,
+}
+
+/// What the block map holds for the code at CS:RIP ([`Translator::find`]).
+enum Cached {
+    /// Its block, current.
+    Current(Found),
+    /// A block whose code was written since it was translated.
+    Stale,
+    /// No block.
+    Absent,
 }
 
 /// How the code at CS:RIP runs next ([`Translator::block_at`]).
@@ -354,11 +365,12 @@ impl Translator {
     /// of a block first seen; or the interpreter's single instruction when the block cannot be translated (its
     /// first instruction crosses the page or is invalid, or the page is beyond what is tracked).
     fn block_at<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B) -> Result<Next, vx86_cpu::Fault> {
-        let (key, found) = self.find(cpu, bus)?;
-        if let Some(found) = found {
-            return Ok(Next::Translated(found));
-        }
-        let stale = self.blocks.contains_key(&key);
+        let (key, cached) = self.find(cpu, bus)?;
+        let stale = match cached {
+            Cached::Current(found) => return Ok(Next::Translated(found)),
+            Cached::Stale => true,
+            Cached::Absent => false,
+        };
         if stale {
             self.stats.smc_invalidations += 1;
         }
@@ -390,12 +402,12 @@ impl Translator {
         first
     }
 
-    /// The key of the code at CS:RIP, and its block if one is translated and current (never translating).
+    /// The key of the code at CS:RIP, and what the block map holds for it (never translating).
     fn find<B: Bus>(
         &mut self,
         cpu: &mut Cpu,
         bus: &mut B,
-    ) -> Result<(Key, Option<Found>), vx86_cpu::Fault> {
+    ) -> Result<(Key, Cached), vx86_cpu::Fault> {
         let phys = cpu.fetch_physical(bus)?;
         let key = Key {
             phys,
@@ -406,11 +418,11 @@ impl Translator {
         let slot = jump_slot(key.rip);
         if let Some(cached) = self.jump_cache[slot] {
             if cached.found.key == key && cached.generation == generation {
-                return Ok((key, Some(cached.found)));
+                return Ok((key, Cached::Current(cached.found)));
             }
         }
         let Some(block) = self.blocks.get_mut(&key) else {
-            return Ok((key, None));
+            return Ok((key, Cached::Absent));
         };
         let found = Found {
             key,
@@ -420,7 +432,7 @@ impl Translator {
         };
         if block.generation != generation {
             if !cpu.code_unchanged_since(phys, block.generation, block.chunks) {
-                return Ok((key, None));
+                return Ok((key, Cached::Stale));
             }
             // The page was written, but not where this block's code came from: the block is current again. Its
             // direct exits may lead to blocks that the write did make stale, so they leave through their own code
@@ -435,7 +447,7 @@ impl Translator {
             self.unlink(exits);
         }
         self.jump_cache[slot] = Some(JumpSlot { found, generation });
-        Ok((key, Some(found)))
+        Ok((key, Cached::Current(found)))
     }
 
     /// For generated code whose jump-table lookup missed: the host address of the current block at CS:RIP if one
@@ -443,7 +455,7 @@ impl Translator {
     /// not be translated while generated code is on the stack, since a translation may flush the cache).
     pub(crate) fn find_for_code<B: Bus>(&mut self, cpu: &mut Cpu, bus: &mut B) -> u64 {
         match self.find(cpu, bus) {
-            Ok((_, Some(found))) if found.mode_id.is_some() => {
+            Ok((_, Cached::Current(found))) if found.mode_id.is_some() => {
                 self.remember(cpu, &found);
                 self.stats.lookups += 1;
                 found.entry as u64
@@ -917,11 +929,11 @@ fn emit_trampoline(code: &mut CodeBuffer) -> std::io::Result<(usize, emit::Share
 /// Emits the moves of every resident register to `CpuState` (`store`) or from it (R15 pointing at it).
 fn move_resident(ops: &mut Ops, store: bool) {
     for g in regs::RESIDENT.iter() {
-        let off = (vx86_cpu::state::offsets::GPR + 8 * usize::from(g)) as i32;
+        let off = gpr_slot(g);
         if store {
-            dynasm!(ops ; .arch x64 ; mov [BYTE r15 + (off) as i8], Rq(g));
+            dynasm!(ops ; .arch x64 ; mov [BYTE r15 + off], Rq(g));
         } else {
-            dynasm!(ops ; .arch x64 ; mov Rq(g), [BYTE r15 + (off) as i8]);
+            dynasm!(ops ; .arch x64 ; mov Rq(g), [BYTE r15 + off]);
         }
     }
 }

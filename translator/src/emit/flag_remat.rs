@@ -10,14 +10,13 @@
 //! until a back edge charges the next pass (and a step path, which stores the budget, also saves the flags).
 //! On this host the saves cost the decompressor's loops about 2% of its time.
 
-use super::BlockEmitter;
+use super::{gpr_slot, BlockEmitter};
 use crate::ctx::offsets as ctx;
 use crate::plan::Plan;
 use crate::regs::{self, RegSet};
 use crate::Site;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use iced_x86::{Mnemonic, OpKind};
-use vx86_cpu::state::offsets as state;
 
 /// How to rebuild the flags a self-loop's pass starts with: run `op dst, src` again (at `size` bytes) on the
 /// values in `CpuState`, the destination first set back for an ADD or SUB.
@@ -121,44 +120,43 @@ impl BlockEmitter<'_> {
     /// by `r`, unless this is the first pass (the context holds them already). Uses RAX.
     pub(super) fn emit_remat(&mut self, r: Remat) {
         let first_pass = self.ops.new_dynamic_label();
-        let at = |g: u8| (state::GPR + 8 * usize::from(g)) as i32;
-        let dst = at(r.dst);
+        let dst = gpr_slot(r.dst);
         dynasm!(self.ops
             ; .arch x64
-            ; cmp Rq(r.budget), [BYTE r14 + (ctx::BUDGET) as i8]
+            ; cmp Rq(r.budget), [BYTE r14 + ctx::BUDGET as i8]
             ; je =>first_pass
         );
         match (r.size, r.src) {
             (8, Src::Reg(s)) => {
-                let src = at(s);
-                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + (dst) as i8]);
+                let src = gpr_slot(s);
+                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + dst]);
                 match r.op {
-                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, [BYTE r15 + (src) as i8]),
-                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + (src) as i8], rax),
+                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, [BYTE r15 + src]),
+                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + src], rax),
                     Op::Add => {
-                        dynasm!(self.ops ; .arch x64 ; sub rax, [BYTE r15 + (src) as i8] ; add rax, [BYTE r15 + (src) as i8])
+                        dynasm!(self.ops ; .arch x64 ; sub rax, [BYTE r15 + src] ; add rax, [BYTE r15 + src])
                     }
                     Op::Sub => {
-                        dynasm!(self.ops ; .arch x64 ; add rax, [BYTE r15 + (src) as i8] ; sub rax, [BYTE r15 + (src) as i8])
+                        dynasm!(self.ops ; .arch x64 ; add rax, [BYTE r15 + src] ; sub rax, [BYTE r15 + src])
                     }
                 }
             }
             (_, Src::Reg(s)) => {
-                let src = at(s);
-                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + (dst) as i8]);
+                let src = gpr_slot(s);
+                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + dst]);
                 match r.op {
-                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, [BYTE r15 + (src) as i8]),
-                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + (src) as i8], eax),
+                    Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, [BYTE r15 + src]),
+                    Op::Test => dynasm!(self.ops ; .arch x64 ; test [BYTE r15 + src], eax),
                     Op::Add => {
-                        dynasm!(self.ops ; .arch x64 ; sub eax, [BYTE r15 + (src) as i8] ; add eax, [BYTE r15 + (src) as i8])
+                        dynasm!(self.ops ; .arch x64 ; sub eax, [BYTE r15 + src] ; add eax, [BYTE r15 + src])
                     }
                     Op::Sub => {
-                        dynasm!(self.ops ; .arch x64 ; add eax, [BYTE r15 + (src) as i8] ; sub eax, [BYTE r15 + (src) as i8])
+                        dynasm!(self.ops ; .arch x64 ; add eax, [BYTE r15 + src] ; sub eax, [BYTE r15 + src])
                     }
                 }
             }
             (8, Src::Imm(v)) => {
-                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + (dst) as i8]);
+                dynasm!(self.ops ; .arch x64 ; mov rax, [BYTE r15 + dst]);
                 match r.op {
                     Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp rax, v),
                     Op::Test => dynasm!(self.ops ; .arch x64 ; test rax, v),
@@ -167,7 +165,7 @@ impl BlockEmitter<'_> {
                 }
             }
             (_, Src::Imm(v)) => {
-                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + (dst) as i8]);
+                dynasm!(self.ops ; .arch x64 ; mov eax, [BYTE r15 + dst]);
                 match r.op {
                     Op::Cmp => dynasm!(self.ops ; .arch x64 ; cmp eax, v),
                     Op::Test => dynasm!(self.ops ; .arch x64 ; test eax, v),
@@ -180,7 +178,7 @@ impl BlockEmitter<'_> {
             ; .arch x64
             ; lahf
             ; seto al
-            ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
+            ; mov [BYTE r14 + ctx::SAVED_FLAGS as i8], eax
             ; =>first_pass
         );
     }

@@ -4,7 +4,7 @@
 //! pass ([`hoisted_group`], [`hoisted_indexed`]), the budget test of each pass and the way out when the budget runs
 //! short.
 
-use super::{BlockEmitter, FlagsAt, SlowPath, StepPath};
+use super::{gpr_slot, BlockEmitter, FlagsAt, SlowPath, StepPath};
 use crate::ctx::offsets as ctx;
 use crate::group::{self, Groups, PageGroup, Range};
 use crate::plan::{Plan, StackOp};
@@ -12,7 +12,6 @@ use crate::regs::{self, RegSet, RESIDENT};
 use crate::Site;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi};
 use iced_x86::OpKind;
-use vx86_cpu::state::offsets as state;
 
 /// A block that branches back to its own start, run as a loop in generated code.
 ///
@@ -320,7 +319,7 @@ impl BlockEmitter<'_> {
     /// Stores a self-loop's budget register to the context, for code that reads the budget there.
     pub(super) fn store_budget(&mut self) {
         if let Some(b) = self.self_loop.map(|lp| lp.budget) {
-            dynasm!(self.ops ; .arch x64 ; mov [BYTE r14 + (ctx::BUDGET) as i8], Rq(b));
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r14 + ctx::BUDGET as i8], Rq(b));
         }
     }
 
@@ -390,7 +389,7 @@ impl BlockEmitter<'_> {
                 ; push rax
                 ; lahf
                 ; seto al
-                ; mov [BYTE r14 + (ctx::SAVED_FLAGS) as i8], eax
+                ; mov [BYTE r14 + ctx::SAVED_FLAGS as i8], eax
                 ; pop rax
             );
         }
@@ -428,10 +427,10 @@ impl BlockEmitter<'_> {
         if RESIDENT.contains(range.base) {
             dynasm!(self.ops ; .arch x64 ; lea Rq(holder), [Rq(range.base) + range.low]);
         } else {
-            let base = (state::GPR + 8 * usize::from(range.base)) as i32;
+            let base = gpr_slot(range.base);
             dynasm!(self.ops
                 ; .arch x64
-                ; mov Rq(holder), [BYTE r15 + (base) as i8]
+                ; mov Rq(holder), [BYTE r15 + base]
                 ; lea Rq(holder), [Rq(holder) + range.low]
             );
         }

@@ -3,7 +3,7 @@
 //! like any access (or through a page group's holder), RSP lives in `CpuState`, and a miss runs the instruction in
 //! the CPU's step, which faults precisely. A CALL or RET then leaves the block for its target.
 
-use super::{access_code, BlockEmitter, SlowPath, StepPath};
+use super::{access_code, gpr_slot, BlockEmitter, SlowPath, StepPath};
 use crate::ctx::offsets as ctx;
 use crate::plan::{MemOperand, StackOp};
 use crate::regs::{self, RegSet};
@@ -16,9 +16,9 @@ impl BlockEmitter<'_> {
     /// CALL's push just wrote it, so reading it could not fault either). With the guest's flags in the host's it
     /// moves by a LEA, which leaves them there.
     pub(super) fn release_return_slot(&mut self, k: usize) {
-        let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
+        let rsp_off = gpr_slot(regs::RSP);
         if !self.flags.in_host {
-            dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r15 + (rsp_off) as i8], 8);
+            dynasm!(self.ops ; .arch x64 ; add QWORD [BYTE r15 + rsp_off], 8);
             return;
         }
         let rsp = self.stack_scratch(k).next().expect("a scratch register");
@@ -26,9 +26,9 @@ impl BlockEmitter<'_> {
         self.cached.remove(rsp);
         dynasm!(self.ops
             ; .arch x64
-            ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]
+            ; mov Rq(rsp), [BYTE r15 + rsp_off]
             ; lea Rq(rsp), [Rq(rsp) + 8]
-            ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp)
+            ; mov [BYTE r15 + rsp_off], Rq(rsp)
         );
     }
 
@@ -71,7 +71,7 @@ impl BlockEmitter<'_> {
         } else {
             (next(), next())
         };
-        let rsp_off = (state::GPR + 8 * usize::from(regs::RSP)) as i32;
+        let rsp_off = gpr_slot(regs::RSP);
         let write = !matches!(op, StackOp::Pop(_) | StackOp::Ret(_));
         // A page group's follower needs no lookup, and its own code leaves the flags alone (PUSHFQ's does not).
         if follower.is_none() || op == StackOp::PushFlags {
@@ -114,10 +114,10 @@ impl BlockEmitter<'_> {
             if follower.is_none() {
                 // The flags are saved already.
                 let start = self.open_group(&g, None);
-                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + rsp_off]);
                 self.look_up_group(&g, rsp, (entry, last), start);
             } else {
-                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(rsp), [BYTE r15 + rsp_off]);
             }
             let holder = g.holder;
             let moved = if write { -8 } else { release };
@@ -127,7 +127,7 @@ impl BlockEmitter<'_> {
                 ; lea Rq(rsp), [Rq(rsp) + moved]
             );
         } else {
-            dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [BYTE r15 + (rsp_off) as i8]);
+            dynasm!(self.ops ; .arch x64 ; =>retry ; mov Rq(rsp), [BYTE r15 + rsp_off]);
             if write {
                 dynasm!(self.ops ; .arch x64 ; sub Rq(rsp), 8 ; mov Rq(addr), Rq(rsp));
             } else {
@@ -138,23 +138,23 @@ impl BlockEmitter<'_> {
         // What a write pushes: its value into `value` (`entry` is free as scratch now the lookup hit).
         match op {
             StackOp::Push(reg) => {
-                let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
+                let off = gpr_slot(reg);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + off]);
             }
             StackOp::PushImm(imm) => dynasm!(self.ops ; .arch x64 ; mov Rq(value), QWORD imm),
             StackOp::PushFlags => {
                 // RFLAGS without its arithmetic flags, RF and VM, then the guest's from the context: SF ZF AF PF CF
                 // in LAHF's byte, OF as SETO left it.
-                let (rflags, saved) = (state::RFLAGS as i32, ctx::SAVED_FLAGS);
+                let (rflags, saved) = (state::RFLAGS as i32, ctx::SAVED_FLAGS as i8);
                 let keep =
                     !((vx86_cpu::flags::ARITH | vx86_cpu::flags::RF | vx86_cpu::flags::VM) as i32);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), [r15 + rflags]
                     ; and Rq(value), keep
-                    ; movzx Rd(entry), BYTE [BYTE r14 + (saved + 1) as i8]
+                    ; movzx Rd(entry), BYTE [BYTE r14 + saved + 1]
                     ; or Rq(value), Rq(entry)
-                    ; movzx Rd(entry), BYTE [BYTE r14 + (saved) as i8]
+                    ; movzx Rd(entry), BYTE [BYTE r14 + saved]
                     ; shl Rd(entry), 11
                     ; or Rq(value), Rq(entry)
                 );
@@ -165,8 +165,8 @@ impl BlockEmitter<'_> {
             StackOp::CallReg(reg) => {
                 // A non-canonical target faults in the CALL itself, before the push: the slow path raises it. The
                 // target stays in `value`; the return address goes through `entry`.
-                let off = (state::GPR + 8 * usize::from(reg)) as i32;
-                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + (off) as i8]);
+                let off = gpr_slot(reg);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(value), [BYTE r15 + off]);
                 self.canonical_or(value, last, step);
             }
             // The target is in `value` already (checked by `call_target`).
@@ -179,13 +179,13 @@ impl BlockEmitter<'_> {
                 ; mov [Rq(addr)], Rq(entry)
             ),
             StackOp::Pop(reg) => {
-                let off = (state::GPR + 8 * usize::from(reg)) as i32;
+                let off = gpr_slot(reg);
                 // POP RSP leaves the popped value in RSP: the register is written last.
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov Rq(value), [Rq(addr)]
-                    ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp)
-                    ; mov [BYTE r15 + (off) as i8], Rq(value)
+                    ; mov [BYTE r15 + rsp_off], Rq(rsp)
+                    ; mov [BYTE r15 + off], Rq(value)
                 );
             }
             StackOp::Ret(_) => {
@@ -196,7 +196,7 @@ impl BlockEmitter<'_> {
             _ => dynasm!(self.ops ; .arch x64 ; mov [Rq(addr)], Rq(value)),
         }
         if !matches!(op, StackOp::Pop(_)) {
-            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + (rsp_off) as i8], Rq(rsp));
+            dynasm!(self.ops ; .arch x64 ; mov [BYTE r15 + rsp_off], Rq(rsp));
         }
         match op {
             StackOp::CallRel | StackOp::CallReg(_) | StackOp::CallMem(_) | StackOp::Ret(_) => {
